@@ -1,0 +1,38 @@
+# Two commands: `make setup` and `make test` (see README).
+PYTHON ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+PACKAGES := clients sandbox tap-salesforce-appcues target-appcues-profiles target-salesforce-events
+SOURCES := clients/salesforce_appcues_clients sandbox/salesforce_appcues_sandbox \
+	tap-salesforce-appcues/tap_salesforce_appcues target-appcues-profiles/target_appcues_profiles \
+	target-salesforce-events/target_salesforce_events
+STAMP := $(VENV)/.setup-done
+UV := $(PYTHON) -m uv
+
+.PHONY: setup test lint typecheck pytest constraints
+
+setup: $(STAMP)
+
+# Re-run only when a pin or a package definition changed.
+$(STAMP): constraints.txt requirements-dev.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "$$(grep '^uv==' constraints.txt)"
+	@test -x $(VPY) || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip install --quiet --python $(VPY) -c constraints.txt --build-constraint constraints.txt \
+		-r requirements-dev.txt $(foreach p,$(PACKAGES),-e ./$(p))
+	@touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy $(SOURCES)
+
+pytest: setup
+	$(VPY) -m pytest
+
+test: lint typecheck pytest
+
+# Re-pin after editing requirements.in or a package's dependencies.
+constraints:
+	$(UV) pip compile requirements.in --python-version 3.11 --no-header -o constraints.txt

@@ -1,0 +1,1 @@
+"""Salesforce and Appcues API clients shared by the three plugins."""

@@ -1,0 +1,1 @@
+"""Machinery both emulated services share: clock, faults, TLS, stats, control routes."""

@@ -1,0 +1,185 @@
+"""Fault rules set through the control API, applied to API requests by an ASGI middleware.
+
+A rule: {"match": {"method": "GET", "path": "REGEX"}, "action": "error" | "latency" | "reset"
+| "expire_session", "status": 503, "error_code": "SERVER_UNAVAILABLE", "retry_after": 2,
+"latency_ms": 500, "times": 3, "probability": 0.2}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+ACTIONS = ("error", "latency", "reset", "expire_session")
+
+
+class FaultRuleError(ValueError):
+    """A rule sent to the control API is malformed."""
+
+
+@dataclass
+class FaultRule:
+    action: str
+    method: str | None = None
+    path: re.Pattern[str] | None = None
+    status: int = 503
+    error_code: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    latency_ms: int = 0
+    times: int | None = None  # None: forever
+    probability: float = 1.0
+    fired: int = 0
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> FaultRule:
+        if not isinstance(raw, dict):
+            raise FaultRuleError("each rule must be an object")
+        action = raw.get("action", "error")
+        if action not in ACTIONS:
+            raise FaultRuleError(f"unknown action {action!r}; expected one of {ACTIONS}")
+        match = raw.get("match") or {}
+        try:
+            path = re.compile(match["path"]) if match.get("path") else None
+        except re.error as exc:
+            raise FaultRuleError(f"bad path regex: {exc}") from exc
+        times = raw.get("times")
+        return cls(
+            action=action,
+            method=(match.get("method") or "").upper() or None,
+            path=path,
+            status=int(raw.get("status", 503)),
+            error_code=raw.get("error_code"),
+            message=raw.get("message"),
+            retry_after=raw.get("retry_after"),
+            latency_ms=int(raw.get("latency_ms", 0)),
+            times=int(times) if times is not None else None,
+            probability=float(raw.get("probability", 1.0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "match": {"method": self.method, "path": self.path.pattern if self.path else None},
+            "status": self.status,
+            "error_code": self.error_code,
+            "retry_after": self.retry_after,
+            "latency_ms": self.latency_ms,
+            "times": self.times,
+            "probability": self.probability,
+            "fired": self.fired,
+        }
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method and self.method != method:
+            return False
+        return not (self.path and not self.path.search(path))
+
+
+@dataclass
+class FaultSet:
+    """The active rules of one service; thread-safe, seeded for repeatable probabilities."""
+
+    rules: list[FaultRule] = field(default_factory=list)
+    injected: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _random: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def replace(self, raw_rules: list[dict[str, Any]], *, seed: int = 0) -> None:
+        parsed = [FaultRule.from_json(r) for r in raw_rules]
+        with self._lock:
+            self.rules = parsed
+            self._random = random.Random(seed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules = []
+
+    def pick(self, method: str, path: str) -> FaultRule | None:
+        """The first live rule that matches and fires; consumes one of its `times`."""
+        with self._lock:
+            for rule in self.rules:
+                if rule.times is not None and rule.fired >= rule.times:
+                    continue
+                if not rule.matches(method, path):
+                    continue
+                if rule.probability < 1.0 and self._random.random() >= rule.probability:
+                    continue
+                rule.fired += 1
+                self.injected += 1
+                return rule
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"injected": self.injected, "rules": [r.to_json() for r in self.rules]}
+
+
+def _abort_connection(send: Send) -> bool:
+    """Reset the TCP connection under this request (RST, not FIN). Uvicorn-specific."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    return True
+
+
+class FaultMiddleware:
+    """Applies a service's FaultSet to every request outside the control prefix.
+
+    `error_response(rule)` builds the service's own error body for an `error` rule;
+    `expire_sessions()` invalidates every access token for an `expire_session` rule.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: FaultSet,
+        error_response: Callable[[FaultRule], Response],
+        expire_sessions: Callable[[], None],
+        exempt_prefix: str = "/_sandbox",
+    ) -> None:
+        self.app = app
+        self.faults = faults
+        self.error_response = error_response
+        self.expire_sessions = expire_sessions
+        self.exempt_prefix = exempt_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefix):
+            await self.app(scope, receive, send)
+            return
+        rule = self.faults.pick(scope["method"], scope["path"])
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        if rule.action == "latency":
+            await asyncio.sleep(rule.latency_ms / 1000)
+            await self.app(scope, receive, send)
+        elif rule.action == "reset":
+            if not _abort_connection(send):
+                raise ConnectionResetError("sandbox fault: connection reset")
+        elif rule.action == "expire_session":
+            self.expire_sessions()
+            await self.app(scope, receive, send)
+        else:
+            response = self.error_response(rule)
+            if rule.retry_after is not None:
+                response.headers["Retry-After"] = str(rule.retry_after)
+            await response(scope, receive, send)

@@ -1,0 +1,1 @@
+"""The emulated Salesforce org: OAuth, REST, SOQL, sObject Collections, Bulk API 2.0."""

@@ -1,0 +1,222 @@
+"""Runs both emulated services over HTTPS on loopback and publishes the connection file.
+
+In-process: `with Sandbox() as sb: sb.connection` (uvicorn in a background thread).
+Subprocess: `with SandboxProcess() as sb: ...` runs `salesforce-appcues-sandbox serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from .common.clock import SandboxClock
+from .common.service import SandboxService
+from .common.tls import ensure_certificate
+
+
+def _build_services(
+    clock: SandboxClock, data_dir: Path | None, options: dict[str, dict[str, Any]]
+) -> list[SandboxService]:
+    # Imported here so a service under construction never breaks the other's import.
+    from .appcues.service import AppcuesService
+    from .salesforce.service import SalesforceService
+
+    return [
+        SalesforceService(clock, data_dir, **options.get("salesforce", {})),
+        AppcuesService(clock, data_dir, **options.get("appcues", {})),
+    ]
+
+
+class Sandbox:
+    """Both services in this process; a context manager."""
+
+    def __init__(
+        self,
+        *,
+        salesforce_port: int = 0,
+        appcues_port: int = 0,
+        data_dir: str | Path | None = None,
+        seed: str = "none",
+        connection_file: str | Path | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sf-appcues-sandbox-")
+            self.cert_dir = Path(self._tmp.name)
+            self.data_dir: Path | None = None  # SQLite in memory
+        else:
+            self.data_dir = Path(data_dir)
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.cert_dir = self.data_dir / "tls"
+        self.ports = {"salesforce": salesforce_port, "appcues": appcues_port}
+        self.seed = seed
+        self.connection_file = Path(connection_file) if connection_file else None
+        self.clock = SandboxClock()
+        self.services = _build_services(self.clock, self.data_dir, options or {})
+        self.connection: dict[str, Any] = {}
+        self._servers: list[uvicorn.Server] = []
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def service(self, name: str) -> SandboxService:
+        return next(s for s in self.services if s.name == name)
+
+    @property
+    def salesforce(self) -> Any:
+        return self.service("salesforce")
+
+    @property
+    def appcues(self) -> Any:
+        return self.service("appcues")
+
+    def start(self) -> Sandbox:
+        cert = ensure_certificate(self.cert_dir)
+        for service in self.services:
+            config = uvicorn.Config(
+                service.build_app(),
+                host="127.0.0.1",
+                port=self.ports[service.name],
+                ssl_certfile=str(cert.cert_chain),
+                ssl_keyfile=str(cert.private_key),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_keep_alive=30,
+            )
+            self._servers.append(uvicorn.Server(config))
+        self._thread = threading.Thread(target=self._run, name="sandbox-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not all(s.started for s in self._servers):
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"sandbox failed to start: {self._error!r}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox did not start within 30 s")
+            time.sleep(0.01)
+        for service, server in zip(self.services, self._servers, strict=True):
+            port = server.servers[0].sockets[0].getsockname()[1]
+            service.base_url = f"https://127.0.0.1:{port}"
+        self.connection = {"ca_bundle": str(cert.ca_bundle)}
+        for service in self.services:
+            self.connection[service.name] = {
+                **service.connection_info(),
+                "control_url": service.control_url,
+            }
+        if self.seed == "demo":
+            for service in self.services:
+                seed_demo = getattr(service, "seed_demo", None)
+                if seed_demo is not None:
+                    seed_demo()
+        if self.connection_file is not None:
+            self.connection_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.connection_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.connection, indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(self.connection_file)  # atomic: readers never see half a file
+        return self
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve_all())
+        except BaseException as exc:  # surfaced to start()
+            self._error = exc
+
+    async def _serve_all(self) -> None:
+        await asyncio.gather(*(s.serve() for s in self._servers))
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for service in self.services:
+            service.close()
+        if self.connection_file is not None and self.connection_file.exists():
+            self.connection_file.unlink()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def wait(self) -> None:
+        """Block until the servers stop (the CLI's foreground mode)."""
+        if self._thread is not None:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class SandboxProcess:
+    """`salesforce-appcues-sandbox serve` as a child process; a context manager."""
+
+    def __init__(self, *args: str, data_dir: str | Path | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="sf-appcues-sandbox-proc-")
+        self.connection_file = Path(self._tmp.name) / "connection.json"
+        self.args = list(args)
+        if data_dir is not None:
+            self.args += ["--data-dir", str(data_dir)]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.connection: dict[str, Any] = {}
+
+    def start(self, timeout: float = 60) -> SandboxProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "salesforce_appcues_sandbox.cli",
+            "serve",
+            "--connection-file",
+            str(self.connection_file),
+            *self.args,
+        ]
+        self.process = subprocess.Popen(cmd, env=os.environ.copy())
+        deadline = time.monotonic() + timeout
+        while not self.connection_file.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sandbox exited with {self.process.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"sandbox did not start within {timeout} s")
+            time.sleep(0.05)
+        self.connection = json.loads(self.connection_file.read_text())
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SandboxProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

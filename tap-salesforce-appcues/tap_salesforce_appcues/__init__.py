@@ -1,0 +1,1 @@
+"""Singer tap: incremental Salesforce Lead/Contact/account records and Appcues events."""

@@ -1,0 +1,1 @@
+"""Singer target: Salesforce records become Appcues user and group profiles."""

@@ -1,0 +1,1 @@
+"""Singer target: Appcues events become Salesforce Event records and Latest NPS fields."""
