@@ -48,3 +48,15 @@ def workspace_id(index: int) -> str:
 def unit(seed: int, *parts: object) -> float:
     """Public form of the deterministic draw, for generators that need more choices."""
     return _unit(seed, *parts)
+
+
+# What `--seed demo` loads into both services (kept here so the two stay linked).
+DEMO_SEED: dict[str, int] = {
+    "seed": 7,
+    "Account": 400,
+    "Workspace__c": 100,
+    "Contact": 3000,
+    "Lead": 1000,
+    "unknown_users": 200,
+    "events": 20000,
+}
