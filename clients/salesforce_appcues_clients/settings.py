@@ -1,0 +1,376 @@
+"""The shared settings as JSON-schema properties, and typed views of a plugin's config.
+
+Plugins merge `salesforce_properties()` / `appcues_properties(prefix)` into their
+`config_jsonschema["properties"]`; the descriptions become the Meltano docs of each setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+
+DEFAULT_API_VERSION = "62.0"
+APPCUES_REGIONS = {"us": "https://api.appcues.com", "eu": "https://api.eu.appcues.com"}
+
+
+def _secret(spec: dict[str, Any]) -> dict[str, Any]:
+    return {**spec, "secret": True, "writeOnly": True}
+
+
+def salesforce_properties() -> dict[str, dict[str, Any]]:
+    """JSON-schema properties of the Salesforce connection settings."""
+    return {
+        "client_id": {
+            "type": "string",
+            "title": "Client ID",
+            "description": "Consumer key of the Salesforce connected app (or External Client App).",
+        },
+        "client_secret": _secret(
+            {
+                "type": "string",
+                "title": "Client secret",
+                "description": (
+                    "Consumer secret of the connected app. Needed for the refresh-token flow "
+                    "when the app requires it, and for the client-credentials flow."
+                ),
+            }
+        ),
+        "refresh_token": _secret(
+            {
+                "type": "string",
+                "title": "Refresh token",
+                "description": (
+                    "OAuth refresh token of the integration user. If Salesforce rotates it, the "
+                    "new one is used for the rest of the run and a warning asks you to update "
+                    "this setting."
+                ),
+            }
+        ),
+        "username": {
+            "type": "string",
+            "title": "Username",
+            "description": (
+                "Salesforce username of the integration user, for the JWT bearer flow "
+                "(with `private_key`)."
+            ),
+        },
+        "private_key": _secret(
+            {
+                "type": "string",
+                "title": "Private key (PEM)",
+                "description": (
+                    "PEM text of the RSA private key whose certificate is uploaded to the "
+                    "connected app; selects the JWT bearer flow together with `username`."
+                ),
+            }
+        ),
+        "private_key_file": {
+            "type": "string",
+            "title": "Private key file",
+            "description": "Path to a PEM file, instead of `private_key`.",
+        },
+        "auth_flow": {
+            "type": "string",
+            "title": "OAuth flow",
+            "enum": ["auto", "refresh_token", "jwt_bearer", "client_credentials"],
+            "default": "auto",
+            "description": (
+                "Which OAuth flow to use. `auto` picks JWT bearer when `username` and a private "
+                "key are set, else the refresh-token flow when `refresh_token` is set, else "
+                "client credentials (My Domain only)."
+            ),
+        },
+        "domain": {
+            "type": "string",
+            "title": "Login domain",
+            "default": "login",
+            "description": (
+                "Where to log in: `login` (production), `test` (sandbox orgs), a My Domain "
+                "prefix such as `acme.my`, or a full base URL `https://host[:port]` (a proxy "
+                "or a local emulator)."
+            ),
+        },
+        "is_sandbox": {
+            "type": "boolean",
+            "title": "Sandbox org",
+            "default": False,
+            "description": "Shorthand for `domain: test` when `domain` is not set.",
+        },
+        "api_version": {
+            "type": "string",
+            "title": "API version",
+            "default": DEFAULT_API_VERSION,
+            "description": "Salesforce REST API version, e.g. `62.0`.",
+        },
+        "request_timeout": {
+            "type": "number",
+            "title": "Request timeout (seconds)",
+            "default": 120,
+            "description": "Seconds to wait for Salesforce to answer one HTTP request.",
+        },
+        "ca_bundle": {
+            "type": "string",
+            "title": "CA bundle",
+            "description": (
+                "Path to a PEM file of certificate authorities to trust (a TLS-inspecting "
+                "proxy, a local emulator). Unset: the standard `REQUESTS_CA_BUNDLE` / "
+                "`SSL_CERT_FILE` variables, else the system store."
+            ),
+        },
+        "quota_percent_total": {
+            "type": "number",
+            "title": "Org API quota cap (%)",
+            "default": 80,
+            "description": (
+                "Stop the run when the org's rolling 24-hour API usage (all integrations) "
+                "passes this share of its daily limit."
+            ),
+        },
+        "quota_percent_per_run": {
+            "type": "number",
+            "title": "Per-run API quota cap (%)",
+            "default": 25,
+            "description": (
+                "Stop the run when the calls made by this run pass this share of the org's "
+                "daily API limit."
+            ),
+        },
+        "max_retries": {
+            "type": "integer",
+            "title": "Retries per request",
+            "default": 5,
+            "description": (
+                "How often a request is retried after a transient failure (connection error, "
+                "timeout, 429, 5xx) before the run fails."
+            ),
+        },
+        "retry_max_seconds": {
+            "type": "number",
+            "title": "Retry time budget (seconds)",
+            "default": 300,
+            "description": "Total seconds one request may spend waiting between retries.",
+        },
+        "retry_base_delay": {
+            "type": "number",
+            "title": "First retry delay (seconds)",
+            "default": 1.0,
+            "description": "Backoff before the first retry; doubles on each further retry.",
+        },
+        "bulk_timeout": {
+            "type": "number",
+            "title": "Bulk query timeout (seconds)",
+            "default": 1800,
+            "description": "A Bulk API 2.0 query job still running after this is aborted.",
+        },
+    }
+
+
+def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
+    """JSON-schema properties of the Appcues settings, names optionally prefixed."""
+    props: dict[str, dict[str, Any]] = {
+        "account_id": {
+            "type": "string",
+            "title": "Appcues account ID",
+            "description": "Your Appcues account ID (Studio: Settings > Account).",
+        },
+        "api_key": {
+            "type": "string",
+            "title": "Appcues API key",
+            "description": "API key created in Appcues Studio (Settings > API keys).",
+        },
+        "api_secret": _secret(
+            {
+                "type": "string",
+                "title": "Appcues API secret",
+                "description": "Secret of the API key; Appcues shows it once when the key is made.",
+            }
+        ),
+        "region": {
+            "type": "string",
+            "title": "Appcues region",
+            "enum": ["us", "eu"],
+            "default": "us",
+            "description": "Data region of the account: `us` (api.appcues.com) or `eu`.",
+        },
+        "base_url": {
+            "type": "string",
+            "title": "Appcues base URL",
+            "description": "Overrides `region` with `https://host[:port]` (a proxy, an emulator).",
+        },
+        "max_requests_per_second": {
+            "type": "number",
+            "title": "Appcues request rate cap",
+            "default": 50,
+            "description": (
+                "Requests per second this process sends to Appcues, shared by all threads "
+                "(Appcues allows 60 per account)."
+            ),
+        },
+        "request_timeout": {
+            "type": "number",
+            "title": "Appcues request timeout (seconds)",
+            "default": 60,
+            "description": "Seconds to wait for Appcues to answer one HTTP request.",
+        },
+        "ca_bundle": {
+            "type": "string",
+            "title": "Appcues CA bundle",
+            "description": "PEM file of certificate authorities to trust for Appcues.",
+        },
+        "max_retries": {
+            "type": "integer",
+            "title": "Appcues retries per request",
+            "default": 3,
+            "description": "Retries after a 429 or 5xx answer before the run fails.",
+        },
+        "retry_base_delay": {
+            "type": "number",
+            "title": "Appcues first retry delay (seconds)",
+            "default": 1.0,
+            "description": "Wait before a retry without Retry-After; doubles, capped at 60.",
+        },
+    }
+    return {f"{prefix}{name}": spec for name, spec in props.items()}
+
+
+def _get(config: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    value = config.get(name)
+    return default if value is None or value == "" else value
+
+
+def _number(config: Mapping[str, Any], name: str, default: float) -> float:
+    value = _get(config, name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"setting {name!r} must be a number") from None
+
+
+def login_url_for(domain: str | None, is_sandbox: bool = False) -> str:
+    """The OAuth base URL for a `domain` setting."""
+    domain = (domain or "").strip() or ("test" if is_sandbox else "login")
+    if domain.startswith(("https://", "http://")):
+        return domain.rstrip("/")
+    if "/" in domain or ":" in domain:
+        raise ConfigurationError(
+            f"setting 'domain' must be login, test, a My Domain prefix or https://host[:port]; "
+            f"got {domain!r}"
+        )
+    host = domain if domain.endswith(".salesforce.com") else f"{domain}.salesforce.com"
+    return f"https://{host}"
+
+
+@dataclass(frozen=True, repr=False)
+class SalesforceSettings:
+    """The Salesforce settings of one config, validated; repr hides secrets."""
+
+    login_url: str
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    username: str | None = None
+    private_key: str | None = None
+    auth_flow: str = "auto"
+    api_version: str = DEFAULT_API_VERSION
+    request_timeout: float = 120.0
+    ca_bundle: str | None = None
+    quota_percent_total: float = 80.0
+    quota_percent_per_run: float = 25.0
+    max_retries: int = 5
+    retry_max_seconds: float = 300.0
+    retry_base_delay: float = 1.0
+    bulk_timeout: float = 1800.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SalesforceSettings:
+        private_key = _get(config, "private_key")
+        key_file = _get(config, "private_key_file")
+        if not private_key and key_file:
+            try:
+                private_key = Path(key_file).read_text()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"setting 'private_key_file': cannot read {key_file}: {exc.strerror}"
+                ) from None
+        version = str(_get(config, "api_version", DEFAULT_API_VERSION)).lstrip("vV")
+        flow = str(_get(config, "auth_flow", "auto"))
+        if flow not in ("auto", "refresh_token", "jwt_bearer", "client_credentials"):
+            raise ConfigurationError(f"setting 'auth_flow' has an unknown value {flow!r}")
+        return cls(
+            login_url=login_url_for(_get(config, "domain"), bool(_get(config, "is_sandbox"))),
+            client_id=_get(config, "client_id"),
+            client_secret=_get(config, "client_secret"),
+            refresh_token=_get(config, "refresh_token"),
+            username=_get(config, "username"),
+            private_key=private_key,
+            auth_flow=flow,
+            api_version=version,
+            request_timeout=_number(config, "request_timeout", 120),
+            ca_bundle=_get(config, "ca_bundle"),
+            quota_percent_total=_number(config, "quota_percent_total", 80),
+            quota_percent_per_run=_number(config, "quota_percent_per_run", 25),
+            max_retries=int(_number(config, "max_retries", 5)),
+            retry_max_seconds=_number(config, "retry_max_seconds", 300),
+            retry_base_delay=_number(config, "retry_base_delay", 1.0),
+            bulk_timeout=_number(config, "bulk_timeout", 1800),
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.client_secret, self.refresh_token, self.private_key) if s)
+
+    def __repr__(self) -> str:
+        return f"SalesforceSettings(login_url={self.login_url!r}, flow={self.auth_flow!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class AppcuesSettings:
+    """The Appcues settings of one config (optionally prefixed), validated; repr hides secrets."""
+
+    account_id: str
+    api_key: str
+    api_secret: str
+    base_url: str
+    max_requests_per_second: float = 50.0
+    request_timeout: float = 60.0
+    ca_bundle: str | None = None
+    max_retries: int = 3
+    retry_base_delay: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], prefix: str = "") -> AppcuesSettings:
+        def get(name: str, default: Any = None) -> Any:
+            return _get(config, prefix + name, default)
+
+        missing = [prefix + n for n in ("account_id", "api_key", "api_secret") if not get(n)]
+        if missing:
+            raise ConfigurationError(f"missing Appcues setting(s): {', '.join(missing)}")
+        region = str(get("region", "us")).lower()
+        base_url = get("base_url")
+        if not base_url:
+            if region not in APPCUES_REGIONS:
+                raise ConfigurationError(
+                    f"setting {prefix}region must be one of {sorted(APPCUES_REGIONS)}"
+                )
+            base_url = APPCUES_REGIONS[region]
+        rate = _number(config, prefix + "max_requests_per_second", 50)
+        if rate <= 0:
+            raise ConfigurationError(f"setting {prefix}max_requests_per_second must be > 0")
+        return cls(
+            account_id=str(get("account_id")),
+            api_key=str(get("api_key")),
+            api_secret=str(get("api_secret")),
+            base_url=str(base_url).rstrip("/"),
+            max_requests_per_second=rate,
+            request_timeout=_number(config, prefix + "request_timeout", 60),
+            ca_bundle=get("ca_bundle"),
+            max_retries=int(_number(config, prefix + "max_retries", 3)),
+            retry_base_delay=_number(config, prefix + "retry_base_delay", 1.0),
+        )
+
+    def __repr__(self) -> str:
+        return f"AppcuesSettings(account_id={self.account_id!r}, base_url={self.base_url!r})"
