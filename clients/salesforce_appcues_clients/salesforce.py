@@ -1,0 +1,782 @@
+"""Salesforce access: OAuth flows, a resilient transport, and the operations the plugins use.
+
+Layers, top to bottom:
+- `SalesforceClient`: query, Bulk 2.0, describe, collections, limits (simple-salesforce for
+  REST queries, describeGlobal and limits; hand-written where it streams too little).
+- `_SalesforceAdapter`: a requests transport adapter that every call goes through. It adds
+  the bearer token, retries transient failures, refreshes an expired session once and
+  replays, counts API calls and enforces the quota guard. simple-salesforce's own requests
+  get all of that because it runs over our session.
+- `_TokenSource`: the OAuth flows (refresh token, JWT bearer, client credentials).
+
+Write safety: a request is replayed after a failure only when a replay cannot duplicate
+data. GET/PATCH/PUT/DELETE, composite/batch describes and Bulk query job creation are
+replay-safe. Inserts (POST composite/sobjects) are retried only when nothing was sent
+(connection refused, connect timeout) or Salesforce said it did not process them (429, 503);
+any other failure after sending raises `UncertainWriteError` instead of risking a duplicate.
+Upserts by external id are idempotent and retried like reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import requests
+import simple_salesforce
+import simple_salesforce.exceptions
+from requests.adapters import HTTPAdapter
+
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    QuotaExceededError,
+    RetriesExhaustedError,
+    SalesforceError,
+    UncertainWriteError,
+    scrub,
+)
+from .settings import SalesforceSettings
+from .transport import (
+    TRANSIENT_STATUSES,
+    RetryPolicy,
+    http_date,
+    retry_after_seconds,
+    sent_nothing,
+    sleep,
+)
+
+log = logging.getLogger(__name__)
+
+COLLECTION_SIZE = 200  # sObject Collections maximum per call
+DESCRIBE_BATCH_SIZE = 25  # composite/batch maximum subrequests
+BULK_PAGE_SIZE = 50_000
+_API_PATH = re.compile(r"^/services/(data|async)/")
+_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_REPLAY_SAFE_POSTS = (
+    re.compile(r"/composite/batch/?$"),  # our batches only hold GET describes
+    re.compile(r"/jobs/query/?$"),  # a duplicate query job wastes a job, never data
+    re.compile(r"^/services/oauth2/token$"),
+)
+
+
+@dataclass
+class RecordResult:
+    """Outcome of one record of a collections call; `index` is its position in the input."""
+
+    index: int
+    id: str | None
+    success: bool
+    created: bool | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Token:
+    """An access token that never shows itself in a repr or a log line."""
+
+    __slots__ = ("generation", "instance_url", "value")
+
+    def __init__(self, value: str, instance_url: str, generation: int) -> None:
+        self.value = value
+        self.instance_url = instance_url
+        self.generation = generation
+
+    def __repr__(self) -> str:
+        return f"<access token #{self.generation} for {self.instance_url}>"
+
+
+class _TokenSource:
+    """Obtains access tokens with the configured OAuth flow; thread-safe, no timers."""
+
+    def __init__(self, settings: SalesforceSettings, session: requests.Session) -> None:
+        self.settings = settings
+        self.session = session
+        self.flow = self._choose_flow()
+        self._refresh_token = settings.refresh_token
+        self._lock = threading.Lock()
+        self._token: _Token | None = None
+        self._generation = 0
+        self.last_date: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"<Salesforce {self.flow} login at {self.settings.login_url}>"
+
+    def _choose_flow(self) -> str:
+        s = self.settings
+        flow = s.auth_flow
+        if flow == "auto":
+            if s.username and s.private_key:
+                flow = "jwt_bearer"
+            elif s.refresh_token:
+                flow = "refresh_token"
+            elif s.client_id and s.client_secret:
+                flow = "client_credentials"
+            else:
+                raise ConfigurationError(
+                    "no Salesforce login configured: set `refresh_token` (+ `client_id`), or "
+                    "`username` + `private_key` (JWT bearer), or `client_id` + `client_secret` "
+                    "(client credentials on a My Domain)"
+                )
+        required = {
+            "refresh_token": ("client_id", "refresh_token"),
+            "jwt_bearer": ("client_id", "username", "private_key"),
+            "client_credentials": ("client_id", "client_secret"),
+        }[flow]
+        missing = [name for name in required if not getattr(s, name)]
+        if missing:
+            raise ConfigurationError(f"the {flow} flow needs the setting(s) {', '.join(missing)}")
+        return flow
+
+    def current(self) -> _Token:
+        with self._lock:
+            if self._token is None:
+                self._token = self._obtain()
+            return self._token
+
+    def refresh(self, stale: _Token) -> _Token:
+        """A new token, unless another thread already replaced `stale`."""
+        with self._lock:
+            if self._token is None or self._token.generation == stale.generation:
+                self._token = self._obtain()
+            return self._token
+
+    def _form(self) -> dict[str, str]:
+        s = self.settings
+        if self.flow == "refresh_token":
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": str(s.client_id),
+                "refresh_token": str(self._refresh_token),
+            }
+            if s.client_secret:
+                form["client_secret"] = s.client_secret
+            return form
+        if self.flow == "jwt_bearer":
+            claims = {
+                "iss": s.client_id,
+                "sub": s.username,
+                "aud": s.login_url,
+                "exp": int((datetime.now(UTC) + timedelta(minutes=3)).timestamp()),
+            }
+            try:
+                assertion = jwt.encode(claims, str(s.private_key), algorithm="RS256")
+            except (ValueError, TypeError, jwt.PyJWTError) as exc:
+                raise ConfigurationError(
+                    f"setting 'private_key' is not a usable RSA private key ({type(exc).__name__})"
+                ) from None
+            return {
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": assertion,
+            }
+        return {
+            "grant_type": "client_credentials",
+            "client_id": str(s.client_id),
+            "client_secret": str(s.client_secret),
+        }
+
+    def _obtain(self) -> _Token:
+        url = f"{self.settings.login_url}/services/oauth2/token"
+        try:
+            response = self.session.post(
+                url,
+                data=self._form(),
+                headers={"Accept": "application/json"},
+            )
+        except (RetriesExhaustedError, requests.RequestException) as exc:
+            raise AuthenticationError(
+                f"Salesforce login at {self.settings.login_url} failed: "
+                f"{scrub(str(exc), self.settings.secrets())}"
+            ) from None
+        self.last_date = http_date(response.headers.get("Date")) or self.last_date
+        body: Any
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
+            code = body.get("error", "") if isinstance(body, dict) else ""
+            text = body.get("error_description", "") if isinstance(body, dict) else ""
+            raise AuthenticationError(
+                f"Salesforce refused the {self.flow} login ({response.status_code} "
+                f"{scrub(str(code))}: {scrub(str(text), self.settings.secrets())}); check the "
+                f"settings {self._settings_hint()}"
+            )
+        rotated = body.get("refresh_token")
+        if self.flow == "refresh_token" and rotated and rotated != self._refresh_token:
+            self._refresh_token = str(rotated)
+            log.warning(
+                "Salesforce issued a new refresh token (rotation is on for this connected "
+                "app); it is used for the rest of this run. Update the refresh_token setting "
+                "with a fresh token before the old one expires."
+            )
+        self._generation += 1
+        instance_url = str(body.get("instance_url") or self.settings.login_url).rstrip("/")
+        log.debug("Salesforce login (%s) succeeded for %s", self.flow, instance_url)
+        return _Token(str(body["access_token"]), instance_url, self._generation)
+
+    def _settings_hint(self) -> str:
+        return {
+            "refresh_token": "client_id, client_secret, refresh_token and domain",
+            "jwt_bearer": "client_id, username, private_key and domain",
+            "client_credentials": "client_id, client_secret and domain (a My Domain)",
+        }[self.flow]
+
+    def secrets(self) -> tuple[str, ...]:
+        extra = [self._refresh_token or ""]
+        if self._token is not None:
+            extra.append(self._token.value)
+        return (*self.settings.secrets(), *(e for e in extra if e))
+
+
+class _QuotaGuard:
+    """Tracks `Sforce-Limit-Info` and stops the run before it eats too much of the org's quota."""
+
+    def __init__(self, percent_total: float, percent_per_run: float) -> None:
+        self.percent_total = percent_total
+        self.percent_per_run = percent_per_run
+        self.used: int | None = None
+        self.limit: int | None = None
+        self._lock = threading.Lock()
+
+    def observe(self, header: str | None) -> None:
+        if not header:
+            return
+        match = _USAGE.search(header)
+        if match:
+            with self._lock:
+                self.used, self.limit = int(match.group(1)), int(match.group(2))
+
+    def check(self, calls_made: int) -> None:
+        """Raise QuotaExceededError if one more call would pass either cap."""
+        with self._lock:
+            used, limit = self.used, self.limit
+        if not limit:
+            return
+        allowed = limit * self.percent_per_run / 100
+        if calls_made + 1 > allowed:
+            raise QuotaExceededError(
+                0,
+                "QUOTA_PER_RUN",
+                f"this run made {calls_made} API calls, the cap of {self.percent_per_run:g}% "
+                f"of the org's daily limit of {limit} ({int(allowed)} calls); raise the "
+                f"setting quota_percent_per_run to let a run use more",
+            )
+        if used is not None and used * 100 / limit > self.percent_total:
+            raise QuotaExceededError(
+                0,
+                "QUOTA_TOTAL",
+                f"the org has used {used} of its {limit} daily API calls "
+                f"({used * 100 / limit:.1f}%), past the cap of {self.percent_total:g}%; "
+                f"raise the setting quota_percent_total or wait for usage to fall",
+            )
+
+
+def _is_replay_safe(method: str, path: str) -> bool:
+    if method in ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"):
+        return True
+    return any(p.search(path) for p in _REPLAY_SAFE_POSTS)
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode", ""))
+    return ""
+
+
+class _SalesforceAdapter(HTTPAdapter):
+    """Auth, retries, session refresh, call counting and the quota guard for every request."""
+
+    def __init__(self, client: SalesforceClient) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=20, max_retries=0)
+        self.client = client
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        client = self.client
+        settings = client.settings
+        if timeout is None:
+            timeout = settings.request_timeout
+        if settings.ca_bundle:
+            verify = settings.ca_bundle  # the setting wins over REQUESTS_CA_BUNDLE
+        method = (request.method or "GET").upper()
+        path = urlsplit(request.url or "").path
+        is_api = bool(_API_PATH.match(path))
+        replay_safe = _is_replay_safe(method, path)
+        policy = client.retry_policy
+        retry = 0
+        waited = 0.0
+        refreshed = False
+        while True:
+            token: _Token | None = None
+            if is_api:
+                client._quota.check(client.calls_made)
+                token = client._tokens.current()
+                request.headers["Authorization"] = f"Bearer {token.value}"
+            try:
+                response = super().send(
+                    request,
+                    stream=stream,
+                    timeout=timeout,
+                    verify=verify,
+                    cert=cert,
+                    proxies=proxies,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                nothing_sent = sent_nothing(exc)
+                if is_api and not nothing_sent:
+                    client._count_call()
+                reason = f"{type(exc).__name__} on {method} {path}"
+                if not replay_safe and not nothing_sent:
+                    raise UncertainWriteError(
+                        f"Salesforce {reason}: the write may or may not have been applied, "
+                        "so it is not retried"
+                    ) from None
+                delay = policy.delay(retry, None, waited)
+                if delay is None:
+                    raise RetriesExhaustedError(
+                        f"Salesforce {reason}; gave up after {retry + 1} attempts"
+                    ) from None
+                log.warning("Salesforce %s; retrying in %.1f s", reason, delay)
+                sleep(delay)
+                waited += delay
+                retry += 1
+                continue
+            if is_api:
+                client._count_call()
+                client._quota.observe(response.headers.get("Sforce-Limit-Info"))
+            client._observe_date(response.headers.get("Date"))
+            status = response.status_code
+            if (
+                status == 401
+                and is_api
+                and token is not None
+                and not refreshed
+                and _error_code(response) == "INVALID_SESSION_ID"
+            ):
+                response.close()
+                log.info("Salesforce session expired; logging in again and replaying %s", path)
+                client._tokens.refresh(token)
+                refreshed = True
+                continue
+            if status == 403 and is_api and _error_code(response) == "REQUEST_LIMIT_EXCEEDED":
+                raise SalesforceError.from_body(status, response.json(), f"{method} {path}")
+            if status in TRANSIENT_STATUSES or status >= 500:
+                if not replay_safe and status not in (429, 503):
+                    raise UncertainWriteError(
+                        f"Salesforce answered {status} to {method} {path}: the write may or "
+                        "may not have been applied, so it is not retried"
+                    )
+                delay = policy.delay(
+                    retry, retry_after_seconds(response.headers.get("Retry-After")), waited
+                )
+                if delay is None:
+                    raise RetriesExhaustedError(
+                        f"Salesforce answered {status} to {method} {path}; gave up after "
+                        f"{retry + 1} attempts"
+                    )
+                log.warning(
+                    "Salesforce answered %s to %s %s; retrying in %.1f s",
+                    status,
+                    method,
+                    path,
+                    delay,
+                )
+                response.close()
+                sleep(delay)
+                waited += delay
+                retry += 1
+                continue
+            return response
+
+
+def _translate(exc: simple_salesforce.exceptions.SalesforceError) -> SalesforceError:
+    """simple-salesforce's error (whose text includes URLs and bodies) as ours, scrubbed."""
+    return SalesforceError.from_body(exc.status, exc.content, str(exc.resource_name or ""))
+
+
+class SalesforceClient:
+    """One Salesforce org connection for one run; see docs/clients.md for the contract."""
+
+    def __init__(self, settings: SalesforceSettings) -> None:
+        self.settings = settings
+        self.retry_policy = RetryPolicy(
+            max_retries=settings.max_retries,
+            max_seconds=settings.retry_max_seconds,
+            base_delay=settings.retry_base_delay,
+        )
+        self.session = requests.Session()
+        adapter = _SalesforceAdapter(self)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        if settings.ca_bundle:
+            self.session.verify = settings.ca_bundle
+        self._tokens = _TokenSource(settings, self.session)
+        self._quota = _QuotaGuard(settings.quota_percent_total, settings.quota_percent_per_run)
+        self._calls = 0
+        self._calls_lock = threading.Lock()
+        self._last_date: datetime | None = None
+        self._describes: dict[str, dict[str, Any]] = {}
+        self._sf: simple_salesforce.Salesforce | None = None
+        self._sf_generation = -1
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SalesforceClient:
+        return cls(SalesforceSettings.from_config(config))
+
+    def __repr__(self) -> str:
+        return f"<SalesforceClient {self.settings.login_url} v{self.api_version}>"
+
+    # --- bookkeeping used by the adapter ------------------------------------------------
+    @property
+    def calls_made(self) -> int:
+        """API calls this client made in this process (retries and replays included)."""
+        return self._calls
+
+    def _count_call(self) -> None:
+        with self._calls_lock:
+            self._calls += 1
+
+    def _observe_date(self, header: str | None) -> None:
+        when = http_date(header)
+        if when is not None:
+            self._last_date = when
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """(used, limit) from the last Sforce-Limit-Info header, if any."""
+        if self._quota.limit is None or self._quota.used is None:
+            return None
+        return self._quota.used, self._quota.limit
+
+    # --- endpoints ---------------------------------------------------------------------
+    @property
+    def api_version(self) -> str:
+        return self.settings.api_version
+
+    @property
+    def instance_url(self) -> str:
+        return self._tokens.current().instance_url
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.instance_url}/services/data/v{self.api_version}/"
+
+    @property
+    def simple(self) -> simple_salesforce.Salesforce:
+        """A simple-salesforce client over this client's session (token kept current)."""
+        token = self._tokens.current()
+        if self._sf is None or self._sf_generation != token.generation:
+            self._sf = simple_salesforce.Salesforce(
+                instance_url=token.instance_url,
+                session_id=token.value,
+                session=self.session,
+                version=self.api_version,
+                object_pairs_hook=dict,
+            )
+            self._sf_generation = token.generation
+        return self._sf
+
+    def _request(self, method: str, path_or_url: str, **kwargs: Any) -> requests.Response:
+        """One API call (retried by the adapter); 4xx/5xx left become SalesforceError."""
+        url = path_or_url if "://" in path_or_url else self.base_url + path_or_url.lstrip("/")
+        response = self.session.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text[:500]
+            response.close()
+            raise SalesforceError.from_body(
+                response.status_code, body, f"{method} {urlsplit(url).path}"
+            )
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # --- reads -------------------------------------------------------------------------
+    def query(
+        self, soql: str, include_deleted: bool = False, batch_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Records of a SOQL query, page by page (follows nextRecordsUrl; bounded memory)."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
+        try:
+            yield from self.simple.query_all_iter(
+                soql, include_deleted=include_deleted, headers=headers
+            )
+        except simple_salesforce.exceptions.SalesforceError as exc:
+            raise _translate(exc) from None
+
+    def query_count(self, soql: str, include_deleted: bool = False) -> int:
+        """totalSize of a `SELECT COUNT() ...` query."""
+        try:
+            result = self.simple.query(soql, include_deleted=include_deleted)
+        except simple_salesforce.exceptions.SalesforceError as exc:
+            raise _translate(exc) from None
+        return int(result["totalSize"])
+
+    def describe_global(self) -> dict[str, Any]:
+        try:
+            return dict(self.simple.describe() or {})
+        except simple_salesforce.exceptions.SalesforceError as exc:
+            raise _translate(exc) from None
+
+    def limits(self) -> dict[str, Any]:
+        try:
+            return dict(self.simple.limits())
+        except simple_salesforce.exceptions.SalesforceError as exc:
+            raise _translate(exc) from None
+
+    def describe(self, sobjects: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Describe results by object name; composite/batch 25 a call, cached per client."""
+        names = list(dict.fromkeys(sobjects))
+        for name in names:
+            if not _SOBJECT_NAME.match(name):
+                raise ValueError(f"not an sObject name: {name!r}")
+        missing = [n for n in names if n not in self._describes]
+        for start in range(0, len(missing), DESCRIBE_BATCH_SIZE):
+            chunk = missing[start : start + DESCRIBE_BATCH_SIZE]
+            body = {
+                "haltOnError": False,
+                "batchRequests": [
+                    {
+                        "method": "GET",
+                        "url": f"/services/data/v{self.api_version}/sobjects/{n}/describe",
+                    }
+                    for n in chunk
+                ],
+            }
+            answer = self._json("POST", "composite/batch", json=body)
+            results = answer.get("results") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or len(results) != len(chunk):
+                raise SalesforceError(
+                    200, "UNEXPECTED_RESPONSE", "composite/batch returned the wrong result count"
+                )
+            for name, result in zip(chunk, results, strict=True):
+                status = int(result.get("statusCode", 0))
+                if status != 200:
+                    raise SalesforceError.from_body(
+                        status, result.get("result"), f"describe {name}"
+                    )
+                self._describes[name] = result["result"]
+        return {n: self._describes[n] for n in names}
+
+    def server_time(self) -> datetime:
+        """The org's clock, from the last response's Date header (one cheap call if none)."""
+        if self._last_date is None:
+            self._last_date = self._tokens.last_date
+        if self._last_date is None:
+            self._request("GET", f"{self.instance_url}/services/data/").close()
+        if self._last_date is None:
+            raise SalesforceError(0, "NO_DATE_HEADER", "Salesforce sent no Date header")
+        return self._last_date
+
+    # --- Bulk API 2.0 ------------------------------------------------------------------
+    def bulk_query(
+        self, soql: str, include_deleted: bool = False, page_size: int = BULK_PAGE_SIZE
+    ) -> Iterator[dict[str, str]]:
+        """Rows of a Bulk 2.0 query job as CSV strings ("" = null), streamed page by page."""
+        job = self._json(
+            "POST",
+            "jobs/query",
+            json={
+                "operation": "queryAll" if include_deleted else "query",
+                "query": soql,
+                "contentType": "CSV",
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            },
+        )
+        job_id = str(job["id"])
+        self._wait_for_bulk_job(job_id)
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long text areas
+        locator: str | None = None
+        page = 0
+        while True:
+            params: dict[str, Any] = {"maxRecords": page_size}
+            if locator:
+                params["locator"] = locator
+            response = self._request(
+                "GET",
+                f"jobs/query/{job_id}/results",
+                params=params,
+                headers={"Accept": "text/csv", "Accept-Encoding": "gzip"},
+                stream=True,
+            )
+            page += 1
+            with response:
+                expected = response.headers.get("Sforce-NumberOfRecords")
+                count = 0
+                yield_rows = self._csv_rows(response)
+                for row in yield_rows:
+                    count += 1
+                    yield row
+                if expected is not None and int(expected) != count:
+                    raise SalesforceError(
+                        200,
+                        "RECORD_COUNT_MISMATCH",
+                        f"Bulk job {job_id} page {page}: Sforce-NumberOfRecords says "
+                        f"{expected}, the CSV held {count} rows",
+                    )
+                locator = response.headers.get("Sforce-Locator")
+            if not locator or locator == "null":
+                return
+
+    @staticmethod
+    def _csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
+        response.raw.decode_content = True  # gunzip as we read
+        raw: Any = response.raw
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return
+        for values in reader:
+            if values:
+                yield dict(zip(header, values, strict=False))
+
+    bulk_poll_initial = 0.25
+    bulk_poll_max = 10.0
+
+    def _wait_for_bulk_job(self, job_id: str) -> None:
+        deadline = time.monotonic() + self.settings.bulk_timeout
+        delay = self.bulk_poll_initial
+        while True:
+            info = self._json("GET", f"jobs/query/{job_id}")
+            state = str(info.get("state"))
+            if state == "JobComplete":
+                return
+            if state in ("Failed", "Aborted"):
+                raise SalesforceError(
+                    200,
+                    f"BULK_JOB_{state.upper()}",
+                    f"Bulk query job {job_id} ended {state}: "
+                    f"{info.get('errorMessage') or 'no reason given'}",
+                )
+            if time.monotonic() + delay > deadline:
+                self._json("PATCH", f"jobs/query/{job_id}", json={"state": "Aborted"})
+                raise SalesforceError(
+                    0,
+                    "BULK_JOB_TIMEOUT",
+                    f"Bulk query job {job_id} still {state} after "
+                    f"{self.settings.bulk_timeout:g} s, so it was aborted; raise the setting "
+                    "bulk_timeout for larger extracts",
+                )
+            sleep(delay)
+            delay = min(self.bulk_poll_max, delay * 2)
+
+    # --- writes (sObject Collections) --------------------------------------------------
+    def insert(
+        self, sobject: str, records: list[dict[str, Any]], all_or_none: bool = False
+    ) -> list[RecordResult]:
+        return self._collections("POST", "composite/sobjects", sobject, records, all_or_none)
+
+    def update(
+        self, sobject: str, records: list[dict[str, Any]], all_or_none: bool = False
+    ) -> list[RecordResult]:
+        for i, record in enumerate(records):
+            if not (record.get("Id") or record.get("id")):
+                raise ValueError(f"update: record {i} has no Id")
+        return self._collections("PATCH", "composite/sobjects", sobject, records, all_or_none)
+
+    def upsert(
+        self,
+        sobject: str,
+        external_id_field: str,
+        records: list[dict[str, Any]],
+        all_or_none: bool = False,
+    ) -> list[RecordResult]:
+        if not _SOBJECT_NAME.match(external_id_field):
+            raise ValueError(f"not a field name: {external_id_field!r}")
+        path = f"composite/sobjects/{sobject}/{external_id_field}"
+        return self._collections("PATCH", path, sobject, records, all_or_none)
+
+    def _collections(
+        self,
+        method: str,
+        path: str,
+        sobject: str,
+        records: list[dict[str, Any]],
+        all_or_none: bool,
+    ) -> list[RecordResult]:
+        if not _SOBJECT_NAME.match(sobject):
+            raise ValueError(f"not an sObject name: {sobject!r}")
+        results: list[RecordResult] = []
+        for start in range(0, len(records), COLLECTION_SIZE):
+            chunk = records[start : start + COLLECTION_SIZE]
+            payload = {
+                "allOrNone": all_or_none,
+                "records": [
+                    {
+                        **{k: v for k, v in r.items() if k != "attributes"},
+                        "attributes": {"type": sobject},
+                    }
+                    for r in chunk
+                ],
+            }
+            try:
+                answer = self._json(method, path, json=payload)
+            except UncertainWriteError as exc:
+                raise UncertainWriteError(
+                    f"{exc.message} (records {start}-{start + len(chunk) - 1} of {sobject}; "
+                    f"{len(results)} earlier records have outcomes)",
+                    results,
+                ) from None
+            except QuotaExceededError:
+                raise
+            except SalesforceError as exc:
+                if exc.status != 400:
+                    raise
+                # The whole chunk was rejected on its merits: every record in it failed.
+                error = {"statusCode": exc.error_code, "message": exc.message, "fields": exc.fields}
+                results.extend(
+                    RecordResult(start + i, None, False, None, [error]) for i in range(len(chunk))
+                )
+                continue
+            if not isinstance(answer, list) or len(answer) != len(chunk):
+                raise SalesforceError(
+                    200,
+                    "UNEXPECTED_RESPONSE",
+                    f"{method} {path} returned {len(answer) if isinstance(answer, list) else 0} "
+                    f"results for {len(chunk)} records",
+                )
+            for i, item in enumerate(answer):
+                results.append(
+                    RecordResult(
+                        index=start + i,
+                        id=item.get("id"),
+                        success=bool(item.get("success")),
+                        created=item.get("created") if "created" in item else None,
+                        errors=list(item.get("errors") or []),
+                    )
+                )
+        return results
+
+    def close(self) -> None:
+        self.session.close()

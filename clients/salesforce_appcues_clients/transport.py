@@ -1,0 +1,112 @@
+"""HTTP plumbing shared by both clients: sessions, TLS trust, retry timing, failure triage."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, bounded by attempts and by total waiting time."""
+
+    max_retries: int = 5
+    max_seconds: float = 300.0
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: bool = True
+
+    def delay(self, retry: int, retry_after: float | None, waited: float) -> float | None:
+        """Seconds to wait before retry number `retry` (0-based), or None to give up."""
+        if retry >= self.max_retries:
+            return None
+        if retry_after is not None:
+            wait = max(0.0, retry_after)
+        else:
+            wait = min(self.max_delay, self.base_delay * (2**retry))
+            if self.jitter:
+                wait *= random.uniform(0.5, 1.0)  # spreads retries; not crypto
+        if waited + wait > self.max_seconds:
+            return None
+        return wait
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (delta seconds or an HTTP date) in seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def sent_nothing(exc: BaseException) -> bool:
+    """True when a requests failure happened before any byte of the request left this host."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current,
+            urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
+        ):
+            return True
+        if isinstance(current, urllib3.exceptions.MaxRetryError) and current.reason is not None:
+            current = current.reason
+            continue
+        first = current.args[0] if current.args else None
+        wrapped = first if isinstance(first, BaseException) else None
+        current = wrapped or current.__cause__ or current.__context__
+    return False
+
+
+def build_session(ca_bundle: str | None, pool_size: int = 20) -> requests.Session:
+    """A pooled session. With `ca_bundle` set, environment CA variables cannot override it.
+
+    requests lets REQUESTS_CA_BUNDLE win over `Session.verify` when `trust_env` is on, so a
+    configured bundle turns `trust_env` off (proxies then come from the session, not the env).
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if ca_bundle:
+        session.trust_env = False
+        session.verify = ca_bundle
+    return session
+
+
+def sleep(seconds: float) -> None:
+    """Indirection so a test could observe waits; production just sleeps."""
+    if seconds > 0:
+        time.sleep(seconds)
