@@ -1,0 +1,118 @@
+"""Setting schemas, validation and the secret-free reprs."""
+
+import jsonschema
+import pytest
+
+from salesforce_appcues_clients.errors import ConfigurationError, SalesforceError, scrub
+from salesforce_appcues_clients.settings import (
+    AppcuesSettings,
+    SalesforceSettings,
+    appcues_properties,
+    login_url_for,
+    salesforce_properties,
+)
+
+SECRET_SF = {"client_secret", "refresh_token", "private_key"}
+
+
+def test_property_dicts_are_valid_schemas_with_docs_and_marked_secrets():
+    for props, secrets in [
+        (salesforce_properties(), SECRET_SF),
+        (appcues_properties(), {"api_secret"}),
+        (appcues_properties("appcues_"), {"appcues_api_secret"}),
+    ]:
+        schema = {"type": "object", "properties": props}
+        jsonschema.Draft7Validator.check_schema(schema)
+        for name, spec in props.items():
+            assert spec["title"] and len(spec["description"]) > 20, name
+            assert spec.get("secret", False) is (name in secrets), name
+            if name in secrets:
+                assert spec["writeOnly"] is True
+    assert set(appcues_properties("appcues_")) == {f"appcues_{n}" for n in appcues_properties()}
+    assert salesforce_properties()["quota_percent_total"]["default"] == 80
+    assert salesforce_properties()["quota_percent_per_run"]["default"] == 25
+    assert appcues_properties()["max_requests_per_second"]["default"] == 50
+
+
+@pytest.mark.parametrize(
+    ("domain", "sandbox", "url"),
+    [
+        (None, False, "https://login.salesforce.com"),
+        ("login", False, "https://login.salesforce.com"),
+        (None, True, "https://test.salesforce.com"),
+        ("test", False, "https://test.salesforce.com"),
+        ("acme.my", False, "https://acme.my.salesforce.com"),
+        ("https://127.0.0.1:8443/", False, "https://127.0.0.1:8443"),
+    ],
+)
+def test_login_url(domain, sandbox, url):
+    assert login_url_for(domain, sandbox) == url
+
+
+def test_bad_domain_names_the_setting():
+    with pytest.raises(ConfigurationError, match="domain"):
+        login_url_for("127.0.0.1:8443")
+
+
+def test_private_key_file_is_read(tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("PEM TEXT")
+    settings = SalesforceSettings.from_config(
+        {"private_key_file": str(key), "username": "u", "client_id": "c", "api_version": "v61.0"}
+    )
+    assert settings.private_key == "PEM TEXT"
+    assert settings.api_version == "61.0"
+    assert "PEM" not in repr(settings)
+
+
+def test_reprs_hide_secrets():
+    sf = SalesforceSettings.from_config(
+        {"client_id": "cid", "client_secret": "sec-123456", "refresh_token": "rt-abcdef"}
+    )
+    ac = AppcuesSettings.from_config(
+        {"appcues_account_id": "1", "appcues_api_key": "k", "appcues_api_secret": "s-987654"},
+        prefix="appcues_",
+    )
+    for text in (repr(sf), str(sf), repr(ac), str(ac)):
+        assert "sec-123456" not in text and "rt-abcdef" not in text and "s-987654" not in text
+    assert ac.base_url == "https://api.appcues.com"
+
+
+def test_appcues_region_and_missing_settings():
+    base = {"account_id": "1", "api_key": "k", "api_secret": "s"}
+    assert AppcuesSettings.from_config({**base, "region": "eu"}).base_url == (
+        "https://api.eu.appcues.com"
+    )
+    with pytest.raises(ConfigurationError, match="appcues_api_secret"):
+        AppcuesSettings.from_config({"appcues_account_id": "1", "appcues_api_key": "k"}, "appcues_")
+    with pytest.raises(ConfigurationError, match="region"):
+        AppcuesSettings.from_config({**base, "region": "mars"})
+
+
+def test_scrub_removes_tokens_and_known_secrets():
+    text = (
+        "Authorization: Bearer 00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog.39AsX "
+        "refresh_token=abc123&client_secret=zzz999 Basic dXNlcjpwYXNzd29yZA== mysecretvalue"
+    )
+    out = scrub(text, ["mysecretvalue"])
+    for secret in [
+        "00Dxx0000001gPL!AR8AQ",
+        "abc123",
+        "zzz999",
+        "dXNlcjpwYXNzd29yZA==",
+        "mysecretvalue",
+    ]:
+        assert secret not in out
+
+
+def test_salesforce_error_shapes():
+    err = SalesforceError.from_body(
+        400, [{"errorCode": "INVALID_FIELD", "message": "No such column", "fields": ["Foo"]}]
+    )
+    assert (err.status, err.error_code, err.fields) == (400, "INVALID_FIELD", ["Foo"])
+    limit = SalesforceError.from_body(
+        403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
+    )
+    assert type(limit).__name__ == "QuotaExceededError"
+    oauth = SalesforceError.from_body(400, {"error": "invalid_grant", "error_description": "bad"})
+    assert oauth.error_code == "invalid_grant"
