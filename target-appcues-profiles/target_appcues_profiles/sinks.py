@@ -1,14 +1,312 @@
-"""Sinks that write records to Appcues profiles."""
+"""Sinks: a batch of records -> mapped profiles -> only the changed ones -> Appcues -> ledger."""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks import BatchSink, RecordSink
+
+from .dead_letter import DeadLetter
+from .delivery import ProfileDelivery, Rejection
+from .ledger import Kind
+from .mapping import (
+    AppcuesValue,
+    AttributeMapper,
+    RecordError,
+    ValueCoercer,
+    attributes_digest,
+    date_kinds_from_schema,
+    is_deleted,
+    profile_id,
+    resolve_path,
+)
+
+if TYPE_CHECKING:
+    from singer_sdk import Target
+
+    from .runtime import Runtime
+
+# Confirmations are written to the ledger in chunks rather than one transaction per PATCH.
+_LEDGER_FLUSH = 500
+
+
+@dataclass
+class _Pending:
+    attributes: dict[str, AppcuesValue]
+    record_key: dict[str, Any]
+    group_id: str | None = None
 
 
 class ProfileSink(BatchSink):
-    """Writes a batch of records as Appcues profiles."""
+    """Writes a batch of one stream's records as Appcues user or group profiles."""
 
-    def process_batch(self, context: dict[str, Any]) -> None:
-        raise NotImplementedError("profile loading lands with the target-appcues-profiles issue")
+    kind: ClassVar[Kind] = "user"
+    # A record that does not fit its schema is still mapped (coercion makes any value valid
+    # for Appcues); one bad record must not stop the run.
+    fail_on_record_validation_exception = False
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.runtime: Runtime = target.runtime  # type: ignore[attr-defined]
+        settings = self.runtime.settings
+        # Dates are parsed here, not by the SDK, so a bad date dead-letters one record
+        # instead of failing the run.
+        self._date_kinds = date_kinds_from_schema(self.schema)
+        self.schema = _without_date_formats(self.schema)
+        self.id_field = settings.id_field(stream_name)
+        self.group_field = settings.user_group_field if self.kind == "user" else None
+        excluded = {self.id_field}
+        if self.group_field:
+            excluded.add(self.group_field)
+        self.mapper = AttributeMapper(
+            fields=settings.attributes.get(stream_name),
+            prefix=settings.attribute_prefix,
+            excluded=frozenset(excluded),
+            coercer=ValueCoercer(settings.date_format),
+            date_kinds=self._date_kinds,
+        )
+
+    @property
+    def max_size(self) -> int:
+        """Records per batch: the `batch_size_rows` setting, else 10,000."""
+        return self.batch_size_rows or self.MAX_SIZE_DEFAULT
+
+    # --- one batch --------------------------------------------------------------------
+    def process_batch(self, context: dict) -> None:
+        pending = self._map_records(context.get("records", []))
+        if not pending:
+            return
+        settings = self.runtime.settings
+        ledger = self.runtime.ledger
+        summary = self.runtime.summary
+        digests = {pid: attributes_digest(p.attributes) for pid, p in pending.items()}
+        known = ledger.digests(self.kind, digests)
+        to_send = {
+            pid: p.attributes
+            for pid, p in pending.items()
+            if not settings.skip_unchanged or known.get(pid) != digests[pid]
+        }
+        summary.add(f"{self.kind}_unchanged", len(pending) - len(to_send))
+        rejected: set[str] = set()
+
+        def rejected_profile(rejection: Rejection) -> None:
+            rejected.add(rejection.key)
+            self._dead_letter_rejection(rejection, pending[rejection.key].record_key, "profile")
+
+        if to_send:
+            delivery = self._delivery()
+            with _LedgerWriter(self, self.kind) as confirm:
+
+                def confirmed(ids: Sequence[str]) -> None:
+                    for pid in ids:
+                        summary.add(f"{self.kind}_{'changed' if pid in known else 'new'}")
+                    confirm({pid: digests[pid] for pid in ids})
+
+                delivery.send_profiles(to_send, confirmed, rejected_profile)
+        if self.group_field:
+            members = {
+                pid: p.group_id
+                for pid, p in pending.items()
+                if p.group_id is not None and pid not in rejected
+            }
+            self._send_memberships(members, pending)
+
+    def _map_records(self, records: Sequence[dict]) -> dict[str, _Pending]:
+        """Profile id -> what to send; the last record of a profile in the batch wins."""
+        pending: dict[str, _Pending] = {}
+        summary = self.runtime.summary
+        for record in records:
+            if is_deleted(record):
+                summary.add("deleted")
+                continue
+            key = self._record_key(record)
+            try:
+                pid = profile_id(record, self.id_field)
+                attributes = self.mapper.map(record)
+            except RecordError as exc:
+                self._dead_letter_record(key, exc)
+                continue
+            group_id = self._group_of(record, key, pid)
+            if pid in pending:
+                summary.add("duplicate")
+            pending[pid] = _Pending(attributes, key, group_id)
+        return pending
+
+    def _group_of(self, record: Mapping[str, Any], key: dict[str, Any], pid: str) -> str | None:
+        if not self.group_field:
+            return None
+        found, value = resolve_path(record, self.group_field)
+        if not found or value is None or (isinstance(value, str) and not value.strip()):
+            return None  # a user without a group is normal (a contact with no account)
+        try:
+            return profile_id(record, self.group_field)
+        except RecordError as exc:
+            self._dead_letter_record(key, exc, pid, reason=f"membership_{exc.reason}")
+            return None
+
+    def _send_memberships(self, members: dict[str, str], pending: dict[str, _Pending]) -> None:
+        if not members:
+            return
+        settings = self.runtime.settings
+        known = self.runtime.ledger.digests("membership", members)
+        to_add = {
+            user: group
+            for user, group in members.items()
+            if not settings.skip_unchanged or known.get(user) != group
+        }
+        self.runtime.summary.add("membership_unchanged", len(members) - len(to_add))
+        if not to_add:
+            return
+        by_group: dict[str, list[str]] = {}
+        for user, group in to_add.items():
+            by_group.setdefault(group, []).append(user)
+
+        def rejected(rejection: Rejection) -> None:
+            self._dead_letter_rejection(rejection, pending[rejection.key].record_key, "membership")
+
+        with _LedgerWriter(self, "membership") as confirm:
+
+            def confirmed(users: Sequence[str]) -> None:
+                self.runtime.summary.add("membership_added", len(users))
+                confirm({user: to_add[user] for user in users})
+
+            self._delivery().add_members(by_group, confirmed, rejected)
+
+    def _delivery(self) -> ProfileDelivery:
+        settings = self.runtime.settings
+        return ProfileDelivery(
+            self.runtime.client(),
+            self.kind,
+            max_concurrency=settings.max_concurrency,
+            import_threshold=settings.import_threshold,
+            import_max_rows=settings.import_max_rows,
+            import_timeout=settings.import_timeout,
+            on_import_job=lambda: self.runtime.summary.add("import_jobs"),
+        )
+
+    # --- dead letters -----------------------------------------------------------------
+    def _record_key(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        keys = [k for k in self.key_properties if k in record]
+        if keys:
+            return {k: record[k] for k in keys}
+        return {"Id": record["Id"]} if "Id" in record else {}
+
+    def _dead_letter_record(
+        self,
+        key: dict[str, Any],
+        exc: RecordError,
+        pid: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        message = f"{self.stream_name} record {key or '(no key)'}: {exc}"
+        self.logger.warning("Dead-lettered: %s", message)
+        self.runtime.dead_letters.write(
+            DeadLetter(
+                stream=self.stream_name,
+                record_key=key,
+                reason=reason or exc.reason,
+                message=message,
+                profile_id=pid,
+                field=exc.field_name,
+            )
+        )
+
+    def _dead_letter_rejection(self, rejection: Rejection, key: dict[str, Any], what: str) -> None:
+        message = (
+            f"{self.stream_name} record {key or '(no key)'}: Appcues refused the {what} of"
+            f" {self.kind if what == 'profile' else 'user'} {rejection.key!r}"
+            f" ({rejection.status or 'import'}): {rejection.detail}"
+        )
+        self.logger.warning("Dead-lettered: %s", message)
+        self.runtime.dead_letters.write(
+            DeadLetter(
+                stream=self.stream_name,
+                record_key=key,
+                reason=rejection.reason,
+                message=message,
+                profile_id=rejection.key,
+                status=rejection.status,
+                detail=rejection.detail,
+            )
+        )
+
+
+class UserProfileSink(ProfileSink):
+    kind: ClassVar[Kind] = "user"
+
+
+class GroupProfileSink(ProfileSink):
+    kind: ClassVar[Kind] = "group"
+
+
+class UnroutedStreamSink(RecordSink):
+    """A stream named in neither user_streams nor group_streams: counted, never sent."""
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.runtime: Runtime = target.runtime  # type: ignore[attr-defined]
+        self.logger.warning(
+            "Stream '%s' is in neither user_streams nor group_streams; its records are ignored",
+            stream_name,
+        )
+
+    def process_record(self, record: dict, context: dict) -> None:
+        self.runtime.summary.add("unrouted")
+
+
+class _LedgerWriter:
+    """Buffers confirmations and writes them in chunks; flushes on exit, even after errors."""
+
+    def __init__(self, sink: ProfileSink, kind: Kind) -> None:
+        self.sink = sink
+        self.kind = kind
+        self.buffer: dict[str, str] = {}
+
+    def __enter__(self) -> _LedgerWriter:
+        return self
+
+    def __call__(self, digests: Mapping[str, str]) -> None:
+        self.buffer.update(digests)
+        if len(self.buffer) >= _LEDGER_FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.sink.runtime.ledger.confirm(self.kind, self.buffer)
+            self.buffer = {}
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flush()
+
+
+def _without_date_formats(schema: dict) -> dict:
+    """A copy of the schema whose date-like properties carry no `format`."""
+    clean = copy.deepcopy(schema)
+
+    def strip(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("format") in ("date", "date-time", "time"):
+                del node["format"]
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    strip(clean)
+    return clean

@@ -1,27 +1,84 @@
-"""TargetAppcuesProfiles: the target's entry point and configuration schema."""
+"""TargetAppcuesProfiles: configuration, stream routing, and the run summary."""
 
 from __future__ import annotations
 
-from singer_sdk import Target
-from singer_sdk import typing as th
+import json
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any, ClassVar
 
-from .sinks import ProfileSink
+from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.sinks import Sink
+
+from salesforce_appcues_clients.errors import ConfigurationError
+from salesforce_appcues_clients.settings import appcues_properties
+
+from .runtime import Runtime
+from .settings import SettingsError, target_properties
+from .sinks import GroupProfileSink, UnroutedStreamSink, UserProfileSink
 
 
 class TargetAppcuesProfiles(Target):
-    """Loads user and group records into Appcues profiles."""
+    """Loads user and group records into Appcues user and group profiles."""
 
     name = "target-appcues-profiles"
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "user_id_field",
-            th.StringType,
-            default="Product_User_Id__c",
-            title="User id field",
-            description="Record field holding the id the product passes to Appcues.identify().",
-        ),
-    ).to_dict()
-    default_sink_class = ProfileSink
+    package_name = "target-appcues-profiles"
+    config_jsonschema: ClassVar[dict] = {
+        "type": "object",
+        "properties": {**appcues_properties(), **target_properties()},
+        "required": ["account_id", "api_key", "api_secret"],
+    }
+    default_sink_class = UserProfileSink
+
+    def __init__(
+        self,
+        *,
+        config: dict | PurePath | str | list[PurePath | str] | None = None,
+        parse_env_config: bool = False,
+        validate_config: bool = True,
+        setup_mapper: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            config=config,
+            parse_env_config=parse_env_config,
+            validate_config=validate_config,
+            setup_mapper=setup_mapper,
+            **kwargs,
+        )
+        self._runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        """Settings, client, ledger and dead letters shared by the sinks; built on first use,
+        so `--about` and `--version` need no working configuration."""
+        if self._runtime is None:
+            try:
+                self._runtime = Runtime(self.config)
+            except (SettingsError, ConfigurationError) as exc:
+                raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+        return self._runtime
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        kind = self.runtime.settings.stream_kind(stream_name)
+        if kind == "user":
+            return UserProfileSink
+        if kind == "group":
+            return GroupProfileSink
+        return UnroutedStreamSink
+
+    def process_endofpipe(self) -> None:
+        try:
+            super().process_endofpipe()
+        finally:
+            if self._runtime is not None:
+                self.logger.info("Run summary: %s", json.dumps(self.summary()))
+                self._runtime.close()
+
+    def summary(self) -> Mapping[str, Any]:
+        """What this run wrote, skipped and dead-lettered, and the Appcues calls it made."""
+        return self.runtime.report()
 
 
 if __name__ == "__main__":

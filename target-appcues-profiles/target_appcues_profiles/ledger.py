@@ -1,0 +1,100 @@
+"""The local ledger of what Appcues confirmed: one digest per profile and per membership.
+
+A record whose mapped attributes hash to the confirmed digest needs no Appcues call. Rows
+are written only after Appcues confirmed the write, so a crash or an outage can only make
+the next run send again, never skip something unconfirmed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+Kind = Literal["user", "group", "membership"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS confirmed (
+    account_id   TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    profile_id   TEXT NOT NULL,
+    digest       TEXT NOT NULL,
+    confirmed_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, kind, profile_id)
+) WITHOUT ROWID
+"""
+
+# SQLite caps bound parameters per statement; stay well below it.
+_LOOKUP_CHUNK = 500
+
+
+class Ledger:
+    """SQLite file under `state_dir`, keyed by Appcues account, kind and profile id.
+
+    One connection guarded by a lock: sinks drain in parallel threads.
+    """
+
+    FILE_NAME = "appcues-profiles-ledger.sqlite3"
+
+    def __init__(self, state_dir: str | Path, account_id: str) -> None:
+        directory = Path(state_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / self.FILE_NAME
+        self.account_id = account_id
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def digests(self, kind: Kind, profile_ids: Iterable[str]) -> dict[str, str]:
+        """Confirmed digest per profile id, for those the ledger knows."""
+        ids = list(dict.fromkeys(profile_ids))
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(ids), _LOOKUP_CHUNK):
+                chunk = ids[start : start + _LOOKUP_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    "SELECT profile_id, digest FROM confirmed WHERE account_id = ? AND kind = ?"
+                    f" AND profile_id IN ({marks})",
+                    (self.account_id, kind, *chunk),
+                )
+                found.update(rows)
+        return found
+
+    def confirm(self, kind: Kind, digests: Mapping[str, str]) -> None:
+        """Record what Appcues confirmed; call only after the write succeeded."""
+        if not digests:
+            return
+        now = datetime.now(UTC).isoformat()
+        rows = [(self.account_id, kind, pid, digest, now) for pid, digest in digests.items()]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT INTO confirmed (account_id, kind, profile_id, digest, confirmed_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, kind, profile_id)"
+                    " DO UPDATE SET digest = excluded.digest,"
+                    " confirmed_at = excluded.confirmed_at",
+                    rows,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def count(self, kind: Kind) -> int:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM confirmed WHERE account_id = ? AND kind = ?",
+                (self.account_id, kind),
+            ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,48 @@
+"""What every sink of one run shares: settings, the Appcues client, ledger, dead letters."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.settings import AppcuesSettings
+
+from .dead_letter import DeadLetterFile
+from .ledger import Ledger
+from .settings import TargetSettings
+from .summary import RunSummary
+
+
+class Runtime:
+    """Built once per target. The client is made on first use, so a run with nothing to
+    send opens no connection at all."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.settings = TargetSettings.from_config(config)
+        self.appcues = AppcuesSettings.from_config(config)
+        self.ledger = Ledger(self.settings.state_dir, self.appcues.account_id)
+        self.dead_letters = DeadLetterFile(self.settings.dead_letter_path)
+        self.summary = RunSummary()
+        self._client: AppcuesClient | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> AppcuesClient:
+        with self._lock:
+            if self._client is None:
+                self._client = AppcuesClient.from_config(self.config)
+            return self._client
+
+    @property
+    def api_calls(self) -> int:
+        return self._client.requests_made if self._client is not None else 0
+
+    def report(self) -> dict[str, Any]:
+        return self.summary.report(self.dead_letters.by_reason, self.api_calls)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self.ledger.close()

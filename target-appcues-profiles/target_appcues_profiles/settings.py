@@ -1,0 +1,286 @@
+"""The target's own settings: JSON-schema properties and a validated, typed view of them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
+
+StreamKind = Literal["user", "group"]
+
+DEFAULT_STATE_DIR = ".target-appcues-profiles"
+DEAD_LETTER_FILE = "dead-letters.jsonl"
+
+
+def target_properties() -> dict[str, dict[str, Any]]:
+    """JSON-schema properties of the settings this target adds to the Appcues ones."""
+    strings = {"type": "array", "items": {"type": "string"}}
+    return {
+        "user_streams": {
+            **strings,
+            "title": "User streams",
+            "default": ["Contact", "Lead"],
+            "description": "Streams whose records become Appcues user profiles.",
+        },
+        "group_streams": {
+            **strings,
+            "title": "Group streams",
+            "default": ["Account"],
+            "description": "Streams whose records become Appcues group (account) profiles.",
+        },
+        "user_id_field": {
+            "type": "string",
+            "title": "User id field",
+            "default": "Product_User_Id__c",
+            "description": (
+                "Field holding the id the product passes to `Appcues.identify()`. Must be text "
+                "(integers are accepted as their decimal text)."
+            ),
+        },
+        "group_id_field": {
+            "type": "string",
+            "title": "Group id field",
+            "default": "Product_Account_Id__c",
+            "description": "Field holding the id the product passes to `Appcues.group()`.",
+        },
+        "id_fields": {
+            "type": "object",
+            "title": "Id field per stream",
+            "additionalProperties": {"type": "string"},
+            "description": (
+                'Overrides the id field for single streams, e.g. {"Workspace__c": '
+                '"Workspace_Id__c"}.'
+            ),
+        },
+        "user_group_field": {
+            "type": ["string", "null"],
+            "title": "User's group field",
+            "description": (
+                "Field of a user record holding its group id, e.g. "
+                "`Account.Product_Account_Id__c` (a relationship path, nested or as a flat "
+                "property). When set, users are added to that group."
+            ),
+        },
+        "attributes": {
+            "type": "object",
+            "title": "Attributes per stream",
+            "description": (
+                "Per stream, the fields to send: an object {source field: Appcues attribute "
+                "name} or a list of fields sent under their own names. Source fields may be "
+                "dotted relationship paths. Streams not listed send every non-system field."
+            ),
+        },
+        "attribute_prefix": {
+            "type": "string",
+            "title": "Attribute prefix",
+            "default": "",
+            "description": "Prepended to every Appcues attribute name (e.g. `sf_`).",
+        },
+        "date_format": {
+            "type": "string",
+            "title": "Date format",
+            "enum": list(DATE_FORMATS),
+            "default": "iso8601",
+            "description": (
+                "How dates and date-times are sent: `iso8601` text (UTC, e.g. "
+                "2026-01-02T03:04:05.000Z; dates as 2026-01-02) or `epoch_ms` numbers."
+            ),
+        },
+        "skip_unchanged": {
+            "type": "boolean",
+            "title": "Skip unchanged profiles",
+            "default": True,
+            "description": (
+                "Send nothing for a profile whose mapped attributes equal what Appcues last "
+                "confirmed (remembered in a ledger under `state_dir`)."
+            ),
+        },
+        "state_dir": {
+            "type": "string",
+            "title": "State directory",
+            "default": DEFAULT_STATE_DIR,
+            "description": "Directory of the ledger (and of the dead-letter file by default).",
+        },
+        "import_threshold": {
+            "type": "integer",
+            "title": "Bulk import threshold",
+            "default": 1000,
+            "minimum": 1,
+            "description": (
+                "A batch with at least this many profiles to send goes through Appcues bulk "
+                "imports; smaller ones through PATCH requests."
+            ),
+        },
+        "import_max_rows": {
+            "type": "integer",
+            "title": "Rows per import job",
+            "default": 10000,
+            "minimum": 1,
+            "description": "Largest number of rows sent in one bulk import job.",
+        },
+        "import_timeout": {
+            "type": "number",
+            "title": "Import job timeout (seconds)",
+            "default": 900,
+            "description": "How long to wait for one import job to finish before failing.",
+        },
+        "max_concurrency": {
+            "type": "integer",
+            "title": "Concurrent PATCH requests",
+            "default": 8,
+            "minimum": 1,
+            "description": "PATCH requests in flight at once (all under the shared rate cap).",
+        },
+        "dead_letter_path": {
+            "type": "string",
+            "title": "Dead-letter file",
+            "description": (
+                "JSON-lines file of records that could not be delivered, with the reason. "
+                f"Default: `<state_dir>/{DEAD_LETTER_FILE}`."
+            ),
+        },
+    }
+
+
+class SettingsError(ValueError):
+    """A target setting is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    user_streams: tuple[str, ...] = ("Contact", "Lead")
+    group_streams: tuple[str, ...] = ("Account",)
+    user_id_field: str = "Product_User_Id__c"
+    group_id_field: str = "Product_Account_Id__c"
+    id_fields: Mapping[str, str] = field(default_factory=dict)
+    user_group_field: str | None = None
+    attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    attribute_prefix: str = ""
+    date_format: DateFormat = "iso8601"
+    skip_unchanged: bool = True
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    import_threshold: int = 1000
+    import_max_rows: int = 10000
+    import_timeout: float = 900.0
+    max_concurrency: int = 8
+    dead_letter_path: Path = Path(DEFAULT_STATE_DIR) / DEAD_LETTER_FILE
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
+        def get(name: str, default: Any) -> Any:
+            value = config.get(name)
+            return default if value is None else value
+
+        users = tuple(_strings(get("user_streams", ["Contact", "Lead"]), "user_streams"))
+        groups = tuple(_strings(get("group_streams", ["Account"]), "group_streams"))
+        both = sorted(set(users) & set(groups))
+        if both:
+            raise SettingsError(
+                f"settings user_streams and group_streams both name {', '.join(both)}"
+            )
+        prefix = str(get("attribute_prefix", ""))
+        if prefix.startswith("_"):
+            raise SettingsError(
+                "setting attribute_prefix must not start with '_' (Appcues reserves those names)"
+            )
+        date_format = get("date_format", "iso8601")
+        if date_format not in DATE_FORMATS:
+            raise SettingsError(f"setting date_format must be one of {', '.join(DATE_FORMATS)}")
+        state_dir = Path(str(get("state_dir", DEFAULT_STATE_DIR))).expanduser()
+        dead_letters = config.get("dead_letter_path")
+        group_field = config.get("user_group_field") or None
+        return cls(
+            user_streams=users,
+            group_streams=groups,
+            user_id_field=_text(get("user_id_field", "Product_User_Id__c"), "user_id_field"),
+            group_id_field=_text(get("group_id_field", "Product_Account_Id__c"), "group_id_field"),
+            id_fields=_id_fields(get("id_fields", {})),
+            user_group_field=_text(group_field, "user_group_field") if group_field else None,
+            attributes=_attribute_maps(get("attributes", {}), prefix),
+            attribute_prefix=prefix,
+            date_format=date_format,
+            skip_unchanged=bool(get("skip_unchanged", True)),
+            state_dir=state_dir,
+            import_threshold=_positive(get("import_threshold", 1000), "import_threshold"),
+            import_max_rows=_positive(get("import_max_rows", 10000), "import_max_rows"),
+            import_timeout=float(get("import_timeout", 900)),
+            max_concurrency=_positive(get("max_concurrency", 8), "max_concurrency"),
+            dead_letter_path=(
+                Path(str(dead_letters)).expanduser()
+                if dead_letters
+                else state_dir / DEAD_LETTER_FILE
+            ),
+        )
+
+    def stream_kind(self, stream_name: str) -> StreamKind | None:
+        """Which profiles a stream feeds; None for streams this target does not route."""
+        if stream_name in self.user_streams:
+            return "user"
+        if stream_name in self.group_streams:
+            return "group"
+        return None
+
+    def id_field(self, stream_name: str) -> str:
+        kind = self.stream_kind(stream_name)
+        default = self.group_id_field if kind == "group" else self.user_id_field
+        return self.id_fields.get(stream_name, default)
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError(f"setting {name} must be a non-empty string")
+    return value
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise SettingsError(f"setting {name} must be a list of stream names")
+    return value
+
+
+def _positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) < 1:
+        raise SettingsError(f"setting {name} must be a whole number of at least 1")
+    return int(value)
+
+
+def _id_fields(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise SettingsError("setting id_fields must be an object {stream: field}")
+    return {str(k): _text(v, f"id_fields.{k}") for k, v in value.items()}
+
+
+def _attribute_maps(value: Any, prefix: str) -> dict[str, dict[str, str]]:
+    if not isinstance(value, Mapping):
+        raise SettingsError("setting attributes must be an object keyed by stream name")
+    maps: dict[str, dict[str, str]] = {}
+    for stream, spec in value.items():
+        where = f"attributes.{stream}"
+        if isinstance(spec, list):
+            spec = {source: source for source in spec}
+        if not isinstance(spec, Mapping):
+            raise SettingsError(f"setting {where} must be an object or a list of field names")
+        chosen: dict[str, str] = {}
+        for source, name in spec.items():
+            if not isinstance(source, str) or not source:
+                raise SettingsError(f"setting {where} has an empty source field name")
+            if not isinstance(name, str) or not name:
+                raise SettingsError(f"setting {where}.{source} must name an Appcues attribute")
+            attribute = f"{prefix}{name}"
+            if attribute.startswith("_"):
+                raise SettingsError(
+                    f"setting {where}.{source}: attribute {attribute!r} starts with '_', "
+                    "which Appcues reserves for its own attributes"
+                )
+            if attribute in RESERVED_ATTRIBUTES:
+                raise SettingsError(
+                    f"setting {where}.{source}: {attribute!r} is the profile key, not an attribute"
+                )
+            chosen[source] = name
+        maps[str(stream)] = chosen
+    return maps

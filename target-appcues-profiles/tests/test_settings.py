@@ -1,0 +1,52 @@
+"""Settings validation and stream routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from target_appcues_profiles.settings import SettingsError, TargetSettings
+
+
+def test_defaults_and_routing():
+    s = TargetSettings.from_config({})
+    assert s.stream_kind("Contact") == "user"
+    assert s.stream_kind("Lead") == "user"
+    assert s.stream_kind("Account") == "group"
+    assert s.stream_kind("Opportunity") is None
+    assert s.id_field("Contact") == "Product_User_Id__c"
+    assert s.id_field("Account") == "Product_Account_Id__c"
+    assert s.dead_letter_path == Path(".target-appcues-profiles/dead-letters.jsonl")
+
+
+def test_per_stream_id_fields_and_attribute_lists():
+    s = TargetSettings.from_config(
+        {
+            "group_streams": ["Account", "Workspace__c"],
+            "id_fields": {"Workspace__c": "Workspace_Id__c"},
+            "attributes": {"Contact": ["Email", "FirstName"], "Account": {"Name": "company"}},
+            "state_dir": "/tmp/x",
+        }
+    )
+    assert s.id_field("Workspace__c") == "Workspace_Id__c"
+    assert s.id_field("Account") == "Product_Account_Id__c"
+    assert s.attributes["Contact"] == {"Email": "Email", "FirstName": "FirstName"}
+    assert s.dead_letter_path == Path("/tmp/x/dead-letters.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"attribute_prefix": "_sf"}, "attribute_prefix"),
+        ({"attributes": {"Contact": {"Email": "_email"}}}, "attributes.Contact.Email"),
+        ({"attributes": {"Contact": {"Email": "user_id"}}}, "attributes.Contact.Email"),
+        ({"user_streams": ["Account"]}, "group_streams"),
+        ({"date_format": "unix"}, "date_format"),
+        ({"import_threshold": 0}, "import_threshold"),
+        ({"user_id_field": ""}, "user_id_field"),
+    ],
+)
+def test_invalid_settings_name_the_setting(config, named):
+    with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
+        TargetSettings.from_config(config)
