@@ -1,0 +1,427 @@
+"""The emulated Salesforce org as a sandbox service: OAuth, REST, Bulk 2.0 and control routes.
+
+Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_seconds (7200),
+daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..common.clock import SandboxClock
+from ..common.faults import FaultRule
+from ..common.identities import DEMO_SEED
+from ..common.service import SandboxService
+from . import urls, wire
+from .bulk import BulkQueryJobs
+from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
+from .oauth import OAuthError, OAuthServer
+from .query_engine import QueryEngine
+from .responses import ApiCall, RestApi
+from .seed import seed_org
+from .soql import SoqlError
+from .usage import ApiUsage
+from .wire import ApiResult, error
+
+JSON_TYPE = "application/json;charset=UTF-8"
+LATEST_VERSION = 66
+# Messages Salesforce sends with the error codes fault rules usually inject.
+_FAULT_MESSAGES = {
+    "SERVER_UNAVAILABLE": "Server temporarily unavailable. Please try again later.",
+    "REQUEST_LIMIT_EXCEEDED": "TotalRequests Limit exceeded.",
+    "QUERY_TIMEOUT": "Your query request was running for too long.",
+    "INVALID_SESSION_ID": "Session expired or invalid",
+    "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record",
+    "UNKNOWN_EXCEPTION": "An unexpected error occurred. Please include this ErrorId if you "
+    "contact support: 1234567890-12345 (-1234567890)",
+    "CustomNotAcceptable": "The server cannot produce a response matching the Accept header",
+}
+_DEFAULT_FAULT_CODE = {
+    400: "QUERY_TIMEOUT",
+    401: "INVALID_SESSION_ID",
+    403: "REQUEST_LIMIT_EXCEEDED",
+    404: "NOT_FOUND",
+    406: "CustomNotAcceptable",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    500: "UNKNOWN_EXCEPTION",
+    503: "SERVER_UNAVAILABLE",
+}
+
+
+class SalesforceService(SandboxService):
+    name: ClassVar[str] = "salesforce"
+
+    def __init__(self, clock: SandboxClock, data_dir: Path | None = None, **options: Any) -> None:
+        super().__init__(clock, data_dir, **options)
+        self.org = Org(clock, data_dir, options.get("schema_file"))
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is not None:
+            key_dir = data_dir / "salesforce"
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sf-sandbox-keys-")
+            key_dir = Path(self._tmp.name)
+        self.oauth = OAuthServer(
+            clock,
+            key_dir,
+            org_id=self.org.org_id,
+            user_id=self.org.user_id,
+            username=INTEGRATION_USERNAME,
+            token_ttl_seconds=float(options.get("token_ttl_seconds", 7200)),
+            rotate_refresh_tokens=bool(options.get("rotate_refresh_tokens", False)),
+        )
+        self.usage = ApiUsage(
+            clock,
+            int(options.get("daily_api_limit", 100_000)),
+            str(options.get("limit_info_format", "bare")),
+        )
+        self.engine = QueryEngine(self.org.conn, self.org.lock, self.org.user_schema)
+        self.bulk = BulkQueryJobs(clock, self.engine, self.org.user_id, self.stats)
+        self.api = RestApi(self.org, self.engine, self.bulk, self.usage)
+        self.api.dispatch = self._subrequest
+        self.api.base_url = lambda: self.base_url
+
+    # --- SandboxService ---------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/services/oauth2/token", self._token, methods=["POST"]),
+            Route("/services/oauth2/revoke", self._revoke, methods=["POST", "GET"]),
+            Route("/services/oauth2/userinfo", self._userinfo, methods=["GET", "POST"]),
+            Route("/id/{org}/{user}", self._identity, methods=["GET", "POST"]),
+            Route("/services/data", self._versions, methods=["GET"]),
+            Route("/services/data/", self._versions, methods=["GET"]),
+            Route(
+                "/services/data/{rest:path}",
+                self._data,
+                methods=["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD"],
+            ),
+        ]
+
+    def control_routes(self) -> list[BaseRoute]:
+        return [
+            Route("/reset", self._reset, methods=["POST"]),
+            Route("/seed", self._seed, methods=["POST"]),
+            Route("/stats", self._stats, methods=["GET"]),
+            Route("/records/{obj}", self._control_records, methods=["POST"]),
+            Route("/api-usage", self._api_usage, methods=["POST", "GET"]),
+            Route("/expire-sessions", self._expire, methods=["POST"]),
+        ]
+
+    def fault_response(self, rule: FaultRule) -> Response:
+        code = rule.error_code or _DEFAULT_FAULT_CODE.get(rule.status, "UNKNOWN_EXCEPTION")
+        message = rule.message or _FAULT_MESSAGES.get(code, code)
+        path = rule.path.pattern if rule.path else ""
+        if "oauth2" in path:
+            return JSONResponse(
+                {"error": code.lower(), "error_description": message}, status_code=rule.status
+            )
+        return _json_response(rule.status, [{"message": message, "errorCode": code}])
+
+    def expire_sessions(self) -> None:
+        self.oauth.expire_all()
+
+    def connection_info(self) -> dict[str, Any]:
+        self.oauth.base_url = self.base_url
+        creds = self.oauth.credentials
+        return {
+            "login_url": self.base_url,
+            "instance_url": self.base_url,
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "refresh_token": creds.refresh_token,
+            "username": creds.username,
+            "password": creds.password,
+            "jwt_private_key_file": str(self.oauth.private_key_file),
+            "jwt_certificate_file": str(self.oauth.certificate_file),
+            "organization_id": self.org.org_id,
+            "user_id": self.org.user_id,
+        }
+
+    def close(self) -> None:
+        self.bulk.close()
+        self.org.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def seed_demo(self) -> dict[str, int]:
+        counts = {k: v for k, v in DEMO_SEED.items() if self.org.schema.get(k) is not None}
+        return seed_org(self.org, counts, seed=DEMO_SEED["seed"])
+
+    # --- OAuth --------------------------------------------------------------------------
+    async def _token(self, request: Request) -> Response:
+        self.oauth.base_url = self.base_url
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        form.update({k: v for k, v in request.query_params.items() if k not in form})
+        try:
+            body = self.oauth.token(form, _basic_auth(request))
+        except OAuthError as exc:
+            return JSONResponse(
+                {"error": exc.error, "error_description": exc.description},
+                status_code=exc.status,
+            )
+        return _json_response(200, body)
+
+    async def _revoke(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        token = form.get("token") or request.query_params.get("token", "")
+        try:
+            self.oauth.revoke(token)
+        except OAuthError as exc:
+            return JSONResponse(
+                {"error": exc.error, "error_description": exc.description}, status_code=400
+            )
+        return Response(status_code=200)
+
+    async def _userinfo(self, request: Request) -> Response:
+        token = _bearer(request)
+        if token is None or not self.oauth.is_valid(token):
+            return Response(
+                "Bad_OAuth_Token", status_code=403, media_type="text/plain;charset=UTF-8"
+            )
+        return _json_response(200, self.oauth.userinfo())
+
+    async def _identity(self, request: Request) -> Response:
+        token = _bearer(request)
+        if token is None or not self.oauth.is_valid(token):
+            return Response(
+                "Bad_OAuth_Token", status_code=403, media_type="text/plain;charset=UTF-8"
+            )
+        info = self.oauth.userinfo()
+        info.update(id=info["sub"], username=info["preferred_username"])
+        return _json_response(200, info)
+
+    # --- REST ---------------------------------------------------------------------------
+    async def _versions(self, request: Request) -> Response:
+        return _json_response(200, versions())
+
+    async def _data(self, request: Request) -> Response:
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        m = urls.VERSION_PATH.match(path)
+        if m is None:
+            return _result_response(
+                error(404, "NOT_FOUND", "The requested resource does not exist")
+            )
+        token = _bearer(request)
+        if token is None or not self.oauth.is_valid(token):
+            return _result_response(error(401, "INVALID_SESSION_ID", "Session expired or invalid"))
+        if not self.usage.take():
+            response = _result_response(
+                error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            )
+            response.headers["Sforce-Limit-Info"] = self.usage.header()
+            return response
+        call = ApiCall(
+            method=request.method,
+            version=m.group("version"),
+            params={},
+            query=dict(request.query_params),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.body(),
+        )
+        result = await run_in_threadpool(self._route, request.method, m.group("rest") or "", call)
+        response = _result_response(result)
+        response.headers["Sforce-Limit-Info"] = self.usage.header()
+        return response
+
+    def _route(self, method: str, rest: str, call: ApiCall) -> ApiResult:
+        if method == "HEAD":
+            method = "GET"
+        found = urls.match(method, rest)
+        if found is None:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        if found.handler is None:
+            return error(
+                405,
+                "METHOD_NOT_ALLOWED",
+                f"HTTP Method '{method}' not allowed. Allowed are {','.join(found.allowed)}",
+            )
+        call.params = found.params
+        try:
+            result: ApiResult = getattr(self.api, found.handler)(call)
+        except SalesforceError as exc:
+            return error(exc.status, exc.error_code, exc.message, exc.fields)
+        except SoqlError as exc:
+            return error(exc.status, exc.error_code, exc.message)
+        return result
+
+    def _subrequest(
+        self, method: str, path: str, query: dict[str, str], parent: ApiCall, body: bytes
+    ) -> ApiResult:
+        m = urls.VERSION_PATH.match(path)
+        if m is None:
+            return error(404, "NOT_FOUND", "The requested resource does not exist")
+        call = ApiCall(method, m.group("version"), {}, query, parent.headers, body)
+        return self._route(method, m.group("rest") or "", call)
+
+    # --- control ------------------------------------------------------------------------
+    async def _reset(self, request: Request) -> Response:
+        await run_in_threadpool(self._reset_sync)
+        return JSONResponse({"reset": True})
+
+    def _reset_sync(self) -> None:
+        self.bulk.clear()
+        self.org.reset()
+        self.usage.reset()
+        self.stats.reset()
+
+    async def _seed(self, request: Request) -> Response:
+        body = await _control_json(request)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body must be an object of counts"}, status_code=400)
+        seed = int(body.pop("seed", 7))
+        unknown = [k for k in body if self.org.schema.get(k) is None]
+        if unknown:
+            return JSONResponse({"error": f"unknown objects: {unknown}"}, status_code=400)
+        try:
+            counts = {k: int(v) for k, v in body.items()}
+        except (TypeError, ValueError):
+            return JSONResponse({"error": "counts must be integers"}, status_code=400)
+        try:
+            created = await run_in_threadpool(seed_org, self.org, counts, seed)
+        except SalesforceError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"seeded": created, "seed": seed})
+
+    async def _stats(self, request: Request) -> Response:
+        snapshot = self.stats.snapshot()
+        records = await run_in_threadpool(
+            lambda: {o: self.org.count(o) for o in self.org.schema.objects}
+        )
+        return JSONResponse(
+            {
+                **snapshot,
+                "records_written": dict(sorted(self.org.written.items())),
+                "records": records,
+                "bulk_jobs": self.bulk.snapshot(),
+                "api_usage": {"used": self.usage.used, "max": self.usage.max},
+            }
+        )
+
+    async def _control_records(self, request: Request) -> Response:
+        """Write records as if committed at an explicit (past) SystemModstamp."""
+        body = await _control_json(request)
+        records = body.get("records") if isinstance(body, dict) else body
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            return JSONResponse({"error": 'body must be {"records": [...]}'}, status_code=400)
+        modstamp: datetime | None = None
+        if isinstance(body, dict) and body.get("SystemModstamp"):
+            try:
+                modstamp = datetime.fromisoformat(
+                    str(body["SystemModstamp"]).replace("Z", "+00:00")
+                )
+            except ValueError:
+                return JSONResponse({"error": "SystemModstamp must be ISO 8601"}, status_code=400)
+        obj = self.org.schema.get(request.path_params["obj"])
+        if obj is None:
+            return JSONResponse({"error": "unknown object"}, status_code=404)
+        ops = []
+        for rec in records:
+            rec = {k: v for k, v in rec.items() if k != "attributes"}
+            rid = next((v for k, v in rec.items() if k.lower() == "id"), None)
+            fields = {k: v for k, v in rec.items() if k.lower() != "id"}
+            if rid:
+                ops.append(WriteOp("update", obj.name, fields, record_id=str(rid)))
+            else:
+                ops.append(WriteOp("create", obj.name, fields))
+        all_or_none = bool(body.get("allOrNone", False)) if isinstance(body, dict) else False
+        try:
+            results = await run_in_threadpool(
+                lambda: self.org.write(ops, all_or_none=all_or_none, modstamp=modstamp)
+            )
+        except SalesforceError as exc:
+            return _result_response(error(exc.status, exc.error_code, exc.message, exc.fields))
+        return JSONResponse([wire.write_result_json(r) for r in results])
+
+    async def _api_usage(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await _control_json(request)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "body must be an object"}, status_code=400)
+            self.usage.set(
+                used=int(body["used"]) if "used" in body else None,
+                maximum=int(body["max"]) if "max" in body else None,
+            )
+        return JSONResponse({"used": self.usage.used, "max": self.usage.max})
+
+    async def _expire(self, request: Request) -> Response:
+        self.expire_sessions()
+        return JSONResponse({"expired": True})
+
+
+def versions() -> list[dict[str, str]]:
+    """Every API version from 20.0 (Winter '11) to the latest, as /services/data/ lists them."""
+    seasons = ("Winter", "Spring", "Summer")
+    out = []
+    for v in range(20, LATEST_VERSION + 1):
+        step = v - 20
+        year = 11 + step // 3
+        out.append(
+            {
+                "label": f"{seasons[step % 3]} '{year:02d}",
+                "url": f"/services/data/v{v}.0",
+                "version": f"{v}.0",
+            }
+        )
+    return out
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and token.strip():
+        return token.strip()
+    return request.headers.get("x-sfdc-session") or None
+
+
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip()).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, _, secret = decoded.partition(":")
+    return client_id, secret
+
+
+async def _control_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _json_response(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type=JSON_TYPE)
+
+
+def _result_response(result: ApiResult) -> Response:
+    if result.raw is not None:
+        return Response(
+            result.raw,
+            status_code=result.status,
+            media_type=result.media_type,
+            headers=result.headers,
+        )
+    if result.body is None:
+        return Response(status_code=result.status, headers=result.headers)
+    response = _json_response(result.status, result.body)
+    response.headers.update(result.headers)
+    return response

@@ -1,0 +1,75 @@
+"""Routes of the REST API under /services/data/vXX.X/: (method, path regex) -> handler name.
+
+Paths are matched on the raw (still percent-encoded) path so an encoded `/` inside an
+external-id value stays part of the value; groups are decoded before they reach a handler.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+_ID = r"(?P<id>[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?)"
+_OBJ = r"(?P<obj>\w+)"
+
+# Order matters: the first matching pattern wins.
+ROUTES: list[tuple[str, str, dict[str, str]]] = [
+    ("", "", {"GET": "resources"}),
+    ("sobjects", r"sobjects/?", {"GET": "describe_global"}),
+    ("sobject", rf"sobjects/{_OBJ}/?", {"GET": "sobject_info", "POST": "create"}),
+    ("describe", rf"sobjects/{_OBJ}/describe/?", {"GET": "describe"}),
+    (
+        "record",
+        rf"sobjects/{_OBJ}/{_ID}/?",
+        {"GET": "get_record", "PATCH": "update", "DELETE": "delete"},
+    ),
+    (
+        "external-id",
+        rf"sobjects/{_OBJ}/(?P<field>\w+)/(?P<value>[^/]+)/?",
+        {"GET": "get_by_external_id", "PATCH": "upsert"},
+    ),
+    ("limits", r"limits/?", {"GET": "limits_info"}),
+    ("composite-batch", r"composite/batch/?", {"POST": "composite_batch"}),
+    (
+        "collections",
+        r"composite/sobjects/?",
+        {"POST": "collection_create", "PATCH": "collection_update", "DELETE": "collection_delete"},
+    ),
+    (
+        "collections-upsert",
+        rf"composite/sobjects/{_OBJ}/(?P<field>\w+)/?",
+        {"PATCH": "collection_upsert"},
+    ),
+    ("collections-retrieve", rf"composite/sobjects/{_OBJ}/?", {"GET": "collection_retrieve"}),
+    ("query", r"query/?", {"GET": "query"}),
+    ("queryAll", r"queryAll/?", {"GET": "query_all"}),
+    ("query-more", r"(?:query|queryAll)/(?P<locator>[^/]+)/?", {"GET": "query_more"}),
+    ("bulk-jobs", r"jobs/query/?", {"POST": "bulk_create", "GET": "bulk_list"}),
+    (
+        "bulk-job",
+        r"jobs/query/(?P<job>\w+)/?",
+        {"GET": "bulk_get", "PATCH": "bulk_abort", "DELETE": "bulk_delete"},
+    ),
+    ("bulk-results", r"jobs/query/(?P<job>\w+)/results/?", {"GET": "bulk_results"}),
+]
+
+_COMPILED = [(name, re.compile(f"^{rx}$"), methods) for name, rx, methods in ROUTES]
+VERSION_PATH = re.compile(r"^/services/data/v(?P<version>\d{1,3}\.\d)(?:/(?P<rest>.*))?$")
+
+
+class RouteMatch:
+    def __init__(self, handler: str | None, params: dict[str, str], allowed: list[str]) -> None:
+        self.handler = handler
+        self.params = params
+        self.allowed = allowed
+
+
+def match(method: str, rest: str) -> RouteMatch | None:
+    """The handler for `rest` (the path after vXX.X/); None if no route has that path."""
+    for _name, rx, methods in _COMPILED:
+        m = rx.match(rest)
+        if m is None:
+            continue
+        params = {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
+        return RouteMatch(methods.get(method), params, sorted(methods))
+    return None
