@@ -1,14 +1,49 @@
-"""Sinks that write Appcues events to Salesforce."""
+"""EventSink: batches of Appcues event records, delivered by the run's EventLoader."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from singer_sdk.sinks import BatchSink
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from singer_sdk import Target
+
+    from .loader import EventLoader
+
 
 class EventSink(BatchSink):
-    """Writes a batch of Appcues events as Salesforce Events."""
+    """Writes a batch of Appcues events as Salesforce Events and Latest NPS fields."""
+
+    MAX_SIZE_DEFAULT = 10_000
+    # A record that does not fit the stream's schema is not fatal: the loader decides whether
+    # it still makes an event, and dead-letters it with the reason if not.
+    fail_on_record_validation_exception = False
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self._loader: EventLoader = cast(Any, target).loader
+
+    @property
+    def max_size(self) -> int:
+        """`batch_size_rows` when set: fewer rows per batch mean earlier writes, more lookups."""
+        return self.batch_size_rows or self.MAX_SIZE_DEFAULT
 
     def process_batch(self, context: dict[str, Any]) -> None:
-        raise NotImplementedError("event loading lands with the target-salesforce-events issue")
+        try:
+            self._loader.load(context.get("records", []), self.stream_name)
+        except Exception:
+            self.logger.error(
+                "Batch of %d records not confirmed; no STATE will be emitted for it. %s",
+                len(context.get("records", [])),
+                self._loader.summary.describe(),
+            )
+            raise

@@ -1,10 +1,19 @@
-"""TargetSalesforceEvents: the target's entry point and configuration schema."""
+"""TargetSalesforceEvents: entry point, configuration schema and the `--check` preflight."""
 
 from __future__ import annotations
 
-from singer_sdk import Target
-from singer_sdk import typing as th
+import sys
+from typing import Any
 
+import click
+from singer_sdk import Target
+from singer_sdk.plugin_base import _ConfigInput
+
+from salesforce_appcues_clients.settings import salesforce_properties
+
+from .loader import EventLoader
+from .preflight import FAIL, run_preflight
+from .settings import EventSettings, target_properties
 from .sinks import EventSink
 
 
@@ -12,16 +21,69 @@ class TargetSalesforceEvents(Target):
     """Loads Appcues events into Salesforce Event records and Latest NPS fields."""
 
     name = "target-salesforce-events"
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "user_id_field",
-            th.StringType,
-            default="Product_User_Id__c",
-            title="User id field",
-            description="Text field on Lead/Contact holding the Appcues user id.",
-        ),
-    ).to_dict()
+    config_jsonschema = {  # noqa: RUF012 - the SDK reads it as a class attribute
+        "type": "object",
+        "properties": {**salesforce_properties(), **target_properties()},
+    }
     default_sink_class = EventSink
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # One client, ledger and dead-letter file for the run: drain sinks one at a time.
+        self.max_parallelism = 1
+        self.loader = EventLoader(self.config)
+
+    def process_endofpipe(self) -> None:
+        try:
+            super().process_endofpipe()
+        finally:
+            self.loader.close()
+            self.logger.info("%s", self.loader.summary.describe())
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        file_input: Any = None,
+        check: bool = False,
+    ) -> None:
+        """Run the target, or with `--check` only the preflight against the org."""
+        if not check:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+            return
+        config = config or _ConfigInput()
+        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
+        sys.exit(cls.preflight(dict(target.config)))
+
+    @classmethod
+    def preflight(cls, config: dict[str, Any]) -> int:
+        """Print the preflight findings; 0 when the config can run, else 1."""
+        findings, calls = run_preflight(config, EventSettings.from_config(config))
+        for finding in findings:
+            click.echo(finding.line())
+        failed = sum(1 for f in findings if f.level == FAIL)
+        verdict = "ready to run" if not failed else f"{failed} problem(s) to fix before a run"
+        click.echo(f"Preflight: {verdict} ({calls} API calls).")
+        return 1 if failed else 0
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--check"],
+                is_flag=True,
+                default=False,
+                help="Check the config against the Salesforce org (credentials, user id "
+                "field, Event access, NPS fields, duplicate protection) and exit.",
+            )
+        )
+        return command
 
 
 if __name__ == "__main__":

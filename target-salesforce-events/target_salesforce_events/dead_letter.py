@@ -1,0 +1,63 @@
+"""The dead-letter file: one JSON line per event that was not delivered, with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why one event was not delivered (or only partly: `part` says which write failed)."""
+
+    reason: str  # our code: unmatched_user, missing_user_id, salesforce_error, ...
+    message: str
+    event_id: str | None = None
+    user_id: str | None = None
+    event_name: str | None = None
+    part: str = "event"  # "event" (the Event record) or "nps" (the NPS field update)
+    status_code: str | None = None  # Salesforce's statusCode when Salesforce refused it
+    fields: Sequence[str] = ()
+    stream: str | None = None
+    record: Mapping[str, Any] | None = field(default=None, repr=False)
+
+
+class DeadLetterFile:
+    """Appends JSON lines; counts by reason for the run summary."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.counts: Counter[str] = Counter()
+        self._pending: list[DeadLetter] = []
+
+    def add(self, letter: DeadLetter) -> None:
+        self._pending.append(letter)
+        key = (
+            letter.reason if letter.status_code is None else f"{letter.reason}:{letter.status_code}"
+        )
+        self.counts[key] += 1
+
+    def flush(self) -> None:
+        """Write what was added, durably, before the batch counts as done."""
+        if not self._pending:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        at = datetime.now(tz=UTC).isoformat()
+        with self.path.open("a", encoding="utf-8") as handle:
+            for letter in self._pending:
+                line = {"at": at, **asdict(letter)}
+                line["fields"] = list(letter.fields)
+                handle.write(json.dumps(line, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._pending.clear()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

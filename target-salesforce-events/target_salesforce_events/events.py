@@ -1,0 +1,132 @@
+"""Input records of the `appcues_events` shape, parsed and checked."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Namespace for ids derived from an event's content when the record carries none.
+_DERIVED_ID_NAMESPACE = uuid.UUID("5b0d6f7e-1c55-4b8e-9a43-6a1f0c2d9e21")
+
+
+class InvalidEventError(ValueError):
+    """A record that cannot become an event; `reason` is the dead-letter reason code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class AppcuesEvent:
+    event_id: str
+    name: str
+    timestamp: datetime  # aware, UTC
+    user_id: str
+    attributes: dict[str, Any]
+    context: dict[str, Any]
+    group_id: Any = None
+    id_derived: bool = False
+    record: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def timestamp_text(self) -> str:
+        return salesforce_datetime(self.timestamp)
+
+    @property
+    def sort_key(self) -> tuple[datetime, str]:
+        """Latest-wins order: timestamp, then event id so equal times resolve the same way."""
+        return (self.timestamp, self.event_id)
+
+
+def salesforce_datetime(value: datetime) -> str:
+    """`2024-01-01T00:00:00.000Z`: UTC with milliseconds, as Salesforce accepts."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO 8601 text (naive = UTC), epoch seconds or milliseconds, or a datetime."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) > 100_000_000_000 else value
+        parsed = datetime.fromtimestamp(seconds, tz=UTC)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        elif len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
+            text = text[:-2] + ":" + text[-2:]  # Salesforce style +0000
+        parsed = datetime.fromisoformat(text)
+    else:
+        raise ValueError(f"not a timestamp: {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            return {}
+        return _as_object(loaded)
+    return {}
+
+
+def derive_event_id(user_id: str, name: str, timestamp: datetime, attributes: Any) -> str:
+    """A deterministic id for a record without one: a replay derives the same id."""
+    canonical = json.dumps(
+        [user_id, name, salesforce_datetime(timestamp), attributes],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return str(uuid.uuid5(_DERIVED_ID_NAMESPACE, canonical))
+
+
+def parse_event(record: Mapping[str, Any]) -> AppcuesEvent:
+    """Parse one record; raises InvalidEventError naming the field at fault."""
+    name = record.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidEventError("missing_name", "record has no event 'name'")
+    raw_user = record.get("user_id")
+    if isinstance(raw_user, bool) or raw_user is None or str(raw_user).strip() == "":
+        raise InvalidEventError("missing_user_id", f"event {name!r} has no 'user_id'")
+    if not isinstance(raw_user, str | int | float):
+        raise InvalidEventError("invalid_user_id", f"'user_id' is not text: {type(raw_user)}")
+    user_id = str(raw_user).strip()
+    if record.get("timestamp") in (None, ""):
+        raise InvalidEventError("missing_timestamp", f"event {name!r} has no 'timestamp'")
+    try:
+        timestamp = parse_timestamp(record.get("timestamp"))
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidEventError("invalid_timestamp", f"'timestamp' unreadable: {exc}") from None
+    attributes = _as_object(record.get("attributes"))
+    raw_id = record.get("id")
+    id_derived = raw_id in (None, "")
+    event_id = (
+        derive_event_id(user_id, name, timestamp, record.get("attributes"))
+        if id_derived
+        else str(raw_id).strip()
+    )
+    return AppcuesEvent(
+        event_id=event_id,
+        name=name.strip(),
+        timestamp=timestamp,
+        user_id=user_id,
+        attributes=attributes,
+        context=_as_object(record.get("context")),
+        group_id=record.get("group_id"),
+        id_derived=id_derived,
+        record=record,
+    )

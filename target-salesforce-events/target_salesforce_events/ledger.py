@@ -1,0 +1,111 @@
+"""The local ledger (SQLite): event ids already written, and the latest NPS answer per record.
+
+Used for exactly-once when Event has no usable id field, and for NPS latest-wins across
+runs when no `nps_date_field` is configured. Rows are added only after Salesforce confirmed
+the write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS written_events (
+    event_id TEXT PRIMARY KEY,
+    salesforce_id TEXT,
+    written_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nps_latest (
+    record_id TEXT NOT NULL,
+    part TEXT NOT NULL,          -- 'score' or 'feedback'
+    answered_at TEXT NOT NULL,   -- the event's timestamp, sortable UTC text
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (record_id, part)
+);
+"""
+_CHUNK = 500  # SQLite host parameters per statement stay well under its limit
+
+
+def ledger_time(value: datetime) -> str:
+    """Fixed-width UTC text, so string order is time order."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def written(self, event_ids: Iterable[str]) -> set[str]:
+        """Those of `event_ids` already written to Salesforce."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(event_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT event_id FROM written_events WHERE event_id IN ({marks})",
+                chunk,
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def add_written(self, pairs: Iterable[tuple[str, str | None]]) -> None:
+        now = ledger_time(datetime.now(tz=UTC))
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO written_events VALUES (?, ?, ?)",
+                [(event_id, sf_id, now) for event_id, sf_id in pairs],
+            )
+
+    def nps_latest(self, record_ids: Iterable[str]) -> dict[tuple[str, str], tuple[str, str]]:
+        """(record id, part) -> (answered_at ledger time, event id) of the last applied answer."""
+        latest: dict[tuple[str, str], tuple[str, str]] = {}
+        for chunk in _chunks(sorted(set(record_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT record_id, part, answered_at, event_id FROM nps_latest "
+                f"WHERE record_id IN ({marks})",
+                chunk,
+            )
+            for record_id, part, answered_at, event_id in rows:
+                latest[(record_id, part)] = (answered_at, event_id)
+        return latest
+
+    def set_nps_latest(self, rows: Iterable[tuple[str, str, datetime, str]]) -> None:
+        """Rows of (record id, part, answered at, event id), applied only if newer."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO nps_latest VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (record_id, part) DO UPDATE SET "
+                "answered_at = excluded.answered_at, event_id = excluded.event_id "
+                "WHERE (excluded.answered_at, excluded.event_id) > "
+                "(nps_latest.answered_at, nps_latest.event_id)",
+                [(rid, part, ledger_time(at), eid) for rid, part, at, eid in rows],
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

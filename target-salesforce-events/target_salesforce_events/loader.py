@@ -1,0 +1,352 @@
+"""One run's delivery of event batches: match users, write Events, update NPS fields.
+
+Per-record problems become dead letters and the rest of the batch is delivered. Anything
+that leaves the batch unconfirmed (Salesforce unavailable after the clients' retries, an
+unconfirmable insert) raises, so the SDK emits no STATE for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from jinja2 import TemplateError
+
+from salesforce_appcues_clients import soql
+from salesforce_appcues_clients.errors import SalesforceError
+from salesforce_appcues_clients.salesforce import SalesforceClient
+
+from .dead_letter import DeadLetter, DeadLetterFile
+from .events import AppcuesEvent, InvalidEventError, parse_event, parse_timestamp
+from .idempotency import EventWriter, PendingEvent, Strategy, StrategyChoice, choose_strategy
+from .idempotency import find_field as find_field_spec
+from .ledger import Ledger
+from .matching import MatchedRecord, UserMatcher
+from .nps import SCORE, NpsAnswer, NpsFields, answers_from, latest_per_field, plan_updates
+from .preflight import FAIL, TEXT_TYPES, evaluate
+from .settings import EventSettings
+from .summary import RunSummary
+from .templates import EventTemplates, template_context
+
+log = logging.getLogger(__name__)
+
+
+class SetupError(RuntimeError):
+    """The org does not fit the settings; the message says what to change."""
+
+
+def _first_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return errors[0] if errors else {"statusCode": "UNKNOWN_ERROR", "message": "no detail"}
+
+
+class EventLoader:
+    """Holds the run's client, describes, ledger, dead letters and summary."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        client_factory: Callable[[Mapping[str, Any]], SalesforceClient] = (
+            SalesforceClient.from_config
+        ),
+    ) -> None:
+        self.config = dict(config)
+        self.settings = EventSettings.from_config(config)
+        self.templates = EventTemplates(self.settings.templates)  # bad templates fail here
+        self.dead_letters = DeadLetterFile(self.settings.dead_letter_path)
+        self.summary = RunSummary()
+        self._client_factory = client_factory
+        self.client: SalesforceClient | None = None
+        self.ledger: Ledger | None = None
+        self._matcher: UserMatcher | None = None
+        self._writer: EventWriter | None = None
+        self._nps_fields: dict[str, NpsFields] = {}
+        self.strategy: StrategyChoice | None = None
+
+    # --- set-up on the first batch that needs Salesforce --------------------------------
+    def _prepare(self) -> SalesforceClient:
+        if self.client is not None:
+            return self.client
+        settings = self.settings
+        client = self._client_factory(self.config)
+        self.client = client
+        wanted = [*settings.user_objects, *(["Event"] if settings.sync_events else [])]
+        try:
+            describes = client.describe(wanted)
+        except SalesforceError as exc:
+            if exc.error_code == "NOT_FOUND":
+                raise SetupError(
+                    f"{exc.message}: check the object names in setting user_objects"
+                ) from None
+            raise
+        failures = [f for f in evaluate(describes, settings) if f.level == FAIL]
+        if failures:
+            raise SetupError(
+                "the Salesforce org does not fit the settings:\n"
+                + "\n".join(f.line() for f in failures)
+            )
+        if settings.sync_events:
+            self.strategy = choose_strategy(describes["Event"], settings.event_id_field)
+            log.info(
+                "Exactly-once strategy: %s (%s)",
+                self.strategy.strategy.value,
+                self.strategy.explanation,
+            )
+        needs_ledger = (
+            self.strategy is not None and self.strategy.strategy is Strategy.LEDGER
+        ) or (settings.sync_nps_fields and not settings.nps_date_field)
+        if needs_ledger:
+            self.ledger = Ledger(settings.ledger_path)
+        if self.strategy is not None:
+            self._writer = EventWriter(
+                client,
+                self.strategy,
+                self.ledger if self.strategy.strategy is Strategy.LEDGER else None,
+            )
+        self._matcher = UserMatcher(
+            client, settings.user_objects, settings.user_id_field, describes
+        )
+        for obj in settings.user_objects:
+            self._nps_fields[obj] = self._nps_fields_of(describes[obj])
+        return client
+
+    def _nps_fields_of(self, describe: dict[str, Any]) -> NpsFields:
+        s = self.settings
+        score = find_field_spec(describe, s.nps_score_field) or {}
+        feedback = find_field_spec(describe, s.nps_feedback_field) or {}
+        date = find_field_spec(describe, s.nps_date_field) if s.nps_date_field else None
+        return NpsFields(
+            score_field=str(score.get("name", s.nps_score_field)),
+            feedback_field=str(feedback.get("name", s.nps_feedback_field)),
+            date_field=str(date.get("name")) if date else None,
+            score_as_text=score.get("type") in TEXT_TYPES,
+            feedback_max=int(feedback.get("length") or 32_768),
+            date_only=bool(date and date.get("type") == "date"),
+        )
+
+    # --- one batch -------------------------------------------------------------------------
+    def load(self, records: Iterable[Mapping[str, Any]], stream: str) -> None:
+        try:
+            self._load(records, stream)
+        finally:
+            self.dead_letters.flush()
+            self.summary.dead_lettered = self.dead_letters.counts.copy()
+            if self.client is not None:
+                self.summary.api_calls = self.client.calls_made
+
+    def _dead(
+        self, reason: str, message: str, event: AppcuesEvent | None = None, **kw: Any
+    ) -> None:
+        if event is not None:
+            kw.setdefault("event_id", event.event_id)
+            kw.setdefault("user_id", event.user_id)
+            kw.setdefault("event_name", event.name)
+            kw.setdefault("record", dict(event.record))
+        self.dead_letters.add(DeadLetter(reason=reason, message=message, **kw))
+
+    def _load(self, records: Iterable[Mapping[str, Any]], stream: str) -> None:
+        settings = self.settings
+        events: dict[str, AppcuesEvent] = {}
+        for record in records:
+            try:
+                event = parse_event(record)
+            except InvalidEventError as exc:
+                raw_id = record.get("id")
+                self._dead(
+                    exc.reason,
+                    exc.message,
+                    event_id=str(raw_id) if raw_id not in (None, "") else None,
+                    user_id=str(record.get("user_id")) if record.get("user_id") else None,
+                    event_name=str(record.get("name")) if record.get("name") else None,
+                    stream=stream,
+                    record=dict(record),
+                )
+                continue
+            if event.event_id in events:
+                self.summary.duplicates_in_input += 1
+                continue
+            events[event.event_id] = event
+        wanted = []
+        for event in events.values():
+            if settings.writes_event(event.name) or settings.updates_nps(event.name):
+                wanted.append(event)
+            else:
+                self.summary.events_not_selected[event.name] += 1
+        if not wanted:
+            return
+        self._prepare()
+        assert self._matcher is not None
+        matched, unmatched = self._matcher.match(e.user_id for e in wanted)
+        deliverable: list[tuple[AppcuesEvent, MatchedRecord]] = []
+        for event in wanted:
+            target = matched.get(event.user_id)
+            if target is None:
+                miss = unmatched[event.user_id]
+                self.summary.skipped_unmatched += 1
+                self._dead(miss.reason, miss.message, event, stream=stream)
+            else:
+                deliverable.append((event, target))
+        if settings.sync_events:
+            self._write_events(
+                [(e, t) for e, t in deliverable if settings.writes_event(e.name)], stream
+            )
+        if settings.sync_nps_fields:
+            self._update_nps(
+                [(e, t) for e, t in deliverable if settings.updates_nps(e.name)], stream
+            )
+
+    def _event_record(self, event: AppcuesEvent, target: MatchedRecord) -> dict[str, Any]:
+        variables = template_context(
+            name=event.name,
+            attributes=event.attributes,
+            context=event.context,
+            event_id=event.event_id,
+            user_id=event.user_id,
+            timestamp=event.timestamp_text,
+            group_id=event.group_id,
+        )
+        text = self.templates.render(event.name, variables)
+        if text.cut:
+            self.summary.subjects_or_descriptions_cut += 1
+        record: dict[str, Any] = {
+            "Subject": text.subject,
+            "Description": text.description,
+            "WhoId": target.record_id,
+            "ActivityDateTime": event.timestamp_text,
+            "DurationInMinutes": self.settings.duration_minutes,
+        }
+        if self.strategy is not None and self.strategy.field:
+            record[self.strategy.field] = event.event_id
+        return record
+
+    def _write_events(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> None:
+        assert self._writer is not None
+        pending: list[PendingEvent] = []
+        for event, target in items:
+            try:
+                pending.append(PendingEvent(event, self._event_record(event, target)))
+            except (TemplateError, TypeError, ValueError, LookupError, AttributeError) as exc:
+                self._dead(
+                    "template_error",
+                    f"a template of {event.name} failed: {type(exc).__name__}: {exc}",
+                    event,
+                    stream=stream,
+                )
+        for outcome in self._writer.write(pending):
+            event = outcome.pending.event
+            if outcome.success and outcome.already_present:
+                self.summary.events_already_present[event.name] += 1
+            elif outcome.success:
+                self.summary.events_written[event.name] += 1
+            else:
+                error = _first_error(outcome.errors)
+                self._dead(
+                    "salesforce_rejected",
+                    str(error.get("message", "")),
+                    event,
+                    status_code=str(error.get("statusCode")),
+                    fields=[str(f) for f in error.get("fields") or []],
+                    stream=stream,
+                )
+
+    def _update_nps(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> None:
+        client = self._prepare()
+        answers: list[NpsAnswer] = []
+        for event, target in items:
+            try:
+                answers.extend(answers_from(event, target))
+            except InvalidEventError as exc:
+                self._dead(exc.reason, exc.message, event, part="nps", stream=stream)
+        latest = latest_per_field(answers)
+        by_object: dict[str, dict[tuple[str, str], NpsAnswer]] = {}
+        for key, answer in latest.items():
+            by_object.setdefault(answer.target.sobject, {})[key] = answer
+        for sobject, group in sorted(by_object.items()):
+            fields = self._nps_fields.get(sobject) or self._nps_fields_for(sobject)
+            record_ids = sorted({rid for rid, _ in group})
+            if fields.date_field:
+                updates, stale = plan_updates(
+                    group, fields, date_prior=self._dates_on_record(sobject, fields, record_ids)
+                )
+            else:
+                assert self.ledger is not None
+                updates, stale = plan_updates(
+                    group, fields, ledger_prior=self.ledger.nps_latest(record_ids)
+                )
+            self.summary.nps_answers_superseded += len(stale)
+            if not updates:
+                continue
+            results = client.update(sobject, [u.as_record() for u in updates])
+            applied: list[tuple[str, str, Any, str]] = []
+            for result in results:
+                update = updates[result.index]
+                if result.success:
+                    self.summary.nps_records_updated += 1
+                    for answer in update.answers:
+                        name = fields.score_field if answer.part == SCORE else fields.feedback_field
+                        self.summary.nps_fields_updated[name] += 1
+                        applied.append(
+                            (
+                                update.record_id,
+                                answer.part,
+                                answer.event.timestamp,
+                                answer.event.event_id,
+                            )
+                        )
+                    continue
+                error = _first_error(result.errors)
+                for answer in update.answers:
+                    self._dead(
+                        "salesforce_rejected",
+                        str(error.get("message", "")),
+                        answer.event,
+                        part="nps",
+                        status_code=str(error.get("statusCode")),
+                        fields=[str(f) for f in error.get("fields") or []],
+                        stream=stream,
+                    )
+            if self.ledger is not None and applied:
+                self.ledger.set_nps_latest(applied)
+
+    def _nps_fields_for(self, sobject: str) -> NpsFields:
+        """Fields of an object reached only through a converted Lead (e.g. Contact)."""
+        client = self._prepare()
+        describe = client.describe([sobject])[sobject]
+        failures = [
+            f
+            for f in evaluate({sobject: describe}, _only(self.settings, sobject))
+            if f.level == FAIL and f.topic != sobject + "." + self.settings.user_id_field
+        ]
+        if failures:
+            raise SetupError("\n".join(f.line() for f in failures))
+        self._nps_fields[sobject] = self._nps_fields_of(describe)
+        return self._nps_fields[sobject]
+
+    def _dates_on_record(
+        self, sobject: str, fields: NpsFields, record_ids: list[str]
+    ) -> dict[str, Any]:
+        assert fields.date_field is not None and self.client is not None
+        prefix = f"SELECT Id, {soql.field_name(fields.date_field)} FROM {sobject} WHERE"
+        found: dict[str, Any] = {}
+        for query in soql.in_chunks(prefix, "Id", record_ids):
+            for row in self.client.query(query):
+                value = row.get(fields.date_field)
+                if value in (None, ""):
+                    found[str(row["Id"])] = None
+                elif fields.date_only:
+                    found[str(row["Id"])] = parse_timestamp(str(value) + "T00:00:00Z").date()
+                else:
+                    found[str(row["Id"])] = parse_timestamp(value).replace(microsecond=0)
+        return found
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.summary.api_calls = self.client.calls_made
+            self.client.close()
+        if self.ledger is not None:
+            self.ledger.close()
+
+
+def _only(settings: EventSettings, sobject: str) -> EventSettings:
+    return replace(settings, user_objects=(sobject,), sync_events=False)

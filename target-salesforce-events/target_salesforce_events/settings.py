@@ -1,0 +1,206 @@
+"""The target's own settings (the Salesforce connection settings come from the clients)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from singer_sdk import typing as th
+
+NPS_SCORE = "appcues:nps_score"
+NPS_FEEDBACK = "appcues:nps_feedback"
+NPS_SCORE_AND_FEEDBACK = "appcues:nps_score_and_feedback"
+NPS_EVENTS = frozenset({NPS_SCORE, NPS_FEEDBACK, NPS_SCORE_AND_FEEDBACK})
+
+# The integration's six events, plus NPS 2.0's combined event, which replaces the
+# score/feedback pair on newer surveys (without it those users would get no Event).
+DEFAULT_EVENT_NAMES = (
+    NPS_SCORE,
+    NPS_FEEDBACK,
+    NPS_SCORE_AND_FEEDBACK,
+    "appcues:flow_completed",
+    "appcues:checklist_item_completed",
+    "appcues:checklist_completed",
+    "appcues:goal_reached",
+)
+APPCUES_PREFIX = "appcues:"  # Appcues' own events; anything else is a custom (track) event
+
+_TEMPLATE_PAIR = th.ObjectType(
+    th.Property("subject", th.StringType),
+    th.Property("description", th.StringType),
+)
+
+
+def target_properties() -> dict[str, Any]:
+    """JSON-schema properties of this target's own settings."""
+    schema = th.PropertiesList(
+        th.Property(
+            "user_objects",
+            th.ArrayType(th.StringType),
+            default=["Contact", "Lead"],
+            title="User objects",
+            description="Objects searched for the event's user, in priority order.",
+        ),
+        th.Property(
+            "user_id_field",
+            th.StringType,
+            default="Product_User_Id__c",
+            title="User id field",
+            description="Text field on each user object holding the Appcues user id. "
+            "For a numeric id, create a formula field TEXT(<field>) and name it here.",
+        ),
+        th.Property(
+            "sync_events",
+            th.BooleanType,
+            default=True,
+            title="Write Events",
+            description="Write Appcues events as Salesforce Event records.",
+        ),
+        th.Property(
+            "event_names",
+            th.ArrayType(th.StringType),
+            default=list(DEFAULT_EVENT_NAMES),
+            title="Event names",
+            description="Appcues events (names with the 'appcues:' prefix) written as Events.",
+        ),
+        th.Property(
+            "include_custom_events",
+            th.BooleanType,
+            default=False,
+            title="Include custom events",
+            description="Also write custom (click-to-track) events, i.e. names without "
+            "the 'appcues:' prefix.",
+        ),
+        th.Property(
+            "templates",
+            th.ObjectType(additional_properties=_TEMPLATE_PAIR),
+            default={},
+            title="Templates",
+            description="Per event name, Jinja2 'subject' and/or 'description' replacing "
+            "the defaults; the key '*' overrides the custom-event templates.",
+        ),
+        th.Property(
+            "duration_minutes",
+            th.IntegerType,
+            default=0,
+            title="Event duration",
+            description="DurationInMinutes of each Event.",
+        ),
+        th.Property(
+            "event_id_field",
+            th.StringType(nullable=True),
+            default="Appcues_Event_Id__c",
+            title="Event id field",
+            description="Event field holding the Appcues event id: upsert key when it is an "
+            "External ID, else checked by query before insert; empty = local ledger only.",
+        ),
+        th.Property(
+            "sync_nps_fields",
+            th.BooleanType,
+            default=True,
+            title="Update NPS fields",
+            description="Keep the latest NPS score and feedback on the matched Lead/Contact.",
+        ),
+        th.Property(
+            "nps_score_field",
+            th.StringType,
+            default="Appcues_NPS_Score__c",
+            title="NPS score field",
+        ),
+        th.Property(
+            "nps_feedback_field",
+            th.StringType,
+            default="Appcues_NPS_Feedback__c",
+            title="NPS feedback field",
+        ),
+        th.Property(
+            "nps_date_field",
+            th.StringType(nullable=True),
+            title="NPS date field",
+            description="Optional Date/Time field set to the latest NPS answer's time; it "
+            "decides latest-wins across runs (else the local ledger does).",
+        ),
+        th.Property(
+            "state_dir",
+            th.StringType,
+            default=".target-salesforce-events",
+            title="State folder",
+            description="Folder for the ledger and the dead-letter file.",
+        ),
+        th.Property(
+            "ledger_path",
+            th.StringType(nullable=True),
+            title="Ledger file",
+            description="SQLite ledger (default <state_dir>/ledger.sqlite3).",
+        ),
+        th.Property(
+            "dead_letter_path",
+            th.StringType(nullable=True),
+            title="Dead-letter file",
+            description="JSON-lines file of events not delivered "
+            "(default <state_dir>/dead-letters.jsonl).",
+        ),
+    ).to_dict()
+    return dict(schema["properties"])
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value).strip() or None if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """The target's settings, with defaults applied and paths resolved."""
+
+    user_objects: tuple[str, ...]
+    user_id_field: str
+    sync_events: bool
+    event_names: frozenset[str]
+    include_custom_events: bool
+    templates: Mapping[str, Mapping[str, str]]
+    duration_minutes: int
+    event_id_field: str | None
+    sync_nps_fields: bool
+    nps_score_field: str
+    nps_feedback_field: str
+    nps_date_field: str | None
+    ledger_path: Path
+    dead_letter_path: Path
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> EventSettings:
+        state_dir = Path(str(config.get("state_dir") or ".target-salesforce-events"))
+        objects = tuple(config.get("user_objects") or ("Contact", "Lead"))
+        if not objects:
+            raise ValueError("setting user_objects: name at least one object, e.g. Contact")
+        return cls(
+            user_objects=objects,
+            user_id_field=str(config.get("user_id_field") or "Product_User_Id__c"),
+            sync_events=bool(config.get("sync_events", True)),
+            event_names=frozenset(config.get("event_names") or DEFAULT_EVENT_NAMES),
+            include_custom_events=bool(config.get("include_custom_events", False)),
+            templates=dict(config.get("templates") or {}),
+            duration_minutes=int(config.get("duration_minutes") or 0),
+            event_id_field=_text_or_none(config.get("event_id_field", "Appcues_Event_Id__c")),
+            sync_nps_fields=bool(config.get("sync_nps_fields", True)),
+            nps_score_field=str(config.get("nps_score_field") or "Appcues_NPS_Score__c"),
+            nps_feedback_field=str(config.get("nps_feedback_field") or "Appcues_NPS_Feedback__c"),
+            nps_date_field=_text_or_none(config.get("nps_date_field")),
+            ledger_path=Path(config.get("ledger_path") or state_dir / "ledger.sqlite3"),
+            dead_letter_path=Path(
+                config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
+            ),
+        )
+
+    def writes_event(self, name: str) -> bool:
+        """Whether an event of this name becomes a Salesforce Event."""
+        if not self.sync_events:
+            return False
+        if name.startswith(APPCUES_PREFIX):
+            return name in self.event_names
+        return self.include_custom_events or name in self.event_names
+
+    def updates_nps(self, name: str) -> bool:
+        return self.sync_nps_fields and name in NPS_EVENTS

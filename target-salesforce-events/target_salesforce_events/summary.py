@@ -1,0 +1,50 @@
+"""The run summary logged at the end of a run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunSummary:
+    events_written: Counter[str] = field(default_factory=Counter)  # new Events by event name
+    events_already_present: Counter[str] = field(default_factory=Counter)  # replays
+    events_not_selected: Counter[str] = field(default_factory=Counter)  # filtered by settings
+    duplicates_in_input: int = 0
+    subjects_or_descriptions_cut: int = 0
+    nps_records_updated: int = 0
+    nps_fields_updated: Counter[str] = field(default_factory=Counter)  # by field name
+    nps_answers_superseded: int = 0  # older than an answer already written
+    skipped_unmatched: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
+    api_calls: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events_written": dict(sorted(self.events_written.items())),
+            "events_already_present": dict(sorted(self.events_already_present.items())),
+            "events_not_selected": dict(sorted(self.events_not_selected.items())),
+            "duplicates_in_input": self.duplicates_in_input,
+            "subjects_or_descriptions_cut": self.subjects_or_descriptions_cut,
+            "nps_records_updated": self.nps_records_updated,
+            "nps_fields_updated": dict(sorted(self.nps_fields_updated.items())),
+            "nps_answers_superseded": self.nps_answers_superseded,
+            "skipped_unmatched": self.skipped_unmatched,
+            "dead_lettered": dict(sorted(self.dead_lettered.items())),
+            "api_calls": self.api_calls,
+        }
+
+    def describe(self) -> str:
+        written = ", ".join(f"{n} {k}" for k, n in sorted(self.events_written.items())) or "none"
+        dead = ", ".join(f"{n} {k}" for k, n in sorted(self.dead_lettered.items())) or "none"
+        return (
+            f"Run summary: Events written: {written} "
+            f"(already present: {sum(self.events_already_present.values())}); "
+            f"NPS fields updated on {self.nps_records_updated} records "
+            f"({sum(self.nps_fields_updated.values())} fields, "
+            f"{self.nps_answers_superseded} older answers skipped); "
+            f"skipped as unmatched: {self.skipped_unmatched}; dead-lettered: {dead}; "
+            f"API calls made: {self.api_calls}"
+        )

@@ -1,0 +1,168 @@
+"""Event parsing, NPS latest-wins planning, the ledger and the dead-letter file (no network)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from target_salesforce_events.dead_letter import DeadLetter, DeadLetterFile
+from target_salesforce_events.events import InvalidEventError, parse_event, parse_timestamp
+from target_salesforce_events.ledger import Ledger
+from target_salesforce_events.matching import MatchedRecord
+from target_salesforce_events.nps import (
+    FEEDBACK,
+    SCORE,
+    NpsFields,
+    answers_from,
+    latest_per_field,
+    plan_updates,
+)
+
+CONTACT = MatchedRecord("Contact", "003000000000001AAA", "Contact")
+FIELDS = NpsFields("Appcues_NPS_Score__c", "Appcues_NPS_Feedback__c")
+
+
+def event(name, ts, eid, **attributes):
+    return parse_event(
+        {"id": eid, "name": name, "timestamp": ts, "user_id": "u1", "attributes": attributes}
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-03-01T10:00:00Z",
+        "2026-03-01T10:00:00.000+0000",
+        "2026-03-01T11:00:00+01:00",
+        "2026-03-01T10:00:00",
+        1772359200000,
+        1772359200,
+        datetime(2026, 3, 1, 10, tzinfo=UTC),
+    ],
+)
+def test_timestamp_forms(value):
+    assert parse_timestamp(value) == datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def test_derived_id_is_deterministic_and_content_bound():
+    record = {
+        "name": "appcues:flow_completed",
+        "timestamp": "2026-03-01T10:00:00Z",
+        "user_id": "u1",
+        "attributes": {"flowName": "a"},
+    }
+    first, again = parse_event(record), parse_event(dict(record))
+    other = parse_event({**record, "attributes": {"flowName": "b"}})
+    assert first.id_derived and first.event_id == again.event_id != other.event_id
+    assert len(first.event_id) == 36
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"timestamp": "2026-01-01T00:00:00Z", "user_id": "u"}, "missing_name"),
+        ({"name": "x", "timestamp": "2026-01-01T00:00:00Z", "user_id": " "}, "missing_user_id"),
+        ({"name": "x", "user_id": "u"}, "missing_timestamp"),
+        ({"name": "x", "user_id": "u", "timestamp": "yesterday"}, "invalid_timestamp"),
+    ],
+)
+def test_invalid_records_name_their_reason(record, reason):
+    with pytest.raises(InvalidEventError) as caught:
+        parse_event(record)
+    assert caught.value.reason == reason
+
+
+def test_answers_from_each_nps_event():
+    both = event(
+        "appcues:nps_score_and_feedback", "2026-01-01T00:00:00Z", "e1", score="8", feedback="ok"
+    )
+    assert [(a.part, a.value) for a in answers_from(both, CONTACT)] == [
+        (SCORE, 8),
+        (FEEDBACK, "ok"),
+    ]
+    with pytest.raises(InvalidEventError, match="score"):
+        answers_from(event("appcues:nps_score", "2026-01-01T00:00:00Z", "e2", score=11), CONTACT)
+    assert answers_from(event("appcues:nps_feedback", "2026-01-01T00:00:00Z", "e3"), CONTACT) == []
+
+
+def test_latest_wins_within_a_batch_regardless_of_order():
+    newer = event("appcues:nps_score", "2026-01-02T00:00:00Z", "b", score=9)
+    older = event("appcues:nps_score", "2026-01-01T00:00:00Z", "a", score=2)
+    feedback = event("appcues:nps_feedback", "2026-01-01T12:00:00Z", "c", feedback="meh")
+    answers = [a for e in (newer, older, feedback) for a in answers_from(e, CONTACT)]
+    updates, stale = plan_updates(latest_per_field(answers), FIELDS, ledger_prior={})
+    assert stale == []
+    assert updates[0].as_record() == {
+        "Id": CONTACT.record_id,
+        "Appcues_NPS_Score__c": 9,
+        "Appcues_NPS_Feedback__c": "meh",
+    }
+
+
+def test_ledger_prior_blocks_older_answers(tmp_path):
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        ledger.set_nps_latest([(CONTACT.record_id, SCORE, datetime(2026, 1, 5, tzinfo=UTC), "z")])
+        # An older row never replaces a newer one in the ledger itself either.
+        ledger.set_nps_latest([(CONTACT.record_id, SCORE, datetime(2026, 1, 1, tzinfo=UTC), "y")])
+        prior = ledger.nps_latest([CONTACT.record_id])
+    late = event("appcues:nps_score", "2026-01-03T00:00:00Z", "late", score=1)
+    updates, stale = plan_updates(
+        latest_per_field(answers_from(late, CONTACT)), FIELDS, ledger_prior=prior
+    )
+    assert updates == [] and [a.event.event_id for a in stale] == ["late"]
+    fresh = event("appcues:nps_score", "2026-01-06T00:00:00Z", "fresh", score=10)
+    updates, _ = plan_updates(
+        latest_per_field(answers_from(fresh, CONTACT)), FIELDS, ledger_prior=prior
+    )
+    assert updates[0].values == {"Appcues_NPS_Score__c": 10}
+
+
+def test_date_field_prior_and_written_date():
+    fields = NpsFields("S__c", "F__c", date_field="NPS_Date__c")
+    late = event("appcues:nps_score", "2026-01-03T00:00:00Z", "late", score=1)
+    prior = {CONTACT.record_id: datetime(2026, 1, 4, tzinfo=UTC)}
+    updates, stale = plan_updates(
+        latest_per_field(answers_from(late, CONTACT)), fields, date_prior=prior
+    )
+    assert updates == [] and len(stale) == 1
+    new = event(
+        "appcues:nps_score_and_feedback", "2026-01-05T06:07:08.250Z", "n", score=7, feedback="x"
+    )
+    updates, _ = plan_updates(
+        latest_per_field(answers_from(new, CONTACT)), fields, date_prior=prior
+    )
+    assert updates[0].values == {"S__c": 7, "F__c": "x", "NPS_Date__c": "2026-01-05T06:07:08.250Z"}
+
+
+def test_ledger_written_ids(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.add_written([("a", "00U1"), ("b", None)])
+    with Ledger(path) as reopened:
+        assert reopened.written(["a", "b", "c"] + [f"x{i}" for i in range(1200)]) == {"a", "b"}
+
+
+def test_dead_letter_lines(tmp_path):
+    letters = DeadLetterFile(tmp_path / "dl" / "dead.jsonl")
+    letters.add(DeadLetter("unmatched_user", "no Contact", event_id="e1", user_id="u1"))
+    letters.add(
+        DeadLetter(
+            "salesforce_rejected",
+            "too long",
+            event_id="e2",
+            user_id="u2",
+            status_code="STRING_TOO_LONG",
+            fields=["Appcues_Event_Id__c"],
+            record={"ts": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+    )
+    letters.flush()
+    lines = [json.loads(line) for line in letters.path.read_text().splitlines()]
+    assert [(x["event_id"], x["reason"], x["status_code"]) for x in lines] == [
+        ("e1", "unmatched_user", None),
+        ("e2", "salesforce_rejected", "STRING_TOO_LONG"),
+    ]
+    assert lines[1]["fields"] == ["Appcues_Event_Id__c"]
+    assert letters.counts == {"unmatched_user": 1, "salesforce_rejected:STRING_TOO_LONG": 1}
