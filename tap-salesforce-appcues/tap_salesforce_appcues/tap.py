@@ -1,26 +1,138 @@
-"""TapSalesforceAppcues: the tap's entry point and configuration schema."""
+"""TapSalesforceAppcues: the tap's entry point, configuration schema and stream discovery."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import cached_property
+
 from singer_sdk import Stream, Tap
-from singer_sdk import typing as th
+
+from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_clients.settings import appcues_properties, salesforce_properties
+
+from .schema_mapping import ObjectInfo, ParentPath, SchemaMappingError, resolve_path
+from .settings import TapSettings, tap_properties
+from .streams import AppcuesEventsStream, SalesforceObjectStream
+
+APPCUES_REQUIRED = ("appcues_account_id", "appcues_api_key", "appcues_api_secret")
+SALESFORCE_CREDENTIALS = ("refresh_token", "private_key", "private_key_file", "client_secret")
 
 
 class TapSalesforceAppcues(Tap):
     """Reads changed Salesforce user and account records, and Appcues events."""
 
     name = "tap-salesforce-appcues"
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "start_date",
-            th.DateTimeType,
-            title="Start date",
-            description="Earliest SystemModstamp to read on the first run (ISO 8601).",
-        ),
-    ).to_dict()
+    config_jsonschema = {  # noqa: RUF012 - the SDK reads it as a class attribute
+        "type": "object",
+        "properties": {
+            **salesforce_properties(),
+            **appcues_properties(prefix="appcues_"),
+            **tap_properties(),
+        },
+    }
 
+    _sf: SalesforceClient | None = None
+    _appcues: AppcuesClient | None = None
+    _calls_logged = False
+
+    @cached_property
+    def settings(self) -> TapSettings:
+        return TapSettings.from_config(self.config)
+
+    # --- clients (one of each per tap process, shared by its streams) --------------------
+    @property
+    def salesforce(self) -> SalesforceClient:
+        if self._sf is None:
+            self._sf = SalesforceClient.from_config(self.config)
+        return self._sf
+
+    @property
+    def appcues(self) -> AppcuesClient:
+        if self._appcues is None:
+            self._appcues = AppcuesClient.from_config(self.config, prefix="appcues_")
+        return self._appcues
+
+    @property
+    def salesforce_configured(self) -> bool:
+        return any(self.config.get(k) for k in SALESFORCE_CREDENTIALS)
+
+    @property
+    def appcues_configured(self) -> bool:
+        return all(self.config.get(k) for k in APPCUES_REQUIRED)
+
+    def source_now(self) -> datetime:
+        """The sources' clock: the org's Date header when Salesforce is configured."""
+        if self.salesforce_configured:
+            return self.salesforce.server_time()
+        return datetime.now(UTC)
+
+    # --- discovery -----------------------------------------------------------------------
     def discover_streams(self) -> list[Stream]:
-        return []
+        streams: list[Stream] = []
+        if self.settings.objects and self.salesforce_configured:
+            streams.extend(self._salesforce_streams())
+        elif self.settings.objects:
+            self.logger.warning("No Salesforce credentials configured: no Salesforce streams")
+        if self.appcues_configured:
+            streams.append(AppcuesEventsStream(self))
+        else:
+            self.logger.info(
+                "Appcues settings incomplete (%s): no appcues_events stream",
+                ", ".join(APPCUES_REQUIRED),
+            )
+        return streams
+
+    def _salesforce_streams(self) -> list[SalesforceObjectStream]:
+        """One describe batch for the configured objects (plus one for parents, if needed)."""
+        sf = self.salesforce
+        wanted = self.settings.objects
+        described = sf.describe(wanted)
+        infos = {name: ObjectInfo.from_describe(described[name]) for name in wanted}
+        by_name = {info.name: info for info in infos.values()}
+        paths: dict[str, list[ParentPath]] = {}
+        for _ in range(4):  # each pass describes one more level of parents, if any
+            missing: set[str] = set()
+            for name, info in infos.items():
+                paths[name] = []
+                for path in self._relationship_paths(name, info):
+                    resolved, needed = resolve_path(info, path, by_name)
+                    if resolved is not None:
+                        paths[name].append(resolved)
+                    elif needed is not None:
+                        missing.add(needed)
+            if not missing:
+                break
+            for parent, raw in sf.describe(sorted(missing)).items():
+                by_name[parent] = ObjectInfo.from_describe(raw)
+        else:
+            raise SchemaMappingError("relationship_fields: paths deeper than four levels")
+        return [SalesforceObjectStream(self, info, paths[name]) for name, info in infos.items()]
+
+    def _relationship_paths(self, name: str, info: ObjectInfo) -> list[str]:
+        configured = self.settings.relationship_fields
+        for key in (name, info.name):
+            if key in configured:
+                return list(configured[key])
+        lowered = {k.lower(): v for k, v in configured.items()}
+        return list(lowered.get(name.lower(), ()))
+
+    # --- the run's cost ------------------------------------------------------------------
+    def api_calls(self) -> dict[str, int]:
+        return {
+            "salesforce": self._sf.calls_made if self._sf is not None else 0,
+            "appcues": self._appcues.requests_made if self._appcues is not None else 0,
+        }
+
+    def log_api_calls_once(self, stream: Stream) -> None:
+        """After the last stream's costs: one line with this run's API calls."""
+        if self._calls_logged or list(self.streams.values())[-1] is not stream:
+            return
+        self._calls_logged = True
+        calls = self.api_calls()
+        self.logger.info(
+            "API calls this run: salesforce=%d appcues=%d", calls["salesforce"], calls["appcues"]
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""Appcues analytics rows -> `appcues_events` records, with a deterministic event id."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from .settings import APPCUES_EVENT_PREFIX
+from .timefmt import canonical_datetime
+
+# The id namespace: uuid5(namespace, canonical event) is the same on every read of an event.
+EVENT_ID_NAMESPACE = uuid.UUID("6f0f7a52-5d1e-4c8e-9a43-0b7c2f3d9e11")
+
+# Raw columns the tap asks the analytics API for.
+ANALYTICS_COLUMNS = ["timestamp", "user_id", "name", "group_id", "attributes", "context", "url"]
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "user_id": {"type": ["string", "null"]},
+        "group_id": {"type": ["string", "null"]},
+        "attributes": {"type": "object", "additionalProperties": True},
+        "context": {
+            "type": "object",
+            "properties": {
+                "url": {"type": ["string", "null"]},
+                "title": {"type": ["string", "null"]},
+            },
+        },
+    },
+    "required": ["id", "name", "timestamp"],
+}
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    """Attributes/context may come back as objects or as JSON text; anything else -> {}."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def event_id(user_id: str | None, name: str, timestamp: str, attributes: Mapping[str, Any]) -> str:
+    """uuid5 of the event's identity: user, name, canonical timestamp and attributes."""
+    canonical = json.dumps(
+        [user_id, name, timestamp, attributes],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, canonical))
+
+
+def event_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One analytics row as an `appcues_events` record."""
+    name = str(row.get("name") or "")
+    timestamp = canonical_datetime(str(row["timestamp"]))
+    attributes = _as_object(row.get("attributes"))
+    context = _as_object(row.get("context"))
+    identity = _as_object(attributes.get("_identity"))
+    user_id = _text(row.get("user_id"))
+    url = _text(context.get("url")) or _text(row.get("url")) or _text(row.get("context_url"))
+    title = _text(context.get("title")) or _text(identity.get("_currentPageTitle"))
+    store_id = _text(row.get("id"))
+    return {
+        "id": store_id or event_id(user_id, name, timestamp, attributes),
+        "name": name,
+        "timestamp": timestamp,
+        "user_id": user_id,
+        "group_id": _text(row.get("group_id")),
+        "attributes": attributes,
+        "context": {"url": url, "title": title},
+    }
+
+
+def is_wanted(name: str, names: Iterable[str], include_custom: bool) -> bool:
+    """Configured names, plus custom events (not `appcues:`-prefixed) when enabled."""
+    return name in set(names) or (include_custom and not name.startswith(APPCUES_EVENT_PREFIX))
+
+
+def name_conditions(names: Iterable[str], include_custom: bool) -> list[list[Any]]:
+    """One condition list per analytics query: the configured names, then custom events."""
+    queries: list[list[Any]] = []
+    listed = list(names)
+    if listed:
+        queries.append([["name", "in", listed]])
+    if include_custom:
+        queries.append([["name", "not like", APPCUES_EVENT_PREFIX + "%"]])
+    return queries
+
+
+def sort_key(record: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(record["timestamp"]), str(record["id"]))
+
+
+def spec_time(value: datetime) -> str:
+    """An RFC 3339 instant for a spec's start_time / end_time."""
+    return canonical_datetime(value)

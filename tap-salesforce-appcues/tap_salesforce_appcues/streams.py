@@ -1,0 +1,288 @@
+"""The streams: one per configured Salesforce object, and `appcues_events`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk.helpers import types
+
+from salesforce_appcues_clients.errors import QuotaExceededError, SalesforceError
+from salesforce_appcues_clients.soql import quote
+
+from .client import CheckpointedStream
+from .events import (
+    ANALYTICS_COLUMNS,
+    EVENT_SCHEMA,
+    event_record,
+    is_wanted,
+    name_conditions,
+    sort_key,
+    spec_time,
+)
+from .records import RecordShaper
+from .schema_mapping import ObjectInfo, ParentPath, object_schema
+from .windows import Window, incremental_window
+
+if TYPE_CHECKING:
+    from .tap import TapSalesforceAppcues
+
+REST, BULK2 = "REST", "BULK2"
+# Under AUTO, windows longer than this (first runs, catching up after downtime) are counted
+# before choosing REST or Bulk; shorter steady-state windows go straight to REST, so a run
+# with no changes costs one query per object.
+PROBE_MIN_SPAN = timedelta(days=1)
+MAX_TIMEOUT_SPLITS = 12
+ORDER = "SystemModstamp ASC, Id ASC"
+
+
+def window_filter(window: Window, field: str = "SystemModstamp") -> str:
+    parts = []
+    if window.start is not None:
+        op = ">=" if window.start_inclusive else ">"
+        parts.append(f"{field} {op} {quote(window.start)}")
+    parts.append(f"{field} <= {quote(window.end)}")
+    return " AND ".join(parts)
+
+
+def _is_query_timeout(exc: SalesforceError) -> bool:
+    return exc.error_code == "QUERY_TIMEOUT" or "QUERY_TIMEOUT" in exc.message
+
+
+class SalesforceObjectStream(CheckpointedStream):
+    """Changed records of one Salesforce object, read by SystemModstamp windows."""
+
+    primary_keys = ("Id",)
+    replication_key = "SystemModstamp"
+
+    def __init__(
+        self,
+        tap: TapSalesforceAppcues,
+        obj: ObjectInfo,
+        parent_paths: Iterable[ParentPath] = (),
+    ) -> None:
+        self.obj = obj
+        self.parent_paths = list(parent_paths)
+        self.sf_tap = tap
+        super().__init__(tap, schema=object_schema(obj, self.parent_paths), name=obj.name)
+
+    # --- what to read ------------------------------------------------------------------
+    def selected_properties(self) -> list[str]:
+        mask = self.mask
+        return [p for p in self.schema["properties"] if mask.get(("properties", p), False)]
+
+    def shaper(self) -> RecordShaper:
+        settings = self.sf_tap.settings
+        extra = ["IsDeleted"] if settings.include_deleted and self.obj.field("IsDeleted") else []
+        return RecordShaper(self.obj, self.selected_properties(), self.parent_paths, extra)
+
+    # --- reading -------------------------------------------------------------------------
+    def get_records(self, context: types.Context | None) -> Iterator[dict[str, Any]]:
+        settings = self.sf_tap.settings
+        sf = self.sf_tap.salesforce
+        checkpoint = self.begin_checkpoints(context)
+        window = incremental_window(
+            bookmark=checkpoint.bookmark,
+            start_date=settings.start_date,
+            now=sf.server_time(),
+            lookback=timedelta(seconds=settings.lookback_window),
+            lag=timedelta(seconds=settings.lag),
+        )
+        if window.empty:
+            self.logger.info("%s: window %s is empty; bookmark kept", self.name, window)
+            return
+        shaper = self.shaper()
+        api = self._choose_api(window, checkpoint.bookmark is None)
+        if api is None:
+            self.logger.info("%s: no changes in %s", self.name, window)
+            return
+        self.logger.info("%s: reading %s with %s", self.name, window, api)
+        yield from self._read_window(window, shaper, api, splits=0)
+
+    def _choose_api(self, window: Window, first_run: bool) -> str | None:
+        """REST or BULK2 for this window; None when a probe found nothing to read."""
+        settings = self.sf_tap.settings
+        if settings.api_type != "AUTO":
+            return settings.api_type
+        span = window.span
+        if not first_run and span is not None and span <= PROBE_MIN_SPAN:
+            return REST
+        count = self.sf_tap.salesforce.query_count(
+            f"SELECT COUNT() FROM {self.obj.name} WHERE {window_filter(window)}",
+            include_deleted=settings.include_deleted,
+        )
+        self.logger.info("%s: %d changed records in %s", self.name, count, window)
+        if count == 0:
+            return None
+        return BULK2 if count > settings.bulk_threshold else REST
+
+    def _read_window(
+        self, window: Window, shaper: RecordShaper, api: str, *, splits: int
+    ) -> Iterator[dict[str, Any]]:
+        sf = self.sf_tap.salesforce
+        include_deleted = self.sf_tap.settings.include_deleted
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        soql = shaper.soql(window_filter(window), ORDER)
+        # Bulk result order is not relied on: its window commits only at the end.
+        checkpoint.begin_window(sorted_source=api == REST)
+        emitted = False
+        try:
+            if api == REST:
+                for raw in sf.query(soql, include_deleted=include_deleted):
+                    emitted = True
+                    yield shaper.from_rest(raw)
+            else:
+                for row in sf.bulk_query(soql, include_deleted=include_deleted):
+                    emitted = True
+                    yield shaper.from_bulk(row)
+        except QuotaExceededError:
+            raise
+        except SalesforceError as exc:
+            if _is_query_timeout(exc):
+                checkpoint.abandon_window()
+                yield from self._after_timeout(window, shaper, api, splits, exc)
+                return
+            if api == BULK2 and not emitted:
+                self.logger.warning(
+                    "%s: Bulk API 2.0 refused the query (%s); reading with REST instead",
+                    self.name,
+                    exc,
+                )
+                yield from self._read_window(window, shaper, REST, splits=splits)
+                return
+            raise
+        self.end_window()
+
+    def _after_timeout(
+        self, window: Window, shaper: RecordShaper, api: str, splits: int, exc: SalesforceError
+    ) -> Iterator[dict[str, Any]]:
+        """QUERY_TIMEOUT: read what is left of the window in two halves."""
+        remaining = window
+        done = self._checkpoint.bookmark if self._checkpoint else None
+        if done is not None and window.start is not None and done > window.start:
+            remaining = Window(done, window.end, start_inclusive=False)
+        if splits >= MAX_TIMEOUT_SPLITS:
+            raise exc
+        try:
+            halves = remaining.split()
+        except ValueError:
+            raise exc from None
+        self.logger.warning(
+            "%s: query timed out on %s; retrying as %s and %s", self.name, remaining, *halves
+        )
+        for half in halves:
+            yield from self._read_window(half, shaper, api, splits=splits + 1)
+
+    def log_sync_costs(self) -> None:
+        super().log_sync_costs()
+        self.sf_tap.log_api_calls_once(self)
+
+
+class AppcuesEventsStream(CheckpointedStream):
+    """Appcues events of the configured names, read by timestamp windows from analytics."""
+
+    name = "appcues_events"
+    primary_keys = ("id",)
+    replication_key = "timestamp"
+    MAX_QUERY_SPAN = timedelta(days=90)
+    MIN_SPLIT_SPAN = timedelta(seconds=1)
+    DEFAULT_HISTORY = timedelta(days=90)
+
+    def __init__(self, tap: TapSalesforceAppcues) -> None:
+        self.sf_tap = tap
+        super().__init__(tap, schema=EVENT_SCHEMA, name=self.name)
+
+    def get_records(self, context: types.Context | None) -> Iterator[dict[str, Any]]:
+        settings = self.sf_tap.settings
+        checkpoint = self.begin_checkpoints(context)
+        now = self.sf_tap.source_now()
+        start_date = settings.appcues_start_date
+        if checkpoint.bookmark is None and start_date is None:
+            start_date = now - self.DEFAULT_HISTORY
+        window = incremental_window(
+            bookmark=checkpoint.bookmark,
+            start_date=start_date,
+            now=now,
+            lookback=timedelta(seconds=settings.appcues_lookback_window),
+            lag=timedelta(seconds=settings.appcues_lag),
+        )
+        # The analytics API reads [start_time, end_time): the start is always inclusive here.
+        if window.start is None or window.end <= window.start:
+            self.logger.info("appcues_events: window %s is empty; bookmark kept", window)
+            return
+        window = Window(window.start, window.end, start_inclusive=True)
+        export_after = timedelta(days=settings.appcues_export_after_days)
+        for chunk in window.chunks(self.MAX_QUERY_SPAN):
+            assert chunk.start is not None
+            rows = (
+                self._export(chunk)
+                if chunk.end - chunk.start > export_after
+                else self._query(chunk)
+            )
+            records = sorted(
+                (r for r in (event_record(row) for row in rows) if self._wanted(r)),
+                key=sort_key,
+            )
+            assert self._checkpoint is not None
+            self._checkpoint.begin_window(sorted_source=True)
+            yield from records
+            self.end_window()
+
+    def _wanted(self, record: dict[str, Any]) -> bool:
+        settings = self.sf_tap.settings
+        return is_wanted(record["name"], settings.event_names, settings.include_custom_events)
+
+    def _specs(self, window: Window) -> Iterator[dict[str, Any]]:
+        settings = self.sf_tap.settings
+        assert window.start is not None
+        for conditions in name_conditions(settings.event_names, settings.include_custom_events):
+            yield {
+                "columns": ANALYTICS_COLUMNS,
+                "conditions": conditions,
+                "order_by": [["timestamp", "asc"]],
+                "start_time": spec_time(window.start),
+                "end_time": spec_time(window.end),
+                "timezone": "UTC",
+            }
+
+    def _query(self, window: Window) -> list[dict[str, Any]]:
+        """Rows of [start, end), halving any window Appcues answers with X-Rows-Truncated."""
+        appcues = self.sf_tap.appcues
+        rows: list[dict[str, Any]] = []
+        for spec in self._specs(window):
+            rows.extend(self._query_spec(appcues, spec, window))
+        return rows
+
+    def _query_spec(self, appcues: Any, spec: dict[str, Any], window: Window) -> list[dict]:
+        assert window.start is not None
+        result = appcues.analytics_query(spec)
+        if not result.truncated:
+            return list(result.rows)
+        if window.end - window.start <= self.MIN_SPLIT_SPAN:
+            self.logger.info("appcues_events: %s still truncated; using the export", window)
+            return list(appcues.analytics_export(spec))
+        middle = window.start + (window.end - window.start) / 2
+        middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
+        self.logger.info("appcues_events: %s truncated at 1,000 rows; splitting", window)
+        rows: list[dict[str, Any]] = []
+        for half in (Window(window.start, middle, True), Window(middle, window.end, True)):
+            half_spec = {
+                **spec,
+                "start_time": spec_time(middle if half.start is None else half.start),
+                "end_time": spec_time(half.end),
+            }
+            rows.extend(self._query_spec(appcues, half_spec, half))
+        return rows
+
+    def _export(self, window: Window) -> list[dict[str, Any]]:
+        self.logger.info("appcues_events: backfilling %s through the analytics export", window)
+        rows: list[dict[str, Any]] = []
+        for spec in self._specs(window):
+            rows.extend(self.sf_tap.appcues.analytics_export(spec))
+        return rows
+
+    def log_sync_costs(self) -> None:
+        super().log_sync_costs()
+        self.sf_tap.log_api_calls_once(self)

@@ -1,0 +1,127 @@
+"""Event records and ids; the tap's settings and their documentation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tap_salesforce_appcues.events import (
+    event_id,
+    event_record,
+    is_wanted,
+    name_conditions,
+)
+from tap_salesforce_appcues.settings import DEFAULT_EVENT_NAMES, TapSettings
+from tap_salesforce_appcues.tap import TapSalesforceAppcues
+
+ROW = {
+    "timestamp": "2026-03-01T10:00:00.123Z",
+    "user_id": "u-1",
+    "name": "appcues:nps_score",
+    "group_id": "acct-1",
+    "attributes": {"score": 9, "flowId": "f-1"},
+    "context": {"url": "https://app.example.com/home", "title": "Home"},
+}
+
+
+def test_event_record_shape():
+    record = event_record(ROW)
+    assert set(record) == {
+        "id",
+        "name",
+        "timestamp",
+        "user_id",
+        "group_id",
+        "attributes",
+        "context",
+    }
+    assert record["timestamp"] == "2026-03-01T10:00:00.123Z"
+    assert record["context"] == {"url": "https://app.example.com/home", "title": "Home"}
+    assert record["attributes"] == {"score": 9, "flowId": "f-1"}
+
+
+def test_event_id_is_stable_across_rereads_and_spellings():
+    first = event_record(ROW)["id"]
+    reread = dict(
+        ROW,
+        timestamp="2026-03-01T10:00:00.123+00:00",
+        attributes='{"flowId": "f-1", "score": 9}',  # JSON text, other key order
+    )
+    assert event_record(reread)["id"] == first
+    assert event_record(dict(ROW, attributes={"score": 8, "flowId": "f-1"}))["id"] != first
+    assert event_record(dict(ROW, user_id="u-2"))["id"] != first
+    assert event_id("u-1", "x", "2026-03-01T10:00:00.123Z", {}) == event_id(
+        "u-1", "x", "2026-03-01T10:00:00.123Z", {}
+    )
+
+
+def test_store_id_wins_when_the_api_returns_one():
+    assert event_record(dict(ROW, id="evt-42"))["id"] == "evt-42"
+
+
+def test_context_falls_back_to_url_column_and_identity_title():
+    identity = {"_identity": {"_currentPageTitle": "P"}}
+    row = dict(ROW, context=None, url="https://x.test/p", attributes=identity)
+    assert event_record(row)["context"] == {"url": "https://x.test/p", "title": "P"}
+
+
+def test_custom_events_are_names_without_the_appcues_prefix():
+    names = ["appcues:nps_score"]
+    assert is_wanted("appcues:nps_score", names, include_custom=False)
+    assert not is_wanted("Clicked Upgrade", names, include_custom=False)
+    assert is_wanted("Clicked Upgrade", names, include_custom=True)
+    assert not is_wanted("appcues:flow_started", names, include_custom=True)
+    assert name_conditions(names, include_custom=False) == [[["name", "in", names]]]
+    assert name_conditions(names, include_custom=True)[1] == [["name", "not like", "appcues:%"]]
+
+
+def test_settings_defaults():
+    s = TapSettings.from_config({})
+    assert s.objects == ("Contact", "Account")
+    assert s.api_type == "AUTO" and s.include_deleted
+    assert s.event_names == DEFAULT_EVENT_NAMES
+    assert "appcues:nps_score_and_feedback" in s.event_names
+
+
+def test_settings_objects_dedupe_and_custom_account_object():
+    s = TapSettings.from_config(
+        {"user_objects": ["Lead", "Contact", "Lead"], "account_object": "Workspace__c"}
+    )
+    assert s.objects == ("Lead", "Contact", "Workspace__c")
+    assert TapSettings.from_config({"account_object": ""}).objects == ("Contact",)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"api_type": "SOAP"}, "api_type"),
+        ({"user_objects": ["Opportunity"]}, "user_objects"),
+        ({"lag": -1}, "'lag'"),
+        ({"bulk_threshold": "many"}, "bulk_threshold"),
+    ],
+)
+def test_bad_settings_are_named(config, message):
+    with pytest.raises(ValueError, match=message):
+        TapSettings.from_config(config)
+
+
+def test_config_schema_documents_every_setting():
+    props = TapSalesforceAppcues.config_jsonschema["properties"]
+    for name in (
+        "start_date",
+        "user_objects",
+        "account_object",
+        "relationship_fields",
+        "api_type",
+        "bulk_threshold",
+        "lookback_window",
+        "lag",
+        "include_deleted",
+        "appcues_event_names",
+        "appcues_include_custom_events",
+        "appcues_start_date",
+        "appcues_account_id",
+        "appcues_api_secret",
+        "refresh_token",
+    ):
+        assert props[name].get("title") and props[name].get("description"), name
+    assert props["appcues_api_secret"]["secret"] is True
