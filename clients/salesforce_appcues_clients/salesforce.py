@@ -650,8 +650,9 @@ class SalesforceClient:
 
     @staticmethod
     def _csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
-        response.raw.decode_content = True  # gunzip as we read
         raw: Any = response.raw
+        raw.decode_content = True  # gunzip as we read
+        raw.auto_close = False  # else urllib3 closes at EOF while the wrapper still reads
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         reader = csv.reader(text)
         header = next(reader, None)

@@ -1,0 +1,359 @@
+"""SalesforceClient against the Salesforce sandbox: auth flows, faults, quota, writes, bulk."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from salesforce_appcues_clients import soql
+from salesforce_appcues_clients.errors import (
+    AuthenticationError,
+    QuotaExceededError,
+    RetriesExhaustedError,
+    SalesforceError,
+    UncertainWriteError,
+)
+from salesforce_appcues_clients.salesforce import SalesforceClient
+
+QUERY_PATH = r"/services/data/v[\d.]+/query"
+COLLECTIONS = r"/services/data/v[\d.]+/composite/sobjects$"
+
+
+def _ids(sf, tag, **kwargs):
+    soql_text = f"SELECT Id FROM Contact WHERE LastName = {soql.quote(tag)} ORDER BY Id"
+    return [r["Id"] for r in sf.query(soql_text, **kwargs)]
+
+
+# --- auth flows ----------------------------------------------------------------------
+@pytest.mark.parametrize("flow", ["refresh_token", "jwt_bearer", "client_credentials"])
+def test_each_auth_flow_reaches_the_api(sandbox, sf_control, flow, sf_config):
+    client = SalesforceClient.from_config(sf_config(flow))
+    assert client._tokens.flow == flow
+    names = {o["name"] for o in client.describe_global()["sobjects"]}
+    assert {"Contact", "Lead", "Account", "Event"} <= names
+    assert client.calls_made == 1
+    client.close()
+
+
+def test_refused_login_is_a_clear_error_without_secrets(
+    sandbox, sf_control, debug_logs, capsys, sf_config, assert_no_secrets
+):
+    config = sf_config(refresh_token="5Aep861-not-a-valid-token-xyz")
+    client = SalesforceClient.from_config(config)
+    with pytest.raises(AuthenticationError) as info:
+        client.limits()
+    text = str(info.value)
+    assert "invalid_grant" in text and "refresh_token" in text
+    out = capsys.readouterr()
+    assert_no_secrets(
+        [text, repr(info.value), debug_logs.text, out.out, out.err],
+        ["5Aep861-not-a-valid-token-xyz", config["client_secret"]],
+    )
+
+
+def test_ca_bundle_from_the_environment(sandbox, sf_control, sandbox_ca_env, sf_config):
+    config = sf_config()
+    del config["ca_bundle"]
+    client = SalesforceClient.from_config(config)
+    assert "DailyApiRequests" in client.limits()
+
+
+# --- sessions ------------------------------------------------------------------------
+def test_expired_session_mid_query_refreshes_once_and_continues(
+    sf, sf_control, tag, insert_contacts
+):
+    insert_contacts(sf, tag, 450)
+    records = sf.query(
+        f"SELECT Id FROM Contact WHERE LastName = {soql.quote(tag)} ORDER BY Id", batch_size=200
+    )
+    first_page = [next(records) for _ in range(200)]
+    generation = sf._tokens.current().generation
+    sf_control.faults({"match": {"path": QUERY_PATH}, "action": "expire_session", "times": 1})
+    rest = list(records)
+    assert len(first_page) + len(rest) == 450
+    assert len({r["Id"] for r in first_page + rest}) == 450
+    assert sf_control.fired() == [1]
+    assert sf._tokens.current().generation == generation + 1
+
+
+# --- transient faults ----------------------------------------------------------------
+def test_503_burst_is_retried(sf, sf_control, tag, debug_logs, insert_contacts):
+    insert_contacts(sf, tag, 3)
+    sf_control.faults({"match": {"path": QUERY_PATH}, "action": "error", "status": 503, "times": 3})
+    before = sf.calls_made
+    assert len(_ids(sf, tag)) == 3
+    assert sf_control.fired() == [3]
+    assert sf.calls_made - before == 4
+    assert debug_logs.text.count("answered 503") == 3
+
+
+def test_429_with_retry_after_is_honoured(sf, sf_control, tag, debug_logs, insert_contacts):
+    insert_contacts(sf, tag, 1)
+    sf_control.faults(
+        {
+            "match": {"path": QUERY_PATH},
+            "action": "error",
+            "status": 429,
+            "retry_after": 1,
+            "times": 1,
+        }
+    )
+    assert len(_ids(sf, tag)) == 1
+    assert "answered 429" in debug_logs.text and "retrying in 1.0 s" in debug_logs.text
+
+
+def test_connection_resets_on_reads_are_retried(sf, sf_control, tag, insert_contacts):
+    insert_contacts(sf, tag, 2)
+    sf_control.faults(
+        {"match": {"method": "GET", "path": QUERY_PATH}, "action": "reset", "times": 2}
+    )
+    assert len(_ids(sf, tag)) == 2
+    assert sf_control.fired() == [2]
+
+
+def test_a_reset_insert_is_not_replayed(sf, sf_control, tag):
+    sf_control.faults(
+        {"match": {"method": "POST", "path": COLLECTIONS}, "action": "reset", "times": 1}
+    )
+    with pytest.raises(UncertainWriteError, match="not retried"):
+        sf.insert("Contact", [{"LastName": tag}])
+    assert sf_control.fired() == [1]
+    assert _ids(sf, tag) == []  # nothing was written twice (here: the sandbox dropped it)
+
+
+def test_a_reset_upsert_is_replayed(sf, sf_control, tag):
+    sf_control.faults({"match": {"method": "PATCH"}, "action": "reset", "times": 1})
+    results = sf.upsert(
+        "Contact", "Product_User_Id__c", [{"LastName": tag, "Product_User_Id__c": tag}]
+    )
+    assert results[0].success and results[0].created is True
+    assert sf_control.fired() == [1]
+    assert len(_ids(sf, tag)) == 1
+
+
+def test_retry_budget_is_bounded(sf, sf_control):
+    sf_control.faults({"match": {"path": QUERY_PATH}, "action": "error", "status": 503})
+    with pytest.raises(RetriesExhaustedError, match="gave up after 5 attempts"):
+        sf.query_count("SELECT COUNT() FROM Contact")
+    assert sf_control.fired() == [5]
+
+
+def test_a_rejected_query_is_not_retried(sf, sf_control):
+    sf.limits()
+    before = sf_control.calls("query")
+    with pytest.raises(SalesforceError) as info:
+        list(sf.query("SELECT NoSuchField__c FROM Contact"))
+    assert info.value.error_code == "INVALID_FIELD"
+    assert sf_control.calls("query") - before == 1
+
+
+# --- quota guard ---------------------------------------------------------------------
+@pytest.fixture
+def org_usage(sf_control):
+    """Sets the org's API usage counters; restores them afterwards."""
+    saved = sf_control.call("GET", "api-usage")
+    yield lambda used, maximum: sf_control.call("POST", "api-usage", {"used": used, "max": maximum})
+    sf_control.call("POST", "api-usage", saved)
+
+
+def test_quota_guard_stops_a_run_at_its_per_run_share(
+    sf, sf_control, tag, insert_contacts, sf_config, org_usage
+):
+    insert_contacts(sf, tag, 450)
+    org_usage(100, 1000)
+    # 0.2 % of 1000 = 2 calls for this run
+    guarded = SalesforceClient.from_config(sf_config(quota_percent_per_run=0.2))
+    seen = []
+    with pytest.raises(QuotaExceededError) as info:
+        seen.extend(
+            guarded.query(
+                f"SELECT Id FROM Contact WHERE LastName = {soql.quote(tag)}", batch_size=200
+            )
+        )
+    assert len(seen) == 400  # two pages arrived, the third call was stopped
+    assert guarded.calls_made == 2
+    message = str(info.value)
+    assert "quota_percent_per_run" in message and "1000" in message
+    assert info.value.error_code == "QUOTA_PER_RUN"
+
+
+def test_quota_guard_stops_when_the_org_passes_its_total_share(sf_control, sf_config, org_usage):
+    org_usage(850, 1000)
+    guarded = SalesforceClient.from_config(sf_config(quota_percent_total=80))
+    guarded.limits()  # the first call learns the usage
+    with pytest.raises(QuotaExceededError) as info:
+        guarded.limits()
+    message = str(info.value)
+    assert "quota_percent_total" in message and "of its 1000" in message
+    assert info.value.error_code == "QUOTA_TOTAL"
+    assert guarded.calls_made == 1
+
+
+def test_request_limit_exceeded_becomes_a_quota_error(sf, sf_control):
+    sf_control.faults(
+        {
+            "match": {"path": QUERY_PATH},
+            "action": "error",
+            "status": 403,
+            "error_code": "REQUEST_LIMIT_EXCEEDED",
+            "times": 1,
+        }
+    )
+    with pytest.raises(QuotaExceededError, match="REQUEST_LIMIT_EXCEEDED"):
+        sf.query_count("SELECT COUNT() FROM Contact")
+    assert sf_control.fired() == [1]
+
+
+# --- SOQL literals ---------------------------------------------------------------------
+HOSTILE = [
+    "x' OR Name != '",
+    "a\\' OR Id != null OR Title = \\'",
+    "tab\there\nline",
+    'quote"s',
+    "ünï ✓ 𝄞",
+    "50%_off",
+    "back\\slash\\",
+]
+
+
+def test_hostile_literals_match_only_themselves(sf, sf_control, tag):
+    sf.insert("Contact", [{"LastName": tag, "Title": v} for v in [*HOSTILE, "decoy", ""]])
+    for value in HOSTILE:
+        rows = list(
+            sf.query(
+                f"SELECT Title FROM Contact WHERE LastName = {soql.quote(tag)} "
+                f"AND Title = {soql.quote(value)}"
+            )
+        )
+        assert [r["Title"] for r in rows] == [value]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s))
+def test_any_string_round_trips_to_an_exact_match(sf, tag, value):
+    sf.insert("Contact", [{"LastName": tag, "Title": value}])
+    rows = list(
+        sf.query(
+            f"SELECT Title FROM Contact WHERE LastName = {soql.quote(tag)} "
+            f"AND Title = {soql.quote(value)}"
+        )
+    )
+    assert rows and all(r["Title"] == value for r in rows)
+
+
+def test_in_chunks_queries_find_every_record(sf, sf_control, tag, insert_contacts):
+    ids = insert_contacts(sf, tag, 30)
+    found = []
+    for query in soql.in_chunks("SELECT Id FROM Contact WHERE", "Id", ids, max_uri_length=1200):
+        found.extend(r["Id"] for r in sf.query(query))
+    assert sorted(found) == sorted(ids)
+
+
+# --- writes ----------------------------------------------------------------------------
+def test_collections_chunk_by_200_with_per_record_outcomes(sf, sf_control, tag):
+    records = [{"LastName": tag, "FirstName": f"n{i}"} for i in range(450)]
+    records[7] = {"FirstName": "no last name"}
+    before_calls, before_sandbox = sf.calls_made, sf_control.calls("POST /services/data")
+    results = sf.insert("Contact", records)
+    assert sf.calls_made - before_calls == 3
+    assert sf_control.calls("POST /services/data") - before_sandbox == 3
+    assert [r.index for r in results] == list(range(450))
+    assert [r.index for r in results if not r.success] == [7]
+    assert results[7].errors[0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert len(_ids(sf, tag)) == 449
+
+    updates = [{"Id": r.id, "Title": "updated"} for r in results if r.success]
+    assert all(r.success for r in sf.update("Contact", updates))
+
+
+def test_upsert_by_external_id_is_idempotent(sf, sf_control, tag):
+    rows = [{"LastName": tag, "Product_User_Id__c": f"{tag}-{i}"} for i in range(3)]
+    first = sf.upsert("Contact", "Product_User_Id__c", rows)
+    second = sf.upsert("Contact", "Product_User_Id__c", rows)
+    assert [r.created for r in first] == [True] * 3
+    assert [r.created for r in second] == [False] * 3
+    assert [r.id for r in first] == [r.id for r in second]
+    assert len(_ids(sf, tag)) == 3
+
+
+# --- describe, limits, clock -----------------------------------------------------------
+def test_describe_uses_one_batch_and_caches(sf, sf_control):
+    sf.limits()
+    before = sf.calls_made
+    described = sf.describe(["Contact", "Lead", "Account"])
+    assert sf.calls_made - before == 1
+    assert {f["name"] for f in described["Contact"]["fields"]} >= {"Id", "LastName"}
+    assert sf.describe(["Lead", "Contact"]).keys() == {"Lead", "Contact"}
+    assert sf.calls_made - before == 1  # cached: no call
+
+
+def test_describe_of_an_unknown_object_names_it(sf, sf_control):
+    with pytest.raises(SalesforceError, match="No_Such__c"):
+        sf.describe(["Contact", "No_Such__c"])
+
+
+@pytest.mark.xfail(
+    reason="sandbox: the Date header comes from uvicorn's wall clock, not the sandbox clock",
+    strict=False,
+)
+def test_server_time_follows_the_org_clock(sf, sf_control):
+    sf_control.call("POST", "clock", {"now": "2031-05-06T07:08:09Z", "freeze": True})
+    sf.limits()
+    assert sf.server_time() == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+
+# --- Bulk 2.0 --------------------------------------------------------------------------
+def test_bulk_query_streams_every_page(sf, sf_control, tag, insert_contacts):
+    ids = insert_contacts(sf, tag, 450, Title='bulk, "quoted"\nline')
+    rows = list(
+        sf.bulk_query(
+            f"SELECT Id, Title, Email FROM Contact WHERE LastName = {soql.quote(tag)}",
+            page_size=100,
+        )
+    )
+    assert sorted(r["Id"] for r in rows) == sorted(ids)
+    assert {r["Title"] for r in rows} == {'bulk, "quoted"\nline'}
+    assert {r["Email"] for r in rows} == {""}
+    assert sf_control.calls("results") >= 5  # locator paging
+
+
+def test_bulk_query_failure_is_a_clear_error(sf, sf_control):
+    with pytest.raises(SalesforceError) as info:
+        list(sf.bulk_query("SELECT NoSuchField__c FROM Contact"))
+    assert "NoSuchField__c" in str(info.value) or info.value.error_code.startswith("BULK_JOB")
+
+
+# --- safety ----------------------------------------------------------------------------
+def test_no_secret_or_token_in_logs_errors_or_reprs(
+    sandbox, sf_control, debug_logs, capsys, sf_config, assert_no_secrets
+):
+    conn = sandbox.connection["salesforce"]
+    client = SalesforceClient.from_config(sf_config())
+    client.limits()
+    sf_control.faults(
+        {"match": {"path": QUERY_PATH}, "action": "expire_session", "times": 1},
+        {"match": {"path": QUERY_PATH}, "action": "error", "status": 503, "times": 1},
+    )
+    client.query_count("SELECT COUNT() FROM Contact")
+    token = client._tokens.current().value
+    errors = []
+    for bad in ["SELECT Nope FROM Contact", "SELECT Id FROM Nope__c"]:
+        with pytest.raises(SalesforceError) as info:
+            client.query_count(bad)
+        errors += [str(info.value), repr(info.value)]
+    with open(conn["jwt_private_key_file"]) as fh:
+        key_body = fh.read().splitlines()[1]
+    logging.getLogger("test").debug("client %r settings %r", client, client.settings)
+    out = capsys.readouterr()
+    basic = base64.b64encode(f"{conn['client_id']}:{conn['client_secret']}".encode()).decode()
+    assert_no_secrets(
+        [debug_logs.text, out.out, out.err, repr(client), repr(client._tokens), *errors],
+        [conn["client_secret"], conn["refresh_token"], token, key_body, basic, "Bearer "],
+    )
