@@ -1,0 +1,211 @@
+"""singer-io tap-salesforce (PyPI, its own virtualenv) against the sandbox, REST mode.
+
+Only its hard-coded login host is redirected (tap_salesforce_login_redirect.py); discovery,
+the full sync and the incremental sync run as they would against a real org.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from salesforce_appcues_sandbox.common import identities
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+REQUIREMENTS = HERE / "tap-salesforce-requirements.txt"
+WRAPPER = HERE / "tap_salesforce_login_redirect.py"
+SEED = 5
+COUNTS = {"Contact": 2500, "Lead": 300, "Account": 80}
+STREAMS = tuple(COUNTS)
+
+
+def _install(target: Path) -> None:
+    """The tap's pinned environment; uv when available (fast), else venv + pip."""
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv:
+        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(tmp)], check=True)
+        install = [uv, "pip", "install", "--quiet", "--python", str(tmp / "bin" / "python")]
+    else:
+        venv.create(tmp, with_pip=True)
+        install = [str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*install, "--no-deps", "-r", str(REQUIREMENTS)], check=True)
+    tmp.rename(target)
+
+
+@pytest.fixture(scope="module")
+def tap_python():
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    target = REPO / ".venv" / "fidelity" / f"tap-salesforce-{digest}"
+    if not (target / "bin" / "python").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _install(target)
+    return target / "bin" / "python"
+
+
+class Tap:
+    def __init__(self, python, org, workdir):
+        self.python = python
+        self.workdir = workdir
+        self.config = workdir / "config.json"
+        info = org.info
+        self.config.write_text(
+            json.dumps(
+                {
+                    "refresh_token": info["refresh_token"],
+                    "client_id": info["client_id"],
+                    "client_secret": info["client_secret"],
+                    "start_date": "2000-01-01T00:00:00Z",
+                    "api_type": "REST",
+                    "select_fields_by_default": True,
+                }
+            )
+        )
+        self.env = {
+            **os.environ,
+            "REQUESTS_CA_BUNDLE": org.ca_bundle,
+            "SSL_CERT_FILE": org.ca_bundle,
+            "SANDBOX_SALESFORCE_LOGIN_URL": info["login_url"],
+        }
+        self.env.pop("CURL_CA_BUNDLE", None)
+
+    def __call__(self, *args):
+        done = subprocess.run(
+            [str(self.python), str(WRAPPER), "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.workdir,
+            timeout=240,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    def sync(self, catalog, state=None):
+        args = ["--properties", str(catalog)]
+        if state is not None:
+            path = self.workdir / "state.json"
+            path.write_text(json.dumps(state))
+            args += ["--state", str(path)]
+        records = {s: [] for s in STREAMS}
+        last_state = None
+        for line in self(*args).splitlines():
+            message = json.loads(line)
+            if message["type"] == "RECORD":
+                records[message["stream"]].append(message["record"])
+            elif message["type"] == "STATE":
+                last_state = message["value"]
+        return records, last_state
+
+
+def moment(text):
+    return datetime.fromisoformat(text)
+
+
+def expected_user_id(kind, email):
+    """The generator's contract: record i has email '...{i}@example.com' (leads offset by
+    100,000,000) and product id user_id(kind, i) unless it never signed up."""
+    i = int(email.split("@")[0].rsplit(".", 1)[1]) - (100_000_000 if kind == "lead" else 0)
+    return identities.user_id(kind, i) if identities.has_user_id(SEED, kind, i) else None
+
+
+def test_discover_full_sync_then_incremental(org, tap_python, tmp_path):
+    assert org.reseed(**COUNTS, seed=SEED)["seeded"] == COUNTS
+    tap = Tap(tap_python, org, tmp_path)
+
+    catalog = json.loads(tap("--discover"))
+    streams = {s["stream"]: s for s in catalog["streams"]}
+    assert set(STREAMS) <= set(streams)
+    contact_props = streams["Contact"]["schema"]["properties"]
+    assert {"Id", "SystemModstamp", "Product_User_Id__c", "MailingAddress"} <= set(contact_props)
+    assert "format" in json.dumps(contact_props["SystemModstamp"])
+    selected = []
+    for name in STREAMS:
+        stream = streams[name]
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                assert "SystemModstamp" in entry["metadata"]["valid-replication-keys"]
+                entry["metadata"].update(
+                    {
+                        "selected": True,
+                        "replication-method": "INCREMENTAL",
+                        "replication-key": "SystemModstamp",
+                    }
+                )
+        selected.append(stream)
+    catalog_path = tmp_path / "catalog.json"
+    catalog_path.write_text(json.dumps({"streams": selected}))
+
+    # -- full sync ----------------------------------------------------------------------
+    first, state = tap.sync(catalog_path)
+    assert {s: len(r) for s, r in first.items()} == COUNTS
+    for name in STREAMS:
+        assert len({r["Id"] for r in first[name]}) == COUNTS[name]
+        stamps = [moment(r["SystemModstamp"]) for r in first[name]]
+        assert stamps == sorted(stamps)  # ORDER BY SystemModstamp ASC, across pages
+    for contact in first["Contact"]:
+        assert contact["Product_User_Id__c"] == expected_user_id("contact", contact["Email"])
+        assert contact["IsDeleted"] is False
+        if contact["MailingCity"] is not None:
+            assert contact["MailingAddress"]["city"] == contact["MailingCity"]
+    for lead in first["Lead"]:
+        assert lead["Product_User_Id__c"] == expected_user_id("lead", lead["Email"])
+    assert {a["Product_Account_Id__c"] for a in first["Account"]} == {
+        identities.account_id(k) for k in range(COUNTS["Account"])
+    }
+    bookmarks = {name: moment(state["bookmarks"][name]["SystemModstamp"]) for name in STREAMS}
+    for name in STREAMS:
+        assert bookmarks[name] == max(moment(r["SystemModstamp"]) for r in first[name])
+
+    # -- changes through the API ---------------------------------------------------------
+    token = org.token()
+    api = org.session()
+    api.headers["Authorization"] = f"Bearer {token['access_token']}"
+    base = f"{token['instance_url']}/services/data/v61.0/sobjects"
+    oldest = first["Contact"][:3]
+    for n, contact in enumerate(oldest):
+        resp = api.patch(f"{base}/Contact/{contact['Id']}", json={"Title": f"Changed {n}"})
+        assert resp.status_code == 204, resp.text
+    deleted = first["Contact"][3]["Id"]
+    assert api.delete(f"{base}/Contact/{deleted}").status_code == 204
+    converted = next(r["Id"] for r in first["Lead"] if r["IsConverted"])
+    resp = api.patch(f"{base}/Lead/{converted}", json={"Title": "Changed"})
+    assert resp.json()[0]["errorCode"] == "CANNOT_UPDATE_CONVERTED_LEAD"
+    lead = next(r["Id"] for r in first["Lead"] if not r["IsConverted"])
+    assert api.patch(f"{base}/Lead/{lead}", json={"Title": "Changed"}).status_code == 204
+    resp = api.post(f"{base}/Account", json={"Name": "Incremental Co"})
+    assert resp.status_code == 201, resp.text
+    new_account = resp.json()["id"]
+    api.close()
+
+    # -- incremental sync from the first run's state ----------------------------------------
+    second, _ = tap.sync(catalog_path, state)
+    # `SystemModstamp >= bookmark` re-sends the records sharing the bookmark's second
+    at_bookmark = {
+        name: {r["Id"] for r in first[name] if moment(r["SystemModstamp"]) == bookmarks[name]}
+        for name in STREAMS
+    }
+    assert all(at_bookmark.values())
+    changed = {
+        "Contact": {c["Id"] for c in oldest} | {deleted},
+        "Lead": {lead},
+        "Account": {new_account},
+    }
+    for name in STREAMS:
+        got = [r["Id"] for r in second[name]]
+        assert len(got) == len(set(got))
+        assert set(got) == changed[name] | at_bookmark[name], name
+    by_id = {r["Id"]: r for r in second["Contact"]}
+    assert [by_id[c["Id"]]["Title"] for c in oldest] == ["Changed 0", "Changed 1", "Changed 2"]
+    assert by_id[deleted]["IsDeleted"] is True  # queryAll returns the soft-deleted row
+    assert {r["Id"]: r for r in second["Account"]}[new_account]["Name"] == "Incremental Co"
