@@ -8,6 +8,7 @@ server running only AppcuesService. Either way the tests talk HTTPS to a real li
 from __future__ import annotations
 
 import importlib
+import json
 import tempfile
 import threading
 import time
@@ -44,6 +45,17 @@ class Appcues:
 
     def stats(self) -> dict[str, Any]:
         return self.control("GET", "stats").json()
+
+    def import_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Loads events through the real bulk import route and waits for the job."""
+        body = "".join(json.dumps(e) + "\n" for e in events)
+        response = self.api.post(
+            self.url("import/events"), data=body, headers={"Content-Type": "application/x-ndjson"}
+        )
+        assert response.status_code == 202, response.text
+        job = self.wait_job(response.json()["job_id"])
+        assert job["status"] == "complete" and job["failed_rows"] == 0, job
+        return job
 
     def wait_job(self, job_id: str, timeout: float = 10) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -123,6 +135,8 @@ def ac(appcues_running):
     handle.control("POST", "reset")
     handle.control("DELETE", "faults")
     handle.control("POST", "clock", json={"reset": True})
+    # Tests poll and write quickly; the limit itself is tested with explicit settings.
+    handle.control("POST", "settings", json={"rate_limit_per_second": 100_000})
     yield handle
     handle.api.close()
     handle.anon.close()

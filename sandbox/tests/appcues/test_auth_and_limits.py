@@ -39,6 +39,7 @@ def test_unknown_account_and_route_answer_404(ac):
 
 
 def test_every_api_answer_carries_rate_limit_headers(ac):
+    ac.control("POST", "reset")  # back to the default limit
     response = ac.api.get(ac.url("jobs"))
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Limit"] == "60"
@@ -68,6 +69,7 @@ def test_burst_above_the_limit_gets_429_with_retry_after(ac):
 
 
 def test_rate_limit_is_a_service_option_and_reset_restores_it(ac):
+    ac.control("POST", "reset")
     assert ac.control("GET", "settings").json()["rate_limit_per_second"] == 60
     ac.control("POST", "settings", json={"rate_limit_per_second": 100})
     assert ac.api.get(ac.url("jobs")).headers["X-RateLimit-Limit"] == "100"
