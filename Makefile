@@ -9,7 +9,7 @@ SOURCES := clients/salesforce_appcues_clients sandbox/salesforce_appcues_sandbox
 STAMP := $(VENV)/.setup-done
 UV := $(PYTHON) -m uv
 
-.PHONY: setup test lint typecheck pytest constraints
+.PHONY: setup test lint typecheck pytest constraints demo meltano-settings
 
 setup: $(STAMP)
 
@@ -36,3 +36,13 @@ test: lint typecheck pytest
 # Re-pin after editing requirements.in or a package's dependencies.
 constraints:
 	$(UV) pip compile requirements.in --python-version 3.11 --no-header -o constraints.txt
+
+# The whole two-way sync on the local sandbox, with a summary (scripts/demo.py).
+demo: setup
+	$(VPY) scripts/demo.py
+
+# Regenerate meltano.yml's plugin settings, .env.example and docs/configuration.md from the
+# plugins' --about output (tests/e2e/test_generated_files.py fails when they are stale).
+meltano-settings: setup
+	$(VPY) scripts/sync_meltano_settings.py
+	$(VPY) scripts/gen_config_docs.py
