@@ -4,6 +4,8 @@ import sqlite3
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesforce_appcues_sandbox.salesforce.query_engine import QueryEngine
 from salesforce_appcues_sandbox.salesforce.schema import FieldDef, ObjectDef, Schema
@@ -576,3 +578,57 @@ def test_csv_refuses_what_bulk_refuses(store):
     with pytest.raises(SoqlError) as caught:
         engine.iter_csv("SELECT Nope FROM Contact", include_deleted=False)
     assert caught.value.error_code == "INVALID_FIELD"
+
+
+_OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _oracle(value, op, literal):
+    """SOQL's two-valued comparison: a null equals nothing and differs from everything."""
+    if value is None:
+        return op == "!="
+    return _OPS[op](value, literal)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.integers(-3, 3)), min_size=1, max_size=10),
+    texts=st.lists(st.sampled_from([None, "a", "A", "b", "B", "ab"]), min_size=10, max_size=10),
+    op=st.sampled_from(sorted(_OPS)),
+    number=st.integers(-3, 3),
+    text=st.sampled_from(["a", "B", "ab"]),
+    negate=st.booleans(),
+    conjunction=st.sampled_from(["AND", "OR"]),
+)
+def test_filters_match_a_python_oracle(values, texts, op, number, text, negate, conjunction):
+    schema = build_schema()
+    conn = make_db(schema)
+    for n, (value, name) in enumerate(zip(values, texts, strict=False), start=1):
+        insert(
+            conn,
+            "Contact",
+            Id=_id("003", n),
+            IsDeleted=0,
+            Appcues_NPS_Score__c=value,
+            FirstName=name,
+        )
+    engine = QueryEngine(conn, threading.RLock(), schema)
+    where = f"Appcues_NPS_Score__c {op} {number} {conjunction} FirstName {op} '{text}'"
+    if negate:
+        where = f"NOT ({where})"
+    got = ids(run(engine, f"SELECT Id FROM Contact WHERE {where} ORDER BY Id"))
+    expected = []
+    for n, (value, name) in enumerate(zip(values, texts, strict=False), start=1):
+        left = _oracle(value, op, number)
+        right = _oracle(None if name is None else name.lower(), op, text.lower())
+        match = (left and right) if conjunction == "AND" else (left or right)
+        if match != negate:
+            expected.append(n)
+    assert got == expected
