@@ -53,7 +53,7 @@ class DeadLetterFile:
             for letter in self._pending:
                 line = {"at": at, **asdict(letter)}
                 line["fields"] = list(letter.fields)
-                handle.write(json.dumps(line, default=str) + "\n")
+                handle.write(json.dumps(line, default=_json_default) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         self._pending.clear()
@@ -61,3 +61,9 @@ class DeadLetterFile:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
