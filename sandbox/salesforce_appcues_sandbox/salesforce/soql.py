@@ -99,6 +99,8 @@ STRING: /'(?:[^'\\]|\\.)*'/s
 %ignore WS
 """
 
+MAX_OFFSET = 2000  # Salesforce refuses larger OFFSETs
+
 _PARSER = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
@@ -821,6 +823,10 @@ class _Compiler:
             )
         if count_all and stmt.order_by:
             raise SoqlError("MALFORMED_QUERY", "Ordered field cannot be aggregated in a query")
+        if stmt.offset is not None and stmt.offset > MAX_OFFSET:
+            raise SoqlError(
+                "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}"
+            )
         where_parts = []
         if stmt.where is not None:
             where_parts.append(self.condition(stmt.where))

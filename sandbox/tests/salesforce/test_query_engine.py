@@ -382,6 +382,13 @@ def err(engine, soql):
     return caught.value
 
 
+def test_offset_is_bounded(store):
+    engine, _ = store
+    assert run(engine, "SELECT Id FROM Contact LIMIT 5 OFFSET 2000").records == []
+    e = err(engine, "SELECT Id FROM Contact LIMIT 5 OFFSET 2001")
+    assert e.error_code == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
 def test_unknown_and_unreadable_fields_are_invalid_field(store):
     engine, _ = store
     e = err(engine, "SELECT Id, Foo FROM Contact")
