@@ -1,0 +1,60 @@
+"""1,000 events cost ceil(N/200) Event writes + ceil(users/200) NPS writes + the lookups."""
+
+from __future__ import annotations
+
+import math
+
+from salesforce_appcues_clients import soql
+
+
+def test_a_thousand_events_stay_within_the_call_budget(org, kit):
+    users = [org.user(f"budget{i:03d}") for i in range(250)]
+    results = org.client.insert(
+        "Contact", [{"LastName": "Budget", "Product_User_Id__c": u} for u in users]
+    )
+    assert all(r.success for r in results)
+    names = ["appcues:flow_completed", "appcues:goal_reached", "appcues:checklist_completed"]
+    records = [
+        kit.event(
+            users[i % 250],
+            names[i % 3],
+            f"2026-06-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            f"{org.tag}-{i}",
+            flowName="F",
+            goalName="G",
+            checklistName="C",
+        )
+        for i in range(750)
+    ] + [
+        kit.event(u, "appcues:nps_score", "2026-06-02T10:00:00Z", f"{org.tag}-n{i}", score=i % 11)
+        for i, u in enumerate(users)
+    ]
+    assert len(records) == 1000
+    before = org.control("GET", "stats")["calls"]
+    target, states = kit.run_target(org.config(), records)
+    after = org.control("GET", "stats")["calls"]
+    delta = {
+        k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)
+    }
+
+    event_writes = delta.get(
+        "PATCH /services/data/vXX.X/composite/sobjects/Event/Appcues_Event_Id__c"
+    )
+    nps_writes = delta.get("PATCH /services/data/vXX.X/composite/sobjects")
+    lookups = sum(v for k, v in delta.items() if "/query" in k)
+    contact_queries = len(
+        list(
+            soql.in_chunks(
+                "SELECT Id, Product_User_Id__c FROM Contact WHERE", "Product_User_Id__c", users
+            )
+        )
+    )
+    assert event_writes == math.ceil(1000 / 200)
+    assert nps_writes == math.ceil(250 / 200)
+    assert lookups == contact_queries  # every user is a Contact: no Lead query is needed
+    api_calls = sum(v for k, v in delta.items() if k.split(" ")[1].startswith("/services/data"))
+    assert api_calls == event_writes + nps_writes + lookups + 1  # + one batched describe
+    assert target.loader.summary.api_calls == api_calls
+    assert sum(target.loader.summary.events_written.values()) == 1000
+    assert target.loader.summary.nps_records_updated == 250
+    assert states

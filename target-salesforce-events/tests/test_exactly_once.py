@@ -1,0 +1,107 @@
+"""Replays never duplicate an Event, under each idempotency strategy the org allows."""
+
+from __future__ import annotations
+
+import pytest
+
+TS = ["2026-03-01T09:00:00Z", "2026-03-01T09:05:00Z", "2026-03-01T09:10:00Z"]
+
+
+def plain_text_event_id(raw):
+    raw["objects"]["Event"]["fields"]["Appcues_Event_Id__c"] = {
+        "type": "string",
+        "length": 128,
+        "label": "Appcues Event Id",
+    }
+
+
+def no_event_id(raw):
+    del raw["objects"]["Event"]["fields"]["Appcues_Event_Id__c"]
+
+
+@pytest.fixture(scope="module")
+def orgs(variant_org):
+    return {
+        "query_then_insert": variant_org(plain_text_event_id),
+        "local_ledger": variant_org(no_event_id),
+    }
+
+
+@pytest.fixture(params=["upsert_by_external_id", "query_then_insert", "local_ledger"])
+def strategy_org(request, org, orgs, tmp_path):
+    chosen = org if request.param == "upsert_by_external_id" else orgs[request.param]
+    chosen.state_dir = tmp_path / "state"
+    return request.param, chosen
+
+
+def count_events(org, *who_ids):
+    return len(org.events_of_plain(*who_ids))
+
+
+def test_a_replayed_batch_writes_nothing_twice(strategy_org, kit):
+    strategy, org = strategy_org
+    a, b = org.user("a"), org.user("b")
+    ca, cb = (
+        org.create("Contact", Product_User_Id__c=a),
+        org.create("Contact", Product_User_Id__c=b),
+    )
+    batch = [
+        kit.event(a, "appcues:flow_completed", TS[0], f"{org.tag}-1", flowName="One"),
+        kit.event(b, "appcues:flow_completed", TS[1], f"{org.tag}-2", flowName="Two"),
+        kit.event(a, "appcues:goal_reached", TS[2], None, goalName="Derived id"),
+    ]
+    config = org.config(sync_nps_fields=False)
+    first, _ = kit.run_target(config, batch)
+    assert first.loader.strategy.strategy.value == strategy
+    assert sum(first.loader.summary.events_written.values()) == 3
+    assert count_events(org, ca, cb) == 3
+
+    replay = [*batch, kit.event(b, "appcues:goal_reached", TS[2], f"{org.tag}-4", goalName="New")]
+    second, states = kit.run_target(config, replay)
+    assert count_events(org, ca, cb) == 4
+    assert sum(second.loader.summary.events_already_present.values()) == 3
+    assert sum(second.loader.summary.events_written.values()) == 1
+    assert states
+
+    # The same events twice within one input are written once too.
+    third, _ = kit.run_target(config, [*replay, *replay])
+    assert count_events(org, ca, cb) == 4
+    assert third.loader.summary.duplicates_in_input == 4
+
+
+@pytest.mark.parametrize("strategy", ["query_then_insert", "local_ledger"])
+def test_an_uncertain_insert_is_checked_before_it_is_repeated(orgs, kit, tmp_path, strategy):
+    org = orgs[strategy]
+    org.state_dir = tmp_path / "state"
+    user = org.user("uncertain")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    batch = [
+        kit.event(user, "appcues:goal_reached", TS[i], f"{org.tag}-u{i}", goalName=str(i))
+        for i in range(3)
+    ]
+    org.control(
+        "POST",
+        "faults",
+        {
+            "rules": [
+                {
+                    "match": {"method": "POST", "path": "/composite/sobjects$"},
+                    "action": "error",
+                    "status": 500,
+                    "times": 1,
+                }
+            ]
+        },
+    )
+    try:
+        target, states = kit.run_target(org.config(sync_nps_fields=False), batch)
+    finally:
+        injected = org.control("GET", "faults")
+        org.control("DELETE", "faults")
+    assert injected["injected"] == 1  # the insert really failed once
+    assert count_events(org, contact) == 3
+    assert sum(target.loader.summary.events_written.values()) == 3
+    assert states
+    replay, _ = kit.run_target(org.config(sync_nps_fields=False), batch)
+    assert count_events(org, contact) == 3
+    assert sum(replay.loader.summary.events_already_present.values()) == 3
