@@ -163,3 +163,31 @@ def insert_contacts():
 @pytest.fixture
 def assert_no_secrets():
     return _assert_no_secrets
+
+
+@pytest.fixture
+def new_sf():
+    """new_sf(config) -> a SalesforceClient closed when the test ends."""
+    made: list[SalesforceClient] = []
+
+    def make(config: dict[str, Any]) -> SalesforceClient:
+        made.append(SalesforceClient.from_config(config))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def new_ac():
+    """new_ac(config, prefix="") -> an AppcuesClient closed when the test ends."""
+    made: list[AppcuesClient] = []
+
+    def make(config: dict[str, Any], prefix: str = "") -> AppcuesClient:
+        made.append(AppcuesClient.from_config(config, prefix))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()

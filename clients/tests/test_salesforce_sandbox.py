@@ -18,7 +18,6 @@ from salesforce_appcues_clients.errors import (
     SalesforceError,
     UncertainWriteError,
 )
-from salesforce_appcues_clients.salesforce import SalesforceClient
 
 QUERY_PATH = r"/services/data/v[\d.]+/query"
 COLLECTIONS = r"/services/data/v[\d.]+/composite/sobjects$"
@@ -31,8 +30,8 @@ def _ids(sf, tag, **kwargs):
 
 # --- auth flows ----------------------------------------------------------------------
 @pytest.mark.parametrize("flow", ["refresh_token", "jwt_bearer", "client_credentials"])
-def test_each_auth_flow_reaches_the_api(sandbox, sf_control, flow, sf_config):
-    client = SalesforceClient.from_config(sf_config(flow))
+def test_each_auth_flow_reaches_the_api(sandbox, sf_control, flow, sf_config, new_sf):
+    client = new_sf(sf_config(flow))
     assert client._tokens.flow == flow
     names = {o["name"] for o in client.describe_global()["sobjects"]}
     assert {"Contact", "Lead", "Account", "Event"} <= names
@@ -41,10 +40,10 @@ def test_each_auth_flow_reaches_the_api(sandbox, sf_control, flow, sf_config):
 
 
 def test_refused_login_is_a_clear_error_without_secrets(
-    sandbox, sf_control, debug_logs, capsys, sf_config, assert_no_secrets
+    sandbox, sf_control, debug_logs, capsys, sf_config, assert_no_secrets, new_sf
 ):
     config = sf_config(refresh_token="5Aep861-not-a-valid-token-xyz")
-    client = SalesforceClient.from_config(config)
+    client = new_sf(config)
     with pytest.raises(AuthenticationError) as info:
         client.limits()
     text = str(info.value)
@@ -56,10 +55,10 @@ def test_refused_login_is_a_clear_error_without_secrets(
     )
 
 
-def test_ca_bundle_from_the_environment(sandbox, sf_control, sandbox_ca_env, sf_config):
+def test_ca_bundle_from_the_environment(sandbox, sf_control, sandbox_ca_env, sf_config, new_sf):
     config = sf_config()
     del config["ca_bundle"]
-    client = SalesforceClient.from_config(config)
+    client = new_sf(config)
     assert "DailyApiRequests" in client.limits()
 
 
@@ -162,12 +161,12 @@ def org_usage(sf_control):
 
 
 def test_quota_guard_stops_a_run_at_its_per_run_share(
-    sf, sf_control, tag, insert_contacts, sf_config, org_usage
+    sf, sf_control, tag, insert_contacts, sf_config, org_usage, new_sf
 ):
     insert_contacts(sf, tag, 450)
     org_usage(100, 1000)
     # 0.2 % of 1000 = 2 calls for this run
-    guarded = SalesforceClient.from_config(sf_config(quota_percent_per_run=0.2))
+    guarded = new_sf(sf_config(quota_percent_per_run=0.2))
     seen = []
     with pytest.raises(QuotaExceededError) as info:
         seen.extend(
@@ -182,9 +181,11 @@ def test_quota_guard_stops_a_run_at_its_per_run_share(
     assert info.value.error_code == "QUOTA_PER_RUN"
 
 
-def test_quota_guard_stops_when_the_org_passes_its_total_share(sf_control, sf_config, org_usage):
+def test_quota_guard_stops_when_the_org_passes_its_total_share(
+    sf_control, sf_config, org_usage, new_sf
+):
     org_usage(850, 1000)
-    guarded = SalesforceClient.from_config(sf_config(quota_percent_total=80))
+    guarded = new_sf(sf_config(quota_percent_total=80))
     guarded.limits()  # the first call learns the usage
     with pytest.raises(QuotaExceededError) as info:
         guarded.limits()
@@ -332,10 +333,10 @@ def test_bulk_query_failure_is_a_clear_error(sf, sf_control):
 
 # --- safety ----------------------------------------------------------------------------
 def test_no_secret_or_token_in_logs_errors_or_reprs(
-    sandbox, sf_control, debug_logs, capsys, sf_config, assert_no_secrets
+    sandbox, sf_control, debug_logs, capsys, sf_config, assert_no_secrets, new_sf
 ):
     conn = sandbox.connection["salesforce"]
-    client = SalesforceClient.from_config(sf_config())
+    client = new_sf(sf_config())
     client.limits()
     sf_control.faults(
         {"match": {"path": QUERY_PATH}, "action": "expire_session", "times": 1},
