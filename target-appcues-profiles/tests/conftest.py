@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,7 +44,11 @@ class AppcuesSandbox:
 
     def _get(self, path: str) -> dict[str, Any] | None:
         url = f"{self.info['base_url']}/v2/accounts/{self.info['account_id']}/{path}"
-        response = self.session.get(url, auth=(self.info["api_key"], self.info["api_secret"]))
+        auth = (self.info["api_key"], self.info["api_secret"])
+        response = self.session.get(url, auth=auth)
+        while response.status_code == 429:  # checks read many profiles; Appcues allows 60/s
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+            response = self.session.get(url, auth=auth)
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -90,21 +95,36 @@ class Run:
     states: list[dict[str, Any]]
     summary: dict[str, Any]
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    error: BaseException | None = None
 
 
-def run_target(config: dict[str, Any], messages: list[dict[str, Any]]) -> Run:
-    """Feeds Singer messages to a fresh target in this process; STATE lines are captured."""
+def run_target(
+    config: dict[str, Any], messages: list[dict[str, Any]], *, fails: bool = False
+) -> Run:
+    """Feeds Singer messages to a fresh target in this process; STATE lines are captured.
+
+    With `fails=True` the run must raise; the exception is kept in `Run.error`.
+    """
     target = TargetAppcuesProfiles(config=config)
     stdout = io.StringIO()
     text = "".join(json.dumps(m) + "\n" for m in messages)
+    error: BaseException | None = None
     with contextlib.redirect_stdout(stdout):
-        target.listen(io.StringIO(text))
+        try:
+            target.listen(io.StringIO(text))
+        except Exception as exc:
+            if not fails:
+                raise
+            error = exc
+    if fails and error is None:
+        raise AssertionError("the target run was expected to fail")
     states = [json.loads(line) for line in stdout.getvalue().splitlines() if line.strip()]
     return Run(
         target,
         states,
         dict(target.summary()),
         read_dead_letters(target.runtime.settings.dead_letter_path),
+        error,
     )
 
 
