@@ -82,8 +82,11 @@ CREATE TABLE IF NOT EXISTS events (
     context TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (timestamp_ms, seq);
 CREATE INDEX IF NOT EXISTS events_by_user ON events (user_id, timestamp_ms);
-CREATE INDEX IF NOT EXISTS events_by_name ON events (name, timestamp_ms);
 """
+
+
+# One encoder for every write: json.dumps with options builds a new encoder per call.
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class ValidationError(ValueError):
@@ -200,8 +203,8 @@ class Event:
             _text(a.get("_currentPageUrl") or url),
             _text(a.get("sessionId") or c.get("session_id")),
             self.source,
-            json.dumps(a, separators=(",", ":")),
-            json.dumps(c, separators=(",", ":")),
+            compact_json(a),
+            compact_json(c),
         )
 
 
@@ -284,10 +287,30 @@ class AppcuesStore:
                 db.execute(
                     f"INSERT OR REPLACE INTO {table} ({id_field}, attrs, updated_ms)"
                     " VALUES (?, ?, ?)",
-                    (key, json.dumps(merged, separators=(",", ":")), now_ms),
+                    (key, compact_json(merged), now_ms),
                 )
                 written += 1
         return written
+
+    def bulk_merge_profiles(
+        self, kind: str, updates: Iterable[tuple[str, dict[str, Any]]], now_ms: int
+    ) -> None:
+        """Fast merge for the generator (its values are never null, which json_patch drops)."""
+        table, id_field = _table(kind)
+        sql = (
+            f"INSERT INTO {table} ({id_field}, attrs, updated_ms) VALUES (?, ?, ?)"
+            f" ON CONFLICT({id_field}) DO UPDATE SET attrs = json_patch({table}.attrs,"
+            " excluded.attrs), updated_ms = excluded.updated_ms"
+        )
+        with self.transaction() as db:
+            db.executemany(sql, ((k, compact_json(a), now_ms) for k, a in updates))
+
+    def add_memberships(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """(group_id, user_id) pairs in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO memberships (group_id, user_id) VALUES (?, ?)", pairs
+            )
 
     def ensure_user(self, user_id: str, now_ms: int) -> None:
         with self.locked() as db:
