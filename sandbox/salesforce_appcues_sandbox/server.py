@@ -69,6 +69,7 @@ class Sandbox:
         self._servers: list[uvicorn.Server] = []
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def service(self, name: str) -> SandboxService:
         return next(s for s in self.services if s.name == name)
@@ -134,12 +135,25 @@ class Sandbox:
             self._error = exc
 
     async def _serve_all(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await asyncio.gather(*(s.serve() for s in self._servers))
+
+    def _abort_connections(self) -> None:
+        for server in self._servers:
+            for connection in list(server.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
 
     def stop(self) -> None:
         for server in self._servers:
             server.should_exit = True
         if self._thread is not None:
+            self._thread.join(timeout=1)
+            if self._thread.is_alive() and self._loop is not None:
+                # Idle keep-alive TLS connections wait for the client's close_notify, which
+                # a pooled client never sends: abort them so shutdown finishes promptly.
+                self._loop.call_soon_threadsafe(self._abort_connections)
             self._thread.join(timeout=10)
         for service in self.services:
             service.close()

@@ -155,7 +155,10 @@ class SalesforceService(SandboxService):
             self._tmp.cleanup()
 
     def seed_demo(self) -> dict[str, int]:
+        """`--seed demo`; an org kept under --data-dir that already holds data is left as is."""
         counts = {k: v for k, v in DEMO_SEED.items() if self.org.schema.get(k) is not None}
+        if any(self.org.count(k) for k in counts):
+            return {}
         return seed_org(self.org, counts, seed=DEMO_SEED["seed"])
 
     # --- OAuth --------------------------------------------------------------------------

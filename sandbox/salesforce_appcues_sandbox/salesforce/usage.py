@@ -17,6 +17,7 @@ class ApiUsage:
     def __init__(self, clock: SandboxClock, daily_limit: int, header_format: str = "bare") -> None:
         self.clock = clock
         self.max = daily_limit
+        self._configured_max = daily_limit
         self.header_format = header_format
         self.used = 0
         self.bulk_jobs = 0
@@ -55,7 +56,9 @@ class ApiUsage:
                 self.used = used
 
     def reset(self) -> None:
+        """Back to the configured allocation, nothing used."""
         with self._lock:
+            self.max = self._configured_max
             self._window_start = None
             self.used = 0
             self.bulk_jobs = 0
