@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from datetime import datetime
@@ -102,7 +103,8 @@ def test_signed_delivery_of_every_new_event(ac, receiver):
     posts = hook.wait_for(2)
     for headers, body in posts:
         stamp = headers["X-Apc-Timestamp"]
-        datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")  # ISO 8601, UTC, whole seconds
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)  # ISO 8601 UTC
+        assert datetime.fromisoformat(stamp.replace("Z", "+00:00")).year >= 2026
         expected = hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256)
         assert hmac.compare_digest(headers["X-Apc-Signature"], expected.hexdigest())
         assert headers["Content-Type"] == "application/json"
