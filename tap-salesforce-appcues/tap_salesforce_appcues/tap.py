@@ -124,6 +124,11 @@ class TapSalesforceAppcues(Tap):
             "appcues": self._appcues.requests_made if self._appcues is not None else 0,
         }
 
+    def close_clients(self) -> None:
+        for client in (self._sf, self._appcues):
+            if client is not None:
+                client.close()
+
     def log_api_calls_once(self, stream: Stream) -> None:
         """After the last stream's costs: one line with this run's API calls."""
         if self._calls_logged or list(self.streams.values())[-1] is not stream:

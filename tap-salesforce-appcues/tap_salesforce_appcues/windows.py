@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+# No Salesforce or Appcues record predates this; an open window is split from here.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _to_millis(value: datetime) -> datetime:
@@ -36,15 +39,12 @@ class Window:
 
     def split(self) -> tuple[Window, Window]:
         """Two halves on a millisecond boundary; ValueError if it cannot be split further."""
-        if self.start is None:
-            raise ValueError("an open-ended window cannot be halved")
-        middle = _to_millis(self.start + (self.end - self.start) / 2)
-        if middle <= self.start or middle >= self.end:
+        start = EPOCH if self.start is None else self.start
+        inclusive = True if self.start is None else self.start_inclusive
+        middle = _to_millis(start + (self.end - start) / 2)
+        if middle <= start or middle >= self.end:
             raise ValueError(f"window {self} is too small to split")
-        return (
-            Window(self.start, middle, self.start_inclusive),
-            Window(middle, self.end, False),
-        )
+        return Window(start, middle, inclusive), Window(middle, self.end, False)
 
     def chunks(self, max_span: timedelta) -> Iterator[Window]:
         """Consecutive sub-windows of at most `max_span` (the window itself if it fits)."""

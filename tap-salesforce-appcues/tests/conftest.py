@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
+from singer_sdk.exceptions import AbortedSyncPausedException
+
+from salesforce_appcues_clients.salesforce import SalesforceClient
+from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 
 def field(name: str, sf_type: str = "string", nillable: bool = True, **extra: Any) -> dict:
@@ -62,3 +74,183 @@ def account_describe() -> dict:
             field("SystemModstamp", "datetime", nillable=False),
         ],
     }
+
+
+# --- the sandbox: control calls, tap configs, in-process runs ---------------------------------
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class Control:
+    """One service's control API (no auth, loopback)."""
+
+    def __init__(self, url: str, ca: str) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = ca
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, f"{self.url}/{path}", json=body, timeout=120)
+        assert response.status_code < 400, response.text
+        return response.json() if response.content else None
+
+    def clock(self, now: datetime, freeze: bool = True) -> None:
+        self.call("POST", "clock", {"now": now.isoformat(), "freeze": freeze})
+
+    def advance(self, seconds: float) -> None:
+        self.call("POST", "clock", {"advance_seconds": seconds})
+
+    def faults(self, *rules: dict[str, Any]) -> None:
+        self.call("POST", "faults", {"rules": list(rules)})
+
+    def injected(self) -> int:
+        """Faults fired by the current rules (the service-wide counter is never reset)."""
+        return sum(int(r["fired"]) for r in self.call("GET", "faults")["rules"])
+
+
+class Org(Control):
+    """The Salesforce sandbox: writes at explicit SystemModstamps, seeds, stats."""
+
+    def write(self, obj: str, records: list[dict], modstamp: datetime | None = None) -> list[str]:
+        body: dict[str, Any] = {"records": records}
+        if modstamp is not None:
+            body["SystemModstamp"] = modstamp.isoformat()
+        results = self.call("POST", f"records/{obj}", body)
+        assert all(r["success"] for r in results), results
+        return [r["id"] for r in results]
+
+    def calls(self) -> dict[str, int]:
+        return self.call("GET", "stats")["calls"]
+
+
+@pytest.fixture
+def org(sandbox):
+    # The sandbox's Date header follows the real clock, not the control clock, so these
+    # tests keep the clock at real time and place records with explicit SystemModstamps.
+    conn = sandbox.connection
+    control = Org(conn["salesforce"]["control_url"], conn["ca_bundle"])
+    control.call("DELETE", "faults")
+    control.call("POST", "clock", {"reset": True})
+    control.call("POST", "reset")
+    yield control
+    control.call("DELETE", "faults")
+    control.call("POST", "clock", {"reset": True})
+    control.session.close()
+
+
+@pytest.fixture
+def appcues_control(sandbox):
+    conn = sandbox.connection
+    control = Control(conn["appcues"]["control_url"], conn["ca_bundle"])
+    control.call("POST", "reset")
+    control.call("DELETE", "faults")
+    yield control
+    control.call("POST", "settings", {"analytics_delay_seconds": 0})
+    control.call("DELETE", "faults")
+    control.call("POST", "clock", {"reset": True})
+    control.session.close()
+
+
+def sandbox_config(connection: dict, **overrides: Any) -> dict[str, Any]:
+    sf, ac = connection["salesforce"], connection["appcues"]
+    config: dict[str, Any] = {
+        "domain": sf["login_url"],
+        "client_id": sf["client_id"],
+        "client_secret": sf["client_secret"],
+        "refresh_token": sf["refresh_token"],
+        "ca_bundle": connection["ca_bundle"],
+        "retry_base_delay": 0.05,
+        "appcues_base_url": ac["base_url"],
+        "appcues_account_id": ac["account_id"],
+        "appcues_api_key": ac["api_key"],
+        "appcues_api_secret": ac["api_secret"],
+        "appcues_ca_bundle": connection["ca_bundle"],
+        "appcues_retry_base_delay": 0.05,
+        "user_objects": ["Contact"],
+        "account_object": "Account",
+        "relationship_fields": {"Contact": ["Account.Product_Account_Id__c"]},
+        "lag": 0,
+        "lookback_window": 600,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def config(sandbox):
+    def make(**overrides: Any) -> dict[str, Any]:
+        return sandbox_config(sandbox.connection, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def sf_client(sandbox):
+    client = SalesforceClient.from_config(sandbox_config(sandbox.connection))
+    yield client
+    client.close()
+
+
+@dataclass
+class Run:
+    records: dict[str, list[dict]] = dc_field(default_factory=lambda: defaultdict(list))
+    states: list[dict] = dc_field(default_factory=list)
+    calls: dict[str, int] = dc_field(default_factory=dict)
+    aborted: bool = False
+
+    @property
+    def state(self) -> dict:
+        return self.states[-1] if self.states else {}
+
+    def bookmark(self, stream: str) -> str | None:
+        return self.state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
+
+    def ids(self, stream: str) -> list[str]:
+        return [r["Id"] if "Id" in r else r["id"] for r in self.records[stream]]
+
+
+def run_tap(
+    config: dict[str, Any],
+    state: dict | None = None,
+    *,
+    streams: list[str] | None = None,
+    abort_after: int | None = None,
+) -> Run:
+    """Run the tap in-process; only `streams` (default: all) are selected."""
+    tap = TapSalesforceAppcues(config=config, state=state or {})
+    for name, stream in tap.streams.items():
+        stream.selected = streams is None or name in streams
+        if abort_after is not None:
+            stream.ABORT_AT_RECORD_COUNT = abort_after
+    out = io.StringIO()
+    run = Run()
+    with contextlib.redirect_stdout(out):
+        try:
+            tap.sync_all()
+        except AbortedSyncPausedException:
+            run.aborted = True
+        finally:
+            run.calls = tap.api_calls()
+            tap.close_clients()
+    for line in out.getvalue().splitlines():
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            run.records[message["stream"]].append(message["record"])
+        elif message["type"] == "STATE":
+            run.states.append(message["value"])
+    return run
+
+
+@pytest.fixture
+def run():
+    """The tap, run in-process: `run(config, state, streams=..., abort_after=...)`."""
+    return run_tap
+
+
+@pytest.fixture
+def t0():
+    """Now (real and sandbox clock), whole seconds: records are placed relative to it."""
+    return datetime.now(UTC).replace(microsecond=0)
