@@ -212,3 +212,50 @@ def test_unavailable_salesforce_fails_the_run_without_state(org, kit):
     finally:
         org.control("DELETE", "faults")
     assert out.getvalue() == ""  # no STATE for the unconfirmed batch
+
+
+def test_transient_failures_are_retried_and_the_summary_is_logged(org, kit, caplog):
+    user = org.user("flaky")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    org.control(
+        "POST",
+        "faults",
+        {
+            "rules": [
+                {
+                    "match": {"method": "PATCH", "path": "/composite/sobjects/Event/"},
+                    "action": "error",
+                    "status": 503,
+                    "times": 2,
+                    "retry_after": 0,
+                }
+            ]
+        },
+    )
+    injected_before = org.control("GET", "faults")["injected"]
+    config = org.config()
+    try:
+        with caplog.at_level("INFO"):
+            target, states = kit.run_target(
+                config,
+                [
+                    kit.event(user, "appcues:goal_reached", TS, "t-1", goalName="G"),
+                    kit.event("ghost", "appcues:goal_reached", TS, "t-2", goalName="G"),
+                ],
+            )
+    finally:
+        injected = org.control("GET", "faults")["injected"]
+        org.control("DELETE", "faults")
+    assert injected - injected_before == 2  # two 503s, survived by retrying
+    assert [r["Appcues_Event_Id__c"] for r in org.events_of(contact)] == ["t-1"]
+    assert states
+    logged = caplog.text
+    assert "Exactly-once strategy: upsert_by_external_id" in logged
+    summary = next(line for line in logged.splitlines() if "Run summary:" in line)
+    assert "Events written: 1 appcues:goal_reached" in summary
+    assert "skipped as unmatched: 1" in summary
+    assert "dead-lettered: 1 unmatched_user" in summary
+    assert f"API calls made: {target.loader.summary.api_calls}" in summary
+    secrets = [config["client_secret"], config["refresh_token"]]
+    written = logged + org.state_dir.joinpath("dead-letters.jsonl").read_text()
+    assert not any(secret in written for secret in secrets)

@@ -1,0 +1,112 @@
+"""The SDK's standard target tests that apply, run against the sandbox org.
+
+The SDK's sample streams are not Appcues events, so besides "does not crash" each one that
+carries records is validated here: every record must land in the dead-letter file with a
+reason (nothing lost, nothing written to Salesforce). Left out, with the reason:
+- multiple_state_messages: expects a STATE relayed after every checkpoint; singer-sdk 0.54
+  emits STATE only when all sinks drain (end of input, or after 5 minutes), and the SDK's own
+  default suite comments this test out for the same reason.
+- pk_updates, no_primary_keys(_append), user_location(_upsert)_data: table-update semantics
+  of SQL targets (key changes, upserts by primary key, append-only tables); an Event target
+  keys on the event id, which the exactly-once tests cover.
+- schema_no_properties: exercises schema flattening of an empty object for SQL targets;
+  its records carry no fields at all, the same path as record_missing_fields below.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+from singer_sdk.testing import (
+    SuiteConfig,
+    TargetTestRunner,
+    get_target_test_class,
+    target_test_streams,
+)
+from singer_sdk.testing.suites import SingerTestSuite
+from singer_sdk.testing.target_tests import (
+    TargetArrayData,
+    TargetCamelcaseComplexSchema,
+    TargetCamelcaseTest,
+    TargetCliPrintsTest,
+    TargetDuplicateRecords,
+    TargetEncodedStringData,
+    TargetInvalidSchemaTest,
+    TargetOptionalAttributes,
+    TargetRecordBeforeSchemaTest,
+    TargetRecordMissingKeyProperty,
+    TargetRecordMissingOptionalFields,
+    TargetRecordMissingRequiredProperty,
+    TargetSchemaUpdates,
+    TargetSpecialCharsInAttributes,
+)
+
+from target_salesforce_events.target import TargetSalesforceEvents
+
+
+class _AllDeadLettered:
+    """validate(): each RECORD of the sample file is in the dead-letter file, with a reason."""
+
+    def validate(self) -> None:
+        source = resources.files(target_test_streams) / f"{self.name}.singer"
+        sent = sum(
+            1
+            for line in source.read_text().splitlines()
+            if line.strip() and json.loads(line)["type"] == "RECORD"
+        )
+        path = self.resource.state_dir / "dead-letters.jsonl"
+        letters = [json.loads(x) for x in path.read_text().splitlines()] if sent else []
+        assert len(letters) == sent
+        assert all(letter["reason"] in {"missing_name", "missing_user_id"} for letter in letters)
+
+
+def _checked(test_class):
+    return type(test_class.__name__, (_AllDeadLettered, test_class), {})
+
+
+suite = SingerTestSuite(
+    kind="target",
+    tests=[
+        TargetCliPrintsTest,
+        TargetInvalidSchemaTest,
+        TargetRecordBeforeSchemaTest,
+        TargetRecordMissingKeyProperty,
+        *(
+            _checked(t)
+            for t in (
+                TargetArrayData,
+                TargetCamelcaseComplexSchema,
+                TargetCamelcaseTest,
+                TargetDuplicateRecords,
+                TargetEncodedStringData,
+                TargetOptionalAttributes,
+                TargetRecordMissingOptionalFields,
+                TargetRecordMissingRequiredProperty,
+                TargetSchemaUpdates,
+                TargetSpecialCharsInAttributes,
+            )
+        ),
+    ],
+)
+
+_StandardTests = get_target_test_class(
+    TargetSalesforceEvents,
+    config={},
+    custom_suites=[suite],
+    include_target_tests=False,
+    suite_config=SuiteConfig(),
+)
+
+
+class TestTargetSalesforceEventsStandard(_StandardTests):
+    """Standard tests with a config that points at the sandbox org (known only at run time)."""
+
+    @pytest.fixture
+    def resource(self, org):
+        return org
+
+    @pytest.fixture
+    def runner(self, org):
+        return TargetTestRunner(target_class=TargetSalesforceEvents, config=org.config())
