@@ -48,6 +48,10 @@ FIELDS: dict[str, str] = {
     "hostname": "ap_hostname(url)",
     "path": "ap_path(url)",
     "session_id": "session_id",
+    # The user's current profile email (a join, as the engine resolves identity fields).
+    "email": (
+        "(SELECT json_extract(u.attrs, '$.email') FROM users u WHERE u.user_id = events.user_id)"
+    ),
     "attributes": "attributes",
     "context": "context",
 }

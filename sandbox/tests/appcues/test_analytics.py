@@ -312,3 +312,15 @@ def test_failed_export_reports_a_reason(ac):
     bad = ac.api.post(ac.url("analytics/exports"), json={"columns": ["colour"]})
     assert bad.status_code == 400
     assert ac.api.get(ac.url("analytics/exports/nope")).status_code == 404
+
+
+def test_email_column_resolves_the_users_profile(ac):
+    ac.api.patch(ac.url("users/u1/profile"), json={"email": "jane@example.com"})
+    ac.import_events(_nps_events()[:3])
+    spec = {"columns": ["user_id", "email"], "start_time": "2026-01-01", "end_time": "2026-01-31"}
+    rows = _query(ac, spec).json()
+    assert rows == [
+        {"user_id": "u1", "email": "jane@example.com"},
+        {"user_id": "u1", "email": "jane@example.com"},
+        {"user_id": "u2", "email": None},
+    ]
