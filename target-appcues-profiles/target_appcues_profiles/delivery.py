@@ -10,6 +10,7 @@ retries, timeouts) is raised once the requests in flight have finished.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class ProfileDelivery:
         import_threshold: int,
         import_max_rows: int,
         import_timeout: float,
+        request_slots: threading.Semaphore | None = None,
         on_import_job: Callable[[], None] = lambda: None,
     ) -> None:
         self.client = client
@@ -85,6 +87,9 @@ class ProfileDelivery:
         self.import_max_rows = import_max_rows
         self.import_timeout = import_timeout
         self.on_import_job = on_import_job
+        # Shared by every sink of the run: sinks drain in parallel, and `max_concurrency`
+        # bounds the requests in flight for the whole run, not per stream.
+        self.slots = request_slots or threading.Semaphore(max_concurrency)
 
     def send_profiles(
         self,
@@ -112,11 +117,18 @@ class ProfileDelivery:
             for group_id, users in members_by_group.items():
                 for start in range(0, len(users), MEMBERSHIP_CHUNK):
                     chunk = users[start : start + MEMBERSHIP_CHUNK]
-                    yield chunk, _bind(self.client.add_users_to_group, group_id, chunk)
+                    yield chunk, self._bind(self.client.add_users_to_group, group_id, chunk)
 
         _run_concurrently(
             tasks(), self.max_concurrency, on_confirmed, on_rejected, "membership_rejected"
         )
+
+    def _bind(self, fn: Callable[..., None], *args: Any) -> Callable[[], None]:
+        def call() -> None:
+            with self.slots:
+                fn(*args)
+
+        return call
 
     # --- PATCH ------------------------------------------------------------------------
     def _patch(
@@ -131,7 +143,7 @@ class ProfileDelivery:
             else self.client.patch_group_profile
         )
         tasks = (
-            ([profile_id], _bind(patch, profile_id, dict(attributes)))
+            ([profile_id], self._bind(patch, profile_id, dict(attributes)))
             for profile_id, attributes in profiles.items()
         )
         _run_concurrently(tasks, self.max_concurrency, on_confirmed, on_rejected, "rejected")
@@ -190,13 +202,6 @@ class ProfileDelivery:
 
 class ImportFailedError(RuntimeError):
     """A bulk import job failed as a whole: nothing it held can be taken as written."""
-
-
-def _bind(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
-    def call() -> None:
-        fn(*args)
-
-    return call
 
 
 def _run_concurrently(

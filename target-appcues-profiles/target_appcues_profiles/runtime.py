@@ -26,6 +26,7 @@ class Runtime:
         self.ledger = Ledger(self.settings.state_dir, self.appcues.account_id)
         self.dead_letters = DeadLetterFile(self.settings.dead_letter_path)
         self.summary = RunSummary()
+        self.request_slots = threading.Semaphore(self.settings.max_concurrency)
         self._client: AppcuesClient | None = None
         self._lock = threading.Lock()
 

@@ -190,6 +190,7 @@ class ProfileSink(BatchSink):
             import_threshold=settings.import_threshold,
             import_max_rows=settings.import_max_rows,
             import_timeout=settings.import_timeout,
+            request_slots=self.runtime.request_slots,
             on_import_job=lambda: self.runtime.summary.add("import_jobs"),
         )
 

@@ -48,6 +48,8 @@ class TargetAppcuesProfiles(Target):
             **kwargs,
         )
         self._runtime: Runtime | None = None
+        if validate_config:
+            _ = self.runtime  # a bad setting fails at start, naming the setting
 
     @property
     def runtime(self) -> Runtime:

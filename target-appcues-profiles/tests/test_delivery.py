@@ -160,7 +160,7 @@ def test_fault_mid_batch_then_rerun_ends_with_every_profile_correct(appcues, tmp
     assert appcues.stats()["stored"]["memberships"] == 40
 
 
-def test_appcues_unavailable_fails_the_run_without_state(appcues, tmp_path, feeds, run):
+def test_appcues_unavailable_fails_the_run_without_state(appcues, tmp_path, feeds, run, caplog):
     config = appcues.config(tmp_path, max_retries=2)
     appcues.faults({"match": {"path": "/v2/"}, "action": "error", "status": 503, "retry_after": 0})
     failed = run(config, contacts_feed(feeds, feeds.contact(1), feeds.contact(2)), fails=True)
@@ -169,3 +169,10 @@ def test_appcues_unavailable_fails_the_run_without_state(appcues, tmp_path, feed
     assert failed.states == []
     assert appcues.stats()["stored"]["users"] == 0
     assert failed.summary["users_created"] == 0
+    # nothing leaked: not in the error, the logs, the ledger or the dead letters
+    secret = appcues.info["api_secret"]
+    assert secret not in str(failed.error)
+    assert secret not in repr(failed.error)
+    assert secret not in caplog.text
+    for path in (tmp_path / "state").iterdir():
+        assert secret.encode() not in path.read_bytes()

@@ -50,3 +50,23 @@ def test_per_stream_id_fields_and_attribute_lists():
 def test_invalid_settings_name_the_setting(config, named):
     with pytest.raises(SettingsError, match=named.replace(".", r"\.")):
         TargetSettings.from_config(config)
+
+
+def test_target_refuses_a_bad_setting_at_start(tmp_path):
+    from singer_sdk.exceptions import ConfigValidationError
+
+    from target_appcues_profiles.target import TargetAppcuesProfiles
+
+    config = {
+        "account_id": "1",
+        "api_key": "k",
+        "api_secret": "s3cret-value",
+        "base_url": "https://127.0.0.1:9",
+        "state_dir": str(tmp_path),
+        "attributes": {"Contact": {"Email": "_email"}},
+    }
+    with pytest.raises(ConfigValidationError, match=r"attributes\.Contact\.Email"):
+        TargetAppcuesProfiles(config=config)
+    with pytest.raises(ConfigValidationError) as missing:
+        TargetAppcuesProfiles(config={k: v for k, v in config.items() if k != "api_secret"})
+    assert any("api_secret" in error for error in missing.value.errors)
