@@ -1,0 +1,145 @@
+"""The appcues_events stream against the Appcues sandbox: names, truncation, analytics delay."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from salesforce_appcues_clients.appcues import AppcuesClient
+from tap_salesforce_appcues.settings import DEFAULT_EVENT_NAMES
+
+H = timedelta(hours=1)
+S = timedelta(seconds=1)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture
+def appcues(config):
+    client = AppcuesClient.from_config(config(), prefix="appcues_")
+    yield client
+    client.close()
+
+
+def stored_events(appcues, start: datetime, end: datetime) -> list[dict]:
+    """Every event the store holds in [start, end), read through the uncapped export."""
+    spec = {
+        "columns": ["timestamp", "user_id", "name"],
+        "start_time": iso(start),
+        "end_time": iso(end),
+        "timezone": "UTC",
+    }
+    return list(appcues.analytics_export(spec))
+
+
+def analytics_queries(control) -> int:
+    calls = control.call("GET", "stats")["calls"]
+    return sum(n for key, n in calls.items() if key.startswith("POST") and "analytics/query" in key)
+
+
+@pytest.fixture
+def seeded(appcues_control, appcues, t0):
+    start, end = t0 - 20 * H, t0 - H
+    body = {"Contact": 60, "Lead": 20, "events": 5000, "seed": 5}
+    appcues_control.call("POST", "seed", {**body, "start": iso(start), "end": iso(end)})
+    return stored_events(appcues, start - H, t0)
+
+
+def test_only_configured_names_and_truncated_windows_split(
+    seeded, appcues_control, config, run, t0
+):
+    wanted = [e for e in seeded if e["name"] in DEFAULT_EVENT_NAMES]
+    assert len(wanted) > 1000, "the seed must overflow one 1,000-row analytics answer"
+    before = analytics_queries(appcues_control)
+    result = run(
+        config(appcues_start_date=iso(t0 - 24 * H), appcues_lag=60), streams=["appcues_events"]
+    )
+    records = result.records["appcues_events"]
+    assert Counter(r["name"] for r in records) == Counter(e["name"] for e in wanted)
+    assert len({r["id"] for r in records}) == len(records)
+    # A day of events came back truncated at 1,000 rows and was split until it was not.
+    assert analytics_queries(appcues_control) - before >= 3
+    assert result.bookmark("appcues_events") == max(r["timestamp"] for r in records)
+    sample = records[0]
+    assert set(sample) == {
+        "id",
+        "name",
+        "timestamp",
+        "user_id",
+        "group_id",
+        "attributes",
+        "context",
+    }
+    assert set(sample["context"]) == {"url", "title"}
+
+    # Ids are deterministic: a re-read gives the same ids for the same events.
+    again = run(
+        config(appcues_start_date=iso(t0 - 24 * H), appcues_lag=60), streams=["appcues_events"]
+    )
+    assert {r["id"] for r in again.records["appcues_events"]} == {r["id"] for r in records}
+
+
+def test_custom_events_when_enabled(seeded, config, run, t0):
+    custom = [e for e in seeded if not e["name"].startswith("appcues:")]
+    assert custom
+    result = run(
+        config(
+            appcues_start_date=iso(t0 - 24 * H),
+            appcues_event_names=["appcues:nps_score"],
+            appcues_include_custom_events=True,
+        ),
+        streams=["appcues_events"],
+    )
+    names = Counter(r["name"] for r in result.records["appcues_events"])
+    expected = Counter(e["name"] for e in seeded if e["name"] == "appcues:nps_score" or e in custom)
+    assert names == expected
+    assert "appcues:page_view" not in names
+
+
+def test_backfill_goes_through_the_export(seeded, appcues_control, config, run, t0):
+    before = analytics_queries(appcues_control)
+    result = run(
+        config(appcues_start_date=iso(t0 - 30 * 24 * H), appcues_export_after_days=7),
+        streams=["appcues_events"],
+    )
+    wanted = [e for e in seeded if e["name"] in DEFAULT_EVENT_NAMES]
+    assert len(result.records["appcues_events"]) == len(wanted)
+    assert analytics_queries(appcues_control) == before  # no 1,000-row queries needed
+
+
+def test_analytics_delay_is_covered_by_the_lookback(appcues_control, appcues, config, run, t0):
+    # C happened 15 minutes ago and reached analytics long ago.
+    appcues_control.clock(t0 - 900 * S, freeze=False)
+    appcues.track_event("u-c", {"name": "appcues:flow_completed", "timestamp": iso(t0 - 900 * S)})
+    appcues_control.call("POST", "clock", {"reset": True})
+    # A happened 20 minutes ago but only arrives now (an offline device), and analytics
+    # shows events five minutes after they arrive.
+    appcues.track_event(
+        "u-a",
+        {"name": "appcues:nps_score", "timestamp": iso(t0 - 1200 * S), "attributes": {"score": 9}},
+    )
+    appcues_control.call("POST", "settings", {"analytics_delay_seconds": 300})
+
+    cfg = {"appcues_start_date": iso(t0 - 2 * H), "appcues_lag": 60}
+    first = run(config(**cfg), streams=["appcues_events"])
+    assert [r["user_id"] for r in first.records["appcues_events"]] == ["u-c"]
+    assert first.bookmark("appcues_events") == iso(t0 - 900 * S)
+
+    appcues_control.advance(400)  # A becomes visible in analytics
+    second = run(
+        config(appcues_lookback_window=3600, **cfg), first.state, streams=["appcues_events"]
+    )
+    users = [r["user_id"] for r in second.records["appcues_events"]]
+    assert "u-a" in users
+    score = next(r for r in second.records["appcues_events"] if r["user_id"] == "u-a")
+    assert score["attributes"] == {"score": 9}
+    # The bookmark did not move back, and without a lookback A would have been missed.
+    assert second.bookmark("appcues_events") == iso(t0 - 900 * S)
+    no_lookback = run(
+        config(appcues_lookback_window=0, **cfg), first.state, streams=["appcues_events"]
+    )
+    assert "u-a" not in [r["user_id"] for r in no_lookback.records["appcues_events"]]
