@@ -166,3 +166,19 @@ def test_dead_letter_lines(tmp_path):
     ]
     assert lines[1]["fields"] == ["Appcues_Event_Id__c"]
     assert letters.counts == {"unmatched_user": 1, "salesforce_rejected:STRING_TOO_LONG": 1}
+
+
+def test_event_selection_settings():
+    from target_salesforce_events.settings import EventSettings
+
+    default = EventSettings.from_config({})
+    assert default.writes_event("appcues:goal_reached")
+    assert not default.writes_event("appcues:flow_started")
+    assert not default.writes_event("Clicked")
+    named = EventSettings.from_config({"event_names": ["Clicked"]})
+    assert named.writes_event("Clicked") and not named.writes_event("Other")
+    every = EventSettings.from_config({"include_custom_events": True})
+    assert every.writes_event("Other") and not every.writes_event("appcues:flow_started")
+    off = EventSettings.from_config({"sync_events": False, "event_id_field": None})
+    assert not off.writes_event("appcues:goal_reached") and off.updates_nps("appcues:nps_score")
+    assert off.event_id_field is None
