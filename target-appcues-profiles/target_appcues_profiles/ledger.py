@@ -3,6 +3,10 @@
 A record whose mapped attributes hash to the confirmed digest needs no Appcues call. Rows
 are written only after Appcues confirmed the write, so a crash or an outage can only make
 the next run send again, never skip something unconfirmed.
+
+Entries are kept per stream: two streams may feed one profile with different attributes
+(CRM fields from Contact, usage fields from a warehouse table); one shared digest would make
+each look changed after the other's write, and both would be re-sent on every run.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ from typing import Literal
 
 Kind = Literal["user", "group", "membership"]
 
+# v2: entries keyed by stream; a file of another layout is set aside, never misread.
+_LAYOUT = 2
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS confirmed (
     account_id   TEXT NOT NULL,
     kind         TEXT NOT NULL,
+    stream       TEXT NOT NULL,
     profile_id   TEXT NOT NULL,
     digest       TEXT NOT NULL,
     confirmed_at TEXT NOT NULL,
-    PRIMARY KEY (account_id, kind, profile_id)
+    PRIMARY KEY (account_id, kind, stream, profile_id)
 ) WITHOUT ROWID
 """
 
@@ -32,7 +40,7 @@ _LOOKUP_CHUNK = 500
 
 
 class Ledger:
-    """SQLite file under `state_dir`, keyed by Appcues account, kind and profile id.
+    """SQLite file under `state_dir`, keyed by Appcues account, kind, stream and profile id.
 
     One connection guarded by a lock: sinks drain in parallel threads.
     """
@@ -48,9 +56,12 @@ class Ledger:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] not in (0, _LAYOUT):
+            self._db.execute("DROP TABLE IF EXISTS confirmed")  # worst case: one full re-send
         self._db.execute(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {_LAYOUT}")
 
-    def digests(self, kind: Kind, profile_ids: Iterable[str]) -> dict[str, str]:
+    def digests(self, kind: Kind, stream: str, profile_ids: Iterable[str]) -> dict[str, str]:
         """Confirmed digest per profile id, for those the ledger knows."""
         ids = list(dict.fromkeys(profile_ids))
         found: dict[str, str] = {}
@@ -60,24 +71,27 @@ class Ledger:
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     "SELECT profile_id, digest FROM confirmed WHERE account_id = ? AND kind = ?"
-                    f" AND profile_id IN ({marks})",
-                    (self.account_id, kind, *chunk),
+                    f" AND stream = ? AND profile_id IN ({marks})",
+                    (self.account_id, kind, stream, *chunk),
                 )
                 found.update(rows)
         return found
 
-    def confirm(self, kind: Kind, digests: Mapping[str, str]) -> None:
+    def confirm(self, kind: Kind, stream: str, digests: Mapping[str, str]) -> None:
         """Record what Appcues confirmed; call only after the write succeeded."""
         if not digests:
             return
         now = datetime.now(UTC).isoformat()
-        rows = [(self.account_id, kind, pid, digest, now) for pid, digest in digests.items()]
+        rows = [
+            (self.account_id, kind, stream, pid, digest, now) for pid, digest in digests.items()
+        ]
         with self._lock:
             self._db.execute("BEGIN")
             try:
                 self._db.executemany(
-                    "INSERT INTO confirmed (account_id, kind, profile_id, digest, confirmed_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, kind, profile_id)"
+                    "INSERT INTO confirmed"
+                    " (account_id, kind, stream, profile_id, digest, confirmed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, kind, stream, profile_id)"
                     " DO UPDATE SET digest = excluded.digest,"
                     " confirmed_at = excluded.confirmed_at",
                     rows,

@@ -89,7 +89,7 @@ class ProfileSink(BatchSink):
         ledger = self.runtime.ledger
         summary = self.runtime.summary
         digests = {pid: attributes_digest(p.attributes) for pid, p in pending.items()}
-        known = ledger.digests(self.kind, digests)
+        known = ledger.digests(self.kind, self.stream_name, digests)
         to_send = {
             pid: p.attributes
             for pid, p in pending.items()
@@ -157,7 +157,7 @@ class ProfileSink(BatchSink):
         if not members:
             return
         settings = self.runtime.settings
-        known = self.runtime.ledger.digests("membership", members)
+        known = self.runtime.ledger.digests("membership", self.stream_name, members)
         to_add = {
             user: group
             for user, group in members.items()
@@ -288,7 +288,7 @@ class _LedgerWriter:
 
     def flush(self) -> None:
         if self.buffer:
-            self.sink.runtime.ledger.confirm(self.kind, self.buffer)
+            self.sink.runtime.ledger.confirm(self.kind, self.sink.stream_name, self.buffer)
             self.buffer = {}
 
     def __exit__(self, *exc_info: object) -> None:

@@ -10,15 +10,16 @@ from target_appcues_profiles.ledger import Ledger
 
 def test_ledger_remembers_confirmed_digests_across_instances(tmp_path):
     ledger = Ledger(tmp_path, "acct1")
-    assert ledger.digests("user", ["u1", "u2"]) == {}
-    ledger.confirm("user", {"u1": "d1", "u2": "d2"})
-    ledger.confirm("user", {"u1": "d1b"})
+    assert ledger.digests("user", "Contact", ["u1", "u2"]) == {}
+    ledger.confirm("user", "Contact", {"u1": "d1", "u2": "d2"})
+    ledger.confirm("user", "Contact", {"u1": "d1b"})
     ledger.close()
     again = Ledger(tmp_path, "acct1")
-    assert again.digests("user", ["u1", "u2", "u3"]) == {"u1": "d1b", "u2": "d2"}
-    # kinds and accounts are separate keys
-    assert again.digests("group", ["u1"]) == {}
-    assert Ledger(tmp_path, "acct2").digests("user", ["u1"]) == {}
+    assert again.digests("user", "Contact", ["u1", "u2", "u3"]) == {"u1": "d1b", "u2": "d2"}
+    # kinds, streams and accounts are separate keys
+    assert again.digests("group", "Contact", ["u1"]) == {}
+    assert again.digests("user", "Lead", ["u1"]) == {}
+    assert Ledger(tmp_path, "acct2").digests("user", "Contact", ["u1"]) == {}
     assert again.count("user") == 2
 
 
@@ -27,14 +28,14 @@ def test_ledger_lookup_of_many_ids_and_parallel_writers(tmp_path):
     ids = [f"u{i}" for i in range(2300)]
 
     def write(part):
-        ledger.confirm("user", {pid: f"d-{pid}" for pid in part})
+        ledger.confirm("user", "Contact", {pid: f"d-{pid}" for pid in part})
 
     threads = [threading.Thread(target=write, args=(ids[i::4],)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    found = ledger.digests("user", ids)
+    found = ledger.digests("user", "Contact", ids)
     assert len(found) == 2300
     assert found["u1999"] == "d-u1999"
 

@@ -179,3 +179,26 @@ def test_batch_size_rows_is_honoured_and_duplicates_merge(appcues, tmp_path, fee
     assert sink.max_size == 3
     assert appcues.user("usr_c0000001")["FirstName"] == "Latest"
     assert appcues.stats()["stored"]["users"] == 7
+
+
+def test_two_streams_feeding_one_user_do_not_resend_each_other(appcues, tmp_path, feeds, run):
+    """CRM fields from Contact and usage fields from a warehouse table, one Appcues user."""
+    config = appcues.config(
+        tmp_path,
+        user_streams=["Contact", "product_usage"],
+        id_fields={"product_usage": "user_id"},
+    )
+    usage_properties = {"user_id": {"type": "string"}, "seats_used": {"type": "integer"}}
+    messages = [
+        *contacts_feed(feeds, feeds.contact(1)),
+        feeds.schema("product_usage", usage_properties, key=("user_id",)),
+        feeds.record("product_usage", {"user_id": "usr_c0000001", "seats_used": 4}),
+    ]
+    run(config, messages)
+    profile = appcues.user("usr_c0000001")
+    assert profile["seats_used"] == 4
+    assert profile["Email"] == "user1@example.com"
+    before = appcues.stats()["total_calls"]
+    again = run(config, messages)
+    assert again.summary["api_calls"] == 0
+    assert appcues.stats()["total_calls"] == before
