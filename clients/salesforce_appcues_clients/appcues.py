@@ -21,7 +21,13 @@ from urllib.parse import quote, urljoin
 
 import requests
 
-from .errors import AppcuesError, RetriesExhaustedError, UncertainWriteError, scrub
+from .errors import (
+    AppcuesError,
+    ConfigurationError,
+    RetriesExhaustedError,
+    UncertainWriteError,
+    scrub,
+)
 from .settings import AppcuesSettings
 from .transport import (
     TRANSIENT_STATUSES,
@@ -30,6 +36,7 @@ from .transport import (
     retry_after_seconds,
     sent_nothing,
     sleep,
+    tls_failure,
 )
 
 log = logging.getLogger(__name__)
@@ -202,6 +209,9 @@ class AppcuesClient:
                     method, url, auth=self._auth, timeout=self.settings.request_timeout, **kwargs
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                tls = tls_failure(exc, "Appcues", f"{self.settings.prefix}ca_bundle")
+                if tls:
+                    raise ConfigurationError(tls) from None
                 reason = f"{type(exc).__name__} on {method} {path}"
                 if method not in _IDEMPOTENT and not sent_nothing(exc):
                     raise UncertainWriteError(

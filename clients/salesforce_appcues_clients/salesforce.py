@@ -55,6 +55,7 @@ from .transport import (
     retry_after_seconds,
     sent_nothing,
     sleep,
+    tls_failure,
 )
 
 log = logging.getLogger(__name__)
@@ -345,6 +346,9 @@ class _SalesforceAdapter(HTTPAdapter):
                     proxies=proxies,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                tls = tls_failure(exc, "Salesforce", "ca_bundle")
+                if tls:
+                    raise ConfigurationError(tls) from None
                 nothing_sent = sent_nothing(exc)
                 if is_api and not nothing_sent:
                     client._count_call()

@@ -340,6 +340,7 @@ class AppcuesSettings:
     ca_bundle: str | None = None
     max_retries: int = 3
     retry_base_delay: float = 1.0
+    prefix: str = ""  # how the plugin spells the setting names (for messages)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], prefix: str = "") -> AppcuesSettings:
@@ -370,6 +371,7 @@ class AppcuesSettings:
             ca_bundle=get("ca_bundle"),
             max_retries=int(_number(config, prefix + "max_retries", 3)),
             retry_base_delay=_number(config, prefix + "retry_base_delay", 1.0),
+            prefix=prefix,
         )
 
     def __repr__(self) -> str:

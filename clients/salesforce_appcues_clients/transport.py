@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,6 +89,40 @@ def sent_nothing(exc: BaseException) -> bool:
         wrapped = first if isinstance(first, BaseException) else None
         current = wrapped or current.__cause__ or current.__context__
     return False
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
+
+
+def tls_failure(exc: BaseException, service: str, setting: str) -> str | None:
+    """A user-facing message when `exc` is a certificate problem (never worth retrying)."""
+    if not isinstance(exc, requests.exceptions.SSLError):
+        return None
+    # A reset during TLS also surfaces as SSLError: only a failed verification is config.
+    if "CERTIFICATE_VERIFY_FAILED" not in str(exc) and not _caused_by(
+        exc, ssl.SSLCertVerificationError
+    ):
+        return None
+    return (
+        f"TLS verification of {service} failed ({type(exc).__name__}); if a proxy or emulator "
+        f"uses its own certificate authority, point the setting {setting} (or "
+        "REQUESTS_CA_BUNDLE) at its PEM bundle"
+    )
 
 
 def build_session(ca_bundle: str | None, pool_size: int = 20) -> requests.Session:

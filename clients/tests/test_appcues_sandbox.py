@@ -11,6 +11,7 @@ import pytest
 from salesforce_appcues_clients.appcues import RateLimiter
 from salesforce_appcues_clients.errors import (
     AppcuesError,
+    ConfigurationError,
     RetriesExhaustedError,
     UncertainWriteError,
 )
@@ -251,3 +252,14 @@ def test_no_secret_in_logs_errors_or_reprs(sandbox, ac, ac_control, debug_logs, 
     for secret in [conn["api_secret"], basic, "wrong-secret-123"]:
         for text in texts:
             assert secret not in text
+
+
+def test_an_untrusted_certificate_names_the_prefixed_setting(ac_config, new_ac, monkeypatch):
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    config = ac_config("appcues_")
+    del config["appcues_ca_bundle"]
+    client = new_ac(config, "appcues_")
+    with pytest.raises(ConfigurationError, match="appcues_ca_bundle"):
+        client.get_user_profile("x")

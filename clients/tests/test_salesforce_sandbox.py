@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from salesforce_appcues_clients import soql
 from salesforce_appcues_clients.errors import (
     AuthenticationError,
+    ConfigurationError,
     QuotaExceededError,
     RetriesExhaustedError,
     SalesforceError,
@@ -358,3 +359,14 @@ def test_no_secret_or_token_in_logs_errors_or_reprs(
         [debug_logs.text, out.out, out.err, repr(client), repr(client._tokens), *errors],
         [conn["client_secret"], conn["refresh_token"], token, key_body, basic, "Bearer "],
     )
+
+
+def test_an_untrusted_certificate_is_a_configuration_error(sandbox, sf_config, new_sf, monkeypatch):
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    config = sf_config()
+    del config["ca_bundle"]
+    client = new_sf(config)
+    with pytest.raises(ConfigurationError, match="ca_bundle"):
+        client.limits()
