@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from salesforce_appcues_clients import soql
-from salesforce_appcues_clients.errors import RetriesExhaustedError, UncertainWriteError
+from salesforce_appcues_clients.errors import UncertainWriteError
 from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult
 
 from .events import AppcuesEvent, parse_timestamp
@@ -159,6 +159,14 @@ class EventWriter:
         else:
             assert self._ledger is not None
             present = dict.fromkeys(self._ledger.written(p.event.event_id for p in pending))
+            # Sent by a run that died before recording the outcome: ask Salesforce.
+            unsure = self._ledger.in_flight(p.event.event_id for p in pending)
+            unsure -= present.keys()
+            if unsure:
+                found = self._present_by_content([p for p in pending if p.event.event_id in unsure])
+                self._ledger.add_written(found.items())
+                self._ledger.clear_in_flight(unsure - found.keys())
+                present.update(found)
         outcomes = [
             WriteOutcome(p, True, present[p.event.event_id], already_present=True)
             for p in pending
@@ -232,6 +240,8 @@ class EventWriter:
         outcomes: list[WriteOutcome] = []
         remaining = chunk
         for attempt in range(1, _UNCERTAIN_ATTEMPTS + 1):
+            if self._ledger is not None:
+                self._ledger.mark_in_flight(p.event.event_id for p in remaining)
             try:
                 results = self._client.insert("Event", [p.record for p in remaining])
             except UncertainWriteError as exc:
@@ -268,7 +278,7 @@ class EventWriter:
         raise DeliveryError(
             f"{len(remaining)} Events could not be confirmed as written after "
             f"{_UNCERTAIN_ATTEMPTS} attempts; the batch is not confirmed"
-        ) from RetriesExhaustedError("uncertain inserts")
+        )
 
     def _remember(self, outcomes: list[WriteOutcome]) -> None:
         if self._ledger is None:
@@ -276,3 +286,6 @@ class EventWriter:
         written = [(o.pending.event.event_id, o.salesforce_id) for o in outcomes if o.success]
         if written:
             self._ledger.add_written(written)
+        refused = [o.pending.event.event_id for o in outcomes if not o.success]
+        if refused:
+            self._ledger.clear_in_flight(refused)

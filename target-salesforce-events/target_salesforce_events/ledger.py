@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS written_events (
     salesforce_id TEXT,
     written_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS in_flight (
+    event_id TEXT PRIMARY KEY,   -- sent in an insert whose outcome is not recorded yet
+    started_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS nps_latest (
     record_id TEXT NOT NULL,
     part TEXT NOT NULL,          -- 'score' or 'feedback'
@@ -62,12 +66,39 @@ class Ledger:
 
     def add_written(self, pairs: Iterable[tuple[str, str | None]]) -> None:
         now = ledger_time(datetime.now(tz=UTC))
+        rows = [(event_id, sf_id, now) for event_id, sf_id in pairs]
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO written_events VALUES (?, ?, ?)", rows)
+            self._db.executemany("DELETE FROM in_flight WHERE event_id = ?", [r[:1] for r in rows])
+
+    def mark_in_flight(self, event_ids: Iterable[str]) -> None:
+        """Before an insert: if the run dies before its outcome is recorded, the next run
+        checks Salesforce for these instead of inserting them again."""
+        now = ledger_time(datetime.now(tz=UTC))
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR REPLACE INTO written_events VALUES (?, ?, ?)",
-                [(event_id, sf_id, now) for event_id, sf_id in pairs],
+                "INSERT OR REPLACE INTO in_flight VALUES (?, ?)", [(e, now) for e in event_ids]
             )
+
+    def clear_in_flight(self, event_ids: Iterable[str]) -> None:
+        """After Salesforce refused these: they were not written."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "DELETE FROM in_flight WHERE event_id = ?", [(e,) for e in event_ids]
+            )
+
+    def in_flight(self, event_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(event_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT event_id FROM in_flight WHERE event_id IN ({marks})", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def nps_latest(self, record_ids: Iterable[str]) -> dict[tuple[str, str], tuple[str, str]]:
         """(record id, part) -> (answered_at ledger time, event id) of the last applied answer."""

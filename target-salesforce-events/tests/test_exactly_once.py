@@ -106,3 +106,31 @@ def test_an_uncertain_insert_is_checked_before_it_is_repeated(orgs, kit, tmp_pat
     replay, _ = kit.run_target(org.config(sync_nps_fields=False), batch)
     assert count_events(org, contact) == 3
     assert sum(replay.loader.summary.events_already_present.values()) == 3
+
+
+def test_ledger_mode_survives_a_crash_between_insert_and_bookkeeping(orgs, kit, tmp_path):
+    import sqlite3
+
+    org = orgs["local_ledger"]
+    org.state_dir = tmp_path / "state"
+    user = org.user("crash")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    batch = [
+        kit.event(user, "appcues:goal_reached", TS[i], f"{org.tag}-c{i}", goalName=str(i))
+        for i in range(3)
+    ]
+    config = org.config(sync_nps_fields=False)
+    kit.run_target(config, batch)
+    assert count_events(org, contact) == 3
+    # As if the process died after Salesforce took the insert but before the ledger said so:
+    # the ids are only marked as sent.
+    with sqlite3.connect(org.state_dir / "ledger.sqlite3") as db:
+        db.execute("INSERT INTO in_flight SELECT event_id, written_at FROM written_events")
+        db.execute("DELETE FROM written_events")
+    replay, states = kit.run_target(config, batch)
+    assert count_events(org, contact) == 3
+    assert sum(replay.loader.summary.events_already_present.values()) == 3
+    assert states
+    with sqlite3.connect(org.state_dir / "ledger.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM in_flight").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM written_events").fetchone() == (3,)
