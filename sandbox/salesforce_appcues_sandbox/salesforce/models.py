@@ -39,6 +39,7 @@ _DATETIME_RE = re.compile(
 )
 _FORMULA_TEXT = re.compile(r"^\s*TEXT\(\s*(\w+)\s*\)\s*$", re.IGNORECASE)
 _FORMULA_FIELD = re.compile(r"^\s*(\w+)\s*$")
+_INSERT_CHUNK = 20_000
 _UNINDEXED_REFERENCES = ("CreatedById", "LastModifiedById", "OwnerId")
 INTEGRATION_USERNAME = "integration@sandbox.example.com"
 
@@ -180,7 +181,8 @@ class Org:
                     f'ON {table} ("SystemModstamp", "Id")'
                 )
                 for f in obj.stored_fields():
-                    lookup = f.external_id or f.unique or f.id_lookup
+                    # idLookup-only fields (Name, Email) stay unindexed: cheaper bulk seeding
+                    lookup = f.external_id or f.unique
                     parent = f.type == "reference" and f.name not in _UNINDEXED_REFERENCES
                     if f.name != "Id" and (lookup or parent):
                         self.conn.execute(
@@ -240,8 +242,11 @@ class Org:
             f"VALUES ({', '.join('?' for _ in cols)})"
         )
         tuples = [tuple(r.get(c) for c in cols) for r in rows]
-        with self.lock:
-            self.conn.executemany(sql, tuples)
+        # One transaction per chunk (the connection autocommits), releasing the lock between
+        # chunks so API calls keep being served while a large seed loads.
+        for start in range(0, len(tuples), _INSERT_CHUNK):
+            with self.transaction():
+                self.conn.executemany(sql, tuples[start : start + _INSERT_CHUNK])
         self.written[obj.name] += len(tuples)
         return len(tuples)
 

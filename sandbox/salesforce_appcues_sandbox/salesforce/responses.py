@@ -18,6 +18,7 @@ from . import wire
 from .bulk import BulkQueryJobs
 from .models import Org, RecordError, SalesforceError, WriteOp, WriteResult
 from .query_engine import QueryEngine, QueryPage
+from .schema import ObjectDef
 from .soql import SoqlError
 from .wire import ApiResult, error
 
@@ -142,8 +143,15 @@ class RestApi:
             only = [f.strip() for f in only]
         return ApiResult(200, wire.record_json(obj, row, call.version, only))
 
+    def _exists(self, obj: ObjectDef, record_id: str) -> bool:
+        """Single-record REST answers 404 for an id that names no record of the object."""
+        row = self.org.get_row(obj, record_id) if record_id[:3] == obj.key_prefix else None
+        return row is not None
+
     def update(self, call: ApiCall) -> ApiResult:
         obj = self.org.object(call.params["obj"])
+        if not self._exists(obj, call.params["id"]):
+            return _not_found()
         body = _record_body(call.json())
         op = WriteOp("update", obj.name, body, record_id=call.params["id"])
         result = self.org.write([op], all_or_none=True)[0]
@@ -154,7 +162,7 @@ class RestApi:
     def delete(self, call: ApiCall) -> ApiResult:
         obj = self.org.object(call.params["obj"])
         rid = call.params["id"]
-        if rid[:3] != obj.key_prefix:
+        if not self._exists(obj, rid):
             return _not_found()
         result = self.org.write([WriteOp("delete", record_id=rid)], all_or_none=True)[0]
         if not result.success:

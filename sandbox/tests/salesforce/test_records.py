@@ -31,6 +31,11 @@ def test_create_get_update_delete(org):
     again = org.http.patch(org.url(f"sobjects/Account/{acc}"), json={"Name": "x"})
     assert again.status_code == 400
     assert again.json()[0]["errorCode"] == "ENTITY_IS_DELETED"
+    never = acc[:6] + "ZZZZZZZZZ"
+    assert (
+        org.http.patch(org.url(f"sobjects/Account/{never}"), json={"Name": "x"}).status_code == 404
+    )
+    assert org.http.delete(org.url(f"sobjects/Account/{never}")).status_code == 404
     # deleted rows stay visible to queryAll only
     soql = f"SELECT Id, IsDeleted FROM Account WHERE Id = '{acc}'"
     assert org.query(soql)["totalSize"] == 0
