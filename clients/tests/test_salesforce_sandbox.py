@@ -370,3 +370,44 @@ def test_an_untrusted_certificate_is_a_configuration_error(sandbox, sf_config, n
     client = new_sf(config)
     with pytest.raises(ConfigurationError, match="ca_bundle"):
         client.limits()
+
+
+def test_inserts_are_retried_only_when_salesforce_did_not_process_them(sf, sf_control, tag):
+    sf_control.faults(
+        {
+            "match": {"method": "POST", "path": COLLECTIONS},
+            "action": "error",
+            "status": 503,
+            "times": 1,
+        }
+    )
+    assert all(r.success for r in sf.insert("Contact", [{"LastName": tag}]))
+    assert sf_control.fired() == [1]
+    sf_control.faults(
+        {
+            "match": {"method": "POST", "path": COLLECTIONS},
+            "action": "error",
+            "status": 500,
+            "times": 1,
+        }
+    )
+    with pytest.raises(UncertainWriteError, match="500"):
+        sf.insert("Contact", [{"LastName": tag}])
+    assert sf_control.fired() == [1]
+    assert len(_ids(sf, tag)) == 1  # one insert landed, nothing duplicated
+
+
+def test_a_chunk_rejected_as_a_whole_fails_its_records_and_the_rest_go(sf, sf_control, tag):
+    sf_control.faults(
+        {
+            "match": {"method": "POST", "path": COLLECTIONS},
+            "action": "error",
+            "status": 400,
+            "error_code": "JSON_PARSER_ERROR",
+            "times": 1,
+        }
+    )
+    results = sf.insert("Contact", [{"LastName": tag, "FirstName": str(i)} for i in range(250)])
+    assert [r.success for r in results] == [False] * 200 + [True] * 50
+    assert results[0].errors[0]["statusCode"] == "JSON_PARSER_ERROR"
+    assert len(_ids(sf, tag)) == 50
