@@ -138,5 +138,9 @@ def ac(appcues_running):
     # Tests poll and write quickly; the limit itself is tested with explicit settings.
     handle.control("POST", "settings", json={"rate_limit_per_second": 100_000})
     yield handle
+    # Leave the shared sandbox as found: other packages' tests use the same session.
+    handle.control("POST", "reset")
+    handle.control("DELETE", "faults")
+    handle.control("POST", "clock", json={"reset": True})
     handle.api.close()
     handle.anon.close()
