@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.helpers import types
+from singer_sdk.singerlib import Metadata, MetadataMapping
 
 from salesforce_appcues_clients.errors import QuotaExceededError, SalesforceError
 from salesforce_appcues_clients.soql import quote
@@ -68,6 +69,15 @@ class SalesforceObjectStream(CheckpointedStream):
         super().__init__(tap, schema=object_schema(obj, self.parent_paths), name=obj.name)
 
     # --- what to read ------------------------------------------------------------------
+    @property
+    def metadata(self) -> MetadataMapping:
+        """Standard metadata; IsDeleted is always read when deletes are delivered."""
+        metadata = super().metadata
+        breadcrumb = ("properties", "IsDeleted")
+        if self.sf_tap.settings.include_deleted and breadcrumb in metadata:
+            metadata[breadcrumb].inclusion = Metadata.InclusionType.AUTOMATIC
+        return metadata
+
     def selected_properties(self) -> list[str]:
         mask = self.mask
         return [p for p in self.schema["properties"] if mask.get(("properties", p), False)]

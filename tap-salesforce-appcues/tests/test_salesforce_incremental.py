@@ -7,13 +7,34 @@ timestamp), relative to the current org time `t0`.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from datetime import UTC, datetime, timedelta
+
+from singer_sdk.singerlib import Catalog
+
+from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 S = timedelta(seconds=1)
 
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def run_with_catalog(config: dict, catalog: dict) -> dict[str, list[dict]]:
+    tap = TapSalesforceAppcues(config=config, catalog=Catalog.from_dict(catalog))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tap.sync_all()
+    tap.close_clients()
+    records: dict[str, list[dict]] = {}
+    for line in out.getvalue().splitlines():
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            records.setdefault(message["stream"], []).append(message["record"])
+    return records
 
 
 def contacts(n: int, tag: str) -> list[dict]:
@@ -143,3 +164,56 @@ def test_session_expiring_mid_stream_is_recovered(org, config, run, t0):
     result = run(config(api_type="REST"), streams=["Contact"])
     assert org.injected() == 1
     assert len(set(result.ids("Contact"))) == 2300
+
+
+def test_converted_leads_come_through_with_their_conversion(org, config, run, t0):
+    org.clock(t0 - 3600 * S, freeze=False)
+    org.call("POST", "seed", {"Account": 4, "Contact": 20, "Lead": 40, "seed": 9})
+    org.call("POST", "clock", {"reset": True})
+    leads = run(
+        config(
+            user_objects=["Lead"],
+            account_object="",
+            relationship_fields={"Lead": ["ConvertedContact.Email"]},
+        ),
+        streams=["Lead"],
+    ).records["Lead"]
+    assert len(leads) == 40
+    converted = [r for r in leads if r["IsConverted"]]
+    assert converted, "the seed converts a share of its leads"
+    for lead in converted:
+        assert lead["ConvertedContactId"] and lead["ConvertedDate"]
+        assert lead["ConvertedContact"]["Email"]  # the contact it became, read with it
+    open_leads = [r for r in leads if not r["IsConverted"]]
+    assert all(r["ConvertedContact"] == {"Email": None} for r in open_leads)
+
+
+def test_catalog_selection_decides_the_fields_read(org, config, run, t0):
+    org.write("Contact", contacts(2, "sel"), modstamp=t0 - 60 * S)
+    cfg = config(relationship_fields={})
+    tap = TapSalesforceAppcues(config=cfg)
+    catalog = tap.catalog_dict
+    tap.close_clients()
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            crumb = item["breadcrumb"]
+            if not crumb:
+                item["metadata"]["selected"] = entry["tap_stream_id"] == "Contact"
+            elif crumb[1] in ("Email", "IsDeleted"):
+                item["metadata"]["selected"] = True
+            else:
+                item["metadata"]["selected"] = False
+    selected = TapSalesforceAppcues(config=cfg, catalog=Catalog.from_dict(catalog))
+    assert selected.streams["Contact"].shaper().columns == [
+        "Id",
+        "SystemModstamp",
+        "IsDeleted",
+        "Email",
+    ]
+    selected.close_clients()
+    records = run_with_catalog(cfg, catalog)["Contact"]
+    assert len(records) == 2
+    # Key and replication key always; IsDeleted always while deletes are delivered.
+    assert {frozenset(r) for r in records} == {
+        frozenset({"Id", "SystemModstamp", "IsDeleted", "Email"})
+    }
