@@ -50,6 +50,18 @@ class Org:
         response.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
+    def login_with_password(self) -> None:
+        form = {
+            "grant_type": "password",
+            "client_id": self.conn["client_id"],
+            "client_secret": self.conn["client_secret"],
+            "username": self.conn["username"],
+            "password": self.conn["password"],
+        }
+        response = self.anon.post(f"{self.conn['login_url']}/services/oauth2/token", data=form)
+        response.raise_for_status()
+        self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
     def seed(self, **counts: int) -> dict[str, Any]:
         response = self.anon.post(f"{self.control}/seed", json=counts)
         response.raise_for_status()
@@ -74,12 +86,13 @@ class Org:
         self.anon.post(f"{self.control}/faults", json={"rules": list(rules)}).raise_for_status()
 
 
-def make_org(conn: dict[str, Any], ca_bundle: str) -> Org:
+def make_org(conn: dict[str, Any], ca_bundle: str, *, login: bool = True) -> Org:
     org = Org(conn, tls_session(ca_bundle), tls_session(ca_bundle))
     org.anon.delete(f"{org.control}/faults").raise_for_status()
     org.anon.post(f"{org.control}/clock", json={"reset": True}).raise_for_status()
     org.anon.post(f"{org.control}/reset").raise_for_status()
-    org.login()
+    if login:
+        org.login()
     return org
 
 

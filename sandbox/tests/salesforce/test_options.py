@@ -1,0 +1,51 @@
+"""Service options: refresh-token rotation, token lifetime, extended limit header, allocation."""
+
+import pytest
+
+from salesforce_appcues_sandbox.server import Sandbox
+
+
+@pytest.fixture(scope="module")
+def configured():
+    options = {
+        "rotate_refresh_tokens": True,
+        "token_ttl_seconds": 60,
+        "limit_info_format": "extended",
+        "daily_api_limit": 5000,
+    }
+    with Sandbox(options={"salesforce": options}) as running:
+        yield running
+
+
+@pytest.fixture
+def org(configured, org_factory):
+    org = org_factory(
+        configured.connection["salesforce"], configured.connection["ca_bundle"], login=False
+    )
+    org.login_with_password()
+    return org
+
+
+def test_refresh_token_rotation(org):
+    first = org.token()
+    assert first.status_code == 200
+    rotated = first.json()["refresh_token"]
+    assert rotated != org.conn["refresh_token"]
+    reused = org.token()
+    assert reused.status_code == 400
+    assert reused.json() == {
+        "error": "invalid_grant",
+        "error_description": "expired access/refresh token",
+    }
+    assert org.token(refresh_token=rotated).status_code == 200
+
+
+def test_extended_limit_header_and_allocation(org):
+    header = org.http.get(org.url("limits")).headers["Sforce-Limit-Info"]
+    assert header.startswith("api-usage=1/5000; per-app-api-usage=")
+
+
+def test_short_token_lifetime(org):
+    assert org.http.get(org.url("limits")).status_code == 200
+    org.anon.post(f"{org.control}/clock", json={"advance_seconds": 61}).raise_for_status()
+    assert org.http.get(org.url("limits")).status_code == 401
