@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .models import AppcuesStore, epoch_ms, iso_ms
+from .models import AppcuesStore, ValidationError, epoch_ms, iso_ms, parse_timestamp
 
 SYNC_ROW_CAP = 1000
 SYNC_MAX_DAYS = 90
@@ -184,6 +184,8 @@ def _condition(raw: Any, params: list[Any]) -> str:
     expr = _field(name, "conditions")
     if op not in OPERATORS:
         raise SpecError(f"unknown operator {op!r}; expected one of {', '.join(OPERATORS)}")
+    if expr == "timestamp_ms" and op in ("==", "!=", "in", "not in"):
+        value = _timestamp_values(value)
     if op in ("in", "not in"):
         if not isinstance(value, list):
             raise SpecError(f"operator {op!r} needs a list value")
@@ -208,6 +210,16 @@ def _condition(raw: Any, params: list[Any]) -> str:
         params.append(value.lower())
         test = f"lower({expr}) LIKE ?"
     return test if not op.startswith("not") else f"({expr} IS NULL OR NOT {test})"
+
+
+def _timestamp_values(value: Any) -> Any:
+    """Timestamps compare as instants: RFC 3339 strings or epoch ms."""
+    try:
+        if isinstance(value, list):
+            return [parse_timestamp(v) for v in value]
+        return None if value is None else parse_timestamp(value)
+    except ValidationError as exc:
+        raise SpecError(f"conditions: {exc}") from None
 
 
 def _int_param(spec: dict[str, Any], key: str) -> int | None:

@@ -324,3 +324,16 @@ def test_email_column_resolves_the_users_profile(ac):
         {"user_id": "u1", "email": "jane@example.com"},
         {"user_id": "u2", "email": None},
     ]
+
+
+def test_timestamp_conditions_compare_instants(ac):
+    ac.import_events(_nps_events())
+    spec = {
+        "columns": ["user_id"],
+        "conditions": [["timestamp", "in", ["2026-01-06T10:00:00+01:00", 1767772800000]]],
+        "start_time": "2026-01-01",
+        "end_time": "2026-01-31",
+    }
+    assert [r["user_id"] for r in _query(ac, spec).json()] == ["u2", "u3"]
+    bad = {**spec, "conditions": [["timestamp", "==", "soon"]]}
+    assert _query(ac, bad).status_code == 400
