@@ -155,49 +155,75 @@ class ProfileDelivery:
         on_confirmed: Confirmed,
         on_rejected: Rejected,
     ) -> None:
+        items = list(profiles.items())
+        unsure: dict[str, dict[str, AppcuesValue]] = {}
+        pending = [
+            items[start : start + self.import_max_rows]
+            for start in range(0, len(items), self.import_max_rows)
+        ]
+        while pending:
+            chunk = pending.pop(0)
+            try:
+                job_id = self._start_import(chunk)
+            except AppcuesError as exc:
+                if exc.status != 413:
+                    raise
+                # Too large a body for Appcues: halve it; a single row too large for an
+                # import still gets its own verdict through PATCH.
+                if len(chunk) == 1:
+                    unsure.update(chunk)
+                else:
+                    half = len(chunk) // 2
+                    pending[:0] = [chunk[:half], chunk[half:]]
+                continue
+            unsure.update(self._finish_import(job_id, chunk, on_confirmed, on_rejected))
+        if unsure:
+            self._patch(unsure, on_confirmed, on_rejected)
+
+    def _start_import(self, chunk: list[tuple[str, dict[str, AppcuesValue]]]) -> str:
         id_key = "user_id" if self.kind == "user" else "group_id"
+        rows = [{id_key: profile_id, **attributes} for profile_id, attributes in chunk]
         start_import = (
             self.client.import_profiles if self.kind == "user" else self.client.import_groups
         )
-        items = list(profiles.items())
-        unsure: dict[str, dict[str, AppcuesValue]] = {}
-        for start in range(0, len(items), self.import_max_rows):
-            chunk = items[start : start + self.import_max_rows]
-            rows = [{id_key: profile_id, **attributes} for profile_id, attributes in chunk]
-            job_id = start_import(rows)
-            self.on_import_job()
-            job = self.client.wait_for_job(job_id, timeout=self.import_timeout)
-            failed_rows = {
-                int(e["row"]): str(e.get("message", "")) for e in job.errors if "row" in e
-            }
-            accounted = len(failed_rows) >= int(job.failed_rows or 0)
-            if job.status == "failed" and not (accounted and failed_rows):
-                raise ImportFailedError(
-                    f"Appcues import job {job_id} of {len(rows)} {self.kind} rows failed"
-                    f" without per-row errors: {job.errors[:3]}"
-                )
-            for number, (profile_id, _attributes) in enumerate(chunk, start=1):
-                if number in failed_rows:
-                    on_rejected(
-                        Rejection(profile_id, "import_row_error", None, failed_rows[number])
-                    )
-            good = [pid for n, (pid, _a) in enumerate(chunk, start=1) if n not in failed_rows]
-            if accounted:
-                on_confirmed(good)
-            else:
-                # The job kept only some of its errors: which other rows failed is unknown,
-                # so those rows get a verdict of their own through PATCH.
-                logger.warning(
-                    "Import job %s reported %s failed rows but listed %s; re-sending the other"
-                    " %s rows by PATCH to learn which were rejected",
-                    job_id,
-                    job.failed_rows,
-                    len(failed_rows),
-                    len(good),
-                )
-                unsure.update({pid: profiles[pid] for pid in good})
-        if unsure:
-            self._patch(unsure, on_confirmed, on_rejected)
+        job_id = start_import(rows)
+        self.on_import_job()
+        return job_id
+
+    def _finish_import(
+        self,
+        job_id: str,
+        chunk: list[tuple[str, dict[str, AppcuesValue]]],
+        on_confirmed: Confirmed,
+        on_rejected: Rejected,
+    ) -> dict[str, dict[str, AppcuesValue]]:
+        """Waits for the job; reports its rows; returns the rows whose fate is unknown."""
+        job = self.client.wait_for_job(job_id, timeout=self.import_timeout)
+        failed_rows = {int(e["row"]): str(e.get("message", "")) for e in job.errors if "row" in e}
+        accounted = len(failed_rows) >= int(job.failed_rows or 0)
+        if job.status == "failed" and not (accounted and failed_rows):
+            raise ImportFailedError(
+                f"Appcues import job {job_id} of {len(chunk)} {self.kind} rows failed"
+                f" without per-row errors: {job.errors[:3]}"
+            )
+        for number, (profile_id, _attributes) in enumerate(chunk, start=1):
+            if number in failed_rows:
+                on_rejected(Rejection(profile_id, "import_row_error", None, failed_rows[number]))
+        good = [(pid, a) for n, (pid, a) in enumerate(chunk, start=1) if n not in failed_rows]
+        if accounted:
+            on_confirmed([pid for pid, _a in good])
+            return {}
+        # The job kept only some of its errors: which other rows failed is unknown, so
+        # those rows get a verdict of their own through PATCH.
+        logger.warning(
+            "Import job %s reported %s failed rows but listed %s; re-sending the other %s rows"
+            " by PATCH to learn which were rejected",
+            job_id,
+            job.failed_rows,
+            len(failed_rows),
+            len(good),
+        )
+        return dict(good)
 
 
 class ImportFailedError(RuntimeError):

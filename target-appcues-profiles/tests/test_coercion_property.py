@@ -48,14 +48,14 @@ def _valid(attributes):
     json.dumps(attributes, allow_nan=False)  # the body Appcues receives
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(records, st.sampled_from(["iso8601", "epoch_ms"]), st.sampled_from(["", "sf_"]))
 def test_any_record_maps_to_valid_appcues_attributes(record, date_format, prefix):
     mapper = AttributeMapper(prefix=prefix, coercer=ValueCoercer(date_format))
     _valid(mapper.map(record))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(records)
 def test_mapping_is_deterministic(record):
     mapper = AttributeMapper()

@@ -176,3 +176,15 @@ def test_appcues_unavailable_fails_the_run_without_state(appcues, tmp_path, feed
     assert secret not in caplog.text
     for path in (tmp_path / "state").iterdir():
         assert secret.encode() not in path.read_bytes()
+
+
+def test_import_too_large_for_appcues_is_split(appcues, tmp_path, feeds, run):
+    appcues.control("POST", "settings", {"max_import_bytes": 4000})
+    records = [feeds.contact(n) for n in range(1, 25)]
+    result = run(appcues.config(tmp_path, import_threshold=5), contacts_feed(feeds, *records))
+    stats = appcues.stats()
+    assert stats["stored"]["users"] == 24
+    assert stats["calls"]["POST /v2/accounts/{account_id}/import/profiles"] > 2
+    assert result.summary["import_jobs"] > 1
+    assert result.summary["users_created"] == 24
+    assert appcues.user("usr_c0000024")["Email"] == "user24@example.com"

@@ -11,8 +11,12 @@ def contacts_feed(feeds, *records, bookmark=1):
     ]
 
 
-def test_default_mapping_writes_every_non_system_field(appcues, tmp_path, feeds, run):
+def test_default_mapping_writes_every_non_system_field(appcues, tmp_path, feeds, run, caplog):
+    caplog.set_level("INFO")
     result = run(appcues.config(tmp_path), contacts_feed(feeds, feeds.contact(1)))
+    [summary_line] = [r.getMessage() for r in caplog.records if "Run summary" in r.getMessage()]
+    assert '"users_created": 1' in summary_line
+    assert '"api_calls": 1' in summary_line
     assert appcues.user("usr_c0000001") == {
         "user_id": "usr_c0000001",
         "FirstName": "First1",
