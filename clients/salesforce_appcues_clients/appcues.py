@@ -46,13 +46,13 @@ NDJSON = "application/x-ndjson"
 
 
 class RateLimiter:
-    """A thread-safe token bucket; one per Appcues account and base URL in a process.
+    """A thread-safe token bucket; one per Appcues account, base URL and rate in a process.
 
     Callers reserve a slot under the lock and sleep outside it, so waiting threads are served
     in order and the bucket never grants more than `capacity + rate x t` in any t seconds.
     """
 
-    _shared: ClassVar[dict[tuple[str, str], RateLimiter]] = {}
+    _shared: ClassVar[dict[tuple[str, str, float], RateLimiter]] = {}
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, rate: float, capacity: float = 1.0) -> None:
@@ -68,20 +68,17 @@ class RateLimiter:
 
     @classmethod
     def shared(cls, base_url: str, account_id: str, rate: float) -> RateLimiter:
-        """The process-wide limiter of an account; a lower configured rate wins."""
-        key = (base_url, account_id)
+        """The process-wide limiter of an account at a configured rate.
+
+        Keyed by the rate too: a process normally runs one config, and a test that sets a
+        low rate must not slow every later client of the same account.
+        """
+        key = (base_url, account_id, float(rate))
         with cls._shared_lock:
             limiter = cls._shared.get(key)
             if limiter is None:
                 limiter = cls._shared[key] = cls(rate)
-            elif rate < limiter.rate:
-                limiter.set_rate(rate)
             return limiter
-
-    def set_rate(self, rate: float) -> None:
-        with self._lock:
-            self._refill(time.monotonic())
-            self.rate = rate
 
     def _refill(self, now: float) -> None:
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)

@@ -59,9 +59,10 @@ def test_limiter_never_exceeds_its_rate_across_threads():
     assert limiter.max_in_window(0.1) <= 1 + 200 * 0.1
 
 
-def test_shared_limiter_is_one_per_account_and_lower_rate_wins():
+def test_shared_limiter_is_one_per_account_and_rate():
     a = RateLimiter.shared("https://x.test", "acct-shared-1", 50)
-    b = RateLimiter.shared("https://x.test", "acct-shared-1", 20)
+    b = RateLimiter.shared("https://x.test", "acct-shared-1", 50)
     c = RateLimiter.shared("https://x.test", "acct-shared-2", 50)
-    assert a is b and a is not c
-    assert a.rate == 20
+    d = RateLimiter.shared("https://x.test", "acct-shared-1", 20)
+    assert a is b and a is not c and a is not d
+    assert (a.rate, d.rate) == (50, 20)
