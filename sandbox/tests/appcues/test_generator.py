@@ -147,3 +147,14 @@ def test_demo_seed_uses_the_shared_sizes(ac):
     assert (
         result["groups"] == identities.DEMO_SEED["Account"] + identities.DEMO_SEED["Workspace__c"]
     )
+
+
+def test_analytics_delay_hides_only_the_newest_seeded_events(ac):
+    ac.control("POST", "clock", json={"now": "2026-02-15T00:00:00Z", "freeze": True})
+    ac.control("POST", "seed", json=SPEC)
+    ac.control("POST", "settings", json={"analytics_delay_seconds": 86400})
+    spec = {"metrics": ["events"], **WINDOW}
+    visible = ac.api.post(ac.url("analytics/query"), json=spec).json()[0]["events"]
+    assert 1600 < visible < 1800  # the last day of 45 is still in the pipeline
+    ac.control("POST", "clock", json={"advance_seconds": 86400})
+    assert ac.api.post(ac.url("analytics/query"), json=spec).json()[0]["events"] == 1800
