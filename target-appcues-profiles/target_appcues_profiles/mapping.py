@@ -247,9 +247,9 @@ def is_salesforce_metadata(value: Any) -> bool:
 def flatten(name: str, value: Any, source: str) -> Iterator[tuple[str, str, Any]]:
     """(attribute name, source path, leaf value) for a value that may be an object.
 
-    Compound addresses become their Salesforce component names (MailingAddress.city ->
-    MailingCity); other objects become dotted names (Account.Name), the same spelling a
-    flat property for a relationship field uses.
+    Compound fields become their Salesforce component names (MailingAddress.city ->
+    MailingCity, Loc__c.latitude -> Loc__Latitude__s); other objects become dotted names
+    (Account.Name), the same spelling a flat property for a relationship field uses.
     """
     if not isinstance(value, Mapping):
         yield name, source, value
@@ -261,6 +261,8 @@ def flatten(name: str, value: Any, source: str) -> Iterator[tuple[str, str, Any]
             continue
         if name.endswith("Address"):
             child = f"{name[: -len('Address')]}{key[:1].upper()}{key[1:]}"
+        elif name.endswith("__c"):  # custom geolocation: Loc__c.latitude -> Loc__Latitude__s
+            child = f"{name[: -len('__c')]}__{key[:1].upper()}{key[1:]}__s"
         else:
             child = f"{name}.{key}"
         yield from flatten(child, inner, f"{source}.{key}")

@@ -73,6 +73,21 @@ def test_excluded_relationship_path_is_left_out_of_default_attributes():
     assert attrs["Account.Name"] == "Acme"
 
 
+def test_compound_fields_take_salesforce_component_names():
+    record = {
+        "Address": {"street": "2 Rue", "stateCode": "ARA"},
+        "Office__c": {"latitude": 45.76, "longitude": 4.83},
+        "Parent__r": {"Name": "HQ"},
+    }
+    assert AttributeMapper().map(record) == {
+        "Street": "2 Rue",
+        "StateCode": "ARA",
+        "Office__Latitude__s": 45.76,
+        "Office__Longitude__s": 4.83,
+        "Parent__r.Name": "HQ",
+    }
+
+
 def test_explicit_fields_are_renamed_prefixed_and_nothing_else_is_sent():
     mapper = AttributeMapper(
         fields={
