@@ -77,9 +77,11 @@ def tap_properties() -> dict[str, dict[str, Any]]:
             "default": "AUTO",
             "title": "Salesforce API",
             "description": (
-                "`AUTO` reads small changes with REST `queryAll` and large ones (a first sync, a "
-                "mass update) with Bulk API 2.0, deciding by a `COUNT()` of the window; `REST` "
-                "or `BULK2` force one API. Objects Bulk refuses are read with REST."
+                "`AUTO`: a first sync, or a window longer than a day (catching up), is counted "
+                "with `COUNT()` and read with Bulk API 2.0 above `bulk_threshold` records, else "
+                "with REST `queryAll`; regular short windows go straight to REST (one call when "
+                "nothing changed). `REST` or `BULK2` force one API. Objects Bulk refuses are "
+                "read with REST."
             ),
         },
         "bulk_threshold": {

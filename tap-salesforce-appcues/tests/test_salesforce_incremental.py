@@ -217,3 +217,31 @@ def test_catalog_selection_decides_the_fields_read(org, config, run, t0):
     assert {frozenset(r) for r in records} == {
         frozenset({"Id", "SystemModstamp", "IsDeleted", "Email"})
     }
+
+
+def test_a_run_without_changes_costs_one_query_per_stream(
+    org, appcues_control, config, run, t0, caplog
+):
+    org.write("Contact", contacts(3, "c"), modstamp=t0 - 120 * S)
+    org.write("Account", [{"Name": "Acme"}], modstamp=t0 - 120 * S)
+    appcues_control.call(
+        "POST",
+        "seed",
+        {
+            "Contact": 10,
+            "events": 200,
+            "start": (t0 - 48 * 3600 * S).isoformat(),
+            "end": (t0 - 3600 * S).isoformat(),
+        },
+    )
+    cfg = config(appcues_start_date=(t0 - 72 * 3600 * S).isoformat())
+    first = run(cfg)
+    assert first.bookmark("Contact") and first.bookmark("Account")
+    assert first.bookmark("appcues_events")
+
+    with caplog.at_level("INFO"):
+        second = run(cfg, first.state)
+    # The discovery describe plus one query per Salesforce stream; one analytics query.
+    assert second.calls == {"salesforce": 3, "appcues": 1}
+    assert "API calls this run: salesforce=3 appcues=1" in caplog.text
+    assert second.state == first.state
