@@ -150,10 +150,12 @@ class AppcuesClient:
 
     def __init__(self, settings: AppcuesSettings) -> None:
         self.settings = settings
-        self.session = build_session(settings.ca_bundle)
+        self.session = build_session()
         self.session.headers["Accept"] = "application/json"
         # Presigned downloads get a session that never carries the Authorization header.
-        self._download_session = build_session(settings.ca_bundle)
+        self._download_session = build_session()
+        # An explicit per-request verify beats REQUESTS_CA_BUNDLE; True keeps the defaults.
+        self._verify: bool | str = settings.ca_bundle or True
         self.limiter = RateLimiter.shared(
             settings.base_url, settings.account_id, settings.max_requests_per_second
         )
@@ -203,7 +205,12 @@ class AppcuesClient:
                 self._requests += 1
             try:
                 response = self.session.request(
-                    method, url, auth=self._auth, timeout=self.settings.request_timeout, **kwargs
+                    method,
+                    url,
+                    auth=self._auth,
+                    timeout=self.settings.request_timeout,
+                    verify=self._verify,
+                    **kwargs,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 tls = tls_failure(exc, "Appcues", f"{self.settings.prefix}ca_bundle")
@@ -399,7 +406,9 @@ class AppcuesClient:
         retry, waited = 0, 0.0
         while True:
             try:
-                response = self._download_session.get(url, timeout=self.settings.request_timeout)
+                response = self._download_session.get(
+                    url, timeout=self.settings.request_timeout, verify=self._verify
+                )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 delay = self.retry_policy.delay(retry, None, waited)
                 if delay is None:

@@ -125,19 +125,17 @@ def tls_failure(exc: BaseException, service: str, setting: str) -> str | None:
     )
 
 
-def build_session(ca_bundle: str | None, pool_size: int = 20) -> requests.Session:
-    """A pooled session. With `ca_bundle` set, environment CA variables cannot override it.
+def build_session(pool_size: int = 20) -> requests.Session:
+    """A pooled session without urllib3-level retries (the clients retry themselves).
 
-    requests lets REQUESTS_CA_BUNDLE win over `Session.verify` when `trust_env` is on, so a
-    configured bundle turns `trust_env` off (proxies then come from the session, not the env).
+    Callers pass `verify=<ca_bundle>` per request: requests lets REQUESTS_CA_BUNDLE override
+    `Session.verify`, but never an explicit per-request value; proxies still come from the
+    environment.
     """
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    if ca_bundle:
-        session.trust_env = False
-        session.verify = ca_bundle
     return session
 
 
