@@ -14,11 +14,14 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC
+from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .common.clock import SandboxClock
 from .common.service import SandboxService
@@ -36,6 +39,28 @@ def _build_services(
         SalesforceService(clock, data_dir, **options.get("salesforce", {})),
         AppcuesService(clock, data_dir, **options.get("appcues", {})),
     ]
+
+
+class _ClockDate:
+    """Adds the `Date` response header from the sandbox clock (clients read server time)."""
+
+    def __init__(self, app: ASGIApp, clock: SandboxClock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                stamp = format_datetime(self.clock.now().astimezone(UTC), usegmt=True)
+                message = {**message, "headers": [*headers, (b"date", stamp.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)
 
 
 class Sandbox:
@@ -86,7 +111,7 @@ class Sandbox:
         cert = ensure_certificate(self.cert_dir)
         for service in self.services:
             config = uvicorn.Config(
-                service.build_app(),
+                _ClockDate(service.build_app(), self.clock),
                 host="127.0.0.1",
                 port=self.ports[service.name],
                 ssl_certfile=str(cert.cert_chain),
@@ -95,6 +120,7 @@ class Sandbox:
                 access_log=False,
                 lifespan="off",
                 timeout_keep_alive=30,
+                date_header=False,  # _ClockDate sends the sandbox clock's date instead
             )
             self._servers.append(uvicorn.Server(config))
         self._thread = threading.Thread(target=self._run, name="sandbox-server", daemon=True)

@@ -135,3 +135,9 @@ def test_unknown_object_and_field(org, errors_of):
         }
     ]
     assert org.http.put(org.url("sobjects/Contact/")).status_code == 405
+
+
+def test_date_header_follows_the_sandbox_clock(org):
+    org.anon.post(f"{org.control}/clock", json={"now": "2031-05-06T07:08:09Z", "freeze": True})
+    response = org.http.get(org.url("limits"))
+    assert response.headers["Date"] == "Tue, 06 May 2031 07:08:09 GMT"
