@@ -73,3 +73,31 @@ def test_bulk_refusal_falls_back_to_rest(org, config, run, t0):
     refused = run(config(api_type="BULK2", **OBJECTS), streams=["Contact"])
     assert org.injected() == 1
     assert len(refused.records["Contact"]) == 40
+
+
+def test_custom_account_object_and_deep_parent_paths(org, config, run, t0):
+    org.clock(t0 - timedelta(hours=1), freeze=False)
+    org.call("POST", "seed", {"Account": 5, "Workspace__c": 8, "Contact": 10, "seed": 4})
+    org.call("POST", "clock", {"reset": True})
+    cfg = {
+        "user_objects": ["Contact"],
+        "account_object": "Workspace__c",
+        "relationship_fields": {
+            "Workspace__c": ["Account__r.Product_Account_Id__c"],
+            "Contact": ["Account.Owner.Email", "Account.Name"],
+        },
+    }
+    rest = run(config(api_type="REST", **cfg))
+    bulk = run(config(api_type="BULK2", **cfg))
+    for stream in ("Workspace__c", "Contact"):
+        assert rest.records[stream]
+        assert sorted(rest.records[stream], key=lambda r: r["Id"]) == sorted(
+            bulk.records[stream], key=lambda r: r["Id"]
+        )
+    workspace = rest.records["Workspace__c"][0]
+    assert set(workspace["Account__r"]) == {"Product_Account_Id__c"}
+    with_parent = [r for r in rest.records["Contact"] if r["AccountId"]]
+    assert with_parent
+    for contact in with_parent:
+        assert contact["Account"]["Name"]
+        assert "@" in contact["Account"]["Owner"]["Email"]
