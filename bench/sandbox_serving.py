@@ -78,6 +78,7 @@ def measure_query_all(connection: dict[str, Any]) -> dict[str, Any]:
     )
     resp.raise_for_status()
     body = resp.json()
+    first_page = time.perf_counter() - start
     total = body["totalSize"]
     records = len(body["records"])
     pages = 1
@@ -92,9 +93,30 @@ def measure_query_all(connection: dict[str, Any]) -> dict[str, Any]:
         "records": records,
         "total_size": total,
         "pages": pages,
+        "first_page_seconds": round(first_page, 3),
         "seconds": round(seconds, 3),
         "records_per_second": round(records / seconds),
     }
+
+
+def measure_lookups(connection: dict[str, Any]) -> dict[str, Any]:
+    """Latency of the small queries connectors interleave (id lookups, counts, windows)."""
+    session = _session(connection["ca_bundle"])
+    token, instance = _token(session, connection["salesforce"])
+    session.headers["Authorization"] = f"Bearer {token}"
+    queries = {
+        "lookup_by_external_id": "SELECT Id FROM Contact WHERE Product_User_Id__c = 'usr_c0000042'",
+        "count": "SELECT COUNT() FROM Contact",
+        "recent_window": "SELECT Id, SystemModstamp FROM Contact WHERE SystemModstamp >= "
+        "2000-01-01T00:00:00Z ORDER BY SystemModstamp DESC LIMIT 200",
+    }
+    out: dict[str, Any] = {}
+    for name, soql in queries.items():
+        start = time.perf_counter()
+        resp = session.get(f"{instance}/services/data/{API}/query", params={"q": soql}, timeout=600)
+        resp.raise_for_status()
+        out[f"{name}_seconds"] = round(time.perf_counter() - start, 3)
+    return out
 
 
 def measure_bulk2(connection: dict[str, Any], max_records: int = 50000) -> dict[str, Any]:
@@ -157,12 +179,14 @@ def run(connection: dict[str, Any], contacts: int = 100_000) -> dict[str, Any]:
     seeded = time.perf_counter() - start
     query_all = measure_query_all(connection)
     bulk2 = measure_bulk2(connection)
+    lookups = measure_lookups(connection)
     goal = 20_000
     return {
         "contacts": contacts,
         "seed_seconds": round(seeded, 3),
         "query_all": query_all,
         "bulk2": bulk2,
+        "lookups": lookups,
         "goal_records_per_second": goal,
         "meets_goal": query_all["records_per_second"] >= goal
         and bulk2["records_per_second"] >= goal,

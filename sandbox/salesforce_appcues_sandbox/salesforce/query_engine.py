@@ -292,11 +292,11 @@ class QueryEngine:
 
     def _count(self, compiled: CompiledQuery) -> QueryPage:
         if compiled.count_field is not None:
-            sql, params = compiled.select_sql(f"{compiled.count_field.column} AS v")
+            sql, params = compiled.select_sql(f"{compiled.count_field.column} AS v", ordered=False)
             count = self._scalar(f"SELECT count(v) FROM ({sql})", tuple(params))
             record = {"attributes": {"type": "AggregateResult"}, "expr0": count}
             return QueryPage(1, True, [record])
-        sql, params = compiled.select_sql("1")
+        sql, params = compiled.select_sql("1", ordered=False)
         return QueryPage(self._scalar(f"SELECT count(*) FROM ({sql})", tuple(params)), True, [])
 
     def _snapshot(self, compiled: CompiledQuery) -> str:

@@ -504,14 +504,17 @@ class CompiledQuery:
             for j in self.joins.values()
         )
 
-    def select_sql(self, expression: str) -> tuple[str, list[Any]]:
-        """SELECT `expression` over the matches in result order, LIMIT/OFFSET applied."""
+    def select_sql(self, expression: str, *, ordered: bool = True) -> tuple[str, list[Any]]:
+        """SELECT `expression` over the matches in result order, LIMIT/OFFSET applied.
+        `ordered=False` skips the sort when only the set of rows matters (counts)."""
         sql = f"SELECT {expression} FROM {quote_ident(self.obj.name)} AS t0{self.joins_sql()}"
         if self.where_sql:
             sql += f" WHERE {self.where_sql}"
-        sql += f" ORDER BY {self.order_sql}"
+        bounded = self.limit is not None or self.offset is not None
+        if ordered or bounded:
+            sql += f" ORDER BY {self.order_sql}"
         params = list(self.where_params)
-        if self.limit is not None or self.offset is not None:
+        if bounded:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if self.limit is None else self.limit, self.offset or 0]
         return sql, params
