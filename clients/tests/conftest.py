@@ -55,7 +55,6 @@ def sf_control(sandbox):
     control.clear()
     yield control
     control.clear()
-    control.call("POST", "clock", {"reset": True})
 
 
 @pytest.fixture

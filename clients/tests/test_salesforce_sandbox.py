@@ -270,6 +270,8 @@ def test_collections_chunk_by_200_with_per_record_outcomes(sf, sf_control, tag):
     assert [r.index for r in results if not r.success] == [7]
     assert results[7].errors[0]["statusCode"] == "REQUIRED_FIELD_MISSING"
     assert len(_ids(sf, tag)) == 449
+    count = f"SELECT COUNT() FROM Contact WHERE LastName = {soql.quote(tag)}"
+    assert sf.query_count(count) == 449
 
     updates = [{"Id": r.id, "Title": "updated"} for r in results if r.success]
     assert all(r.success for r in sf.update("Contact", updates))
@@ -306,9 +308,14 @@ def test_describe_of_an_unknown_object_names_it(sf, sf_control):
     strict=False,
 )
 def test_server_time_follows_the_org_clock(sf, sf_control):
+    saved = sf_control.call("GET", "clock")["now"]
     sf_control.call("POST", "clock", {"now": "2031-05-06T07:08:09Z", "freeze": True})
-    sf.limits()
-    assert sf.server_time() == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    try:
+        sf.limits()
+        assert sf.server_time() == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    finally:
+        was_real = abs(datetime.fromisoformat(saved) - datetime.now(UTC)).total_seconds() < 1
+        sf_control.call("POST", "clock", {"reset": True} if was_real else {"now": saved})
 
 
 # --- Bulk 2.0 --------------------------------------------------------------------------
