@@ -107,7 +107,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
         "import_threshold": {
             "type": "integer",
             "title": "Bulk import threshold",
-            "default": 1000,
+            "default": 100,
             "minimum": 1,
             "description": (
                 "A batch with at least this many profiles to send goes through Appcues bulk "
@@ -162,7 +162,7 @@ class TargetSettings:
     date_format: DateFormat = "iso8601"
     skip_unchanged: bool = True
     state_dir: Path = Path(DEFAULT_STATE_DIR)
-    import_threshold: int = 1000
+    import_threshold: int = 100
     import_max_rows: int = 10000
     import_timeout: float = 900.0
     max_concurrency: int = 8
@@ -204,7 +204,7 @@ class TargetSettings:
             date_format=date_format,
             skip_unchanged=bool(get("skip_unchanged", True)),
             state_dir=state_dir,
-            import_threshold=_positive(get("import_threshold", 1000), "import_threshold"),
+            import_threshold=_positive(get("import_threshold", 100), "import_threshold"),
             import_max_rows=_positive(get("import_max_rows", 10000), "import_max_rows"),
             import_timeout=float(get("import_timeout", 900)),
             max_concurrency=_positive(get("max_concurrency", 8), "max_concurrency"),
