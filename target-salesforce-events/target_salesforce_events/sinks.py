@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from .loader import EventLoader
 
 
+EVENT_PROPERTIES = ("name", "timestamp", "user_id")
+
+
 class EventSink(BatchSink):
     """Writes a batch of Appcues events as Salesforce Events and Latest NPS fields."""
 
@@ -31,6 +34,15 @@ class EventSink(BatchSink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         self._loader: EventLoader = cast(Any, target).loader
+        missing = [p for p in EVENT_PROPERTIES if p not in (schema.get("properties") or {})]
+        if missing:
+            self.logger.warning(
+                "Stream %r has no %s in its schema, so it does not look like Appcues events; "
+                "its records will go to the dead-letter file. Select only event streams "
+                "(e.g. appcues_events) for this target.",
+                stream_name,
+                "/".join(missing),
+            )
 
     @property
     def max_size(self) -> int:

@@ -257,3 +257,28 @@ def test_transient_failures_are_retried_and_the_summary_is_logged(org, kit, capl
     secrets = [config["client_secret"], config["refresh_token"]]
     written = logged + org.state_dir.joinpath("dead-letters.jsonl").read_text()
     assert not any(secret in written for secret in secrets)
+
+
+def test_a_stream_that_is_not_events_is_flagged_and_dead_lettered(org, kit, caplog):
+    import io
+    import json as _json
+
+    from target_salesforce_events.target import TargetSalesforceEvents
+
+    config = org.config()
+    lines = [
+        {
+            "type": "SCHEMA",
+            "stream": "Contact",
+            "key_properties": ["Id"],
+            "schema": {"type": "object", "properties": {"Id": {"type": "string"}}},
+        },
+        {"type": "RECORD", "stream": "Contact", "record": {"Id": "003x"}},
+    ]
+    target = TargetSalesforceEvents(config=config)
+    with caplog.at_level("WARNING"):
+        target.process_lines(io.StringIO("\n".join(_json.dumps(x) for x in lines) + "\n"))
+        target.process_endofpipe()
+    assert "Stream 'Contact' has no name/timestamp/user_id in its schema" in caplog.text
+    assert [d["reason"] for d in kit.dead_letters(config)] == ["missing_name"]
+    assert target.loader.summary.api_calls == 0
