@@ -8,7 +8,10 @@ from typing import Any
 # Bearer tokens, Basic credentials and OAuth form values that could hide in library messages.
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic)\s+[^\s'\",}]+"),
-    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=!-]{8,}"),
+    # a credential after Bearer/Basic; needing a digit spares prose ("basic information")
+    re.compile(
+        r"(?i)\b(bearer|basic)\s+(?:(?=[\w.~+/=!-]*[\d=+/!])[\w.~+/=!-]{8,}|[\w.~+/=!-]{20,})"
+    ),
     re.compile(
         r"(?i)((?:access_token|refresh_token|client_secret|api_secret|assertion|password|"
         r"session_id|sessionid|private_key)['\"]?\s*[:=]\s*['\"]?)[^&\s'\",}]+"

@@ -105,6 +105,12 @@ def test_scrub_removes_tokens_and_known_secrets():
         assert secret not in out
 
 
+def test_scrub_spares_prose():
+    text = "Basic authentication failed: see the basic information page."
+    assert scrub(text) == text
+    assert "YWJjOmRlZg==" not in scrub("Authorization: Basic YWJjOmRlZg==")
+
+
 def test_salesforce_error_shapes():
     err = SalesforceError.from_body(
         400, [{"errorCode": "INVALID_FIELD", "message": "No such column", "fields": ["Foo"]}]
