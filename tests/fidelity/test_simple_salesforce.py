@@ -209,3 +209,12 @@ def test_bulk2_query_download(sf, tmp_path):
 
     pages = list(sf.bulk2.Contact.query("SELECT Id FROM Contact", max_records=3000, wait=0.2))
     assert sum(len(list(csv.reader(io.StringIO(p)))) - 1 for p in pages) == CONTACTS
+
+
+def test_bulk2_refuses_compound_fields_as_salesforce_does(sf, tmp_path):
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.bulk2.Contact.download(
+            "SELECT Id, MailingAddress FROM Contact", path=str(tmp_path), wait=0.2
+        )
+    (error,) = caught.value.content
+    assert error["message"] == "Selecting compound data not supported in Bulk Query"
