@@ -303,10 +303,6 @@ def test_describe_of_an_unknown_object_names_it(sf, sf_control):
         sf.describe(["Contact", "No_Such__c"])
 
 
-@pytest.mark.xfail(
-    reason="sandbox: the Date header comes from uvicorn's wall clock, not the sandbox clock",
-    strict=False,
-)
 def test_server_time_follows_the_org_clock(sf, sf_control):
     saved = sf_control.call("GET", "clock")["now"]
     sf_control.call("POST", "clock", {"now": "2031-05-06T07:08:09Z", "freeze": True})
