@@ -77,7 +77,8 @@ def tap_properties() -> dict[str, dict[str, Any]]:
             "default": "AUTO",
             "title": "Salesforce API",
             "description": (
-                "`AUTO`: a first sync, or a window longer than a day (catching up), is counted "
+                "`AUTO`: a first sync, or a run more than a day after the last one (catching "
+                "up), is counted "
                 "with `COUNT()` and read with Bulk API 2.0 above `bulk_threshold` records, else "
                 "with REST `queryAll`; regular short windows go straight to REST (one call when "
                 "nothing changed). `REST` or `BULK2` force one API. Objects Bulk refuses are "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.helpers import types
@@ -24,16 +24,19 @@ from .events import (
 )
 from .records import RecordShaper
 from .schema_mapping import ObjectInfo, ParentPath, object_schema
+from .timefmt import format_datetime, parse_datetime
 from .windows import Window, incremental_window
 
 if TYPE_CHECKING:
     from .tap import TapSalesforceAppcues
 
 REST, BULK2 = "REST", "BULK2"
-# Under AUTO, windows longer than this (first runs, catching up after downtime) are counted
-# before choosing REST or Bulk; shorter steady-state windows go straight to REST, so a run
-# with no changes costs one query per object.
-PROBE_MIN_SPAN = timedelta(days=1)
+# Under AUTO, a first run, or a run more than this after the last one read (catching up after
+# downtime), counts the window before choosing REST or Bulk; regular runs go straight to
+# REST, so a run with no changes costs one query per object.
+PROBE_AFTER = timedelta(days=1)
+# Stream-state key: the upper bound of the last completed read.
+READ_UNTIL = "read_until"
 MAX_TIMEOUT_SPLITS = 12
 ORDER = "SystemModstamp ASC, Id ASC"
 
@@ -99,24 +102,38 @@ class SalesforceObjectStream(CheckpointedStream):
             lookback=timedelta(seconds=settings.lookback_window),
             lag=timedelta(seconds=settings.lag),
         )
+        read_until = self._read_until(context)
         if window.empty:
             self.logger.info("%s: window %s is empty; bookmark kept", self.name, window)
             return
         shaper = self.shaper()
-        api = self._choose_api(window, checkpoint.bookmark is None)
+        api = self._choose_api(window, checkpoint.bookmark is None, read_until)
         if api is None:
             self.logger.info("%s: no changes in %s", self.name, window)
-            return
-        self.logger.info("%s: reading %s with %s", self.name, window, api)
-        yield from self._read_window(window, shaper, api, splits=0)
+        else:
+            self.logger.info("%s: reading %s with %s", self.name, window, api)
+            yield from self._read_window(window, shaper, api, splits=0)
+        if read_until is None or window.end > read_until:
+            self.get_context_state(context)[READ_UNTIL] = format_datetime(window.end)
 
-    def _choose_api(self, window: Window, first_run: bool) -> str | None:
-        """REST or BULK2 for this window; None when a probe found nothing to read."""
+    def _read_until(self, context: types.Context | None) -> datetime | None:
+        """Where the last completed run stopped reading (not a bookmark: only for AUTO)."""
+        value = self.get_context_state(context).get(READ_UNTIL)
+        return parse_datetime(str(value)) if value else None
+
+    def _choose_api(
+        self, window: Window, first_run: bool, read_until: datetime | None
+    ) -> str | None:
+        """REST or BULK2 for this window; None when a probe found nothing to read.
+
+        Changes since the last run are bounded by how long ago it read, not by the age of
+        the bookmark (a quiet object keeps an old one), so only a first run or a run after
+        a long pause is counted.
+        """
         settings = self.sf_tap.settings
         if settings.api_type != "AUTO":
             return settings.api_type
-        span = window.span
-        if not first_run and span is not None and span <= PROBE_MIN_SPAN:
+        if not first_run and read_until is not None and window.end - read_until <= PROBE_AFTER:
             return REST
         count = self.sf_tap.salesforce.query_count(
             f"SELECT COUNT() FROM {self.obj.name} WHERE {window_filter(window)}",

@@ -222,8 +222,9 @@ def test_catalog_selection_decides_the_fields_read(org, config, run, t0):
 def test_a_run_without_changes_costs_one_query_per_stream(
     org, appcues_control, config, run, t0, caplog
 ):
-    org.write("Contact", contacts(3, "c"), modstamp=t0 - 120 * S)
-    org.write("Account", [{"Name": "Acme"}], modstamp=t0 - 120 * S)
+    # Quiet objects: their last changes (and so their bookmarks) are three days old.
+    org.write("Contact", contacts(3, "c"), modstamp=t0 - 3 * 86400 * S)
+    org.write("Account", [{"Name": "Acme"}], modstamp=t0 - 3 * 86400 * S)
     appcues_control.call(
         "POST",
         "seed",
@@ -244,4 +245,6 @@ def test_a_run_without_changes_costs_one_query_per_stream(
     # The discovery describe plus one query per Salesforce stream; one analytics query.
     assert second.calls == {"salesforce": 3, "appcues": 1}
     assert "API calls this run: salesforce=3 appcues=1" in caplog.text
-    assert second.state == first.state
+    for stream in ("Contact", "Account", "appcues_events"):
+        assert second.bookmark(stream) == first.bookmark(stream)
+    assert second.state["bookmarks"]["Contact"]["read_until"] >= iso(t0 - 60 * S)
