@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +31,8 @@ class Runtime:
         self.request_slots = threading.Semaphore(self.settings.max_concurrency)
         self._client: AppcuesClient | None = None
         self._lock = threading.Lock()
+        self._summary_logged = False
+        self._closed = False
 
     def client(self) -> AppcuesClient:
         with self._lock:
@@ -43,7 +47,20 @@ class Runtime:
     def report(self) -> dict[str, Any]:
         return self.summary.report(self.dead_letters.by_reason, self.api_calls)
 
+    def log_summary(self, logger: logging.Logger, *, failed: bool = False) -> None:
+        """Logs the summary once per run (a failing batch logs it before the error)."""
+        with self._lock:
+            if self._summary_logged:
+                return
+            self._summary_logged = True
+        label = "Run failed; summary so far" if failed else "Run summary"
+        logger.info("%s: %s", label, json.dumps(self.report()))
+
     def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         if self._client is not None:
             self._client.close()
         self.ledger.close()

@@ -82,6 +82,14 @@ class ProfileSink(BatchSink):
 
     # --- one batch --------------------------------------------------------------------
     def process_batch(self, context: dict) -> None:
+        try:
+            self._process_batch(context)
+        except Exception:
+            # The run stops here (no STATE); say what it did before the traceback.
+            self.runtime.log_summary(self.logger, failed=True)
+            raise
+
+    def _process_batch(self, context: dict) -> None:
         pending = self._map_records(context.get("records", []))
         if not pending:
             return

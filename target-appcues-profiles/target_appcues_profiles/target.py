@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any, ClassVar
@@ -71,11 +70,13 @@ class TargetAppcuesProfiles(Target):
         return UnroutedStreamSink
 
     def process_endofpipe(self) -> None:
+        failed = True
         try:
             super().process_endofpipe()
+            failed = False
         finally:
             if self._runtime is not None:
-                self.logger.info("Run summary: %s", json.dumps(self.summary()))
+                self._runtime.log_summary(self.logger, failed=failed)
                 self._runtime.close()
 
     def summary(self) -> Mapping[str, Any]:

@@ -113,6 +113,7 @@ def run_target(
         try:
             target.listen(io.StringIO(text))
         except Exception as exc:
+            target.runtime.close()  # a run failing mid-stream never reaches its end of pipe
             if not fails:
                 raise
             error = exc

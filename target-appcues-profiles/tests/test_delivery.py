@@ -188,3 +188,23 @@ def test_import_too_large_for_appcues_is_split(appcues, tmp_path, feeds, run):
     assert result.summary["import_jobs"] > 1
     assert result.summary["users_created"] == 24
     assert appcues.user("usr_c0000024")["Email"] == "user24@example.com"
+
+
+def test_failure_mid_stream_stops_at_the_failed_batch(appcues, tmp_path, feeds, run, caplog):
+    """A full batch drained mid-stream fails: the run stops there, with no STATE."""
+    caplog.set_level("INFO")
+    config = appcues.config(tmp_path, batch_size_rows=5, max_retries=0)
+    appcues.faults(
+        {"match": {"path": "/users/usr_c0000007/profile$"}, "action": "error", "status": 500}
+    )
+    records = [feeds.contact(n) for n in range(1, 21)]
+    failed = run(config, contacts_feed(feeds, *records), fails=True)
+    assert failed.states == []
+    assert failed.error.status == 500
+    stored = appcues.stats()["stored"]["users"]
+    assert 5 <= stored < 10  # the first batch, and the second but for the failed profile
+    assert any("Run failed; summary so far" in r.getMessage() for r in caplog.records)
+    appcues.control("DELETE", "faults")
+    rerun = run(config, contacts_feed(feeds, *records))
+    assert rerun.summary["users_created"] == 20 - stored
+    assert appcues.stats()["stored"]["users"] == 20
