@@ -623,7 +623,7 @@ class _Compiler:
             )
         return resolved
 
-    def _type_error(self, path: FieldPath, fdef: FieldDef, quoted: bool) -> SoqlError:
+    def _type_error(self, path: FieldPath, fdef: FieldDef) -> SoqlError:
         kind = {
             "datetime": "dateTime",
             "date": "date",
@@ -643,7 +643,6 @@ class _Compiler:
                 f"value of filter criterion for field '{fdef.name}' must be of type {kind} "
                 "and should not be enclosed in quotes"
             )
-        del quoted
         return self._error(path, "INVALID_FIELD", text)
 
     def value(self, path: FieldPath, fdef: FieldDef, lit: Literal) -> Any:
@@ -653,11 +652,11 @@ class _Compiler:
             return None
         if ftype in _STRING_TYPES:
             if lit.kind != "string":
-                raise self._type_error(path, fdef, False)
+                raise self._type_error(path, fdef)
             return decode_string(lit.value)
         if ftype in _ID_TYPES:
             if lit.kind != "string":
-                raise self._type_error(path, fdef, False)
+                raise self._type_error(path, fdef)
             text = decode_string(lit.value)
             if not _ID_RE.fullmatch(text):
                 raise self._error(
@@ -667,19 +666,19 @@ class _Compiler:
             return text[:15] + id_checksum(text[:15])
         if ftype == "boolean":
             if lit.kind != "boolean":
-                raise self._type_error(path, fdef, lit.kind == "string")
+                raise self._type_error(path, fdef)
             return 1 if lit.value else 0
         if ftype in _NUMBER_TYPES:
             if lit.kind != "number":
-                raise self._type_error(path, fdef, lit.kind == "string")
+                raise self._type_error(path, fdef)
             try:
                 number = Decimal(lit.value)
             except InvalidOperation:  # pragma: no cover - the grammar only lets numbers in
-                raise self._type_error(path, fdef, False) from None
+                raise self._type_error(path, fdef) from None
             return int(number) if number == number.to_integral_value() else float(number)
         if ftype == "date":
             if lit.kind != "date":
-                raise self._type_error(path, fdef, lit.kind == "string")
+                raise self._type_error(path, fdef)
             try:
                 datetime.strptime(lit.value, "%Y-%m-%d")  # noqa: DTZ007 - a calendar date
             except ValueError:
@@ -687,14 +686,14 @@ class _Compiler:
             return lit.value
         if ftype == "datetime":
             if lit.kind != "datetime":
-                raise self._type_error(path, fdef, lit.kind == "string")
+                raise self._type_error(path, fdef)
             try:
                 return parse_datetime(lit.value)
             except ValueError:
                 raise self._error(
                     path, "MALFORMED_QUERY", f"invalid datetime: {lit.value}"
                 ) from None
-        raise self._type_error(path, fdef, lit.kind == "string")  # pragma: no cover
+        raise self._type_error(path, fdef)  # pragma: no cover
 
     def _collate(self, fdef: FieldDef) -> str:
         # Salesforce compares text case-insensitively; ids are compared exactly.
@@ -760,7 +759,7 @@ class _Compiler:
                     "INVALID_QUERY_FILTER_OPERATOR",
                     f"invalid operator on field '{fdef.name}': LIKE",
                 )
-            raise self._type_error(node.path, fdef, False)
+            raise self._type_error(node.path, fdef)
         pattern = decode_string(node.value.value, like=True)
         col = resolved.column
         return f"({col} IS NOT NULL AND {col} LIKE {self._bind(pattern)} ESCAPE '\\')"
