@@ -52,15 +52,24 @@ class _ClockDate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.app(scope, receive, _DatedSend(send, self.clock).send)
 
-        async def send_with_date(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                stamp = format_datetime(self.clock.now().astimezone(UTC), usegmt=True)
-                message = {**message, "headers": [*headers, (b"date", stamp.encode())]}
-            await send(message)
 
-        await self.app(scope, receive, send_with_date)
+class _DatedSend:
+    """A bound `send` that stamps the Date header; keeps `transport` visible to the fault
+    middleware, which resets connections through `send.__self__.transport`."""
+
+    def __init__(self, send: Send, clock: SandboxClock) -> None:
+        self._send = send
+        self._clock = clock
+        self.transport = getattr(getattr(send, "__self__", None), "transport", None)
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+            stamp = format_datetime(self._clock.now().astimezone(UTC), usegmt=True)
+            message = {**message, "headers": [*headers, (b"date", stamp.encode())]}
+        await self._send(message)
 
 
 class Sandbox:

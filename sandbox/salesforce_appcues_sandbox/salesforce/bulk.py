@@ -70,6 +70,10 @@ class BulkQueryJobs:
         self._lock = threading.Lock()
         self._counter = 0
         self._dir = tempfile.TemporaryDirectory(prefix="sf-bulk-")
+        self.created_today = 0  # for /limits DailyBulkV2QueryJobs
+        # Control API: the next `fail_next` jobs end in Failed with this message.
+        self.fail_next = 0
+        self.fail_message = "Internal error: the query job failed"
 
     def create(self, body: Any, version: str) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -115,6 +119,18 @@ class BulkQueryJobs:
         with self._lock:
             self._jobs[job_id] = job
         self.stats.incr("bulk_jobs_created")
+        with self._lock:
+            self.created_today += 1
+            fail = self.fail_next > 0
+            self.fail_next -= int(fail)
+        if fail:
+            job.state, job.error_message = "Failed", self.fail_message
+            job.modstamp = stamp(self.clock.now())
+            job.done.set()
+            self.stats.incr("bulk_jobs_failed")
+            with contextlib.suppress(Exception):
+                rows.close()  # type: ignore[attr-defined]
+            return self.info(job)
         info = self.info(job)
         threading.Thread(
             target=self._run, args=(job, header, rows), name=f"bulk-{job_id}", daemon=True
@@ -264,6 +280,8 @@ class BulkQueryJobs:
     def clear(self) -> None:
         with self._lock:
             jobs = list(self._jobs)
+            self.created_today = 0
+            self.fail_next = 0
         for job_id in jobs:
             self.delete(job_id)
 

@@ -319,6 +319,15 @@ class Org:
                 self.conn.execute(f"SELECT COUNT(*) FROM {quote(obj_name)}{where}").fetchone()[0]
             )
 
+    def changed_between(self, obj: ObjectDef, start: str, end: str, *, deleted: bool) -> list[Any]:
+        """(Id, SystemModstamp) of live (or deleted) records stamped in [start, end)."""
+        sql = (
+            f'SELECT "Id", "SystemModstamp" FROM {quote(obj.name)} WHERE "SystemModstamp" >= ? '
+            'AND "SystemModstamp" < ? AND "IsDeleted" = ? ORDER BY "SystemModstamp", "Id"'
+        )
+        with self.lock:
+            return self.conn.execute(sql, (start, end, int(deleted))).fetchall()
+
     # --- writes ---------------------------------------------------------------------
     def write(
         self,

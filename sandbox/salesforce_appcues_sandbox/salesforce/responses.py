@@ -11,18 +11,28 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import wire
 from .bulk import BulkQueryJobs
-from .models import Org, RecordError, SalesforceError, WriteOp, WriteResult
+from .models import (
+    Org,
+    RecordError,
+    SalesforceError,
+    WriteOp,
+    WriteResult,
+    parse_datetime,
+    stamp,
+)
 from .query_engine import QueryEngine, QueryPage
 from .schema import ObjectDef
 from .soql import SoqlError
 from .wire import ApiResult, error
 
 MAX_COLLECTION = 200
+REPLICATION_WINDOW = timedelta(days=30)
 MAX_BATCH = 25
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -116,6 +126,53 @@ class RestApi:
 
     def limits_info(self, call: ApiCall) -> ApiResult:
         return ApiResult(200, self.limits.limits_json())
+
+    # --- replication (getUpdated / getDeleted) --------------------------------------
+    def get_updated(self, call: ApiCall) -> ApiResult:
+        obj, start, end = self._replication_window(call)
+        rows = self.org.changed_between(obj, start, end, deleted=False)
+        return ApiResult(
+            200, {"ids": [r[0] for r in rows], "latestDateCovered": wire.rest_datetime(end)}
+        )
+
+    def get_deleted(self, call: ApiCall) -> ApiResult:
+        obj, start, end = self._replication_window(call)
+        rows = self.org.changed_between(obj, start, end, deleted=True)
+        earliest = self.org.clock.now() - REPLICATION_WINDOW
+        return ApiResult(
+            200,
+            {
+                "deletedRecords": [
+                    {"id": r[0], "deletedDate": wire.rest_datetime(r[1])} for r in rows
+                ],
+                "earliestDateAvailable": wire.rest_datetime(stamp(earliest)),
+                "latestDateCovered": wire.rest_datetime(end),
+            },
+        )
+
+    def _replication_window(self, call: ApiCall) -> tuple[ObjectDef, str, str]:
+        obj = self.org.object(call.params["obj"])
+        start_text, end_text = call.query.get("start"), call.query.get("end")
+        if not start_text or not end_text:
+            raise SalesforceError(400, "MISSING_ARGUMENT", "start and end are required")
+        start, end = parse_datetime(start_text), parse_datetime(end_text)
+        if start is None or end is None:
+            raise SalesforceError(
+                400, "INVALID_REPLICATION_DATE", "start and end must be ISO 8601 datetimes"
+            )
+        now = self.org.clock.now()
+        if end < start:
+            raise SalesforceError(
+                400, "INVALID_REPLICATION_DATE", "EndDate can not be before StartDate"
+            )
+        if start < now - REPLICATION_WINDOW:
+            raise SalesforceError(
+                400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago"
+            )
+        # Whole minutes, as Salesforce covers them; never past the present.
+        end = min(end, now).replace(second=0, microsecond=0)
+        start = start.replace(second=0, microsecond=0)
+        return obj, stamp(start), stamp(end)
 
     # --- single records -------------------------------------------------------------
     def create(self, call: ApiCall) -> ApiResult:

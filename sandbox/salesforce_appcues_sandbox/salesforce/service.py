@@ -88,6 +88,7 @@ class SalesforceService(SandboxService):
         )
         self.engine = QueryEngine(self.org.conn, self.org.lock, self.org.user_schema)
         self.bulk = BulkQueryJobs(clock, self.engine, self.org.user_id, self.stats)
+        self.usage.bulk_jobs_created = lambda: self.bulk.created_today
         self.api = RestApi(self.org, self.engine, self.bulk, self.usage)
         self.api.dispatch = self._subrequest
         self.api.base_url = lambda: self.base_url
@@ -116,6 +117,7 @@ class SalesforceService(SandboxService):
             Route("/records/{obj}", self._control_records, methods=["POST"]),
             Route("/api-usage", self._api_usage, methods=["POST", "GET"]),
             Route("/expire-sessions", self._expire, methods=["POST"]),
+            Route("/bulk", self._bulk_control, methods=["POST"]),
         ]
 
     def fault_response(self, rule: FaultRule) -> Response:
@@ -357,6 +359,16 @@ class SalesforceService(SandboxService):
                 maximum=int(body["max"]) if "max" in body else None,
             )
         return JSONResponse({"used": self.usage.used, "max": self.usage.max})
+
+    async def _bulk_control(self, request: Request) -> Response:
+        """`{"fail_jobs": N, "error_message": "..."}`: the next N query jobs end Failed."""
+        body = await _control_json(request)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body must be an object"}, status_code=400)
+        self.bulk.fail_next = int(body.get("fail_jobs", 0))
+        if body.get("error_message"):
+            self.bulk.fail_message = str(body["error_message"])
+        return JSONResponse({"fail_jobs": self.bulk.fail_next})
 
     async def _expire(self, request: Request) -> Response:
         self.expire_sessions()

@@ -18,6 +18,8 @@ ROUTES: list[tuple[str, str, dict[str, str]]] = [
     ("sobjects", r"sobjects/?", {"GET": "describe_global"}),
     ("sobject", rf"sobjects/{_OBJ}/?", {"GET": "sobject_info", "POST": "create"}),
     ("describe", rf"sobjects/{_OBJ}/describe/?", {"GET": "describe"}),
+    ("updated", rf"sobjects/{_OBJ}/updated/?", {"GET": "get_updated"}),
+    ("deleted", rf"sobjects/{_OBJ}/deleted/?", {"GET": "get_deleted"}),
     (
         "record",
         rf"sobjects/{_OBJ}/{_ID}/?",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,12 +16,12 @@ class ApiUsage:
     """Counts REST calls in a 24-hour window that starts at the first call."""
 
     def __init__(self, clock: SandboxClock, daily_limit: int, header_format: str = "bare") -> None:
+        self.bulk_jobs_created: Callable[[], int] = lambda: 0  # set by the service
         self.clock = clock
         self.max = daily_limit
         self._configured_max = daily_limit
         self.header_format = header_format
         self.used = 0
-        self.bulk_jobs = 0
         self._window_start: datetime | None = None
         self._lock = threading.Lock()
 
@@ -29,7 +30,6 @@ class ApiUsage:
         if self._window_start is None or now - self._window_start >= _WINDOW:
             self._window_start = now
             self.used = 0
-            self.bulk_jobs = 0
 
     def take(self) -> bool:
         """Count one call; False when the allocation is spent (the call is refused)."""
@@ -61,7 +61,6 @@ class ApiUsage:
             self.max = self._configured_max
             self._window_start = None
             self.used = 0
-            self.bulk_jobs = 0
 
     def limits_json(self) -> dict[str, Any]:
         with self._lock:
@@ -78,7 +77,7 @@ class ApiUsage:
             "DailyAsyncApexExecutions": item(250000, 250000),
             "DailyBulkApiBatches": item(15000, 15000),
             "DailyBulkV2QueryFileStorageMB": item(976562, 976562),
-            "DailyBulkV2QueryJobs": item(10000, 10000 - self.bulk_jobs),
+            "DailyBulkV2QueryJobs": item(10000, 10000 - self.bulk_jobs_created()),
             "DailyStreamingApiEvents": item(1000000, 1000000),
             "DataStorageMB": item(1024, 1024),
             "FileStorageMB": item(1024, 1024),

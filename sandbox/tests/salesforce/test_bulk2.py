@@ -82,3 +82,21 @@ def test_refusals(org, errors_of):
     )
     assert errors_of(bad_soql) == ["INVALID_FIELD"]
     assert org.http.get(org.url("jobs/query/7505g00000000zzAAA")).status_code == 404
+
+
+def test_injected_job_failure_and_limits_count_jobs(org):
+    org.anon.post(f"{org.control}/bulk", json={"fail_jobs": 1, "error_message": "boom"})
+    job = org.http.post(
+        org.url("jobs/query"), json={"operation": "query", "query": "SELECT Id FROM Contact"}
+    ).json()
+    info = _wait(org, job["id"])
+    assert info["state"] == "Failed" and info["errorMessage"] == "boom"
+    results = org.http.get(org.url(f"jobs/query/{job['id']}/results"))
+    assert results.status_code == 400
+    assert results.json()[0]["errorCode"] == "JOB_NOT_COMPLETE"
+    ok = org.http.post(
+        org.url("jobs/query"), json={"operation": "query", "query": "SELECT Id FROM Contact"}
+    ).json()
+    assert _wait(org, ok["id"])["state"] == "JobComplete"
+    limits = org.http.get(org.url("limits")).json()
+    assert limits["DailyBulkV2QueryJobs"] == {"Max": 10000, "Remaining": 9998}

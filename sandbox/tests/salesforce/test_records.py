@@ -141,3 +141,26 @@ def test_date_header_follows_the_sandbox_clock(org):
     org.anon.post(f"{org.control}/clock", json={"now": "2031-05-06T07:08:09Z", "freeze": True})
     response = org.http.get(org.url("limits"))
     assert response.headers["Date"] == "Tue, 06 May 2031 07:08:09 GMT"
+
+
+def test_get_updated_and_deleted(org):
+    org.anon.post(f"{org.control}/clock", json={"now": "2024-03-01T12:00:30Z", "freeze": True})
+    kept = org.create("Contact", LastName="Kept")
+    gone = org.create("Contact", LastName="Gone")
+    org.anon.post(f"{org.control}/clock", json={"now": "2024-03-01T12:05:10Z", "freeze": True})
+    org.http.delete(org.url(f"sobjects/Contact/{gone}"))
+    org.anon.post(f"{org.control}/clock", json={"now": "2024-03-01T12:07:45Z", "freeze": True})
+    window = {"start": "2024-03-01T12:00:00+00:00", "end": "2024-03-01T12:10:00+00:00"}
+    updated = org.http.get(org.url("sobjects/Contact/updated/"), params=window).json()
+    assert updated["ids"] == [kept]
+    assert updated["latestDateCovered"] == "2024-03-01T12:07:00.000+0000"  # whole minutes, <= now
+    deleted = org.http.get(org.url("sobjects/Contact/deleted/"), params=window).json()
+    assert deleted["deletedRecords"] == [
+        {"id": gone, "deletedDate": "2024-03-01T12:05:10.000+0000"}
+    ]
+    too_old = org.http.get(
+        org.url("sobjects/Contact/updated/"),
+        params={"start": "2024-01-01T00:00:00Z", "end": "2024-03-01T00:00:00Z"},
+    )
+    assert too_old.status_code == 400
+    assert too_old.json()[0]["errorCode"] == "INVALID_REPLICATION_DATE"
