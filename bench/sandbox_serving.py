@@ -173,7 +173,8 @@ def measure_bulk2(connection: dict[str, Any], max_records: int = 50000) -> dict[
 
 
 def run(connection: dict[str, Any], contacts: int = 100_000) -> dict[str, Any]:
-    """Seed `contacts` Contacts into the sandbox behind `connection`, time both read paths."""
+    """Reset the org behind `connection` (it must be a throwaway sandbox), seed `contacts`
+    Contacts, time both read paths."""
     start = time.perf_counter()
     seed(connection, contacts)
     seeded = time.perf_counter() - start
