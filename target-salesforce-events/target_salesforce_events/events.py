@@ -104,7 +104,7 @@ def parse_event(record: Mapping[str, Any]) -> AppcuesEvent:
         raise InvalidEventError("missing_user_id", f"event {name!r} has no 'user_id'")
     if not isinstance(raw_user, str | int | float):
         raise InvalidEventError("invalid_user_id", f"'user_id' is not text: {type(raw_user)}")
-    user_id = str(raw_user).strip()
+    user_id = str(raw_user)  # matched exactly, as given
     if record.get("timestamp") in (None, ""):
         raise InvalidEventError("missing_timestamp", f"event {name!r} has no 'timestamp'")
     try:

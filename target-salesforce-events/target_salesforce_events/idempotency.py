@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "combobox"})
 _UNCERTAIN_ATTEMPTS = 3
+_MAX_TEXT_LENGTH = 255
 
 
 class Strategy(StrEnum):
@@ -194,7 +195,9 @@ class EventWriter:
 
     def _present_by_id(self, event_ids: list[str]) -> dict[str, str]:
         assert self.choice.field is not None
-        wanted = set(event_ids)
+        # An id longer than a Text field can hold is not stored anywhere (its insert will be
+        # refused with STRING_TOO_LONG), and must not reach a query URI.
+        wanted = {e for e in event_ids if len(e) <= _MAX_TEXT_LENGTH}
         present: dict[str, str] = {}
         prefix = f"SELECT Id, {self.choice.field} FROM Event WHERE"
         for query in soql.in_chunks(prefix, self.choice.field, sorted(wanted)):

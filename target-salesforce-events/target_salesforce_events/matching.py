@@ -16,6 +16,10 @@ from salesforce_appcues_clients import soql
 
 log = logging.getLogger(__name__)
 
+# Salesforce Text fields hold at most 255 characters: a longer id cannot match, and must not
+# reach a query (one literal that does not fit a URI would fail the whole batch).
+MAX_MATCHABLE_LENGTH = 255
+
 
 class QueryClient(Protocol):
     def query(
@@ -68,7 +72,15 @@ class UserMatcher:
     def match(self, user_ids: Iterable[str]) -> tuple[dict[str, MatchedRecord], dict[str, NoMatch]]:
         wanted = sorted(set(user_ids))
         found = {uid: self._cache[uid] for uid in wanted if uid in self._cache}
-        failed: dict[str, NoMatch] = {}
+        failed: dict[str, NoMatch] = {
+            uid: NoMatch(
+                "unmatched_user",
+                f"user id of {len(uid)} characters is longer than any Text field "
+                f"({MAX_MATCHABLE_LENGTH}), so no record can hold it",
+            )
+            for uid in wanted
+            if len(uid) > MAX_MATCHABLE_LENGTH
+        }
         for sobject in self._objects:
             remaining = [uid for uid in wanted if uid not in found and uid not in failed]
             if not remaining:

@@ -134,3 +134,26 @@ def test_ledger_mode_survives_a_crash_between_insert_and_bookkeeping(orgs, kit, 
     with sqlite3.connect(org.state_dir / "ledger.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM in_flight").fetchone() == (0,)
         assert db.execute("SELECT COUNT(*) FROM written_events").fetchone() == (3,)
+
+
+@pytest.mark.parametrize("strategy", ["upsert_by_external_id", "query_then_insert"])
+def test_huge_ids_are_dead_lettered_not_fatal(strategy, org, orgs, kit, tmp_path):
+    chosen = org if strategy == "upsert_by_external_id" else orgs[strategy]
+    chosen.state_dir = tmp_path / "state"
+    user = chosen.user("huge")
+    contact = chosen.create("Contact", Product_User_Id__c=user)
+    huge_user, huge_event = "u" * 20_000, "e" * 20_000  # far beyond one query URI
+    batch = [
+        kit.event(user, "appcues:goal_reached", TS[0], f"{chosen.tag}-ok", goalName="A"),
+        kit.event(huge_user, "appcues:goal_reached", TS[0], f"{chosen.tag}-hu", goalName="B"),
+        kit.event(user, "appcues:goal_reached", TS[1], huge_event, goalName="C"),
+    ]
+    config = chosen.config()
+    _, states = kit.run_target(config, batch)
+    assert [r["Subject"] for r in chosen.events_of_plain(contact)] == ["Appcues Goal Reached - A"]
+    reasons = {(d["user_id"][:4], d["reason"], d["status_code"]) for d in kit.dead_letters(config)}
+    assert reasons == {
+        ("uuuu", "unmatched_user", None),
+        (user[:4], "salesforce_rejected", "STRING_TOO_LONG"),
+    }
+    assert states
