@@ -175,8 +175,9 @@ def tap_properties() -> dict[str, dict[str, Any]]:
             "default": 7,
             "title": "Appcues export threshold (days)",
             "description": (
-                "A window of events longer than this (a backfill) is read through the "
-                "asynchronous analytics export instead of the 1,000-row query."
+                "A window of events longer than this (a backfill) whose query comes back "
+                "truncated at 1,000 rows is read through the asynchronous analytics export "
+                "instead of being split into smaller queries."
             ),
         },
     }

@@ -240,14 +240,8 @@ class AppcuesEventsStream(CheckpointedStream):
             self.logger.info("appcues_events: window %s is empty; bookmark kept", window)
             return
         window = Window(window.start, window.end, start_inclusive=True)
-        export_after = timedelta(days=settings.appcues_export_after_days)
         for chunk in window.chunks(self.MAX_QUERY_SPAN):
-            assert chunk.start is not None
-            rows = (
-                self._export(chunk)
-                if chunk.end - chunk.start > export_after
-                else self._query(chunk)
-            )
+            rows = self._query(chunk)
             records = sorted(
                 (r for r in (event_record(row) for row in rows) if self._wanted(r)),
                 key=sort_key,
@@ -275,39 +269,36 @@ class AppcuesEventsStream(CheckpointedStream):
             }
 
     def _query(self, window: Window) -> list[dict[str, Any]]:
-        """Rows of [start, end), halving any window Appcues answers with X-Rows-Truncated."""
-        appcues = self.sf_tap.appcues
+        """Rows of [start, end) for every name condition."""
         rows: list[dict[str, Any]] = []
         for spec in self._specs(window):
-            rows.extend(self._query_spec(appcues, spec, window))
+            rows.extend(self._rows(spec, window))
         return rows
 
-    def _query_spec(self, appcues: Any, spec: dict[str, Any], window: Window) -> list[dict]:
+    def _rows(self, spec: dict[str, Any], window: Window) -> list[dict[str, Any]]:
+        """One synchronous query; a truncated answer is halved, or exported if long.
+
+        A quiet window costs one call whatever its length; a backfill (a truncated window
+        longer than `appcues_export_after_days`) goes through the async export instead of
+        many 1,000-row halvings.
+        """
         assert window.start is not None
+        appcues = self.sf_tap.appcues
         result = appcues.analytics_query(spec)
         if not result.truncated:
             return list(result.rows)
-        if window.end - window.start <= self.MIN_SPLIT_SPAN:
-            self.logger.info("appcues_events: %s still truncated; using the export", window)
+        span = window.end - window.start
+        export_after = timedelta(days=self.sf_tap.settings.appcues_export_after_days)
+        if span > export_after or span <= self.MIN_SPLIT_SPAN:
+            self.logger.info("appcues_events: reading %s through the analytics export", window)
             return list(appcues.analytics_export(spec))
-        middle = window.start + (window.end - window.start) / 2
+        middle = window.start + span / 2
         middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
         self.logger.info("appcues_events: %s truncated at 1,000 rows; splitting", window)
         rows: list[dict[str, Any]] = []
-        for half in (Window(window.start, middle, True), Window(middle, window.end, True)):
-            half_spec = {
-                **spec,
-                "start_time": spec_time(middle if half.start is None else half.start),
-                "end_time": spec_time(half.end),
-            }
-            rows.extend(self._query_spec(appcues, half_spec, half))
-        return rows
-
-    def _export(self, window: Window) -> list[dict[str, Any]]:
-        self.logger.info("appcues_events: backfilling %s through the analytics export", window)
-        rows: list[dict[str, Any]] = []
-        for spec in self._specs(window):
-            rows.extend(self.sf_tap.appcues.analytics_export(spec))
+        for start, end in ((window.start, middle), (middle, window.end)):
+            half = {**spec, "start_time": spec_time(start), "end_time": spec_time(end)}
+            rows.extend(self._rows(half, Window(start, end, True)))
         return rows
 
     def log_sync_costs(self) -> None:
