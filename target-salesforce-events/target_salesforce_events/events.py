@@ -83,6 +83,15 @@ def _as_object(value: Any) -> dict[str, Any]:
     return {}
 
 
+def _is_text(value: str) -> bool:
+    """Encodable as UTF-8 (JSON input can carry lone surrogates, which are not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def derive_event_id(user_id: str, name: str, timestamp: datetime, attributes: Any) -> str:
     """A deterministic id for a record without one: a replay derives the same id."""
     canonical = json.dumps(
@@ -105,6 +114,10 @@ def parse_event(record: Mapping[str, Any]) -> AppcuesEvent:
     if not isinstance(raw_user, str | int | float):
         raise InvalidEventError("invalid_user_id", f"'user_id' is not text: {type(raw_user)}")
     user_id = str(raw_user)  # matched exactly, as given
+    if not _is_text(user_id):
+        raise InvalidEventError(
+            "invalid_user_id", "'user_id' holds unpaired surrogates, which no record can store"
+        )
     if record.get("timestamp") in (None, ""):
         raise InvalidEventError("missing_timestamp", f"event {name!r} has no 'timestamp'")
     try:
@@ -119,6 +132,10 @@ def parse_event(record: Mapping[str, Any]) -> AppcuesEvent:
         if id_derived
         else str(raw_id).strip()
     )
+    if not _is_text(event_id):
+        raise InvalidEventError(
+            "invalid_event_id", "'id' holds unpaired surrogates, which Salesforce cannot store"
+        )
     return AppcuesEvent(
         event_id=event_id,
         name=name.strip(),

@@ -169,6 +169,7 @@ def test_a_rejected_record_does_not_block_the_rest(org, kit):
         kit.event(user, "appcues:goal_reached", TS, "v1", goalName="A"),
         kit.event(user, "appcues:goal_reached", TS, too_long_id, goalName="B"),
         kit.event(None, "appcues:goal_reached", TS, "v3"),  # no user id at all
+        kit.event("bad\ud800", "appcues:goal_reached", TS, "v5"),  # unpaired surrogate
         kit.event(user, "appcues:goal_reached", TS, "v4", goalName="C"),
     ]
     config = org.config()
@@ -179,6 +180,7 @@ def test_a_rejected_record_does_not_block_the_rest(org, kit):
     assert letters[too_long_id]["status_code"] == "STRING_TOO_LONG"
     assert letters[too_long_id]["message"]
     assert letters["v3"]["reason"] == "missing_user_id"
+    assert letters["v5"]["reason"] == "invalid_user_id"
     assert states, "the batch is confirmed: its bad records are in the dead-letter file"
 
 

@@ -66,6 +66,8 @@ def test_derived_id_is_deterministic_and_content_bound():
         ({"name": "x", "timestamp": "2026-01-01T00:00:00Z", "user_id": " "}, "missing_user_id"),
         ({"name": "x", "user_id": "u"}, "missing_timestamp"),
         ({"name": "x", "user_id": "u", "timestamp": "yesterday"}, "invalid_timestamp"),
+        ({"name": "x", "user_id": "a\ud800", "timestamp": 1}, "invalid_user_id"),
+        ({"name": "x", "user_id": "a", "timestamp": 1, "id": "\udfff"}, "invalid_event_id"),
     ],
 )
 def test_invalid_records_name_their_reason(record, reason):
