@@ -329,6 +329,14 @@ def test_bulk_query_streams_every_page(sf, sf_control, tag, insert_contacts):
     assert sf_control.calls("results") >= 5  # locator paging
 
 
+def test_a_failed_bulk_job_is_a_clear_error(sf, sf_control):
+    sf_control.call("POST", "bulk", {"fail_jobs": 1, "error_message": "disk on fire"})
+    with pytest.raises(SalesforceError) as info:
+        list(sf.bulk_query("SELECT Id FROM Contact"))
+    assert info.value.error_code == "BULK_JOB_FAILED"
+    assert "disk on fire" in str(info.value) and "ended Failed" in str(info.value)
+
+
 def test_bulk_query_failure_is_a_clear_error(sf, sf_control):
     with pytest.raises(SalesforceError) as info:
         list(sf.bulk_query("SELECT NoSuchField__c FROM Contact"))
