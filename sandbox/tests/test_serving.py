@@ -57,3 +57,38 @@ def test_serve_writes_the_connection_file_and_stops_on_sigterm(tmp_path):
     assert process.returncode == 0  # SIGTERM from stop() ends it cleanly
     assert not proc.connection_file.exists()
     assert (data_dir / "salesforce.sqlite3").exists() and (data_dir / "tls" / "ca.pem").exists()
+
+
+def test_data_dir_keeps_records_credentials_and_ca_across_restarts(tmp_path):
+    from salesforce_appcues_sandbox.server import Sandbox
+
+    def login_and_count(sb):
+        sf = sb.connection["salesforce"]
+        http = _session(sb.connection["ca_bundle"])
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": sf["client_id"],
+            "refresh_token": sf["refresh_token"],
+        }
+        token = http.post(f"{sf['login_url']}/services/oauth2/token", data=form).json()
+        http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        return http, f"{sf['instance_url']}/services/data/v61.0"
+
+    with Sandbox(data_dir=tmp_path) as first:
+        http, base = login_and_count(first)
+        created = http.post(f"{base}/sobjects/Account/", json={"Name": "Kept"}).json()["id"]
+        conn = first.connection
+        http.close()
+    with Sandbox(data_dir=tmp_path, seed="demo") as second:
+        assert (
+            second.connection["salesforce"]["refresh_token"] == conn["salesforce"]["refresh_token"]
+        )
+        assert second.connection["ca_bundle"] == conn["ca_bundle"]
+        http, base = login_and_count(second)
+        assert http.get(f"{base}/sobjects/Account/{created}").json()["Name"] == "Kept"
+        # --seed demo leaves an org that already holds data alone
+        count = http.get(f"{base}/query", params={"q": "SELECT COUNT() FROM Account"}).json()
+        assert count["totalSize"] == 1
+        following = http.post(f"{base}/sobjects/Account/", json={"Name": "Next"}).json()["id"]
+        assert following > created  # id counters persist too
+        http.close()

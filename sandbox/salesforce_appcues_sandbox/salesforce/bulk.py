@@ -52,6 +52,7 @@ class BulkJob:
     path: Path | None = None
     header: bytes = b""
     offsets: array[int] = field(default_factory=lambda: array("q"))
+    fail_with: str | None = None  # injected through the control API
     aborted: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -123,14 +124,7 @@ class BulkQueryJobs:
             self.created_today += 1
             fail = self.fail_next > 0
             self.fail_next -= int(fail)
-        if fail:
-            job.state, job.error_message = "Failed", self.fail_message
-            job.modstamp = stamp(self.clock.now())
-            job.done.set()
-            self.stats.incr("bulk_jobs_failed")
-            with contextlib.suppress(Exception):
-                rows.close()  # type: ignore[attr-defined]
-            return self.info(job)
+        job.fail_with = self.fail_message if fail else None
         info = self.info(job)
         threading.Thread(
             target=self._run, args=(job, header, rows), name=f"bulk-{job_id}", daemon=True
@@ -158,7 +152,10 @@ class BulkQueryJobs:
             job.error_message = str(exc)
             self.stats.incr("bulk_jobs_failed")
         else:
-            if job.aborted.is_set():
+            if job.fail_with is not None:
+                job.state, job.error_message = "Failed", job.fail_with
+                self.stats.incr("bulk_jobs_failed")
+            elif job.aborted.is_set():
                 job.state = "Aborted"
             else:
                 job.records = len(job.offsets) - 1

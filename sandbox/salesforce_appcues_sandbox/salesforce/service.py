@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from .soql import SoqlError
 from .usage import ApiUsage
 from .wire import ApiResult, error
 
+logger = logging.getLogger(__name__)
 JSON_TYPE = "application/json;charset=UTF-8"
 LATEST_VERSION = 66
 # Messages Salesforce sends with the error codes fault rules usually inject.
@@ -259,6 +261,14 @@ class SalesforceService(SandboxService):
             return error(exc.status, exc.error_code, exc.message, exc.fields)
         except SoqlError as exc:
             return error(exc.status, exc.error_code, exc.message)
+        except Exception:  # a sandbox bug still answers in Salesforce's shape
+            logger.exception("unexpected error in %s %s", method, rest)
+            return error(
+                500,
+                "UNKNOWN_EXCEPTION",
+                "An unexpected error occurred. Please include this ErrorId if you contact "
+                "support: sandbox",
+            )
         return result
 
     def _subrequest(
