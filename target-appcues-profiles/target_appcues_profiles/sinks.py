@@ -258,7 +258,16 @@ class GroupProfileSink(ProfileSink):
 
 
 class UnroutedStreamSink(RecordSink):
-    """A stream named in neither user_streams nor group_streams: counted, never sent."""
+    """A stream named in neither user_streams nor group_streams: counted, never sent.
+
+    Its records are neither validated nor date-parsed: a record nobody sends must not be
+    able to fail the run.
+    """
+
+    fail_on_record_validation_exception = False
+
+    def get_validator(self) -> None:
+        return None
 
     def __init__(
         self,
@@ -268,6 +277,7 @@ class UnroutedStreamSink(RecordSink):
         key_properties: Sequence[str] | None,
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
+        self.schema = _without_date_formats(self.schema)
         self.runtime: Runtime = target.runtime  # type: ignore[attr-defined]
         self.logger.warning(
             "Stream '%s' is in neither user_streams nor group_streams; its records are ignored",

@@ -164,14 +164,19 @@ def test_moving_a_user_to_another_group_adds_the_new_membership(appcues, tmp_pat
 def test_deleted_records_and_unrouted_streams_are_counted_not_sent(appcues, tmp_path, feeds, run):
     messages = [
         *contacts_feed(feeds, feeds.contact(1), feeds.contact(2, IsDeleted=True)),
-        feeds.schema("Opportunity", {"Id": {"type": "string"}}),
-        feeds.record("Opportunity", {"Id": "006A"}),
+        feeds.schema(
+            "Opportunity",
+            {"Id": {"type": "string"}, "CloseDate": {"type": "string", "format": "date"}},
+        ),
+        feeds.record("Opportunity", {"Id": "006A", "CloseDate": "2026-01-01"}),
+        # neither a schema violation nor a bad date in an ignored stream stops the run
+        feeds.record("Opportunity", {"Id": 7, "CloseDate": "not a date"}),
     ]
     result = run(appcues.config(tmp_path), messages)
     assert appcues.user("usr_c0000002") is None
     assert appcues.user("usr_c0000001") is not None
     assert result.summary["deleted_records_skipped"] == 1
-    assert result.summary["unrouted_records_ignored"] == 1
+    assert result.summary["unrouted_records_ignored"] == 2
 
 
 def test_batch_size_rows_is_honoured_and_duplicates_merge(appcues, tmp_path, feeds, run):
