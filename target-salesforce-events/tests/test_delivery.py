@@ -284,3 +284,31 @@ def test_a_stream_that_is_not_events_is_flagged_and_dead_lettered(org, kit, capl
     assert "Stream 'Contact' has no name/timestamp/user_id in its schema" in caplog.text
     assert [d["reason"] for d in kit.dead_letters(config)] == ["missing_name"]
     assert target.loader.summary.api_calls == 0
+
+
+def test_no_user_id_text_can_break_the_lookup(org):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from target_salesforce_events.events import InvalidEventError, parse_event
+    from target_salesforce_events.matching import UserMatcher
+
+    describes = org.client.describe(["Contact", "Lead"])
+    matcher = UserMatcher(org.client, ["Contact", "Lead"], "Product_User_Id__c", describes)
+    known = org.user("known")
+    contact = org.create("Contact", Product_User_Id__c=known)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.text(min_size=1, max_size=300), min_size=1, max_size=5))
+    def check(user_ids):
+        usable = []
+        for uid in user_ids:
+            try:
+                usable.append(parse_event({"name": "x", "timestamp": 1, "user_id": uid}).user_id)
+            except InvalidEventError:
+                continue
+        found, missing = matcher.match([*usable, known])
+        assert found[known].record_id == contact
+        assert set(found) | set(missing) == {*usable, known}
+
+    check()
