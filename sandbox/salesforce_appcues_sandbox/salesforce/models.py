@@ -547,6 +547,60 @@ class Org:
             )
         return WriteResult(str(existing["Id"]), True), obj.name
 
+    # --- lead conversion (control API only: convertLead is a SOAP call) --------------
+    def convert_lead(
+        self, lead_id: str, contact_id: str | None = None, account_id: str | None = None
+    ) -> dict[str, str]:
+        """Convert a lead as Salesforce's convertLead does: into an existing or new contact and
+        account; the lead becomes read-only. Returns the ids involved."""
+        lead_obj, contact_obj = self.schema.get("Lead"), self.schema.get("Contact")
+        if lead_obj is None or contact_obj is None:
+            raise SalesforceError(400, "INVALID_TYPE", "the schema has no Lead or Contact")
+        now = stamp(self.clock.now())
+        with self.transaction():
+            try:
+                lead = self._existing(lead_obj, lead_id)
+            except _RecordFailedError as failed:
+                raise SalesforceError(400, failed.error.status_code, failed.error.message) from None
+            if lead.get("IsConverted"):
+                raise SalesforceError(
+                    400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"
+                )
+            if account_id is None and contact_id is None:
+                account = self._create(self.object("Account"), {"Name": lead["Company"]}, now)
+                account_id = account.id
+            if contact_id is None:
+                carried = {
+                    k: lead.get(k)
+                    for k in (
+                        "FirstName",
+                        "LastName",
+                        "Email",
+                        "Phone",
+                        "Title",
+                        "Product_User_Id__c",
+                        "Product_User_Number__c",
+                    )
+                    if contact_obj.field(k) is not None and lead.get(k) is not None
+                }
+                contact = self._create(contact_obj, {**carried, "AccountId": account_id}, now)
+                contact_id = str(contact.id)
+            elif account_id is None:
+                found = self.get_row(contact_obj, contact_id)
+                if found is None:
+                    raise SalesforceError(
+                        400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"
+                    )
+                account_id = found.get("AccountId")
+            self.conn.execute(
+                'UPDATE "Lead" SET "IsConverted" = 1, "ConvertedDate" = ?, '
+                '"ConvertedContactId" = ?, "ConvertedAccountId" = ?, "Status" = ?, '
+                '"LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
+                (now[:10], contact_id, account_id, "Closed - Converted", now, now, lead["Id"]),
+            )
+        self.written["Lead"] += 1
+        return {"leadId": str(lead["Id"]), "contactId": contact_id, "accountId": str(account_id)}
+
     # --- validation -----------------------------------------------------------------
     def _check_body(
         self, obj: ObjectDef, body: dict[str, Any], *, creating: bool

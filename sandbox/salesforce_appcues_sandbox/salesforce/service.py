@@ -120,6 +120,7 @@ class SalesforceService(SandboxService):
             Route("/api-usage", self._api_usage, methods=["POST", "GET"]),
             Route("/expire-sessions", self._expire, methods=["POST"]),
             Route("/bulk", self._bulk_control, methods=["POST"]),
+            Route("/leads/{lead_id}/convert", self._convert_lead, methods=["POST"]),
         ]
 
     def fault_response(self, rule: FaultRule) -> Response:
@@ -369,6 +370,22 @@ class SalesforceService(SandboxService):
                 maximum=int(body["max"]) if "max" in body else None,
             )
         return JSONResponse({"used": self.usage.used, "max": self.usage.max})
+
+    async def _convert_lead(self, request: Request) -> Response:
+        """Lead conversion (a SOAP call in Salesforce): `{"contact_id", "account_id"}` optional."""
+        body = await _control_json(request)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body must be an object"}, status_code=400)
+        lead_id = request.path_params["lead_id"]
+        try:
+            result = await run_in_threadpool(
+                lambda: self.org.convert_lead(
+                    lead_id, body.get("contact_id"), body.get("account_id")
+                )
+            )
+        except SalesforceError as exc:
+            return _result_response(error(exc.status, exc.error_code, exc.message))
+        return JSONResponse(result)
 
     async def _bulk_control(self, request: Request) -> Response:
         """`{"fail_jobs": N, "error_message": "..."}`: the next N query jobs end Failed."""

@@ -94,3 +94,25 @@ def test_reset_empties_the_org(org):
     assert org.query("SELECT COUNT() FROM Contact")["totalSize"] == 0
     assert org.query("SELECT COUNT() FROM Account")["totalSize"] == 0
     assert org.query("SELECT COUNT() FROM User")["totalSize"] == 1  # the integration user
+
+
+def test_lead_conversion_through_the_control_api(org):
+    lead = org.create("Lead", LastName="Lee", Company="Conv Inc", Product_User_Id__c="usr_l9")
+    converted = org.anon.post(f"{org.control}/leads/{lead}/convert", json={})
+    assert converted.status_code == 200
+    ids = converted.json()
+    record = org.get("Lead", lead)
+    assert record["IsConverted"] is True and record["Status"] == "Closed - Converted"
+    assert record["ConvertedContactId"] == ids["contactId"]
+    assert record["ConvertedAccountId"] == ids["accountId"]
+    contact = org.get("Contact", ids["contactId"])
+    assert contact["Product_User_Id__c"] == "usr_l9" and contact["AccountId"] == ids["accountId"]
+    assert org.get("Account", ids["accountId"])["Name"] == "Conv Inc"
+    again = org.anon.post(f"{org.control}/leads/{lead}/convert", json={})
+    assert again.status_code == 400
+    assert again.json()[0]["errorCode"] == "CANNOT_UPDATE_CONVERTED_LEAD"
+    into_existing = org.create("Lead", LastName="Two", Company="C")
+    result = org.anon.post(
+        f"{org.control}/leads/{into_existing}/convert", json={"contact_id": ids["contactId"]}
+    ).json()
+    assert result["contactId"] == ids["contactId"] and result["accountId"] == ids["accountId"]
