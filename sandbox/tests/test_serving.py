@@ -92,3 +92,12 @@ def test_data_dir_keeps_records_credentials_and_ca_across_restarts(tmp_path):
         following = http.post(f"{base}/sobjects/Account/", json={"Name": "Next"}).json()["id"]
         assert following > created  # id counters persist too
         http.close()
+
+
+def test_clean_sandbox_fixture_empties_both_services(clean_sandbox):
+    sf = clean_sandbox.connection["salesforce"]
+    http = _session(clean_sandbox.connection["ca_bundle"])
+    stats = http.get(f"{sf['control_url']}/stats").json()
+    assert stats["records_written"] == {} and stats["total_calls"] == 0
+    assert http.get(f"{sf['control_url']}/faults").json()["rules"] == []
+    http.close()
