@@ -8,6 +8,7 @@ from functools import cached_property
 from singer_sdk import Stream, Tap
 
 from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.errors import SalesforceError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.settings import appcues_properties, salesforce_properties
 
@@ -87,7 +88,14 @@ class TapSalesforceAppcues(Tap):
         """One describe batch for the configured objects (plus one for parents, if needed)."""
         sf = self.salesforce
         wanted = self.settings.objects
-        described = sf.describe(wanted)
+        try:
+            described = sf.describe(wanted)
+        except SalesforceError as exc:
+            if exc.status != 404 and exc.error_code not in ("NOT_FOUND", "INVALID_TYPE"):
+                raise
+            raise SchemaMappingError(
+                f"settings user_objects / account_object ({', '.join(wanted)}): {exc}"
+            ) from None
         infos = {name: ObjectInfo.from_describe(described[name]) for name in wanted}
         by_name = {info.name: info for info in infos.values()}
         paths: dict[str, list[ParentPath]] = {}

@@ -12,8 +12,10 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from singer_sdk.singerlib import Catalog
 
+from tap_salesforce_appcues.schema_mapping import SchemaMappingError
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 S = timedelta(seconds=1)
@@ -248,3 +250,20 @@ def test_a_run_without_changes_costs_one_query_per_stream(
     for stream in ("Contact", "Account", "appcues_events"):
         assert second.bookmark(stream) == first.bookmark(stream)
     assert second.state["bookmarks"]["Contact"]["read_until"] >= iso(t0 - 60 * S)
+
+
+def test_an_unknown_object_is_named_with_its_setting(org, config):
+    with pytest.raises(SchemaMappingError, match=r"account_object.*Acount"):
+        TapSalesforceAppcues(config=config(account_object="Acount")).streams  # noqa: B018
+
+
+def test_no_secret_reaches_output_or_logs(org, config, run, t0, caplog):
+    org.write("Contact", contacts(2, "x"), modstamp=t0 - 60 * S)
+    cfg = config()
+    out = io.StringIO()
+    with caplog.at_level("DEBUG"), contextlib.redirect_stdout(out):
+        result = run(cfg)
+    text = caplog.text + json.dumps(result.records) + json.dumps(result.states)
+    for name in ("client_secret", "refresh_token", "appcues_api_secret"):
+        assert cfg[name] not in text, name
+    assert "Bearer " not in text and "Authorization" not in text
