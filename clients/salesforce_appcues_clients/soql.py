@@ -28,6 +28,7 @@ _SIMPLE_ESCAPES = {
     "\b": "\\b",
     "\f": "\\f",
 }
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 SoqlValue = str | int | float | Decimal | bool | None | date | datetime
@@ -46,6 +47,8 @@ def _escape_char(char: str) -> str:
 
 def escape_string(value: str) -> str:
     """The body of a SOQL string literal (without the surrounding quotes)."""
+    if _SURROGATE.search(value):
+        raise ValueError("a SOQL string cannot hold an unpaired surrogate (not valid UTF-8)")
     return "".join(_escape_char(c) for c in value)
 
 

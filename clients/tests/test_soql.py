@@ -70,6 +70,12 @@ def test_other_literals():
         soql.quote(object())  # type: ignore[arg-type]
 
 
+def test_unpaired_surrogates_are_refused():
+    with pytest.raises(ValueError, match="surrogate"):
+        soql.quote("abc\ud800")
+    assert soql.quote("\U0001d11e") == "'\U0001d11e'"
+
+
 def test_quote_like_escapes_wildcards():
     literal = soql.quote_like("50%_off'")
     assert literal == "'50\\%\\_off\\''"
