@@ -279,7 +279,10 @@ class AppcuesClient:
     def _id(value: str) -> str:
         if not value:
             raise ValueError("an Appcues id must not be empty")
-        return quote(str(value), safe="")
+        try:
+            return quote(str(value), safe="")
+        except UnicodeEncodeError:
+            raise ValueError(f"Appcues id {value!r} is not valid Unicode text") from None
 
     def get_user_profile(self, user_id: str) -> dict[str, Any] | None:
         response = self._request("GET", f"users/{self._id(user_id)}/profile", allow_404=True)
