@@ -108,12 +108,14 @@ def target_properties() -> dict[str, Any]:
             th.StringType,
             default="Appcues_NPS_Score__c",
             title="NPS score field",
+            description="Number field on each user object for the latest NPS score (0-10).",
         ),
         th.Property(
             "nps_feedback_field",
             th.StringType,
             default="Appcues_NPS_Feedback__c",
             title="NPS feedback field",
+            description="Long Text Area on each user object for the latest NPS feedback.",
         ),
         th.Property(
             "nps_date_field",
