@@ -271,8 +271,9 @@ class _QuotaGuard:
                 0,
                 "QUOTA_PER_RUN",
                 f"this run made {calls_made} API calls, the cap of {self.percent_per_run:g}% "
-                f"of the org's daily limit of {limit} ({int(allowed)} calls); raise the "
-                f"setting quota_percent_per_run to let a run use more",
+                f"of the org's daily limit of {limit} ({int(allowed)} calls; the org has used "
+                f"{used if used is not None else '?'}/{limit}); raise the setting "
+                f"quota_percent_per_run to let a run use more",
             )
         if used is not None and used * 100 / limit > self.percent_total:
             raise QuotaExceededError(

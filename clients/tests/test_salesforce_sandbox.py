@@ -178,7 +178,8 @@ def test_quota_guard_stops_a_run_at_its_per_run_share(
     assert len(seen) == 400  # two pages arrived, the third call was stopped
     assert guarded.calls_made == 2
     message = str(info.value)
-    assert "quota_percent_per_run" in message and "1000" in message
+    assert "quota_percent_per_run" in message and "made 2 API calls" in message
+    assert "/1000" in message  # the org's usage is stated too
     assert info.value.error_code == "QUOTA_PER_RUN"
 
 
