@@ -68,9 +68,18 @@ class EventLoader:
     def _prepare(self) -> SalesforceClient:
         if self.client is not None:
             return self.client
-        settings = self.settings
         client = self._client_factory(self.config)
-        self.client = client
+        try:
+            self._set_up(client)
+        except BaseException:
+            self.summary.api_calls = client.calls_made
+            client.close()
+            raise
+        self.client = client  # only a fully set-up loader counts as prepared
+        return client
+
+    def _set_up(self, client: SalesforceClient) -> None:
+        settings = self.settings
         wanted = [*settings.user_objects, *(["Event"] if settings.sync_events else [])]
         try:
             describes = client.describe(wanted)
@@ -109,7 +118,6 @@ class EventLoader:
         )
         for obj in settings.user_objects:
             self._nps_fields[obj] = self._nps_fields_of(describes[obj])
-        return client
 
     def _nps_fields_of(self, describe: dict[str, Any]) -> NpsFields:
         s = self.settings
