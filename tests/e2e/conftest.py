@@ -1,14 +1,55 @@
-"""Shared helpers of the Meltano end-to-end tests: the project, its CLI and the sandbox.
+"""Shared fixtures of the Meltano end-to-end tests: one sandbox and one installed project.
 
-The scripts under scripts/ (not a package) are imported by putting that folder on sys.path.
+`meltano install` is slow, so a session installs once; every `meltano` command runs in the
+`sandbox` environment with scripts/sandbox_env.py's variables (state and run records in a
+temporary run directory). The scripts under scripts/ are imported by putting that folder on
+sys.path.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+import requests
+
+from salesforce_appcues_sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
+
+from meltano_sandbox import SandboxProject  # noqa: E402
+
+# A small linked data set (the demo's is 40 times larger): the same seed and counts on both
+# services, so Appcues users and Salesforce Contacts/Leads share product ids.
+SALESFORCE_SEED = {"seed": 11, "Account": 12, "Contact": 60, "Lead": 20}
+APPCUES_SEED = {**SALESFORCE_SEED, "unknown_users": 6, "events": 500}
+
+
+@pytest.fixture(scope="session")
+def e2e_sandbox() -> Iterator[Sandbox]:
+    """A sandbox of its own (other tests reset and fault the shared `sandbox` fixture)."""
+    with Sandbox() as running:
+        session = requests.Session()
+        session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
+        for service, seed in (("salesforce", SALESFORCE_SEED), ("appcues", APPCUES_SEED)):
+            response = session.post(
+                running.connection[service]["control_url"] + "/seed",
+                json=seed,
+                verify=running.connection["ca_bundle"],
+                timeout=120,
+            )
+            assert response.status_code == 200, f"seeding {service}: {response.text}"
+        yield running
+
+
+@pytest.fixture(scope="session")
+def project(e2e_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> SandboxProject:
+    """This Meltano project bound to the e2e sandbox, its plugins installed once."""
+    bound = SandboxProject(e2e_sandbox.connection, tmp_path_factory.mktemp("meltano-run"))
+    bound.meltano("install")
+    return bound

@@ -1,0 +1,267 @@
+"""This Meltano project run against a sandbox: meltano commands, control API, run summaries.
+
+Shared by scripts/demo.py and tests/e2e. Meltano runs in the `sandbox` environment with the
+variables of scripts/sandbox_env.py, so it reads the sandbox's connection and keeps its
+state, run records, ledgers and dead letters in one run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+from plugin_about import ROOT
+from sandbox_env import sandbox_variables
+
+from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.salesforce import SalesforceClient
+
+MELTANO = Path(sys.executable).parent / "meltano"
+JOBS = ("appcues-to-salesforce", "salesforce-to-appcues")
+# Variables of a user's shell or `.env` that would steer Meltano away from the sandbox.
+_STEERING = ("MELTANO_ENVIRONMENT", "MELTANO_STATE_BACKEND_URI", "MELTANO_DATABASE_URI")
+
+
+class MeltanoError(RuntimeError):
+    """A meltano command failed; the message names it and where its log is."""
+
+    def __init__(self, message: str, tail: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.tail = tail or []  # the last meaningful output lines
+
+
+@dataclass
+class MeltanoResult:
+    args: list[str]
+    returncode: int
+    output: str
+    log_path: Path | None = None
+
+
+class SandboxProject:
+    """The project in the `sandbox` environment, bound to one running sandbox."""
+
+    def __init__(self, connection: dict[str, Any], run_dir: Path) -> None:
+        self.connection = connection
+        self.run_dir = run_dir.resolve()
+        self.variables = sandbox_variables(connection, self.run_dir)
+        self.env = {k: v for k, v in os.environ.items() if k not in _STEERING}
+        self.env.update(self.variables)
+        self.env["NO_COLOR"] = "1"
+        self.control = {
+            "salesforce": SandboxControl(connection["salesforce"]["control_url"], connection),
+            "appcues": SandboxControl(connection["appcues"]["control_url"], connection),
+        }
+
+    # --- meltano --------------------------------------------------------------------------
+    def command(self, *args: str) -> list[str]:
+        return [str(MELTANO), "--environment=sandbox", *args]
+
+    def meltano(
+        self,
+        *args: str,
+        log_path: Path | None = None,
+        on_line: Callable[[str], None] | None = None,
+        check: bool = True,
+        timeout: float = 600,
+        extra_env: dict[str, str] | None = None,
+    ) -> MeltanoResult:
+        """Run one meltano command from the project root, its output to `log_path` too."""
+        cmd = self.command(*args)
+        lines: list[str] = []
+        with (
+            _log_file(log_path) as log,
+            subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env={**self.env, **(extra_env or {})},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            ) as proc,
+        ):
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    lines.append(line)
+                    if log is not None:
+                        log.write(line)
+                    if on_line is not None:
+                        on_line(line.rstrip("\n"))
+                returncode = proc.wait(timeout=timeout)
+            finally:
+                if proc.poll() is None:  # interrupted: let Meltano stop its plugins
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+        result = MeltanoResult(cmd[1:], returncode, "".join(lines), log_path)
+        if check and returncode != 0:
+            tail = [line.rstrip("\n") for line in lines if "METRIC" not in line][-25:]
+            where = f"; log: {log_path}" if log_path else ""
+            raise MeltanoError(f"`meltano {' '.join(args)}` exited with {returncode}{where}", tail)
+        return result
+
+    def meltano_json(self, *args: str, timeout: float = 120) -> Any:
+        """Run a meltano command that prints JSON on stdout (its logs go to stderr)."""
+        proc = subprocess.run(
+            self.command(*args),
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise MeltanoError(
+                f"`meltano {' '.join(args)}` exited with {proc.returncode}: {proc.stderr[-2000:]}"
+            )
+        return json.loads(proc.stdout)
+
+    def state(self, state_id: str) -> dict[str, Any]:
+        """`meltano state get <id>` (state IDs are `sandbox:<tap>-to-<target>`)."""
+        state: dict[str, Any] = self.meltano_json("state", "get", state_id)
+        return state
+
+    # --- files the targets write ---------------------------------------------------------
+    def dead_letters(self, plugin: str) -> list[dict[str, Any]]:
+        path = self.run_dir / plugin / "dead-letters.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def salesforce_client(connection: dict[str, Any]) -> SalesforceClient:
+    """A client of the sandbox's Salesforce API, as the integration user."""
+    sf = connection["salesforce"]
+    return SalesforceClient.from_config(
+        {
+            "domain": sf["login_url"],
+            "client_id": sf["client_id"],
+            "client_secret": sf["client_secret"],
+            "refresh_token": sf["refresh_token"],
+            "ca_bundle": str(connection["ca_bundle"]),
+        }
+    )
+
+
+def appcues_client(connection: dict[str, Any]) -> AppcuesClient:
+    """A client of the sandbox's Appcues API."""
+    ac = connection["appcues"]
+    return AppcuesClient.from_config(
+        {
+            "account_id": ac["account_id"],
+            "api_key": ac["api_key"],
+            "api_secret": ac["api_secret"],
+            "base_url": ac["base_url"],
+            "ca_bundle": str(connection["ca_bundle"]),
+        }
+    )
+
+
+class SandboxControl:
+    """One service's control API (`<base>/_sandbox`): stats and the shared clock."""
+
+    def __init__(self, control_url: str, connection: dict[str, Any]) -> None:
+        self.url = control_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
+        self.session.verify = str(connection["ca_bundle"])
+
+    def get(self, path: str) -> Any:
+        response = self.session.get(f"{self.url}/{path}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        response = self.session.post(f"{self.url}/{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = self.get("stats")
+        return stats
+
+    def advance_clock(self, seconds: float) -> str:
+        now: str = self.post("clock", {"advance_seconds": seconds})["now"]
+        return now
+
+    def now(self) -> str:
+        now: str = self.get("clock")["now"]
+        return now
+
+
+# --- the plugins' summary lines ------------------------------------------------------------
+@dataclass
+class RunSummary:
+    """What one `meltano run <job>` reported, from the plugins' closing log lines."""
+
+    tap_calls: dict[str, int] = field(default_factory=dict)
+    profiles: dict[str, Any] = field(default_factory=dict)
+    events_written: dict[str, int] = field(default_factory=dict)
+    events_already_present: int | None = None
+    nps_records_updated: int | None = None
+    unmatched: int | None = None
+    target_calls: int | None = None
+    summary_lines: list[str] = field(default_factory=list)
+
+
+_TAP_CALLS = re.compile(r"API calls this run: (.*)$")
+_SUMMARY = re.compile(r"(target-[a-z-]+)\s+Run summary: (.*)$")
+_WRITTEN = re.compile(r"Events written: (.*?)\s*\(already present: (\d+)\)")
+_NPS = re.compile(r"NPS fields updated on (\d+) records")
+_UNMATCHED = re.compile(r"skipped as unmatched: (\d+)")
+_CALLS_MADE = re.compile(r"API calls made: (\d+)")
+
+
+def parse_run(output: str) -> RunSummary:
+    summary = RunSummary()
+    for line in output.splitlines():
+        if match := _TAP_CALLS.search(line):
+            for part in match.group(1).split():
+                name, _, count = part.partition("=")
+                if count.isdigit():
+                    summary.tap_calls[name] = summary.tap_calls.get(name, 0) + int(count)
+        match = _SUMMARY.search(line)
+        if match is None:
+            continue
+        plugin, text = match.groups()
+        summary.summary_lines.append(f"{plugin}: {text}")
+        if plugin == "target-appcues-profiles" and text.startswith("{"):
+            summary.profiles = json.loads(text)
+        elif plugin == "target-salesforce-events":
+            if written := _WRITTEN.search(text):
+                for item in written.group(1).split(","):
+                    count, _, name = item.strip().partition(" ")
+                    if count.isdigit():
+                        summary.events_written[name] = int(count)
+                summary.events_already_present = int(written.group(2))
+            if nps := _NPS.search(text):
+                summary.nps_records_updated = int(nps.group(1))
+            if unmatched := _UNMATCHED.search(text):
+                summary.unmatched = int(unmatched.group(1))
+            if calls := _CALLS_MADE.search(text):
+                summary.target_calls = int(calls.group(1))
+    return summary
+
+
+@contextmanager
+def _log_file(path: Path | None) -> Iterator[IO[str] | None]:
+    if path is None:
+        yield None
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        yield handle
