@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ _DATETIME_RE = re.compile(
     r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
     r"(Z|[+-]\d{2}:?\d{2})?)?$"
 )
+# Salesforce's check is looser than RFC 5322 but refuses the obvious: no @, spaces, no dot.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _FORMULA_TEXT = re.compile(r"^\s*TEXT\(\s*(\w+)\s*\)\s*$", re.IGNORECASE)
 _FORMULA_FIELD = re.compile(r"^\s*(\w+)\s*$")
 _INSERT_CHUNK = 20_000
@@ -666,6 +669,14 @@ class Org:
                         [f.name],
                     )
                 )
+            if t == "email" and not _EMAIL.match(value):
+                raise _RecordFailedError(
+                    RecordError(
+                        "INVALID_EMAIL_ADDRESS",
+                        f"{f.label}: invalid email address: {value}",
+                        [f.name],
+                    )
+                )
             return value
         if t == "boolean":
             if isinstance(value, bool):
@@ -688,12 +699,11 @@ class Org:
         if t in _NUMBER_TYPES:
             if isinstance(value, bool):
                 raise bad()
-            if isinstance(value, int | float):
-                return float(value)
             try:
-                return float(str(value))
+                number = float(value) if isinstance(value, int | float) else float(str(value))
             except ValueError:
                 raise bad() from None
+            return _in_range(f, number)
         if t == "date":
             if not isinstance(value, str):
                 raise bad()
@@ -846,6 +856,30 @@ class _RollBackError(Exception):
     def __init__(self, results: list[WriteResult]) -> None:
         super().__init__("all or none rolled back")
         self.results = results
+
+
+def _in_range(f: FieldDef, number: float) -> float:
+    """Round to the field's scale; refuse more integer digits than precision - scale allows."""
+    if number != number or number in (float("inf"), float("-inf")):  # NaN / infinity
+        raise _RecordFailedError(
+            RecordError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"{f.label}: value not of required type: {number}",
+                [f.name],
+            )
+        )
+    if f.precision:
+        rounded = float(Decimal(repr(number)).quantize(Decimal(1).scaleb(-f.scale), ROUND_HALF_UP))
+        if abs(rounded) >= 10 ** (f.precision - f.scale):
+            raise _RecordFailedError(
+                RecordError(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    f"{f.label}: value outside of valid range on numeric field: {number:g}",
+                    [f.name],
+                )
+            )
+        return rounded
+    return number
 
 
 def _ext_key(op: WriteOp) -> tuple[str, str, str]:

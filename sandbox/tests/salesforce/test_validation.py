@@ -200,3 +200,23 @@ class TestEventRules:
         event = org.get("Event", org.create("Event", **base, WhoId=contact))
         assert event["AccountId"] == acc  # derived from the contact
         assert org.create("Event", **base, WhoId=lead)
+
+
+def test_email_and_number_range(org):
+    bad_email = _error(
+        org.http.post(org.url("sobjects/Contact/"), json={"LastName": "x", "Email": "not an email"})
+    )
+    assert bad_email == {
+        "message": "Email: invalid email address: not an email",
+        "errorCode": "INVALID_EMAIL_ADDRESS",
+        "fields": ["Email"],
+    }
+    too_big = _error(
+        org.http.post(
+            org.url("sobjects/Contact/"), json={"LastName": "x", "Appcues_NPS_Score__c": 1000}
+        )
+    )
+    assert too_big["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+    assert too_big["fields"] == ["Appcues_NPS_Score__c"]
+    rounded = org.create("Contact", LastName="x", Appcues_NPS_Score__c=8.5, Email="a@b.co")
+    assert org.get("Contact", rounded)["Appcues_NPS_Score__c"] == 9.0  # scale 0: half up
