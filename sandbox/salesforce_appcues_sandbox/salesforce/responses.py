@@ -529,7 +529,9 @@ def _collection_body(body: Any) -> tuple[bool, list[dict[str, Any]]]:
         )
     if not all(isinstance(r, dict) for r in records):
         raise SalesforceError(400, "JSON_PARSER_ERROR", "each record must be a JSON object")
-    return bool(body.get("allOrNone", False)), records
+    flag = body.get("allOrNone", False)
+    all_or_none = flag.lower() == "true" if isinstance(flag, str) else bool(flag)
+    return all_or_none, records
 
 
 def _page_json(page: QueryPage, version: str) -> dict[str, Any]:
