@@ -419,6 +419,82 @@ class RestApi:
             return ApiResult(204, None)
         return result
 
+    # --- composite (compositeRequest) ------------------------------------------------
+    def composite(self, call: ApiCall) -> ApiResult:
+        body = call.json()
+        subs = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subs, list) or not subs:
+            return error(400, "JSON_PARSER_ERROR", "compositeRequest is required")
+        if len(subs) > MAX_BATCH:
+            return error(
+                400,
+                "INVALID_BATCH_REQUEST",
+                f"A composite request cannot contain more than {MAX_BATCH} subrequests",
+            )
+        refs = [s.get("referenceId") if isinstance(s, dict) else None for s in subs]
+        if not all(isinstance(r, str) and r for r in refs) or len(set(refs)) != len(refs):
+            return error(400, "INVALID_REFERENCE_ID", "each subrequest needs a unique referenceId")
+        flag = body.get("allOrNone", False)
+        all_or_none = flag.lower() == "true" if isinstance(flag, str) else bool(flag)
+        try:
+            with self.org.transaction():
+                out = self._run_composite(subs, call, all_or_none)
+                if all_or_none and any(r["httpStatusCode"] >= 400 for r in out):
+                    # failures keep their own error; what had succeeded is undone
+                    raise _CompositeRollbackError(
+                        [
+                            r
+                            if r["httpStatusCode"] >= 400
+                            else _halted(r["referenceId"], _ROLLED_BACK_MESSAGE)
+                            for r in out
+                        ]
+                    )
+        except _CompositeRollbackError as rolled:
+            out = rolled.responses
+        return ApiResult(200, {"compositeResponse": out})
+
+    def _run_composite(
+        self, subs: list[dict[str, Any]], call: ApiCall, all_or_none: bool
+    ) -> list[dict[str, Any]]:
+        done: dict[str, Any] = {}
+        out: list[dict[str, Any]] = []
+        halted = False
+        for sub in subs:
+            ref = str(sub["referenceId"])
+            if halted:
+                out.append(_halted(ref, _ROLLED_BACK_MESSAGE))
+                continue
+            try:
+                url = _substitute(str(sub.get("url", "")), done)
+                sub_body = _substitute(sub.get("body"), done)
+            except _UnresolvedReferenceError as exc:
+                out.append(_halted(ref, str(exc)))
+                halted = halted or all_or_none
+                continue
+            parts = urlsplit(url)
+            path = "/" + parts.path.lstrip("/")
+            raw = json.dumps(sub_body).encode() if sub_body is not None else b""
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            result: ApiResult = self.dispatch(
+                str(sub.get("method", "GET")).upper(), path, query, call, raw
+            )
+            headers: dict[str, str] = {}
+            if result.status == 201 and isinstance(result.body, dict) and "id" in result.body:
+                headers["Location"] = f"{path.rstrip('/')}/{result.body['id']}"
+            out.append(
+                {
+                    "body": result.body,
+                    "httpHeaders": headers,
+                    "httpStatusCode": result.status,
+                    "referenceId": ref,
+                }
+            )
+            if result.status < 400:
+                done[ref] = result.body
+            elif all_or_none:
+                halted = True  # the rest is not run
+        return out
+
     # --- query ----------------------------------------------------------------------
     def query(self, call: ApiCall) -> ApiResult:
         return self._query(call, include_deleted=False)
@@ -540,3 +616,61 @@ def _page_json(page: QueryPage, version: str) -> dict[str, Any]:
         out["nextRecordsUrl"] = f"/services/data/v{version}/query/{page.next_locator}"
     out["records"] = page.records
     return out
+
+
+_ROLLED_BACK_MESSAGE = (
+    "The transaction was rolled back since another operation in the same transaction failed."
+)
+_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
+
+
+class _CompositeRollbackError(Exception):
+    def __init__(self, responses: list[dict[str, Any]]) -> None:
+        super().__init__("composite rolled back")
+        self.responses = responses
+
+
+class _UnresolvedReferenceError(Exception):
+    pass
+
+
+def _halted(ref: str, message: str) -> dict[str, Any]:
+    return {
+        "body": [{"errorCode": "PROCESSING_HALTED", "message": message}],
+        "httpHeaders": {},
+        "httpStatusCode": 400,
+        "referenceId": ref,
+    }
+
+
+def _resolve(match: re.Match[str], done: dict[str, Any]) -> Any:
+    ref, path = match.group(1), match.group(2)
+    if ref not in done:
+        raise _UnresolvedReferenceError(
+            f"Invalid reference specified. No value for {ref}{path} found in {ref}. "
+            f"Provided referenceId ({ref}) must be a previous successful subrequest."
+        )
+    value = done[ref]
+    for step in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", path):
+        key, index = step
+        try:
+            value = value[int(index)] if index else value[key]
+        except (KeyError, IndexError, TypeError):
+            raise _UnresolvedReferenceError(
+                f"Invalid reference specified. No value for {ref}{path} found in {ref}."
+            ) from None
+    return value
+
+
+def _substitute(value: Any, done: dict[str, Any]) -> Any:
+    """Replace `@{ref.path}` in strings (a whole-string reference keeps the value's type)."""
+    if isinstance(value, str):
+        whole = _REFERENCE.fullmatch(value)
+        if whole:
+            return _resolve(whole, done)
+        return _REFERENCE.sub(lambda m: str(_resolve(m, done)), value)
+    if isinstance(value, list):
+        return [_substitute(v, done) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, done) for k, v in value.items()}
+    return value

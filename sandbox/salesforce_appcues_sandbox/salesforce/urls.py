@@ -32,6 +32,7 @@ ROUTES: list[tuple[str, str, dict[str, str]]] = [
     ),
     ("limits", r"limits/?", {"GET": "limits_info"}),
     ("composite-batch", r"composite/batch/?", {"POST": "composite_batch"}),
+    ("composite", r"composite/?", {"POST": "composite"}),
     (
         "collections",
         r"composite/sobjects/?",

@@ -151,3 +151,49 @@ def test_composite_batch_describes_and_halts_on_error(org):
     assert create["results"][0]["statusCode"] == 201
     too_many = org.http.post(org.url("composite/batch"), json={"batchRequests": requests_ * 7})
     assert too_many.status_code == 400
+
+
+def test_composite_request_references_and_all_or_none(org):
+    requests_ = [
+        {
+            "method": "POST",
+            "url": "/services/data/v61.0/sobjects/Account",
+            "referenceId": "acc",
+            "body": {"Name": "Parent"},
+        },
+        {
+            "method": "POST",
+            "url": "/services/data/v61.0/sobjects/Contact",
+            "referenceId": "con",
+            "body": {"LastName": "Child", "AccountId": "@{acc.id}"},
+        },
+        {
+            "method": "GET",
+            "url": "/services/data/v61.0/sobjects/Contact/@{con.id}?fields=AccountId",
+            "referenceId": "read",
+        },
+    ]
+    body = org.http.post(org.url("composite"), json={"compositeRequest": requests_}).json()
+    codes = [r["httpStatusCode"] for r in body["compositeResponse"]]
+    assert codes == [201, 201, 200]
+    acc_id = body["compositeResponse"][0]["body"]["id"]
+    assert body["compositeResponse"][0]["httpHeaders"]["Location"].endswith(acc_id)
+    assert body["compositeResponse"][2]["body"]["AccountId"] == acc_id
+
+    failing = [
+        requests_[0],
+        {**requests_[1], "body": {"FirstName": "NoLastName", "AccountId": "@{acc.id}"}},
+    ]
+    rolled = org.http.post(
+        org.url("composite"), json={"allOrNone": True, "compositeRequest": failing}
+    ).json()["compositeResponse"]
+    assert rolled[0]["httpStatusCode"] == 400
+    assert rolled[0]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert rolled[1]["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert org.query("SELECT COUNT() FROM Account")["totalSize"] == 1  # the first call only
+
+    partial = org.http.post(
+        org.url("composite"), json={"allOrNone": False, "compositeRequest": failing}
+    ).json()["compositeResponse"]
+    assert [r["httpStatusCode"] for r in partial] == [201, 400]
+    assert org.query("SELECT COUNT() FROM Account")["totalSize"] == 2
