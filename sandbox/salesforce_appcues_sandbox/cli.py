@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
 from .server import Sandbox
 
@@ -20,7 +22,32 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="keep SQLite files and the CA here (default: memory)")
     serve.add_argument("--seed", choices=["none", "demo"], default="none")
     serve.add_argument("--connection-file", required=True, help="JSON written once ready")
+    serve.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="SERVICE.KEY=VALUE",
+        help="a service option, e.g. salesforce.daily_api_limit=5000 (VALUE parsed as JSON "
+        "when it parses, else kept as text); repeatable",
+    )
     return parser
+
+
+def _options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    options: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        target, sep, raw = pair.partition("=")
+        service, dot, key = target.partition(".")
+        if not sep or not dot or service not in ("salesforce", "appcues") or not key:
+            raise SystemExit(
+                f"--option {pair!r}: expected salesforce.KEY=VALUE or appcues.KEY=VALUE"
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        options.setdefault(service, {})[key] = value
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         seed=args.seed,
         connection_file=args.connection_file,
+        options=_options(args.option),
     )
     stopping = threading.Event()
 

@@ -16,7 +16,9 @@ def _session(ca):
 
 def test_serve_writes_the_connection_file_and_stops_on_sigterm(tmp_path):
     data_dir = tmp_path / "data"
-    proc = SandboxProcess("--seed", "demo", data_dir=data_dir)
+    proc = SandboxProcess(
+        "--seed", "demo", "--option", "salesforce.daily_api_limit=5000", data_dir=data_dir
+    )
     with proc:
         conn = json.loads(proc.connection_file.read_text())
         assert (proc.connection_file.stat().st_mode & 0o777) == 0o600
@@ -50,8 +52,9 @@ def test_serve_writes_the_connection_file_and_stops_on_sigterm(tmp_path):
             f"{sf['instance_url']}/services/data/v61.0/query",
             params={"q": "SELECT COUNT() FROM Contact"},
             headers={"Authorization": f"Bearer {token}"},
-        ).json()
-        assert count["totalSize"] == 3000  # DEMO_SEED
+        )
+        assert count.json()["totalSize"] == 3000  # DEMO_SEED
+        assert count.headers["Sforce-Limit-Info"] == "api-usage=1/5000"  # --option reached it
         http.close()
         process = proc.process
     assert process.returncode == 0  # SIGTERM from stop() ends it cleanly
