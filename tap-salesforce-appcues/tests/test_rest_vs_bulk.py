@@ -102,3 +102,21 @@ def test_custom_account_object_and_deep_parent_paths(org, config, run, t0):
     for contact in with_parent:
         assert contact["Account"]["Name"]
         assert "@" in contact["Account"]["Owner"]["Email"]
+
+
+def test_bulk_query_timeout_halves_the_window(org, config, run, t0):
+    _seed(org, t0)
+    org.faults(
+        {
+            "match": {"method": "POST", "path": "jobs/query"},
+            "action": "error",
+            "status": 400,
+            "error_code": "QUERY_TIMEOUT",
+            "times": 1,
+        }
+    )
+    jobs = _jobs(org)
+    result = run(config(api_type="BULK2", **OBJECTS), streams=["Contact"])
+    assert org.injected() == 1
+    assert len(set(result.ids("Contact"))) == 40
+    assert _jobs(org) - jobs == 3  # the refused job, then one per half
