@@ -423,3 +423,28 @@ def test_a_chunk_rejected_as_a_whole_fails_its_records_and_the_rest_go(sf, sf_co
     assert [r.success for r in results] == [False] * 200 + [True] * 50
     assert results[0].errors[0]["statusCode"] == "JSON_PARSER_ERROR"
     assert len(_ids(sf, tag)) == 50
+
+
+def test_threads_sharing_an_expired_session_refresh_it_once(sandbox, sf, sf_control):
+    import threading
+
+    sf.limits()
+    sandbox.salesforce.expire_sessions()
+    logins_before = sf_control.calls("/services/oauth2/token")
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def work():
+        barrier.wait()
+        try:
+            sf.limits()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sf_control.calls("/services/oauth2/token") - logins_before == 1
