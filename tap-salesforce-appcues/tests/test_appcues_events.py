@@ -117,6 +117,15 @@ def test_backfill_goes_through_the_export(seeded, appcues_control, config, run, 
     # a cascade of 1,000-row halvings.
     assert analytics_queries(appcues_control) - queries == 1
     assert exports(appcues_control) - started == 1
+    # The export and the 1,000-row queries give the same ids for the same events.
+    by_queries = run(
+        config(appcues_start_date=iso(t0 - 30 * 24 * H), appcues_export_after_days=90),
+        streams=["appcues_events"],
+    )
+    assert exports(appcues_control) - started == 1
+    assert {r["id"] for r in by_queries.records["appcues_events"]} == {
+        r["id"] for r in result.records["appcues_events"]
+    }
 
 
 def test_a_quiet_backfill_costs_one_query(appcues_control, config, run, t0):
