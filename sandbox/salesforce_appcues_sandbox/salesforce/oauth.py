@@ -33,6 +33,7 @@ class Credentials:
     username: str
     password: str = field(repr=False)
     refresh_token: str = field(repr=False)
+    security_token: str = field(default="", repr=False)
 
     @classmethod
     def generate(cls, username: str) -> Credentials:
@@ -42,6 +43,7 @@ class Credentials:
             username=username,
             password="sandbox-" + secrets.token_urlsafe(12),
             refresh_token="5Aep861" + secrets.token_urlsafe(60).replace("-", ".").replace("_", "."),
+            security_token=secrets.token_hex(12),
         )
 
 
@@ -87,7 +89,9 @@ class OAuthServer:
     @staticmethod
     def _load_credentials(path: Path, username: str) -> Credentials:
         if path.exists():
-            return Credentials(**json.loads(path.read_text()))
+            stored = json.loads(path.read_text())
+            stored.setdefault("security_token", "")
+            return Credentials(**stored)
         creds = Credentials.generate(username)
         path.write_text(json.dumps(asdict(creds)))
         path.chmod(0o600)
@@ -179,11 +183,29 @@ class OAuthServer:
         if float(claims["exp"]) <= self.clock.now().timestamp():
             raise OAuthError("invalid_grant", "expired authorization code")
 
-    def _issue(self, rotate_from: str | None = None) -> dict[str, Any]:
-        now = self.clock.now()
+    def new_session(self) -> str:
+        """A fresh access token (also what SOAP login hands out as its sessionId)."""
         token = f"{self.org_id[:15]}!AQ" + secrets.token_urlsafe(72).replace("-", ".")
         with self._lock:
-            self._tokens[token] = now + self.ttl
+            self._tokens[token] = self.clock.now() + self.ttl
+        return token
+
+    def check_soap_login(self, username: str, password: str, organization_id: str | None) -> None:
+        """SOAP login(): password + security token, or password alone with the org id."""
+        creds = self.credentials
+        if username == creds.username and (
+            password == creds.password + creds.security_token
+            or (organization_id == self.org_id and password == creds.password)
+        ):
+            return
+        raise OAuthError(
+            "INVALID_LOGIN",
+            "INVALID_LOGIN: Invalid username, password, security token; or user locked out.",
+        )
+
+    def _issue(self, rotate_from: str | None = None) -> dict[str, Any]:
+        now = self.clock.now()
+        token = self.new_session()
         issued_at = str(int(now.timestamp() * 1000))
         identity = f"{self.base_url}/id/{self.org_id}/{self.user_id}"
         signature = base64.b64encode(

@@ -25,7 +25,7 @@ from ..common.clock import SandboxClock
 from ..common.faults import FaultRule
 from ..common.identities import DEMO_SEED
 from ..common.service import SandboxService
-from . import urls, wire
+from . import soap, urls, wire
 from .bulk import BulkQueryJobs
 from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
 from .oauth import OAuthError, OAuthServer
@@ -102,6 +102,7 @@ class SalesforceService(SandboxService):
             Route("/services/oauth2/revoke", self._revoke, methods=["POST", "GET"]),
             Route("/services/oauth2/userinfo", self._userinfo, methods=["GET", "POST"]),
             Route("/id/{org}/{user}", self._identity, methods=["GET", "POST"]),
+            Route("/services/Soap/u/{version}", self._soap_login, methods=["POST"]),
             Route("/services/data", self._versions, methods=["GET"]),
             Route("/services/data/", self._versions, methods=["GET"]),
             Route(
@@ -147,6 +148,7 @@ class SalesforceService(SandboxService):
             "refresh_token": creds.refresh_token,
             "username": creds.username,
             "password": creds.password,
+            "security_token": creds.security_token,
             "jwt_private_key_file": str(self.oauth.private_key_file),
             "jwt_certificate_file": str(self.oauth.certificate_file),
             "organization_id": self.org.org_id,
@@ -179,6 +181,29 @@ class SalesforceService(SandboxService):
                 status_code=exc.status,
             )
         return _json_response(200, body)
+
+    async def _soap_login(self, request: Request) -> Response:
+        xml_type = "text/xml; charset=utf-8"
+        login = soap.parse_login(await request.body())
+        if login is None:
+            body = soap.fault("INVALID_REQUEST", "Only the login() call is emulated")
+            return Response(body, status_code=500, media_type=xml_type)
+        try:
+            self.oauth.check_soap_login(login.username, login.password, login.organization_id)
+        except OAuthError as exc:
+            return Response(
+                soap.fault(exc.error, exc.description), status_code=500, media_type=xml_type
+            )
+        body = soap.login_response(
+            self.base_url,
+            request.path_params["version"],
+            self.oauth.new_session(),
+            self.org.org_id,
+            self.org.user_id,
+            self.oauth.credentials.username,
+            int(self.oauth.ttl.total_seconds()),
+        )
+        return Response(body, status_code=200, media_type=xml_type)
 
     async def _revoke(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))

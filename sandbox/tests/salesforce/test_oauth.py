@@ -4,6 +4,7 @@ import base64
 import time
 
 import jwt
+import pytest
 
 
 def _post_token(org, data, **kwargs):
@@ -164,3 +165,28 @@ def test_revoke_and_userinfo(org):
     again = org.anon.post(f"{org.conn['login_url']}/services/oauth2/revoke", data={"token": token})
     assert again.status_code == 400
     assert again.json()["error"] == "unsupported_token_type"
+
+
+def test_soap_login_as_simple_salesforce_sends_it(org):
+    from simple_salesforce import Salesforce, SalesforceLogin
+    from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+
+    session_id, instance = SalesforceLogin(
+        username=org.conn["username"],
+        password=org.conn["password"],
+        security_token=org.conn["security_token"],
+        scratch_url=org.conn["login_url"],
+        session=org.anon,
+    )
+    assert instance == org.conn["instance_url"].removeprefix("https://")
+    sf = Salesforce(session_id=session_id, instance=instance, session=org.anon)
+    assert sf.query("SELECT COUNT() FROM User")["totalSize"] == 1
+    with pytest.raises(SalesforceAuthenticationFailed) as failed:
+        SalesforceLogin(
+            username=org.conn["username"],
+            password="wrong",
+            security_token=org.conn["security_token"],
+            scratch_url=org.conn["login_url"],
+            session=org.anon,
+        )
+    assert failed.value.code == "INVALID_LOGIN"
