@@ -28,7 +28,12 @@ from salesforce_appcues_clients.salesforce import SalesforceClient
 MELTANO = Path(sys.executable).parent / "meltano"
 JOBS = ("appcues-to-salesforce", "salesforce-to-appcues")
 # Variables of a user's shell or `.env` that would steer Meltano away from the sandbox.
-_STEERING = ("MELTANO_ENVIRONMENT", "MELTANO_STATE_BACKEND_URI", "MELTANO_DATABASE_URI")
+_STEERING = (
+    "MELTANO_ENVIRONMENT",
+    "MELTANO_STATE_BACKEND_URI",
+    "MELTANO_DATABASE_URI",
+    "MELTANO_SYS_DIR_ROOT",
+)
 
 
 class MeltanoError(RuntimeError):
@@ -48,14 +53,23 @@ class MeltanoResult:
 
 
 class SandboxProject:
-    """The project in the `sandbox` environment, bound to one running sandbox."""
+    """The project in the `sandbox` environment, bound to one running sandbox.
 
-    def __init__(self, connection: dict[str, Any], run_dir: Path) -> None:
+    `sys_dir` moves Meltano's `.meltano` (plugin venvs and their per-run config files):
+    `meltano install` empties a plugin's run folder, so two installs or runs of one project
+    at once (a demo during `make test`) must not share it.
+    """
+
+    def __init__(
+        self, connection: dict[str, Any], run_dir: Path, sys_dir: Path | None = None
+    ) -> None:
         self.connection = connection
         self.run_dir = run_dir.resolve()
         self.variables = sandbox_variables(connection, self.run_dir)
         self.env = {k: v for k, v in os.environ.items() if k not in _STEERING}
         self.env.update(self.variables)
+        if sys_dir is not None:
+            self.env["MELTANO_SYS_DIR_ROOT"] = str(sys_dir.resolve())
         self.env["NO_COLOR"] = "1"
         self.control = {
             "salesforce": SandboxControl(connection["salesforce"]["control_url"], connection),

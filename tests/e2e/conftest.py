@@ -49,7 +49,15 @@ def e2e_sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="session")
 def project(e2e_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> SandboxProject:
-    """This Meltano project bound to the e2e sandbox, its plugins installed once."""
-    bound = SandboxProject(e2e_sandbox.connection, tmp_path_factory.mktemp("meltano-run"))
+    """This Meltano project bound to the e2e sandbox, its plugins installed once.
+
+    The session has its own `.meltano`, so a demo or another test session running at the
+    same time never has its plugins' config files removed by this session's install.
+    """
+    bound = SandboxProject(
+        e2e_sandbox.connection,
+        tmp_path_factory.mktemp("meltano-run"),
+        tmp_path_factory.mktemp("meltano-sys"),
+    )
     bound.meltano("install")
     return bound
