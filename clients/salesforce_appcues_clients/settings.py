@@ -98,7 +98,7 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": "boolean",
             "title": "Sandbox org",
             "default": False,
-            "description": "Shorthand for `domain: test` when `domain` is not set.",
+            "description": "Shorthand for `domain: test` (when `domain` is unset or `login`).",
         },
         "api_version": {
             "type": "string",
@@ -252,7 +252,9 @@ def _number(config: Mapping[str, Any], name: str, default: float) -> float:
 
 def login_url_for(domain: str | None, is_sandbox: bool = False) -> str:
     """The OAuth base URL for a `domain` setting."""
-    domain = (domain or "").strip() or ("test" if is_sandbox else "login")
+    domain = (domain or "").strip()
+    if not domain or (is_sandbox and domain == "login"):  # "login" may just be the default
+        domain = "test" if is_sandbox else "login"
     if domain.startswith(("https://", "http://")):
         return domain.rstrip("/")
     if "/" in domain or ":" in domain:

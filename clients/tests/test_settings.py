@@ -40,6 +40,8 @@ def test_property_dicts_are_valid_schemas_with_docs_and_marked_secrets():
         (None, False, "https://login.salesforce.com"),
         ("login", False, "https://login.salesforce.com"),
         (None, True, "https://test.salesforce.com"),
+        ("login", True, "https://test.salesforce.com"),
+        ("acme.my", True, "https://acme.my.salesforce.com"),
         ("test", False, "https://test.salesforce.com"),
         ("acme.my", False, "https://acme.my.salesforce.com"),
         ("https://127.0.0.1:8443/", False, "https://127.0.0.1:8443"),
