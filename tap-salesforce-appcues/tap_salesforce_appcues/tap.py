@@ -10,7 +10,11 @@ from singer_sdk import Stream, Tap
 from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.errors import SalesforceError
 from salesforce_appcues_clients.salesforce import SalesforceClient
-from salesforce_appcues_clients.settings import appcues_properties, salesforce_properties
+from salesforce_appcues_clients.settings import (
+    AppcuesSettings,
+    appcues_properties,
+    salesforce_properties,
+)
 
 from .schema_mapping import ObjectInfo, ParentPath, SchemaMappingError, resolve_path
 from .settings import TapSettings, tap_properties
@@ -77,6 +81,9 @@ class TapSalesforceAppcues(Tap):
             self.logger.warning("No Salesforce credentials configured: no Salesforce streams")
         if self.appcues_configured:
             streams.append(AppcuesEventsStream(self))
+        elif any(self.config.get(k) for k in APPCUES_REQUIRED):
+            # Half-configured: let the shared settings name what is missing.
+            AppcuesSettings.from_config(self.config, prefix="appcues_")
         else:
             self.logger.info(
                 "Appcues settings incomplete (%s): no appcues_events stream",

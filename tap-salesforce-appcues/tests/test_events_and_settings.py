@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from salesforce_appcues_clients.errors import ConfigurationError
 from tap_salesforce_appcues.events import (
     event_id,
     event_record,
@@ -125,3 +126,9 @@ def test_config_schema_documents_every_setting():
     ):
         assert props[name].get("title") and props[name].get("description"), name
     assert props["appcues_api_secret"]["secret"] is True
+
+
+def test_half_configured_appcues_names_the_missing_setting():
+    config = {"appcues_account_id": "a", "appcues_api_key": "k", "user_objects": []}
+    with pytest.raises(ConfigurationError, match="appcues_api_secret"):
+        TapSalesforceAppcues(config=config, validate_config=False).streams  # noqa: B018
