@@ -17,6 +17,8 @@ _SECRET_PATTERNS = [
         r"session_id|sessionid|private_key)['\"]?\s*[:=]\s*['\"]?)[^&\s'\",}]+"
     ),
     re.compile(r"00D[A-Za-z0-9]{12,15}![A-Za-z0-9._-]+"),  # Salesforce session ids
+    # presigned download URLs are bearer credentials while they live
+    re.compile(r"(?i)((?:x-amz-)?(?:signature|credential|security-token)=)[^&\s'\"]+"),
 ]
 
 

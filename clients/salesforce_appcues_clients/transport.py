@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import ssl
 import time
@@ -13,7 +14,21 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from .errors import scrub
+
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class _ScrubUrls(logging.Filter):
+    """urllib3 logs every request URL at DEBUG; presigned download URLs carry a signature."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(scrub(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_ScrubUrls())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -84,7 +85,7 @@ def test_import_groups_and_events(ac, ac_control, tag):
     assert len(ac.list_user_events(f"{tag}-u")) == 3
 
 
-def test_analytics_query_and_export_download_without_authorization(ac, ac_control, tag):
+def test_analytics_query_and_export_download_without_authorization(ac, ac_control, tag, debug_logs):
     user = f"{tag}-a"
     for i in range(3):
         ac.track_event(user, {"name": f"clicked_{i}", "timestamp": _now()})
@@ -107,6 +108,10 @@ def test_analytics_query_and_export_download_without_authorization(ac, ac_contro
     assert sorted(r["name"] for r in rows) == ["clicked_0", "clicked_1", "clicked_2"]
     assert len(sent_headers) == 1
     assert "Authorization" not in sent_headers[0]
+    # the presigned URL's signature is a credential: it never reaches a log line
+    assert "/downloads/exports/" in debug_logs.text
+    assert "signature=***" in debug_logs.text
+    assert re.search(r"signature=(?!\*\*\*)", debug_logs.text) is None
 
 
 def test_analytics_truncation_flag(ac, ac_control, tag):
