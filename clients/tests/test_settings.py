@@ -124,3 +124,21 @@ def test_salesforce_error_shapes():
     assert type(limit).__name__ == "QuotaExceededError"
     oauth = SalesforceError.from_body(400, {"error": "invalid_grant", "error_description": "bad"})
     assert oauth.error_code == "invalid_grant"
+
+
+def test_salesforce_login_choice_and_missing_settings():
+    from salesforce_appcues_clients.salesforce import SalesforceClient
+
+    with pytest.raises(ConfigurationError, match="no Salesforce login configured"):
+        SalesforceClient.from_config({"client_id": "c"})
+    with pytest.raises(ConfigurationError, match="client_id"):
+        SalesforceClient.from_config({"refresh_token": "r"})
+    with pytest.raises(ConfigurationError, match="username, private_key"):
+        SalesforceClient.from_config({"auth_flow": "jwt_bearer", "client_id": "c"})
+    jwt_client = SalesforceClient.from_config(
+        {"client_id": "c", "username": "u", "private_key": "not a key", "refresh_token": "r"}
+    )
+    assert jwt_client._tokens.flow == "jwt_bearer"
+    with pytest.raises(ConfigurationError, match="private_key") as info:
+        jwt_client.limits()
+    assert "not a key" not in str(info.value)
