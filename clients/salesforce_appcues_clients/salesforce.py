@@ -398,9 +398,10 @@ class _SalesforceAdapter(HTTPAdapter):
                     retry, retry_after_seconds(response.headers.get("Retry-After")), waited
                 )
                 if delay is None:
+                    code = _error_code(response)
                     raise RetriesExhaustedError(
-                        f"Salesforce answered {status} to {method} {path}; gave up after "
-                        f"{retry + 1} attempts"
+                        f"Salesforce answered {status}{f' {code}' if code else ''} to {method} "
+                        f"{path}; gave up after {retry + 1} attempts"
                     )
                 log.warning(
                     "Salesforce answered %s to %s %s; retrying in %.1f s",
