@@ -126,14 +126,15 @@ class Org(Control):
         return self.call("GET", "stats")["calls"]
 
 
+T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
 @pytest.fixture
-def org(sandbox):
-    # The sandbox's Date header follows the real clock, not the control clock, so these
-    # tests keep the clock at real time and place records with explicit SystemModstamps.
+def org(sandbox, t0):
+    """The Salesforce sandbox, emptied, its clock frozen at `t0`."""
     conn = sandbox.connection
     control = Org(conn["salesforce"]["control_url"], conn["ca_bundle"])
     control.call("DELETE", "faults")
-    control.call("POST", "clock", {"reset": True})
     control.call("POST", "reset")
     yield control
     control.call("DELETE", "faults")
@@ -142,7 +143,8 @@ def org(sandbox):
 
 
 @pytest.fixture
-def appcues_control(sandbox):
+def appcues_control(sandbox, t0):
+    """The Appcues sandbox, emptied; the clock (shared with Salesforce) frozen at `t0`."""
     conn = sandbox.connection
     control = Control(conn["appcues"]["control_url"], conn["ca_bundle"])
     control.call("POST", "reset")
@@ -251,6 +253,12 @@ def run():
 
 
 @pytest.fixture
-def t0():
-    """Now (real and sandbox clock), whole seconds: records are placed relative to it."""
-    return datetime.now(UTC).replace(microsecond=0)
+def t0(sandbox):
+    """The sandbox clock, frozen here for the test: the org's Date header says this time,
+    so the tap's windows, the records' SystemModstamps and analytics visibility follow it."""
+    conn = sandbox.connection
+    control = Control(conn["salesforce"]["control_url"], conn["ca_bundle"])
+    control.clock(T0, freeze=True)
+    yield T0
+    control.call("POST", "clock", {"reset": True})
+    control.session.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import jsonschema
 
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
@@ -12,10 +10,7 @@ OBJECTS = {"user_objects": ["Contact", "Lead"], "account_object": "Account"}
 
 
 def _seed(org, t0):
-    # Seeded "an hour ago" on the org clock, so every record is inside the window.
-    org.clock(t0 - timedelta(hours=1), freeze=False)
     org.call("POST", "seed", {"Account": 15, "Contact": 40, "Lead": 20, "seed": 11})
-    org.call("POST", "clock", {"reset": True})
 
 
 def _jobs(org) -> int:
@@ -77,9 +72,7 @@ def test_bulk_refusal_falls_back_to_rest(org, config, run, t0):
 
 
 def test_custom_account_object_and_deep_parent_paths(org, config, run, t0):
-    org.clock(t0 - timedelta(hours=1), freeze=False)
     org.call("POST", "seed", {"Account": 5, "Workspace__c": 8, "Contact": 10, "seed": 4})
-    org.call("POST", "clock", {"reset": True})
     cfg = {
         "user_objects": ["Contact"],
         "account_object": "Workspace__c",

@@ -1,8 +1,8 @@
-"""Incremental correctness of the Salesforce streams, driven by the sandbox control API.
+"""Incremental correctness of the Salesforce streams, driven by the sandbox clock and control API.
 
-The tap runs in-process against the sandbox; nothing of ours is mocked. Records are written
-through the control API at explicit SystemModstamps (a late commit, a group sharing one
-timestamp), relative to the current org time `t0`.
+The tap runs in-process against the sandbox; nothing of ours is mocked. The org clock is
+frozen at `t0` and moved by the tests; records are written through the control API, some at
+explicit SystemModstamps (a late commit, a group sharing one timestamp).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def test_late_commit_inside_the_lookback_is_delivered(org, config, run, t0):
     late = org.write("Contact", contacts(1, "late"), modstamp=t0 - 90 * S)
     # ...and one committed far too late (outside the lookback) is not re-read.
     org.write("Contact", contacts(1, "too-late"), modstamp=t0 - 3600 * S)
+    org.advance(120)
     second = run(config(), first.state, streams=["Contact"])
     delivered = second.ids("Contact")
     assert late[0] in delivered
@@ -66,12 +67,12 @@ def test_late_commit_inside_the_lookback_is_delivered(org, config, run, t0):
 def test_bookmark_never_passes_now_minus_lag(org, config, run, t0):
     org.write("Contact", contacts(2, "old"), modstamp=t0 - 600 * S)
     org.write("Contact", contacts(2, "fresh"), modstamp=t0 - 10 * S)
-    result = run(config(lag=120), streams=["Contact"])
+    result = run(config(lag=60), streams=["Contact"])
     names = {r["LastName"] for r in result.records["Contact"]}
     assert names == {"old-00000", "old-00001"}  # the fresh ones are still within the lag
     assert result.bookmark("Contact") == iso(t0 - 600 * S)
-    # A later run whose lag no longer covers them (as if two minutes had passed).
-    later = run(config(lag=5), result.state, streams=["Contact"])
+    org.advance(60)
+    later = run(config(lag=60), result.state, streams=["Contact"])
     assert {r["LastName"] for r in later.records["Contact"]} >= {"fresh-00000", "fresh-00001"}
     assert later.bookmark("Contact") == iso(t0 - 10 * S)
 
@@ -106,6 +107,7 @@ def test_empty_window_keeps_the_bookmark_and_costs_one_query(org, config, run, t
     assert first.bookmark("Contact") == iso(t0 - 60 * S)
     assert first.bookmark("Account") is None  # nothing read: no bookmark invented
 
+    org.advance(3600)  # an hour passes with no changes
     before = sum(org.calls().values())
     second = run(config(lookback_window=0), first.state, streams=["Contact", "Account"])
     assert second.records["Contact"] == []
@@ -118,8 +120,6 @@ def test_empty_window_keeps_the_bookmark_and_costs_one_query(org, config, run, t
 
 
 def test_deleted_records_come_through_with_isdeleted(org, config, run, sf_client, t0):
-    # Writes and the delete happen "two minutes ago" on the org clock.
-    org.clock(t0 - 120 * S, freeze=False)
     ids = org.write("Lead", [{"LastName": f"L{i}", "Company": "Acme"} for i in range(3)])
     sf_client.simple.Lead.delete(ids[0])
     with_deleted = run(config(user_objects=["Lead"], account_object=""), streams=["Lead"])
@@ -169,17 +169,14 @@ def test_session_expiring_mid_stream_is_recovered(org, config, run, t0):
 
 
 def test_converted_leads_come_through_with_their_conversion(org, config, run, t0):
-    org.clock(t0 - 3600 * S, freeze=False)
     org.call("POST", "seed", {"Account": 4, "Contact": 20, "Lead": 40, "seed": 9})
-    org.call("POST", "clock", {"reset": True})
-    leads = run(
-        config(
-            user_objects=["Lead"],
-            account_object="",
-            relationship_fields={"Lead": ["ConvertedContact.Email"]},
-        ),
-        streams=["Lead"],
-    ).records["Lead"]
+    cfg = config(
+        user_objects=["Lead"],
+        account_object="",
+        relationship_fields={"Lead": ["ConvertedContact.Email"]},
+    )
+    first = run(cfg, streams=["Lead"])
+    leads = first.records["Lead"]
     assert len(leads) == 40
     converted = [r for r in leads if r["IsConverted"]]
     assert converted, "the seed converts a share of its leads"
@@ -188,6 +185,18 @@ def test_converted_leads_come_through_with_their_conversion(org, config, run, t0
         assert lead["ConvertedContact"]["Email"]  # the contact it became, read with it
     open_leads = [r for r in leads if not r["IsConverted"]]
     assert all(r["ConvertedContact"] == {"Email": None} for r in open_leads)
+
+    # A lead converted later comes through on the next run, with its new contact.
+    org.advance(300)
+    lead_id = open_leads[0]["Id"]
+    made = org.call("POST", f"leads/{lead_id}/convert", {})
+    org.advance(60)
+    second = run(cfg, first.state, streams=["Lead"])
+    again = next(r for r in second.records["Lead"] if r["Id"] == lead_id)
+    assert again["IsConverted"] is True
+    assert again["ConvertedContactId"] == made["contactId"]
+    assert again["SystemModstamp"] == iso(t0 + 300 * S)
+    assert second.bookmark("Lead") == iso(t0 + 300 * S)
 
 
 def test_catalog_selection_decides_the_fields_read(org, config, run, t0):
@@ -243,6 +252,7 @@ def test_a_run_without_changes_costs_one_query_per_stream(
     assert first.bookmark("Contact") and first.bookmark("Account")
     assert first.bookmark("appcues_events")
 
+    org.advance(300)  # the next scheduled run, five minutes later
     with caplog.at_level("INFO"):
         second = run(cfg, first.state)
     # The discovery describe plus one query per Salesforce stream; one analytics query.
@@ -250,7 +260,7 @@ def test_a_run_without_changes_costs_one_query_per_stream(
     assert "API calls this run: salesforce=3 appcues=1" in caplog.text
     for stream in ("Contact", "Account", "appcues_events"):
         assert second.bookmark(stream) == first.bookmark(stream)
-    assert second.state["bookmarks"]["Contact"]["read_until"] >= iso(t0 - 60 * S)
+    assert second.state["bookmarks"]["Contact"]["read_until"] == iso(t0 + 300 * S)
 
 
 def test_an_unknown_object_is_named_with_its_setting(org, config):
