@@ -21,6 +21,7 @@ from .settings import TapSettings, tap_properties
 from .streams import AppcuesEventsStream, SalesforceObjectStream
 
 APPCUES_REQUIRED = ("appcues_account_id", "appcues_api_key", "appcues_api_secret")
+MAX_PARENT_DEPTH = 4
 SALESFORCE_CREDENTIALS = ("refresh_token", "private_key", "private_key_file", "client_secret")
 
 
@@ -74,6 +75,13 @@ class TapSalesforceAppcues(Tap):
 
     # --- discovery -----------------------------------------------------------------------
     def discover_streams(self) -> list[Stream]:
+        try:
+            return self._discover()
+        except Exception:
+            self.close_clients()  # the run ends here; leave no open connection behind
+            raise
+
+    def _discover(self) -> list[Stream]:
         streams: list[Stream] = []
         if self.settings.objects and self.salesforce_configured:
             streams.extend(self._salesforce_streams())
@@ -105,8 +113,16 @@ class TapSalesforceAppcues(Tap):
             ) from None
         infos = {name: ObjectInfo.from_describe(described[name]) for name in wanted}
         by_name = {info.name: info for info in infos.values()}
+        known = {n.lower() for n in wanted} | {i.name.lower() for i in infos.values()}
+        unknown = [k for k in self.settings.relationship_fields if k.lower() not in known]
+        if unknown:  # e.g. a shared config whose other objects this plugin does not read
+            self.logger.warning(
+                "relationship_fields: %s not among the configured objects (%s); ignored",
+                ", ".join(unknown),
+                ", ".join(wanted),
+            )
         paths: dict[str, list[ParentPath]] = {}
-        for _ in range(4):  # each pass describes one more level of parents, if any
+        for depth in range(MAX_PARENT_DEPTH + 1):  # each pass describes one more level
             missing: set[str] = set()
             for name, info in infos.items():
                 paths[name] = []
@@ -118,10 +134,12 @@ class TapSalesforceAppcues(Tap):
                         missing.add(needed)
             if not missing:
                 break
+            if depth == MAX_PARENT_DEPTH:
+                raise SchemaMappingError(
+                    f"relationship_fields: paths deeper than {MAX_PARENT_DEPTH} parents"
+                )
             for parent, raw in sf.describe(sorted(missing)).items():
                 by_name[parent] = ObjectInfo.from_describe(raw)
-        else:
-            raise SchemaMappingError("relationship_fields: paths deeper than four levels")
         return [SalesforceObjectStream(self, info, paths[name]) for name, info in infos.items()]
 
     def _relationship_paths(self, name: str, info: ObjectInfo) -> list[str]:

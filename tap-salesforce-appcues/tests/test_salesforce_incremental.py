@@ -278,3 +278,13 @@ def test_no_secret_reaches_output_or_logs(org, config, run, t0, caplog):
     for name in ("client_secret", "refresh_token", "appcues_api_secret"):
         assert cfg[name] not in text, name
     assert "Bearer " not in text and "Authorization" not in text
+
+
+def test_relationship_fields_for_an_unconfigured_object_are_named(org, config, caplog):
+    cfg = config(relationship_fields={"Contcat": ["Account.Name"]})
+    with caplog.at_level("WARNING"):
+        tap = TapSalesforceAppcues(config=cfg)
+        streams = tap.streams
+    tap.close_clients()
+    assert "relationship_fields: Contcat not among the configured objects" in caplog.text
+    assert "Account" not in streams["Contact"].schema["properties"]
