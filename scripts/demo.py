@@ -217,63 +217,60 @@ class Demo:
 
 
 # --- the report ---------------------------------------------------------------------------
-def report_round(console: Console, title: str, run: Round, project: SandboxProject) -> None:
+def report_round(console: Console, title: str, run: Round) -> None:
     console.heading(title)
     events = run.runs["appcues-to-salesforce"]
     s = events.summary
     print("Appcues -> Salesforce (job appcues-to-salesforce)")
-    total = sum(s.events_written.values())
-    print(f"  Salesforce Events created      {total:>7,}")
+    _row("Salesforce Events created", f"{sum(s.events_written.values()):,}")
     for name, count in sorted(s.events_written.items(), key=lambda kv: -kv[1]):
-        print(f"    {name:<34} {count:>7,}")
+        _row(f"  {name}", f"{count:,}")
     if s.events_already_present:
-        print(f"  Already in Salesforce (replays) {s.events_already_present:>6,}  (not duplicated)")
+        _row("Read again, already in Salesforce", f"{s.events_already_present:,} (not duplicated)")
     if s.nps_records_updated is not None:
-        print(f"  Latest NPS fields set on       {s.nps_records_updated:>7,} Contacts/Leads")
+        _row("Latest NPS fields set on", f"{s.nps_records_updated:,} Contacts/Leads")
     if s.unmatched is not None:
-        print(f"  Users skipped as unmatched     {s.unmatched:>7,}")
-        reasons = _reasons(events.dead_letters)
-        for reason, (count, example) in reasons.items():
-            print(f"    {reason}: {count:,} events, e.g. {example}")
+        _row("Events of unmatched users skipped", f"{s.unmatched:,}")
+        for reason, (count, example) in _reasons(events.dead_letters).items():
+            _row(f"  {reason}", f"{count:,}, e.g. {example}")
     _print_calls(events)
 
     profiles = run.runs["salesforce-to-appcues"]
     p = profiles.summary.profiles
     print("Salesforce -> Appcues (job salesforce-to-appcues)")
     if p:
-        print(
-            f"  Appcues user profiles          created {p.get('users_created', 0):,}, "
-            f"updated {p.get('users_updated', 0):,}, "
-            f"unchanged and skipped {p.get('users_unchanged_skipped', 0):,}"
-        )
-        print(
-            f"  Appcues group profiles         created {p.get('groups_created', 0):,}, "
-            f"updated {p.get('groups_updated', 0):,}, "
-            f"unchanged and skipped {p.get('groups_unchanged_skipped', 0):,}"
-        )
+        for kind in ("users", "groups"):
+            _row(
+                f"Appcues {kind[:-1]} profiles",
+                f"{p.get(kind + '_created', 0):,} created, {p.get(kind + '_updated', 0):,} "
+                f"updated, {p.get(kind + '_unchanged_skipped', 0):,} unchanged (not sent)",
+            )
         if p.get("memberships_added"):
-            print(f"  Users added to their group     {p['memberships_added']:,}")
+            _row("Users added to their group", f"{p['memberships_added']:,}")
         for reason, count in (p.get("dead_lettered_by_reason") or {}).items():
-            print(f"  Not sent ({reason})          {count:>7,}  (dead-letter file)")
+            _row(f"Records not sent: {reason}", f"{count:,} (in the dead-letter file)")
     _print_calls(profiles)
-    for job in (events, profiles):
-        for line in job.summary.summary_lines:
-            print(f"  [{_short(line, 160)}]")
+
+
+def _row(label: str, value: str) -> None:
+    print(f"  {label:<36} {value}")
 
 
 def _print_calls(job: JobRun) -> None:
-    print(
-        f"  API calls (counted by the sandbox): Salesforce {job.calls['salesforce']:,}, "
-        f"Appcues {job.calls['appcues']:,}; {job.seconds:.0f} s"
+    _row(
+        "API calls (counted by the sandbox)",
+        f"Salesforce {job.calls['salesforce']:,}, Appcues {job.calls['appcues']:,} "
+        f"(run took {job.seconds:.0f} s)",
     )
 
 
 def _reasons(letters: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+    """Count per reason, with the most recent message as the example."""
     reasons: dict[str, tuple[int, str]] = {}
     for letter in letters:
         reason = str(letter.get("reason", "unknown"))
-        count, example = reasons.get(reason, (0, str(letter.get("message", ""))))
-        reasons[reason] = (count + 1, example)
+        count = reasons.get(reason, (0, ""))[0]
+        reasons[reason] = (count + 1, str(letter.get("message", "")))
     return reasons
 
 
@@ -363,13 +360,13 @@ def main(argv: list[str] | None = None) -> int:
                 demo.install()
                 console.heading("Round 1: the first sync")
                 first = demo.run_round(1)
-                report_round(console, "Round 1 summary", first, project)
+                report_round(console, "Round 1 summary", first)
                 events_before = _event_count(project)
                 console.heading("Changing data through the Salesforce and Appcues APIs")
                 changes = demo.make_changes()
                 console.heading("Round 2: the next scheduled runs")
                 second = demo.run_round(2)
-                report_round(console, "Round 2 summary", second, project)
+                report_round(console, "Round 2 summary", second)
                 ok = verify(console, changes, second, [events_before, _event_count(project)])
             finally:
                 demo.close()
