@@ -64,12 +64,12 @@ def setting_definition(name: str, prop: dict[str, Any]) -> dict[str, Any]:
     """A Meltano setting definition for one JSON-schema property."""
     types = json_types(prop)
     enum = prop.get("enum")
-    definition: dict[str, Any] = {"name": name}
+    definition: dict[str, Any] = {"name": name, "kind": "string"}
     if enum:
         definition["kind"] = "options"
     elif types == ["string"] and prop.get("format") in ("date-time", "date"):
         definition["kind"] = "date_iso8601"
-    elif len(types) == 1 and types[0] != "string":
+    elif len(types) == 1:
         definition["kind"] = {
             "integer": "integer",
             "number": "decimal",

@@ -12,6 +12,8 @@ import pytest
 import sync_meltano_settings
 from ruamel.yaml import YAML
 
+KINDS = {"string", "integer", "decimal", "boolean", "date_iso8601", "array", "object", "options"}
+
 
 @pytest.fixture(scope="module")
 def about():
@@ -50,6 +52,7 @@ def test_every_setting_is_defined_with_secrets_marked(about):
         assert set(defined) == set(props), plugin
         for name, prop in props.items():
             assert defined[name].get("sensitive", False) == bool(prop.get("secret")), (plugin, name)
+            assert defined[name]["kind"] in KINDS, (plugin, name)
         for key in entry.get("config", {}):
             assert key in props, f"{plugin}: config key {key} is no setting"
         assert {"state", "catalog", "discover", "about", "stream-maps"} <= set(
