@@ -7,10 +7,12 @@ round, change data through the APIs and run the second round; the tests check wh
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
 
+import plugin_about
 import pytest
 from meltano_sandbox import appcues_client, parse_run, salesforce_client
 
@@ -195,3 +197,26 @@ def test_preflight_through_meltano_invoke(project):
     assert result.returncode == 0, result.output
     assert "Preflight: ready to run" in result.output
     assert "[FAIL]" not in result.output
+
+
+def test_a_second_run_of_a_job_in_progress_is_refused(project, second_round):
+    """One run at a time per job: Meltano refuses to start a job whose run is in progress."""
+    first = subprocess.Popen(
+        project.command("run", "salesforce-to-appcues"),
+        cwd=plugin_about.ROOT,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        for line in first.stdout:  # the run is registered once Meltano names the job
+            if "Running job with name" in line:
+                break
+        second = project.meltano("run", "salesforce-to-appcues", check=False)
+        assert second.returncode == 1
+        assert "already running" in second.output
+    finally:
+        rest, _ = first.communicate(timeout=240)
+    assert first.returncode == 0, rest[-2000:]
