@@ -187,10 +187,21 @@ def _merge_config(entry: CommentedMap, wanted: dict[str, str], about_json: dict[
     config = entry.setdefault("config", CommentedMap())
     known = properties(about_json)
     for key in [k for k in config if k not in known]:
+        _move_trailing_comment(config, key, None)
         del config[key]
     for key, value in wanted.items():
         if key not in config:
+            last = next(reversed(config), None) if config else None
             config[key] = value
+            if last is not None:
+                _move_trailing_comment(config, last, key)
+
+
+def _move_trailing_comment(mapping: CommentedMap, old: Any, new: Any) -> None:
+    """Keep a comment that follows a mapping's last key (it introduces the next block)."""
+    token = mapping.ca.items.pop(old, None)
+    if token is not None and new is not None:
+        mapping.ca.items[new] = token
 
 
 def render_meltano_yml(text: str, about: dict[str, dict[str, Any]]) -> str:
