@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urljoin
 
@@ -33,6 +34,7 @@ from .transport import (
     TRANSIENT_STATUSES,
     RetryPolicy,
     build_session,
+    http_date,
     retry_after_seconds,
     sent_nothing,
     sleep,
@@ -169,6 +171,7 @@ class AppcuesClient:
         self._auth = requests.auth.HTTPBasicAuth(settings.api_key, settings.api_secret)
         self._count_lock = threading.Lock()
         self._requests = 0
+        self._last_date: datetime | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], prefix: str = "") -> AppcuesClient:
@@ -181,6 +184,13 @@ class AppcuesClient:
     def requests_made(self) -> int:
         """API requests sent by this client (retries included; downloads excluded)."""
         return self._requests
+
+    def server_time(self) -> datetime | None:
+        """Appcues' clock from the last API response's Date header; None before any response.
+
+        Never makes a call of its own (Appcues has no free endpoint to ask).
+        """
+        return self._last_date
 
     def _account_url(self, path: str) -> str:
         account = quote(self.settings.account_id, safe="")
@@ -232,6 +242,7 @@ class AppcuesClient:
                 waited += delay
                 retry += 1
                 continue
+            self._last_date = http_date(response.headers.get("Date")) or self._last_date
             status = response.status_code
             if status in TRANSIENT_STATUSES or status >= 500:
                 delay = self.retry_policy.delay(

@@ -61,6 +61,7 @@ from .transport import (
 log = logging.getLogger(__name__)
 
 COLLECTION_SIZE = 200  # sObject Collections maximum per call
+COLLECTION_TYPES = 10  # Salesforce processes at most 10 same-type chunks per call
 DESCRIBE_BATCH_SIZE = 25  # composite/batch maximum subrequests
 BULK_PAGE_SIZE = 50_000
 _API_PATH = re.compile(r"^/services/(data|async)/")
@@ -423,6 +424,86 @@ def _translate(exc: simple_salesforce.exceptions.SalesforceError) -> SalesforceE
     return SalesforceError.from_body(exc.status, exc.content, str(exc.resource_name or ""))
 
 
+class QueryResult(Iterator[dict[str, Any]]):
+    """The records of one REST query (query or queryAll), fetched a page at a time.
+
+    `total_size` is Salesforce's `totalSize` for the whole query, known from the first page:
+    reading it fetches that page (one call) without consuming any record, so a caller can
+    size the query up before deciding to read it. Iterating continues from that same page.
+    """
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        soql: str,
+        include_deleted: bool = False,
+        batch_size: int | None = None,
+    ) -> None:
+        self._client = client
+        self._soql = soql
+        self._include_deleted = include_deleted
+        self._headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
+        self._records: list[dict[str, Any]] = []
+        self._position = 0
+        self._next_url: str | None = None
+        self._total_size: int | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<QueryResult total_size={self._total_size}>"
+
+    @property
+    def total_size(self) -> int:
+        """Matching records in the whole query (fetches the first page if not yet done)."""
+        self._first_page()
+        assert self._total_size is not None
+        return self._total_size
+
+    def __iter__(self) -> QueryResult:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        self._first_page()
+        while self._position >= len(self._records):
+            if self._next_url is None or self._closed:
+                raise StopIteration
+            self._load(self._next_url)
+        record = self._records[self._position]
+        self._position += 1
+        return record
+
+    def close(self) -> None:
+        """Stop here: later pages are never fetched."""
+        self._closed = True
+        self._records, self._next_url = [], None
+
+    def _first_page(self) -> None:
+        if self._total_size is None and not self._closed:
+            self._load(None)
+
+    def _load(self, next_url: str | None) -> None:
+        simple = self._client.simple
+        try:
+            if next_url is None:
+                page = simple.query(
+                    self._soql, include_deleted=self._include_deleted, headers=self._headers
+                )
+            else:
+                page = simple.query_more(
+                    next_url,
+                    identifier_is_url=True,
+                    include_deleted=self._include_deleted,
+                    headers=self._headers,
+                )
+        except simple_salesforce.exceptions.SalesforceError as exc:
+            raise _translate(exc) from None
+        if self._total_size is None:
+            self._total_size = int(page.get("totalSize", 0))
+        self._records = list(page.get("records") or [])
+        self._position = 0
+        self._next_url = None if page.get("done", True) else page.get("nextRecordsUrl")
+
+
 class SalesforceClient:
     """One Salesforce org connection for one run; see docs/clients.md for the contract."""
 
@@ -529,15 +610,12 @@ class SalesforceClient:
     # --- reads -------------------------------------------------------------------------
     def query(
         self, soql: str, include_deleted: bool = False, batch_size: int | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Records of a SOQL query, page by page (follows nextRecordsUrl; bounded memory)."""
-        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
-        try:
-            yield from self.simple.query_all_iter(
-                soql, include_deleted=include_deleted, headers=headers
-            )
-        except simple_salesforce.exceptions.SalesforceError as exc:
-            raise _translate(exc) from None
+    ) -> QueryResult:
+        """Records of a SOQL query, page by page (follows nextRecordsUrl; bounded memory).
+
+        Lazy: nothing is sent until the result is iterated or its `total_size` is read.
+        """
+        return QueryResult(self, soql, include_deleted, batch_size)
 
     def query_count(self, soql: str, include_deleted: bool = False) -> int:
         """totalSize of a `SELECT COUNT() ...` query."""
@@ -702,15 +780,43 @@ class SalesforceClient:
     def insert(
         self, sobject: str, records: list[dict[str, Any]], all_or_none: bool = False
     ) -> list[RecordResult]:
-        return self._collections("POST", "composite/sobjects", sobject, records, all_or_none)
+        typed = _typed(sobject, records)
+        return self._collections("POST", "composite/sobjects", typed, all_or_none)
 
     def update(
         self, sobject: str, records: list[dict[str, Any]], all_or_none: bool = False
     ) -> list[RecordResult]:
+        return self._update(_typed(sobject, records), all_or_none)
+
+    def update_mixed(
+        self, records: list[dict[str, Any]], all_or_none: bool = False
+    ) -> list[RecordResult]:
+        """Update records of several object types together, 200 a call whatever their types.
+
+        Each record names its type as Salesforce does, `"attributes": {"type": "Lead"}`, and
+        carries its `Id`. Records are grouped by type within a call (Salesforce processes a
+        call in chunks of consecutive same-type records, at most 10 chunks), and a call never
+        holds more than 10 types; results keep the input positions (`RecordResult.index`).
+        """
+        typed: list[tuple[int, str, dict[str, Any]]] = []
         for i, record in enumerate(records):
+            attributes = record.get("attributes")
+            sobject = attributes.get("type") if isinstance(attributes, Mapping) else None
+            if not isinstance(sobject, str) or not _SOBJECT_NAME.match(sobject):
+                raise ValueError(f"update_mixed: record {i} has no attributes.type sObject name")
+            typed.append((i, sobject, record))
+        # Stable grouping by type (first-seen order): one chunk per type in each call.
+        order = {t: n for n, t in enumerate(dict.fromkeys(t for _, t, _ in typed))}
+        typed.sort(key=lambda entry: order[entry[1]])
+        return self._update(typed, all_or_none)
+
+    def _update(
+        self, typed: list[tuple[int, str, dict[str, Any]]], all_or_none: bool
+    ) -> list[RecordResult]:
+        for i, _, record in typed:
             if not (record.get("Id") or record.get("id")):
                 raise ValueError(f"update: record {i} has no Id")
-        return self._collections("PATCH", "composite/sobjects", sobject, records, all_or_none)
+        return self._collections("PATCH", "composite/sobjects", typed, all_or_none)
 
     def upsert(
         self,
@@ -722,38 +828,37 @@ class SalesforceClient:
         if not _SOBJECT_NAME.match(external_id_field):
             raise ValueError(f"not a field name: {external_id_field!r}")
         path = f"composite/sobjects/{sobject}/{external_id_field}"
-        return self._collections("PATCH", path, sobject, records, all_or_none)
+        return self._collections("PATCH", path, _typed(sobject, records), all_or_none)
 
     def _collections(
         self,
         method: str,
         path: str,
-        sobject: str,
-        records: list[dict[str, Any]],
+        typed: list[tuple[int, str, dict[str, Any]]],
         all_or_none: bool,
     ) -> list[RecordResult]:
-        if not _SOBJECT_NAME.match(sobject):
-            raise ValueError(f"not an sObject name: {sobject!r}")
+        """Send (input index, type, record) entries in calls of 200 and at most 10 types."""
+        for _, sobject, _ in typed:
+            if not _SOBJECT_NAME.match(sobject):
+                raise ValueError(f"not an sObject name: {sobject!r}")
         results: list[RecordResult] = []
-        for start in range(0, len(records), COLLECTION_SIZE):
-            chunk = records[start : start + COLLECTION_SIZE]
+        for chunk in _collection_chunks(typed):
+            first, last = chunk[0][0], chunk[-1][0]
+            types = ", ".join(dict.fromkeys(t for _, t, _ in chunk))
             payload = {
                 "allOrNone": all_or_none,
                 "records": [
-                    {
-                        **{k: v for k, v in r.items() if k != "attributes"},
-                        "attributes": {"type": sobject},
-                    }
-                    for r in chunk
+                    {**{k: v for k, v in r.items() if k != "attributes"}, "attributes": {"type": t}}
+                    for _, t, r in chunk
                 ],
             }
             try:
                 answer = self._json(method, path, json=payload)
             except UncertainWriteError as exc:
                 raise UncertainWriteError(
-                    f"{exc.message} (records {start}-{start + len(chunk) - 1} of {sobject}; "
-                    f"{len(results)} earlier records have outcomes)",
-                    results,
+                    f"{exc.message} ({len(chunk)} {types} records, input positions "
+                    f"{first}-{last}; {len(results)} earlier records have outcomes)",
+                    sorted(results, key=lambda r: r.index),
                 ) from None
             except QuotaExceededError:
                 raise
@@ -762,9 +867,7 @@ class SalesforceClient:
                     raise
                 # The whole chunk was rejected on its merits: every record in it failed.
                 error = {"statusCode": exc.error_code, "message": exc.message, "fields": exc.fields}
-                results.extend(
-                    RecordResult(start + i, None, False, None, [error]) for i in range(len(chunk))
-                )
+                results.extend(RecordResult(i, None, False, None, [error]) for i, _, _ in chunk)
                 continue
             if not isinstance(answer, list) or len(answer) != len(chunk):
                 raise SalesforceError(
@@ -773,17 +876,39 @@ class SalesforceClient:
                     f"{method} {path} returned {len(answer) if isinstance(answer, list) else 0} "
                     f"results for {len(chunk)} records",
                 )
-            for i, item in enumerate(answer):
+            for (index, _, _), item in zip(chunk, answer, strict=True):
                 results.append(
                     RecordResult(
-                        index=start + i,
+                        index=index,
                         id=item.get("id"),
                         success=bool(item.get("success")),
                         created=item.get("created") if "created" in item else None,
                         errors=list(item.get("errors") or []),
                     )
                 )
+        results.sort(key=lambda r: r.index)
         return results
 
     def close(self) -> None:
         self.session.close()
+
+
+def _typed(sobject: str, records: list[dict[str, Any]]) -> list[tuple[int, str, dict[str, Any]]]:
+    return [(i, sobject, r) for i, r in enumerate(records)]
+
+
+def _collection_chunks(
+    typed: list[tuple[int, str, dict[str, Any]]],
+) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
+    """Consecutive calls of at most 200 records and at most 10 runs of one type."""
+    chunk: list[tuple[int, str, dict[str, Any]]] = []
+    runs = 0
+    for entry in typed:
+        new_run = not chunk or chunk[-1][1] != entry[1]
+        if chunk and (len(chunk) == COLLECTION_SIZE or (new_run and runs == COLLECTION_TYPES)):
+            yield chunk
+            chunk, runs, new_run = [], 0, True
+        chunk.append(entry)
+        runs += 1 if new_run else 0
+    if chunk:
+        yield chunk

@@ -267,3 +267,20 @@ def test_an_untrusted_certificate_names_the_prefixed_setting(ac_config, new_ac, 
     client = new_ac(config, "appcues_")
     with pytest.raises(ConfigurationError, match="appcues_ca_bundle"):
         client.get_user_profile("x")
+
+
+def test_server_time_is_the_date_of_the_last_response(ac, ac_control, tag):
+    assert ac.server_time() is None  # nothing asked yet, and no call is made to find out
+    assert ac.requests_made == 0
+    saved = ac_control.call("GET", "clock")["now"]
+    ac_control.call("POST", "clock", {"now": "2031-05-06T07:08:09Z", "freeze": True})
+    try:
+        assert ac.get_user_profile(f"{tag}-nobody") is None  # a 404 carries a Date too
+        assert ac.server_time() == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+        ac_control.call("POST", "clock", {"advance_seconds": 90})
+        ac.list_user_events(f"{tag}-nobody")
+        assert ac.server_time() == datetime(2031, 5, 6, 7, 9, 39, tzinfo=UTC)
+        assert ac.requests_made == 2
+    finally:
+        was_real = abs(datetime.fromisoformat(saved) - datetime.now(UTC)).total_seconds() < 1
+        ac_control.call("POST", "clock", {"reset": True} if was_real else {"now": saved})

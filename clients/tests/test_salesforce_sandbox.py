@@ -448,3 +448,71 @@ def test_threads_sharing_an_expired_session_refresh_it_once(sandbox, sf, sf_cont
         t.join()
     assert errors == []
     assert sf_control.calls("/services/oauth2/token") - logins_before == 1
+
+
+# --- mixed-type updates and query sizing -------------------------------------------------
+def test_update_mixed_sends_contacts_and_leads_together(sf, sf_control, tag):
+    contacts = sf.insert("Contact", [{"LastName": tag} for _ in range(210)])
+    leads = sf.insert("Lead", [{"LastName": tag, "Company": "Acme"} for _ in range(40)])
+    assert all(r.success for r in contacts + leads)
+    # Interleaved as a caller would produce them; one record is bad.
+    lead_updates = [{"attributes": {"type": "Lead"}, "Id": r.id} for r in leads]
+    records = []
+    for i, contact in enumerate(contacts):
+        records.append({"attributes": {"type": "Contact"}, "Id": contact.id})
+        if i % 5 == 4 and lead_updates:
+            records.append(lead_updates.pop())
+    assert len(records) == 250
+    for i, record in enumerate(records):
+        record["Title"] = f"t{i}"
+    records[3]["LastName"] = None  # required
+    before = sf_control.calls("PATCH /services/data")
+    results = sf.update_mixed(records)
+    assert sf_control.calls("PATCH /services/data") - before == 2  # ceil(250/200), not 2 + 1
+    assert [r.index for r in results] == list(range(250))
+    assert [r.index for r in results if not r.success] == [3]
+    assert results[3].errors[0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert all(r.id == records[r.index]["Id"] for r in results if r.success)
+    for sobject in ("Contact", "Lead"):
+        rows = sf.query(f"SELECT Id, Title FROM {sobject} WHERE LastName = {soql.quote(tag)}")
+        titles = {r["Id"]: r["Title"] for r in rows}
+        for record in records[4:]:
+            if record["attributes"]["type"] == sobject:
+                assert titles[record["Id"]] == record["Title"]
+
+
+def test_update_mixed_needs_a_type_and_an_id(sf):
+    with pytest.raises(ValueError, match=r"record 1 has no attributes\.type"):
+        sf.update_mixed([{"attributes": {"type": "Lead"}, "Id": "00Q"}, {"Id": "003"}])
+    with pytest.raises(ValueError, match="record 0 has no Id"):
+        sf.update_mixed([{"attributes": {"type": "Lead"}, "Title": "x"}])
+
+
+def test_collection_calls_hold_at_most_ten_types():
+    from salesforce_appcues_clients.salesforce import _collection_chunks
+
+    typed = [(i, f"T{i % 12}__c", {}) for i in range(24)]
+    typed.sort(key=lambda e: e[1])
+    chunks = list(_collection_chunks(typed))
+    assert [len({t for _, t, _ in c}) for c in chunks] == [10, 2]
+    assert sum(len(c) for c in chunks) == 24
+    many = [(i, "Contact", {}) for i in range(450)]
+    assert [len(c) for c in _collection_chunks(many)] == [200, 200, 50]
+
+
+def test_query_total_size_comes_with_the_first_page(sf, sf_control, tag, insert_contacts):
+    insert_contacts(sf, tag, 450)
+    text = f"SELECT Id FROM Contact WHERE LastName = {soql.quote(tag)}"
+    before = sf_control.calls("GET /services/data")
+    result = sf.query(text, batch_size=200)
+    assert sf_control.calls("GET /services/data") == before  # lazy until asked
+    assert result.total_size == 450
+    assert sf_control.calls("GET /services/data") - before == 1
+    assert len(list(result)) == 450  # the first page is not fetched again
+    assert sf_control.calls("GET /services/data") - before == 3
+
+    sized = sf.query(text, include_deleted=True, batch_size=200)
+    assert sized.total_size == 450
+    sized.close()  # sized up, then left: no further page is fetched
+    assert list(sized) == []
+    assert sf_control.calls("GET /services/data") - before == 4

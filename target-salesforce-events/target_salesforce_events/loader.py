@@ -24,7 +24,15 @@ from .idempotency import EventWriter, PendingEvent, Strategy, StrategyChoice, ch
 from .idempotency import find_field as find_field_spec
 from .ledger import Ledger
 from .matching import MatchedRecord, UserMatcher
-from .nps import SCORE, NpsAnswer, NpsFields, answers_from, latest_per_field, plan_updates
+from .nps import (
+    SCORE,
+    NpsAnswer,
+    NpsFields,
+    RecordUpdate,
+    answers_from,
+    latest_per_field,
+    plan_updates,
+)
 from .preflight import FAIL, TEXT_TYPES, evaluate
 from .settings import EventSettings
 from .summary import RunSummary
@@ -270,6 +278,9 @@ class EventLoader:
         by_object: dict[str, dict[tuple[str, str], NpsAnswer]] = {}
         for key, answer in latest.items():
             by_object.setdefault(answer.target.sobject, {})[key] = answer
+        # Planned per object (fields and prior values differ by object), written together:
+        # one mixed-type collections call per 200 records, whatever mix of Contacts and Leads.
+        planned: list[tuple[RecordUpdate, NpsFields]] = []
         for sobject, group in sorted(by_object.items()):
             fields = self._nps_fields.get(sobject) or self._nps_fields_for(sobject)
             record_ids = sorted({rid for rid, _ in group})
@@ -283,39 +294,36 @@ class EventLoader:
                     group, fields, ledger_prior=self.ledger.nps_latest(record_ids)
                 )
             self.summary.nps_answers_superseded += len(stale)
-            if not updates:
-                continue
-            results = client.update(sobject, [u.as_record() for u in updates])
-            applied: list[tuple[str, str, Any, str]] = []
-            for result in results:
-                update = updates[result.index]
-                if result.success:
-                    self.summary.nps_records_updated += 1
-                    for answer in update.answers:
-                        name = fields.score_field if answer.part == SCORE else fields.feedback_field
-                        self.summary.nps_fields_updated[name] += 1
-                        applied.append(
-                            (
-                                update.record_id,
-                                answer.part,
-                                answer.event.timestamp,
-                                answer.event.event_id,
-                            )
-                        )
-                    continue
-                error = _first_error(result.errors)
+            planned.extend((update, fields) for update in updates)
+        if not planned:
+            return
+        results = client.update_mixed(
+            [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
+        )
+        applied: list[tuple[str, str, Any, str]] = []
+        for result in results:
+            update, fields = planned[result.index]
+            if result.success:
+                self.summary.nps_records_updated += 1
                 for answer in update.answers:
-                    self._dead(
-                        "salesforce_rejected",
-                        str(error.get("message", "")),
-                        answer.event,
-                        part="nps",
-                        status_code=str(error.get("statusCode")),
-                        fields=[str(f) for f in error.get("fields") or []],
-                        stream=stream,
-                    )
-            if self.ledger is not None and applied:
-                self.ledger.set_nps_latest(applied)
+                    name = fields.score_field if answer.part == SCORE else fields.feedback_field
+                    self.summary.nps_fields_updated[name] += 1
+                    event = answer.event
+                    applied.append((update.record_id, answer.part, event.timestamp, event.event_id))
+                continue
+            error = _first_error(result.errors)
+            for answer in update.answers:
+                self._dead(
+                    "salesforce_rejected",
+                    str(error.get("message", "")),
+                    answer.event,
+                    part="nps",
+                    status_code=str(error.get("statusCode")),
+                    fields=[str(f) for f in error.get("fields") or []],
+                    stream=stream,
+                )
+        if self.ledger is not None and applied:
+            self.ledger.set_nps_latest(applied)
 
     def _nps_fields_for(self, sobject: str) -> NpsFields:
         """Fields of an object reached only through a converted Lead (e.g. Contact)."""

@@ -9,8 +9,12 @@ from salesforce_appcues_clients import soql
 
 def test_a_thousand_events_stay_within_the_call_budget(org, kit):
     users = [org.user(f"budget{i:03d}") for i in range(250)]
+    # 210 Contacts and 40 Leads: written per object, NPS would cost 2 + 1 calls; mixed, 2.
+    contacts, leads = users[:210], users[210:]
     results = org.client.insert(
-        "Contact", [{"LastName": "Budget", "Product_User_Id__c": u} for u in users]
+        "Contact", [{"LastName": "Budget", "Product_User_Id__c": u} for u in contacts]
+    ) + org.client.insert(
+        "Lead", [{"LastName": "Budget", "Company": "B", "Product_User_Id__c": u} for u in leads]
     )
     assert all(r.success for r in results)
     names = ["appcues:flow_completed", "appcues:goal_reached", "appcues:checklist_completed"]
@@ -42,19 +46,36 @@ def test_a_thousand_events_stay_within_the_call_budget(org, kit):
     )
     nps_writes = delta.get("PATCH /services/data/vXX.X/composite/sobjects")
     lookups = sum(v for k, v in delta.items() if "/query" in k)
-    contact_queries = len(
+    # Contacts first (all 250 ids asked), then Leads for the 40 still unmatched.
+    expected_lookups = len(
         list(
             soql.in_chunks(
                 "SELECT Id, Product_User_Id__c FROM Contact WHERE", "Product_User_Id__c", users
             )
         )
+    ) + len(
+        list(
+            soql.in_chunks(
+                "SELECT Id, Product_User_Id__c, IsConverted, ConvertedContactId FROM Lead WHERE",
+                "Product_User_Id__c",
+                sorted(leads),
+            )
+        )
     )
     assert event_writes == math.ceil(1000 / 200)
-    assert nps_writes == math.ceil(250 / 200)
-    assert lookups == contact_queries  # every user is a Contact: no Lead query is needed
+    assert nps_writes == math.ceil(250 / 200)  # Contacts and Leads share the calls
+    assert lookups == expected_lookups
     api_calls = sum(v for k, v in delta.items() if k.split(" ")[1].startswith("/services/data"))
     assert api_calls == event_writes + nps_writes + lookups + 1  # + one batched describe
     assert target.loader.summary.api_calls == api_calls
     assert sum(target.loader.summary.events_written.values()) == 1000
     assert target.loader.summary.nps_records_updated == 250
     assert states
+    for sobject, ids in (("Contact", contacts), ("Lead", leads)):
+        prefix = f"SELECT Product_User_Id__c, Appcues_NPS_Score__c FROM {sobject} WHERE"
+        scores = {
+            row["Product_User_Id__c"]: row["Appcues_NPS_Score__c"]
+            for query in soql.in_chunks(prefix, "Product_User_Id__c", ids)
+            for row in org.client.query(query)
+        }
+        assert scores == {u: users.index(u) % 11 for u in ids}, sobject
