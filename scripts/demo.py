@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from meltano_sandbox import (
+    SANDBOX_LAG_SECONDS,
     MeltanoError,
     RunSummary,
     SandboxProject,
@@ -37,9 +38,8 @@ RUN_DIR = ROOT / ".sandbox" / "demo"
 # elsewhere in the project (e.g. `make test`) then cannot disturb a running demo.
 MELTANO_DIR = ROOT / ".sandbox" / "meltano"
 # The tap reads up to "now - lag": 1 and 5 minutes by default against real clouds (commit
-# and analytics delays), 5 seconds in the `sandbox` environment (meltano.yml), whose
-# emulators have neither. The demo lets that much time pass after changing data.
-SANDBOX_LAG_SECONDS = 5
+# and analytics delays), SANDBOX_LAG_SECONDS in the `sandbox` environment, whose emulators
+# have neither. The demo lets that much time pass after changing data.
 CHANGED_CONTACTS = 20
 CHANGED_ACCOUNTS = 2
 UNKNOWN_USER = "demo-user-not-in-salesforce"

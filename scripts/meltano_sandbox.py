@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.salesforce import SalesforceClient
 
 MELTANO = Path(sys.executable).parent / "meltano"
+# The tap's lag in the `sandbox` environment (meltano.yml): it reads up to now - 5 s.
+SANDBOX_LAG_SECONDS = 5
 JOBS = ("appcues-to-salesforce", "salesforce-to-appcues")
 # Variables of a user's shell or `.env` that would steer Meltano away from the sandbox.
 _STEERING = (
@@ -61,9 +64,17 @@ class SandboxProject:
     """
 
     def __init__(
-        self, connection: dict[str, Any], run_dir: Path, sys_dir: Path | None = None
+        self,
+        connection: dict[str, Any],
+        run_dir: Path,
+        sys_dir: Path | None = None,
+        settle_seconds: float = SANDBOX_LAG_SECONDS + 1,
     ) -> None:
         self.connection = connection
+        # A `meltano run` starts at least this long after the previous one ended, so the
+        # tap's "now - lag" window already covers what that run wrote (as on a schedule).
+        self.settle_seconds = settle_seconds
+        self._last_run_end = 0.0
         self.run_dir = run_dir.resolve()
         self.variables = sandbox_variables(connection, self.run_dir)
         self.env = {k: v for k, v in os.environ.items() if k not in _STEERING}
@@ -91,6 +102,9 @@ class SandboxProject:
     ) -> MeltanoResult:
         """Run one meltano command from the project root, its output to `log_path` too."""
         cmd = self.command(*args)
+        is_run = bool({"run", "schedule"} & set(args[:1]))
+        if is_run:
+            time.sleep(max(0.0, self._last_run_end + self.settle_seconds - time.monotonic()))
         lines: list[str] = []
         with (
             _log_file(log_path) as log,
@@ -120,6 +134,8 @@ class SandboxProject:
                         proc.wait(timeout=30)
                     except subprocess.TimeoutExpired:
                         proc.kill()
+        if is_run:
+            self._last_run_end = time.monotonic()
         result = MeltanoResult(cmd[1:], returncode, "".join(lines), log_path)
         if check and returncode != 0:
             tail = [line.rstrip("\n") for line in lines if "METRIC" not in line][-25:]

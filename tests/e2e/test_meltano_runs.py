@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 
 import plugin_about
 import pytest
-from meltano_sandbox import appcues_client, parse_run, salesforce_client
+from meltano_sandbox import SANDBOX_LAG_SECONDS, appcues_client, parse_run, salesforce_client
 
 pytestmark = pytest.mark.slow
 
 PROFILES_STATE = "sandbox:tap-salesforce-appcues--profiles-to-target-appcues-profiles"
 EVENTS_STATE = "sandbox:tap-salesforce-appcues--events-to-target-salesforce-events"
-LAG_SECONDS = 5  # the tap's lag in the sandbox environment (meltano.yml)
 UNKNOWN_USER = "e2e-user-not-in-salesforce"
 
 
@@ -71,7 +70,7 @@ def changes(project, first_round):
     finally:
         sf.close()
         ac.close()
-    time.sleep(LAG_SECONDS + 1)  # past the tap's lag, as the next scheduled run would be
+    time.sleep(SANDBOX_LAG_SECONDS + 1)  # past the tap's lag, as the next scheduled run would be
     return {"contacts": 2, "accounts": 1, "matched_events": 2, "unmatched_events": 1}
 
 

@@ -83,3 +83,10 @@ def test_cli_prints_shell_exports(tmp_path):
     )
     assert exported["SANDBOX_SALESFORCE_DOMAIN"] == "https://127.0.0.1:40001"
     assert exported["SANDBOX_DIR"] == str(tmp_path / "run")
+
+
+def test_the_scripts_wait_as_long_as_the_sandbox_lag():
+    from meltano_sandbox import SANDBOX_LAG_SECONDS
+
+    tap = sandbox_environment_config()["tap-salesforce-appcues"]
+    assert max(int(tap["lag"]), int(tap["appcues_lag"])) <= SANDBOX_LAG_SECONDS
