@@ -46,3 +46,9 @@ demo: setup
 meltano-settings: setup
 	$(VPY) scripts/sync_meltano_settings.py
 	$(VPY) scripts/gen_config_docs.py
+
+# Benchmarks (bench/run.py): writes bench/results/latest.json and latest.md. FULL=1 adds the
+# 1,000,000-record tap series and PATCH mode at 100,000 profiles (about 45 minutes more).
+.PHONY: bench
+bench: setup
+	$(VPY) bench/run.py $(if $(FULL),--full)

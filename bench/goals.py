@@ -1,0 +1,156 @@
+"""The goals of issue 10, each held against the figures of one benchmark run.
+
+Every check gives {"goal", "figure", "met"}; `met` is None when the run did not measure it.
+The goals are fixed here and never adjusted to the figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TAP_SPEED_RATIO = 2.0
+EVENT_CALLS_PER_1000 = 12
+FEWER_THAN_PER_EVENT = 100
+IMPORT_SPEEDUP = 20
+IDLE_CALLS_PER_STREAM = 1
+RSS_RATIO = 1.5
+SANDBOX_RECORDS_PER_SECOND = 20_000
+
+LABELS = {"ours_rest": "REST", "ours_bulk2": "Bulk 2.0"}
+
+
+def extraction(ex: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for phase in ("full", "incremental"):
+        theirs = ex[phase]["theirs_rest"]
+        for name, label in LABELS.items():
+            ours = ex[phase][name]
+            ratio = ex["ratios"][phase][name]["records_per_second"]
+            fewer_calls = ours["api_calls"] <= theirs["api_calls"]
+            out.append(
+                {
+                    "key": f"extraction_{phase}_{name}",
+                    "goal": f"{phase} sync, our {label} >= {TAP_SPEED_RATIO:g}x singer-io's "
+                    "records/s with no more API calls",
+                    "figure": f"{ratio:g}x records/s; {ours['api_calls']} vs "
+                    f"{theirs['api_calls']} API calls",
+                    "met": ratio >= TAP_SPEED_RATIO and fewer_calls,
+                    "speed_met": ratio >= TAP_SPEED_RATIO,
+                    "calls_met": fewer_calls,
+                }
+            )
+    return out
+
+
+def salesforce_writes(sw: dict[str, Any]) -> list[dict[str, Any]]:
+    per_1000 = sw["api_calls_per_1000_events"]
+    factor = sw["fewer_than_one_per_event_factor"]
+    return [
+        {
+            "key": "events_calls_per_1000",
+            "goal": f"at most {EVENT_CALLS_PER_1000} Salesforce API calls per 1,000 events",
+            "figure": f"{per_1000:g} per 1,000 ({sw['api_calls']} for {sw['events']:,} events)",
+            "met": per_1000 <= EVENT_CALLS_PER_1000,
+        },
+        {
+            "key": "events_vs_one_per_event",
+            "goal": f"at least {FEWER_THAN_PER_EVENT}x fewer calls than one call per event",
+            "figure": f"{factor:g}x fewer",
+            "met": factor is not None and factor >= FEWER_THAN_PER_EVENT,
+        },
+    ]
+
+
+def appcues_writes(aw: dict[str, Any]) -> list[dict[str, Any]]:
+    largest = aw["largest"]
+    patch = aw["runs"][f"patch_{largest}"]
+    speedup = aw["import_speedup_at_largest"]
+    how = (
+        "measured"
+        if patch["measured"]
+        else (
+            f"PATCH extrapolated from the measured {patch['extrapolated_from_profiles']:,}-profile "
+            "run at the 50 requests/s cap"
+        )
+    )
+    return [
+        {
+            "key": "import_speedup",
+            "goal": f"import mode >= {IMPORT_SPEEDUP}x faster than PATCH at {largest:,} profiles",
+            "figure": f"{speedup:g}x ({how})",
+            "met": speedup >= IMPORT_SPEEDUP,
+        },
+        {
+            "key": "no_429",
+            "goal": "no 429 at default settings",
+            "figure": f"{aw['responses_429_total']} responses 429 over all runs",
+            "met": aw["responses_429_total"] == 0,
+        },
+    ]
+
+
+def idle_runs(idle: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for job, figures in idle["jobs"].items():
+        streams = len(figures["streams"])
+        calls = figures["idle"]["api_calls"]
+        out.append(
+            {
+                "key": f"idle_{job}",
+                "goal": f"idle `{job}` run: at most {IDLE_CALLS_PER_STREAM} call per stream",
+                "figure": f"{calls} calls for {streams} stream(s) "
+                f"({figures['calls_per_stream']:g} per stream)",
+                "met": calls <= IDLE_CALLS_PER_STREAM * streams,
+            }
+        )
+    return out
+
+
+def memory(mem: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, series in mem["series"].items():
+        rss = series["peak_rss_mb"]
+        ratio = series["largest_over_smallest"]
+        sizes = list(rss)
+        out.append(
+            {
+                "key": f"memory_{name}",
+                "goal": f"{name}: peak RSS of the largest size within {RSS_RATIO:g}x of the "
+                "smallest",
+                "figure": "only one size measured"
+                if ratio is None
+                else f"{ratio:g}x ({rss[sizes[0]]:g} MB at {int(sizes[0]):,} -> "
+                f"{rss[sizes[-1]]:g} MB at {int(sizes[-1]):,})",
+                "met": series["meets_goal"],
+            }
+        )
+    return out
+
+
+def sandbox_serving(sv: dict[str, Any]) -> list[dict[str, Any]]:
+    rest = sv["query_all"]["records_per_second"]
+    bulk = sv["bulk2"]["records_per_second"]
+    return [
+        {
+            "key": "sandbox_serving",
+            "goal": f"the sandbox serves >= {SANDBOX_RECORDS_PER_SECOND:,} records/s (not the "
+            "bottleneck)",
+            "figure": f"queryAll {rest:,} records/s, Bulk 2.0 {bulk:,} records/s",
+            "met": bool(sv["meets_goal"]),
+        }
+    ]
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+    for key, fn in (
+        ("extraction", extraction),
+        ("salesforce_writes", salesforce_writes),
+        ("appcues_writes", appcues_writes),
+        ("idle_runs", idle_runs),
+        ("memory", memory),
+        ("sandbox_serving", sandbox_serving),
+    ):
+        if key in results:
+            checks += [dict(c, section=key) for c in fn(results[key])]
+    return checks

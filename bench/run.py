@@ -1,0 +1,259 @@
+"""`make bench`: every benchmark of issue 10 on one sandbox, written to bench/results/.
+
+Starts the sandbox as a child process (so its CPU is measured apart from the plugins'),
+runs the six measurements in order, holds the figures against the goals (bench/goals.py),
+profiles the runs behind a missed wall-clock goal with pyinstrument, records the machine,
+and writes latest.json and latest.md.
+
+    python bench/run.py            # the standard set (< 15 minutes on 2 cores)
+    python bench/run.py --full     # + the 1,000,000-record tap series and PATCH at 100,000
+    python bench/run.py --quick --output-dir DIR   # a tiny run (the smoke test's)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import appcues_writes
+import extraction
+import goals
+import idle_runs
+import memory
+import profiles
+import report
+import salesforce_writes
+import sandbox_serving
+import singer_io_tap
+from harness import REPO, Sandbox, child_env, plugin
+
+from salesforce_appcues_sandbox.server import SandboxProcess
+
+SIZES: dict[str, dict[str, Any]] = {
+    "standard": {
+        "contacts": 100_000,
+        "changes": 1_000,
+        "events": 10_000,
+        "users": 1_000,
+        "profile_sizes": (10_000, 100_000),
+        "patch_sizes": (10_000,),
+        "tap_sizes": (10_000, 100_000),
+        "target_sizes": (10_000, 100_000),
+        "serving_contacts": 100_000,
+        "idle_scale": 1.0,
+    },
+    "quick": {
+        "contacts": 200,
+        "changes": 20,
+        "events": 200,
+        "users": 50,
+        "profile_sizes": (100, 200),
+        "patch_sizes": (100,),
+        "tap_sizes": (100, 200),
+        "target_sizes": (100, 200),
+        "serving_contacts": 200,
+        "idle_scale": 0.05,
+    },
+}
+SIZES["full"] = SIZES["standard"] | {"patch_sizes": (10_000, 100_000)}
+
+PACKAGES = (
+    "tap-salesforce-appcues",
+    "target-appcues-profiles",
+    "target-salesforce-events",
+    "salesforce-appcues-clients",
+    "salesforce-appcues-sandbox",
+    "singer-sdk",
+    "simple-salesforce",
+    "requests",
+    "starlette",
+    "uvicorn",
+    "pyinstrument",
+)
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["tap-salesforce (singer-io, own venv)"] = singer_io_tap.version()
+    return {
+        "cpu_model": model,
+        "cpu_cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+class Driver:
+    def __init__(self, mode: str, workdir: Path, out_dir: Path) -> None:
+        self.mode = mode
+        self.sizes = SIZES[mode]
+        self.workdir = workdir
+        self.out_dir = out_dir
+        self.profile_dir = out_dir / "profiles"
+        self.results: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+        self.profiles: dict[str, dict[str, Any]] = {}
+
+    def step(self, name: str, fn: Any) -> Any:
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        value = fn()
+        self.timings[name] = round(time.perf_counter() - started, 1)
+        print(f"[bench] {name}: {self.timings[name]} s", file=sys.stderr, flush=True)
+        return value
+
+    def run(self, sandbox: Sandbox) -> None:
+        s = self.sizes
+        w = self.workdir
+        ex = self.step(
+            "extraction",
+            lambda: extraction.run(sandbox, w / "extraction", s["contacts"], s["changes"]),
+        )
+        self.results["extraction"] = ex
+        self._profile_extraction(sandbox, ex)
+
+        sw = self.step(
+            "salesforce_writes",
+            lambda: salesforce_writes.run(
+                sandbox, w / "salesforce-writes", s["events"], s["users"]
+            ),
+        )
+        self.results["salesforce_writes"] = sw
+
+        aw = self.step(
+            "appcues_writes",
+            lambda: appcues_writes.run(
+                sandbox, w / "appcues-writes", s["profile_sizes"], s["patch_sizes"]
+            ),
+        )
+        self.results["appcues_writes"] = aw
+
+        self.results["idle_runs"] = self.step(
+            "idle_runs", lambda: idle_runs.run(sandbox, w / "idle-runs", s["idle_scale"])
+        )
+
+        known = {
+            "tap_rest": {s["contacts"]: ex["full"]["ours_rest"]},
+            "tap_bulk2": {s["contacts"]: ex["full"]["ours_bulk2"]},
+            "target_salesforce_events": {s["events"]: sw},
+            "target_appcues_profiles_import": {},
+            "target_appcues_profiles_patch": {},
+        }
+        for run in aw["runs"].values():
+            if run["measured"]:
+                known[f"target_appcues_profiles_{run['mode']}"][run["profiles"]] = run
+        self.results["memory"] = self.step(
+            "memory",
+            lambda: memory.run(
+                sandbox, w / "memory", known, self.mode == "full", s["tap_sizes"], s["target_sizes"]
+            ),
+        )
+
+        self.results["sandbox_serving"] = self.step(
+            "sandbox_serving",
+            lambda: sandbox_serving.run(sandbox.connection, s["serving_contacts"]),
+        )
+
+    def _profile_extraction(self, sandbox: Sandbox, ex: dict[str, Any]) -> None:
+        """Right after the extraction runs (same data): profile each of our runs whose
+        speed goal was missed."""
+        work = self.workdir / "extraction"
+        for check in goals.extraction(ex):
+            if check["speed_met"] or (self.mode == "quick" and self.profiles):
+                continue  # the quick run profiles one, to keep the smoke test short
+            name = check["key"].removeprefix("extraction_")
+            phase, _, which = name.partition("_")
+            api_type = "REST" if which == "ours_rest" else "BULK2"
+            argv = [
+                plugin("tap-salesforce-appcues"),
+                "--config",
+                str(work / f"tap-{api_type.lower()}-config.json"),
+            ]
+            state = work / f"incremental-{which}-state.json"
+            if phase == "incremental" and state.exists():
+                argv += ["--state", str(state)]
+            path, _ = profiles.profile(
+                name,
+                argv,
+                env=child_env(sandbox),
+                workdir=work / f"profile-{name}",
+                out_dir=self.profile_dir,
+            )
+            self.profiles[check["key"]] = {
+                "path": str(path.relative_to(self.out_dir)),
+                "excerpt": profiles.excerpt(path),
+            }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--full", action="store_true", help="add the 1,000,000-record series")
+    group.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--output-dir", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--workdir", type=Path, default=REPO / "bench" / ".work")
+    args = parser.parse_args(argv)
+    mode = "full" if args.full else "quick" if args.quick else "standard"
+
+    shutil.rmtree(args.workdir, ignore_errors=True)  # configs and logs of the last run
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(args.output_dir / "profiles", ignore_errors=True)
+    driver = Driver(mode, args.workdir, args.output_dir)
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    with SandboxProcess() as proc:
+        sandbox = Sandbox(proc.connection, proc.process.pid if proc.process else None)
+        driver.run(sandbox)
+    results: dict[str, Any] = {
+        "run": {
+            "mode": mode,
+            "started": started.isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "step_seconds": driver.timings,
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in driver.sizes.items()},
+        },
+        "machine": machine(),
+        **driver.results,
+    }
+    results["goals"] = goals.evaluate(results)
+    results["profiles"] = driver.profiles
+    (args.output_dir / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.output_dir / "latest.md").write_text(report.render(results))
+    met = sum(1 for g in results["goals"] if g["met"])
+    print(
+        f"[bench] {mode}: {results['run']['seconds']} s; goals met {met}/"
+        f"{len(results['goals'])}; wrote {args.output_dir}/latest.json and latest.md",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

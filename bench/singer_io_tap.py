@@ -1,0 +1,101 @@
+"""singer-io's tap-salesforce (PyPI) in its own virtualenv, pointed at the sandbox.
+
+Reuses the fidelity test's pinned environment (tests/fidelity/tap-salesforce-requirements.txt,
+installed by the test's own `_install` into the same .venv/fidelity/ folder) and its
+login-host redirect wrapper, so the benchmark and the fidelity test run the same tap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from harness import REPO, Sandbox, child_env, write_json
+
+FIDELITY = REPO / "tests" / "fidelity"
+REQUIREMENTS = FIDELITY / "tap-salesforce-requirements.txt"
+WRAPPER = FIDELITY / "tap_salesforce_login_redirect.py"
+
+
+def _fidelity_module() -> ModuleType:
+    path = FIDELITY / "test_singer_io_tap_salesforce.py"
+    spec = importlib.util.spec_from_file_location("fidelity_singer_io_tap", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def python() -> Path:
+    """The tap's interpreter; installs its pinned environment on first use (as the test)."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+    target = REPO / ".venv" / "fidelity" / f"tap-salesforce-{digest}"
+    if not (target / "bin" / "python").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _fidelity_module()._install(target)
+    return target / "bin" / "python"
+
+
+def version() -> str:
+    for line in REQUIREMENTS.read_text().splitlines():
+        if line.startswith("tap-salesforce=="):
+            return line.split("==", 1)[1]
+    return "?"
+
+
+class SingerIoTap:
+    """Config, catalog (Contact selected, INCREMENTAL on SystemModstamp) and argv."""
+
+    def __init__(self, sandbox: Sandbox, workdir: Path, objects: tuple[str, ...]) -> None:
+        sf = sandbox.connection["salesforce"]
+        self.workdir = workdir
+        self.python = python()
+        self.config = write_json(
+            workdir / "singer-io-config.json",
+            {
+                "refresh_token": sf["refresh_token"],
+                "client_id": sf["client_id"],
+                "client_secret": sf["client_secret"],
+                "start_date": "2000-01-01T00:00:00Z",
+                "api_type": "REST",
+                "select_fields_by_default": True,
+            },
+        )
+        self.env = child_env(sandbox)
+        self.env["SANDBOX_SALESFORCE_LOGIN_URL"] = sf["login_url"]
+        self.objects = objects
+        self.catalog: Path | None = None
+
+    def argv(self, *args: str) -> list[str]:
+        return [str(self.python), str(WRAPPER), "--config", str(self.config), *args]
+
+    def write_catalog(self, discovered: dict[str, Any]) -> Path:
+        streams = []
+        for stream in discovered["streams"]:
+            if stream["stream"] not in self.objects:
+                continue
+            for entry in stream["metadata"]:
+                if entry["breadcrumb"] == []:
+                    entry["metadata"].update(
+                        {
+                            "selected": True,
+                            "replication-method": "INCREMENTAL",
+                            "replication-key": "SystemModstamp",
+                        }
+                    )
+            streams.append(stream)
+        self.catalog = write_json(self.workdir / "singer-io-catalog.json", {"streams": streams})
+        return self.catalog
+
+    def sync_argv(self, state: dict[str, Any] | None) -> list[str]:
+        assert self.catalog is not None
+        args = ["--properties", str(self.catalog)]
+        if state is not None:
+            path = self.workdir / "singer-io-state.json"
+            path.write_text(json.dumps(state))
+            args += ["--state", str(path)]
+        return self.argv(*args)
