@@ -77,10 +77,9 @@ def tap_properties() -> dict[str, dict[str, Any]]:
             "default": "AUTO",
             "title": "Salesforce API",
             "description": (
-                "`AUTO`: a first sync, or a run more than a day after the last one (catching "
-                "up), is counted "
-                "with `COUNT()` and read with Bulk API 2.0 above `bulk_threshold` records, else "
-                "with REST `queryAll`; regular short windows go straight to REST (one call when "
+                "`AUTO`: every window is read with REST `queryAll`, whose first page tells how "
+                "many records changed; above `bulk_threshold` the tap stops there and reads the "
+                "window with Bulk API 2.0 instead (the sizing costs no extra call; one call when "
                 "nothing changed). `REST` or `BULK2` force one API. Objects Bulk refuses are "
                 "read with REST."
             ),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.helpers import types
 from singer_sdk.singerlib import Metadata, MetadataMapping
 
 from salesforce_appcues_clients.errors import QuotaExceededError, SalesforceError
+from salesforce_appcues_clients.salesforce import QueryResult
 from salesforce_appcues_clients.soql import quote
 
 from .client import CheckpointedStream
@@ -24,18 +25,13 @@ from .events import (
 )
 from .records import RecordShaper
 from .schema_mapping import ObjectInfo, ParentPath, object_schema
-from .timefmt import format_datetime, parse_datetime
 from .windows import Window, incremental_window
 
 if TYPE_CHECKING:
     from .tap import TapSalesforceAppcues
 
-REST, BULK2 = "REST", "BULK2"
-# Under AUTO, a first run, or a run more than this after the last one read (catching up after
-# downtime), counts the window before choosing REST or Bulk; regular runs go straight to
-# REST, so a run with no changes costs one query per object.
-PROBE_AFTER = timedelta(days=1)
-# Stream-state key: the upper bound of the last completed read.
+AUTO, REST, BULK2 = "AUTO", "REST", "BULK2"
+# Stream-state key of earlier versions (where the last read stopped); no longer needed.
 READ_UNTIL = "read_until"
 MAX_TIMEOUT_SPLITS = 12
 ORDER = "SystemModstamp ASC, Id ASC"
@@ -102,62 +98,70 @@ class SalesforceObjectStream(CheckpointedStream):
             lookback=timedelta(seconds=settings.lookback_window),
             lag=timedelta(seconds=settings.lag),
         )
-        read_until = self._read_until(context)
+        self.get_context_state(context).pop(READ_UNTIL, None)
         if window.empty:
             self.logger.info("%s: window %s is empty; bookmark kept", self.name, window)
             return
-        shaper = self.shaper()
-        api = self._choose_api(window, checkpoint.bookmark is None, read_until)
-        if api is None:
+        yield from self._read_window(window, self.shaper(), settings.api_type, splits=0)
+
+    def _size_up(self, window: Window, rows: QueryResult) -> str:
+        """AUTO: REST, or BULK2 when the REST query's totalSize passes `bulk_threshold`.
+
+        The REST query's first page carries the window's size, so this costs no call of its
+        own: a small window goes on reading that same query.
+        """
+        size = rows.total_size
+        threshold = self.sf_tap.settings.bulk_threshold
+        if size > threshold:
+            rows.close()  # nothing of it was emitted; Bulk reads the whole window
+            self.logger.info(
+                "%s: %d changed records in %s, above bulk_threshold %d: reading with BULK2",
+                self.name,
+                size,
+                window,
+                threshold,
+            )
+            return BULK2
+        if size == 0:
             self.logger.info("%s: no changes in %s", self.name, window)
         else:
-            self.logger.info("%s: reading %s with %s", self.name, window, api)
-            yield from self._read_window(window, shaper, api, splits=0)
-        if read_until is None or window.end > read_until:
-            self.get_context_state(context)[READ_UNTIL] = format_datetime(window.end)
-
-    def _read_until(self, context: types.Context | None) -> datetime | None:
-        """Where the last completed run stopped reading (not a bookmark: only for AUTO)."""
-        value = self.get_context_state(context).get(READ_UNTIL)
-        return parse_datetime(str(value)) if value else None
-
-    def _choose_api(
-        self, window: Window, first_run: bool, read_until: datetime | None
-    ) -> str | None:
-        """REST or BULK2 for this window; None when a probe found nothing to read.
-
-        Changes since the last run are bounded by how long ago it read, not by the age of
-        the bookmark (a quiet object keeps an old one), so only a first run or a run after
-        a long pause is counted.
-        """
-        settings = self.sf_tap.settings
-        if settings.api_type != "AUTO":
-            return settings.api_type
-        if not first_run and read_until is not None and window.end - read_until <= PROBE_AFTER:
-            return REST
-        count = self.sf_tap.salesforce.query_count(
-            f"SELECT COUNT() FROM {self.obj.name} WHERE {window_filter(window)}",
-            include_deleted=settings.include_deleted,
-        )
-        self.logger.info("%s: %d changed records in %s", self.name, count, window)
-        if count == 0:
-            return None
-        return BULK2 if count > settings.bulk_threshold else REST
+            self.logger.info("%s: reading %d records of %s with REST", self.name, size, window)
+        return REST
 
     def _read_window(
         self, window: Window, shaper: RecordShaper, api: str, *, splits: int
     ) -> Iterator[dict[str, Any]]:
+        """Read one window with `api` (AUTO sizes it up first); QUERY_TIMEOUT splits it."""
         sf = self.sf_tap.salesforce
         include_deleted = self.sf_tap.settings.include_deleted
         checkpoint = self._checkpoint
         assert checkpoint is not None
         soql = shaper.soql(window_filter(window), ORDER)
+        chosen = api
+        rows: QueryResult | None = None
+        if api == AUTO:
+            rows = sf.query(soql, include_deleted=include_deleted)
+            try:
+                chosen = self._size_up(window, rows)
+            except QuotaExceededError:
+                raise
+            except SalesforceError as exc:
+                if not _is_query_timeout(exc):
+                    raise
+                yield from self._after_timeout(window, shaper, api, splits, exc)
+                return
+        elif api == REST:
+            self.logger.info("%s: reading %s with REST", self.name, window)
+        if chosen == BULK2:
+            self.logger.info("%s: reading %s with BULK2", self.name, window)
         # Bulk result order is not relied on: its window commits only at the end.
-        checkpoint.begin_window(sorted_source=api == REST)
+        checkpoint.begin_window(sorted_source=chosen == REST)
         emitted = False
         try:
-            if api == REST:
-                for raw in sf.query(soql, include_deleted=include_deleted):
+            if chosen == REST:
+                if rows is None:
+                    rows = sf.query(soql, include_deleted=include_deleted)
+                for raw in rows:
                     emitted = True
                     yield shaper.from_rest(raw)
             else:
@@ -171,7 +175,7 @@ class SalesforceObjectStream(CheckpointedStream):
                 checkpoint.abandon_window()
                 yield from self._after_timeout(window, shaper, api, splits, exc)
                 return
-            if api == BULK2 and not emitted:
+            if chosen == BULK2 and not emitted:
                 self.logger.warning(
                     "%s: Bulk API 2.0 refused the query (%s); reading with REST instead",
                     self.name,

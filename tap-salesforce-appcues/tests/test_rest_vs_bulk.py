@@ -1,6 +1,8 @@
-"""REST and Bulk 2.0 give the same records for the same seeded data; AUTO picks by a COUNT()."""
+"""REST and Bulk 2.0 give the same records for the same seeded data; AUTO picks by totalSize."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import jsonschema
 
@@ -53,6 +55,53 @@ def test_auto_uses_bulk_above_the_threshold_and_rest_below(org, config, run, t0)
     large = run(config(bulk_threshold=10, **OBJECTS))
     assert _jobs(org) == jobs + 3  # every object above 10 records: one Bulk job each
     assert small.records == large.records
+
+
+def _delta(org, before: dict[str, int]) -> dict[str, int]:
+    after = org.calls()
+    return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+
+
+def _rest_queries(delta: dict[str, int]) -> int:
+    return sum(
+        n
+        for k, n in delta.items()
+        if k.startswith("GET ") and "/query" in k.lower() and "/jobs/" not in k
+    )
+
+
+def test_auto_sizes_every_incremental_window_at_no_extra_call(org, config, run, t0):
+    """A regular run (state, five minutes later) still picks Bulk for a big window."""
+    cfg = {"user_objects": ["Contact"], "account_object": "", "relationship_fields": {}}
+    cfg["lookback_window"] = 0
+    second = timedelta(seconds=1)
+    org.write("Contact", [{"LastName": f"a{i}"} for i in range(5)], modstamp=t0 - 60 * second)
+    first = run(config(bulk_threshold=20, **cfg), streams=["Contact"])
+    assert len(first.records["Contact"]) == 5
+
+    # 25 changes arrive before the next scheduled run: above the threshold of 20.
+    org.advance(300)
+    org.write("Contact", [{"LastName": f"b{i}"} for i in range(25)], modstamp=t0 + 100 * second)
+    before = org.calls()
+    big = run(config(bulk_threshold=20, **cfg), first.state, streams=["Contact"])
+    delta = _delta(org, before)
+    assert len(big.records["Contact"]) == 25
+    assert _rest_queries(delta) == 1, delta  # the sizing page only; none of it re-read
+    assert _jobs(org) - before.get("POST /services/data/vXX.X/jobs/query", 0) == 1
+    assert big.bookmark("Contact") == "2026-06-01T12:01:40.000Z"
+
+    # Three changes by the run after: REST, and the sizing page is the read itself.
+    org.advance(300)
+    org.write("Contact", [{"LastName": f"c{i}"} for i in range(3)], modstamp=t0 + 400 * second)
+    before = org.calls()
+    small = run(config(bulk_threshold=20, **cfg), big.state, streams=["Contact"])
+    delta = _delta(org, before)
+    assert sorted(r["LastName"] for r in small.records["Contact"]) == ["c0", "c1", "c2"]
+    assert _rest_queries(delta) == 1, delta
+    assert not any("jobs/query" in k for k in delta), delta
+    # The discovery describe and the one query: the whole run.
+    assert small.calls == {"salesforce": 2, "appcues": 0}
+    assert "read_until" not in small.state["bookmarks"]["Contact"]
 
 
 def test_bulk_refusal_falls_back_to_rest(org, config, run, t0):
