@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.helpers import types
@@ -25,6 +25,7 @@ from .events import (
 )
 from .records import RecordShaper
 from .schema_mapping import ObjectInfo, ParentPath, object_schema
+from .timefmt import parse_datetime
 from .windows import Window, incremental_window
 
 if TYPE_CHECKING:
@@ -228,7 +229,7 @@ class AppcuesEventsStream(CheckpointedStream):
     def get_records(self, context: types.Context | None) -> Iterator[dict[str, Any]]:
         settings = self.sf_tap.settings
         checkpoint = self.begin_checkpoints(context)
-        now = self.sf_tap.source_now()
+        now = self.sf_tap.appcues_now()
         start_date = settings.appcues_start_date
         if checkpoint.bookmark is None and start_date is None:
             start_date = now - self.DEFAULT_HISTORY
@@ -245,15 +246,41 @@ class AppcuesEventsStream(CheckpointedStream):
             return
         window = Window(window.start, window.end, start_inclusive=True)
         for chunk in window.chunks(self.MAX_QUERY_SPAN):
+            settled = self._settled_until()
+            if settled is not None and chunk.start is not None and chunk.start >= settled:
+                break  # Appcues' own clock says the rest is still within appcues_lag
             rows = self._query(chunk)
+            settled = self._settled_until()
             records = sorted(
                 (r for r in (event_record(row) for row in rows) if self._wanted(r)),
                 key=sort_key,
             )
+            if settled is not None:
+                kept = [r for r in records if parse_datetime(r["timestamp"]) < settled]
+                if len(kept) < len(records):
+                    self.logger.info(
+                        "appcues_events: %d events at or after %s (Appcues' clock minus "
+                        "appcues_lag) held back for the next run",
+                        len(records) - len(kept),
+                        settled.isoformat(),
+                    )
+                records = kept
             assert self._checkpoint is not None
             self._checkpoint.begin_window(sorted_source=True)
             yield from records
             self.end_window()
+
+    def _settled_until(self) -> datetime | None:
+        """Appcues' clock minus appcues_lag, once an Appcues response has told the time.
+
+        The window's end may come from another clock (no Appcues call has been made when a
+        run starts); events past this edge are left for the next run, whose lookback
+        re-reads them, so the Appcues clock decides at no extra call.
+        """
+        now = self.sf_tap.appcues.server_time()
+        if now is None:
+            return None
+        return now - timedelta(seconds=self.sf_tap.settings.appcues_lag)
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         settings = self.sf_tap.settings

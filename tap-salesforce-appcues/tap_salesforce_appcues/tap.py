@@ -73,6 +73,10 @@ class TapSalesforceAppcues(Tap):
             return self.salesforce.server_time()
         return datetime.now(UTC)
 
+    def appcues_now(self) -> datetime:
+        """Appcues' clock (the Date of its last response) when known, else `source_now()`."""
+        return self.appcues.server_time() or self.source_now()
+
     # --- discovery -----------------------------------------------------------------------
     def discover_streams(self) -> list[Stream]:
         try:

@@ -169,3 +169,26 @@ def test_analytics_delay_is_covered_by_the_lookback(appcues_control, appcues, co
         config(appcues_lookback_window=0, **cfg), first.state, streams=["appcues_events"]
     )
     assert "u-a" not in [r["user_id"] for r in no_lookback.records["appcues_events"]]
+
+
+def test_events_settle_by_the_appcues_clock(appcues_control, appcues, config, run, t0):
+    # Only Appcues is configured, so the fallback clock is this machine's (months after the
+    # sandbox clock, frozen at t0); the Date header of Appcues' answers decides instead.
+    appcues_control.call("POST", "settings", {"analytics_delay_seconds": 0})
+    flow = "appcues:flow_completed"
+    appcues.track_event("u-old", {"name": flow, "timestamp": iso(t0 - 900 * S)})
+    appcues.track_event("u-new", {"name": flow, "timestamp": iso(t0 - 100 * S)})
+    cfg = config(appcues_start_date=iso(t0 - 2 * H), appcues_lag=300)
+    for key in ("client_id", "client_secret", "refresh_token"):
+        cfg.pop(key)
+
+    first = run(cfg, streams=["appcues_events"])
+    # u-new is 100 s old by Appcues' clock, inside appcues_lag: left for the next run.
+    assert [r["user_id"] for r in first.records["appcues_events"]] == ["u-old"]
+    assert first.bookmark("appcues_events") == iso(t0 - 900 * S)
+    assert first.calls == {"salesforce": 0, "appcues": 1}  # the clock cost no call
+
+    appcues_control.advance(300)
+    second = run(cfg, first.state, streams=["appcues_events"])
+    assert "u-new" in [r["user_id"] for r in second.records["appcues_events"]]
+    assert second.bookmark("appcues_events") == iso(t0 - 100 * S)
