@@ -794,9 +794,10 @@ class SalesforceClient:
         """Update records of several object types together, 200 a call whatever their types.
 
         Each record names its type as Salesforce does, `"attributes": {"type": "Lead"}`, and
-        carries its `Id`. Records are grouped by type within a call (Salesforce processes a
-        call in chunks of consecutive same-type records, at most 10 chunks), and a call never
-        holds more than 10 types; results keep the input positions (`RecordResult.index`).
+        carries its `Id`. The input is grouped by type before it is cut into calls
+        (Salesforce processes a call in chunks of consecutive same-type records, at most 10
+        chunks), and a call never holds more than 10 types; results keep the input positions
+        (`RecordResult.index`) and come back in input order.
         """
         typed: list[tuple[int, str, dict[str, Any]]] = []
         for i, record in enumerate(records):
