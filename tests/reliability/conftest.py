@@ -727,6 +727,7 @@ def feed_target(target: str, config: dict[str, Any], lines: list[str], workdir: 
         cwd=workdir,
         check=False,
     )
+    (workdir / f"{target}.log").write_text(done.stderr)
     state_dir = Path(config["state_dir"])
     letters = []
     for path in state_dir.glob("*.jsonl"):
