@@ -96,6 +96,7 @@ class ScenarioFigures:
 @dataclass
 class Figures:
     scenarios: list[ScenarioFigures] = field(default_factory=list)
+    secret_scan: dict[str, int] = field(default_factory=dict)
 
     def scenario(self, name: str) -> ScenarioFigures:
         figures = ScenarioFigures(name)
@@ -124,7 +125,7 @@ def remember(what: str, text: str) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES.scenarios:
+    if not FIGURES.scenarios and not FIGURES.secret_scan:
         return
     write = terminalreporter.write_line
     terminalreporter.section("reliability figures")
@@ -136,11 +137,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
     totals = FIGURES.totals()
     write(", ".join(f"{k}: {v}" for k, v in totals.items()))
+    if FIGURES.secret_scan:
+        write("secret scan: " + ", ".join(f"{k}: {v}" for k, v in FIGURES.secret_scan.items()))
     target = os.environ.get("RELIABILITY_FIGURES")
     if target:
         Path(target).write_text(
             json.dumps(
-                {"totals": totals, "scenarios": [vars(s) for s in FIGURES.scenarios]}, indent=1
+                {
+                    "totals": totals,
+                    "secret_scan": FIGURES.secret_scan,
+                    "scenarios": [vars(s) for s in FIGURES.scenarios],
+                },
+                indent=1,
             )
         )
 

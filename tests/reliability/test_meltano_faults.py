@@ -86,7 +86,12 @@ def meltano_run(project: SandboxProject, job: str, log: Path, kill_loader_when=N
                 killed = True
         time.sleep(0.02)
     worker.join()
-    return box["result"], killed
+    result = box["result"]
+    # Meltano's output, its system database (state, run records) and the loaders' files.
+    files = [project.run_dir / "meltano.db", *project.run_dir.rglob("*.jsonl")]
+    stored = "".join(p.read_bytes().decode("latin-1") for p in files if p.is_file())
+    H.remember(f"meltano run {job} ({log.parent.name})", result.output + stored)
+    return result, killed
 
 
 def _loader_pid(name: str) -> int | None:
