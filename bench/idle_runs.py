@@ -25,7 +25,9 @@ from harness import (
     Sandbox,
     appcues_settings,
     child_env,
+    events_calls,
     plugin,
+    profiles_summary,
     run_pipeline,
     salesforce_settings,
     tap_calls,
@@ -141,6 +143,7 @@ def run_job(sandbox: Sandbox, workdir: Path, job: str) -> dict[str, Any]:
             "salesforce_calls_by_path": calls["salesforce_calls_by_path"],
             "appcues_calls_by_path": calls["appcues_calls_by_path"],
             "tap_logged_calls": tap_calls(result.processes[0].log()),
+            "target_logged_calls": _target_calls(spec["target"], result.processes[1].log()),
             "records_read_by_tap": records,
             "tap_peak_rss_mb": result.processes[0].peak_rss_mb,
             "target_peak_rss_mb": result.processes[1].peak_rss_mb,
@@ -159,6 +162,13 @@ def run_job(sandbox: Sandbox, workdir: Path, job: str) -> dict[str, Any]:
         "per_day_appcues_calls": idle["appcues_calls"] * RUNS_PER_DAY,
         "per_day_wall_seconds": round(idle["wall_seconds"] * RUNS_PER_DAY),
     }
+
+
+def _target_calls(target: str, log: str) -> int | None:
+    if target == "target-appcues-profiles":
+        summary = profiles_summary(log)
+        return summary.get("api_calls") if summary else None
+    return events_calls(log)
 
 
 def _selected(catalog: Path) -> list[str]:

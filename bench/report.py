@@ -325,7 +325,8 @@ def _idle(idle: dict[str, Any] | None) -> list[str]:
         out += [
             f"- `{job}` idle run: Salesforce {_calls(i['salesforce_calls_by_path'])}; "
             f"Appcues {_calls(i['appcues_calls_by_path'])}. Records the tap re-read (its "
-            f"lookback window): {i['records_read_by_tap']}.",
+            f"lookback window): {i['records_read_by_tap']}. The plugins' own counts: tap "
+            f"{i['tap_logged_calls']}, target {i.get('target_logged_calls', '-')}.",
         ]
     out += [
         "",
