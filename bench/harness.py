@@ -182,7 +182,7 @@ def write_json(path: Path, value: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value))
     path.chmod(0o600)  # configs hold the sandbox's credentials
-    return path
+    return path.resolve()  # children run in their own working folders
 
 
 def child_env(sandbox: Sandbox) -> dict[str, str]:

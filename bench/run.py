@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / ".work")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick" if args.quick else "standard"
+    args.workdir = args.workdir.resolve()  # children run in their own folders
+    args.output_dir = args.output_dir.resolve()
 
     shutil.rmtree(args.workdir, ignore_errors=True)  # configs and logs of the last run
     args.output_dir.mkdir(parents=True, exist_ok=True)
