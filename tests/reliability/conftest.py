@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -35,6 +36,27 @@ from salesforce_appcues_sandbox.server import Sandbox
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
+
+# Every plugin logs at DEBUG, except singer-sdk's per-record "Processed record: <context>"
+# line of the sinks' stream loggers: it prints the whole batch for every record, so it grows
+# with the square of the batch (2.4 GB for one batch of 2,000 profiles) and holds only
+# record data, no configuration.
+_SINK_LOGGERS = [
+    f"{target}.{stream}"
+    for target in ("target-appcues-profiles", "target-salesforce-events")
+    for stream in ("Contact", "Lead", "Account", "appcues_events")
+]
+_LOG_CONFIG = Path(tempfile.gettempdir()) / f"reliability-log-config-{os.getpid()}.yaml"
+_LOG_CONFIG.write_text(
+    json.dumps(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "loggers": {name: {"level": "INFO"} for name in _SINK_LOGGERS},
+        }
+    )
+)
+DEBUG_ENV = {"LOGLEVEL": "DEBUG", "SINGER_SDK_LOG_CONFIG": str(_LOG_CONFIG)}
 
 # Small linked data sets (same seed on both services, so product ids line up). Contacts and
 # Leads are seeded in separate calls, so no lead is converted and every user id names one
@@ -387,7 +409,7 @@ class Pipeline:
         tap_err = self.workdir / f"tap-{number}.log"
         target_err = self.workdir / f"target-{number}.log"
         target_out = self.workdir / f"target-{number}.out"
-        env = {**os.environ, "LOGLEVEL": "DEBUG"}
+        env = {**os.environ, **DEBUG_ENV}
         killed = False
         with (
             tap_err.open("w") as tap_log,
@@ -731,7 +753,7 @@ def feed_target(target: str, config: dict[str, Any], lines: list[str], workdir: 
         capture_output=True,
         text=True,
         timeout=240,
-        env={**os.environ, "LOGLEVEL": "DEBUG"},
+        env={**os.environ, **DEBUG_ENV},
         cwd=workdir,
         check=False,
     )
@@ -761,9 +783,14 @@ class Harness:
     verification_clients = staticmethod(verification_clients)
     feed_target = staticmethod(feed_target)
     remember = staticmethod(remember)
+    debug_env = DEBUG_ENV
     outputs = OUTPUTS
 
 
 @pytest.fixture(scope="session")
 def harness() -> type[Harness]:
     return Harness
+
+
+def pytest_sessionfinish() -> None:
+    _LOG_CONFIG.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ def run_plugin(executable: str, config: dict, tmp_path: Path, *args: str, stdin:
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, "LOGLEVEL": "DEBUG"},
+        env={**os.environ, **H.debug_env},
         cwd=tmp_path,
         check=False,
     )

@@ -111,14 +111,14 @@ PROFILE_SCENARIOS = [
     ),
     Scenario(
         "REQUEST_LIMIT_EXCEEDED (org limit reached mid-run)",
-        setup=api_usage(996, 1000),
+        setup=api_usage(998, 1000),  # the tap's first run needs at least 4 calls
         tap={"quota_percent_total": 100, "quota_percent_per_run": 100},
         first_run_ok=False,
         message=r"REQUEST_LIMIT_EXCEEDED",
     ),
     Scenario(
         "quota guard (per-run share reached mid-run)",
-        setup=api_usage(0, 20),
+        setup=api_usage(0, 8),  # 25 % of 8: two calls, the tap needs at least 4
         tap={"quota_percent_per_run": 25},
         first_run_ok=False,
         message=r"quota_percent_per_run",
@@ -293,6 +293,8 @@ def drive(world, pipeline, scenario: Scenario, check: Callable[[], Any]) -> Any:
         assert first.ok, _tail(first)
     else:
         assert not first.ok, "the fault should have ended the run"
+        if first.target_rc != 0:  # a target that failed confirmed nothing: no bookmark
+            assert first.states() == [], first.target_stdout
     if scenario.message:
         assert re.search(scenario.message, first.logs), _tail(first)
     last = first

@@ -34,7 +34,6 @@ H = SimpleNamespace()
 FAST = {
     "SANDBOX_SALESFORCE_MAX_RETRIES": "5",
     "SANDBOX_APPCUES_MAX_RETRIES": "4",
-    "LOGLEVEL": "DEBUG",  # every plugin at debug level: the secret scan reads it all
     "MELTANO_CLI_LOG_LEVEL": "debug",
 }
 SF_QUERY = r"/services/data/v[\d.]+/query"
@@ -72,7 +71,7 @@ def meltano_run(project: SandboxProject, job: str, log: Path, kill_loader_when=N
 
     def run() -> None:
         box["result"] = project.meltano(
-            "run", job, log_path=log, check=False, extra_env=FAST, timeout=300
+            "run", job, log_path=log, check=False, extra_env={**FAST, **H.debug_env}, timeout=300
         )
 
     worker = threading.Thread(target=run)
