@@ -18,10 +18,12 @@ class DeadLetter:
     `record_key`: the stream's key properties (or Salesforce `Id`) so the record can be
     found at the source; `profile_id`: the Appcues id when there was one; `reason`: a
     stable code (missing_id, blank_id, non_text_id, invalid_date, rejected,
-    import_row_error, ...); `status`/`detail`: what Appcues answered, if it answered.
+    import_row_error, malformed_line, record_without_schema, ...); `status`/`detail`: what
+    Appcues answered, if it answered; `line_number`/`line_text`: for an input line that was
+    no usable Singer message, where it was and what it said (cut to a few hundred characters).
     """
 
-    stream: str
+    stream: str | None
     record_key: dict[str, Any]
     reason: str
     message: str
@@ -29,6 +31,8 @@ class DeadLetter:
     field: str | None = None
     status: int | None = None
     detail: str | None = None
+    line_number: int | None = None
+    line_text: str | None = None
 
 
 class DeadLetterFile:

@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -22,6 +22,10 @@ DATE_FORMATS: tuple[str, ...] = ("iso8601", "epoch_ms")
 
 # JavaScript (and so Appcues) loses precision on integers outside this range.
 _MAX_SAFE_INTEGER = 2**53 - 1
+# A number in a date field is epoch milliseconds above this (year 5138 in seconds), else
+# seconds: the rule target-salesforce-events applies to event timestamps.
+_EPOCH_MS_ABOVE = 100_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Salesforce bookkeeping fields: never product attributes, and the audit timestamps would
 # make every edit look like a change of the mapped attributes.
@@ -158,6 +162,8 @@ class ValueCoercer:
     def scalar(self, value: Any, kind: str | None = None, where: str = "") -> AppcuesValue:
         if value is None or isinstance(value, bool):
             return value
+        if kind in ("date-time", "date") and isinstance(value, int | float | Decimal):
+            return self._epoch(value, kind, where)
         if isinstance(value, int):
             return value if abs(value) <= _MAX_SAFE_INTEGER else str(value)
         if isinstance(value, float | Decimal):
@@ -190,6 +196,18 @@ class ValueCoercer:
             raise RecordError(
                 "invalid_date", f"field '{where}' holds {value!r}, not a valid {kind}", where
             ) from exc
+
+    def _epoch(self, value: float | Decimal, kind: str, where: str) -> AppcuesValue:
+        """A number in a date field: epoch seconds, or milliseconds when that large."""
+        try:
+            number = float(value)
+            millis = number if abs(number) > _EPOCH_MS_ABOVE else number * 1000
+            moment = _EPOCH + timedelta(milliseconds=millis)
+        except (ValueError, OverflowError) as exc:
+            raise RecordError(
+                "invalid_date", f"field '{where}' holds {value!r}, not a valid {kind}", where
+            ) from exc
+        return self._datetime(moment) if kind == "date-time" else self._date(moment.date())
 
     def _datetime(self, value: datetime) -> AppcuesValue:
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -13,6 +13,8 @@ from singer_sdk.sinks import Sink
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.settings import appcues_properties
 
+from .dead_letter import DeadLetter
+from .input_reader import BadLine, DeadLetteringReader
 from .runtime import Runtime
 from .settings import SettingsError, target_properties
 from .sinks import GroupProfileSink, UnroutedStreamSink, UserProfileSink
@@ -29,6 +31,7 @@ class TargetAppcuesProfiles(Target):
         "required": ["account_id", "api_key", "api_secret"],
     }
     default_sink_class = UserProfileSink
+    message_reader_class = DeadLetteringReader
 
     def __init__(
         self,
@@ -47,6 +50,8 @@ class TargetAppcuesProfiles(Target):
             **kwargs,
         )
         self._runtime: Runtime | None = None
+        if isinstance(self.message_reader, DeadLetteringReader):
+            self.message_reader.on_bad_line = self._dead_letter_line
         if validate_config:
             _ = self.runtime  # a bad setting fails at start, naming the setting
 
@@ -68,6 +73,21 @@ class TargetAppcuesProfiles(Target):
         if kind == "group":
             return GroupProfileSink
         return UnroutedStreamSink
+
+    def _dead_letter_line(self, bad: BadLine) -> None:
+        """A line that is no usable Singer message: logged, dead-lettered, the rest read on."""
+        self.logger.error("Dead-lettered: %s", bad.message)
+        record = bad.record or {}
+        self.runtime.dead_letters.write(
+            DeadLetter(
+                stream=bad.stream,
+                record_key={"Id": record["Id"]} if "Id" in record else {},
+                reason=bad.reason,
+                message=bad.message,
+                line_number=bad.number,
+                line_text=bad.text,
+            )
+        )
 
     def process_endofpipe(self) -> None:
         failed = True

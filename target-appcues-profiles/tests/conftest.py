@@ -99,15 +99,16 @@ class Run:
 
 
 def run_target(
-    config: dict[str, Any], messages: list[dict[str, Any]], *, fails: bool = False
+    config: dict[str, Any], messages: list[dict[str, Any] | str], *, fails: bool = False
 ) -> Run:
     """Feeds Singer messages to a fresh target in this process; STATE lines are captured.
 
+    A message given as text is fed as that raw line (for malformed input).
     With `fails=True` the run must raise; the exception is kept in `Run.error`.
     """
     target = TargetAppcuesProfiles(config=config)
     stdout = io.StringIO()
-    text = "".join(json.dumps(m) + "\n" for m in messages)
+    text = "".join((m if isinstance(m, str) else json.dumps(m)) + "\n" for m in messages)
     error: BaseException | None = None
     with contextlib.redirect_stdout(stdout):
         try:

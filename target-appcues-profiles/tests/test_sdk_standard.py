@@ -31,6 +31,8 @@ from singer_sdk.testing.target_tests import (
     TargetSpecialCharsInAttributes,
 )
 
+from target_appcues_profiles.dead_letter import read_dead_letters
+from target_appcues_profiles.ledger import Ledger
 from target_appcues_profiles.target import TargetAppcuesProfiles
 
 SDK_STREAMS = {
@@ -54,6 +56,40 @@ SDK_STREAMS = {
     "test:SpecialChars!in?attributes": "_id",
 }
 
+
+def _letters(runner):
+    letters = read_dead_letters(f"{runner.config['state_dir']}/dead-letters.jsonl")
+    return [(d["reason"], d["line_number"]) for d in letters]
+
+
+# Two deliberate deviations from the SDK, which stops the run on these lines: a bad line is
+# dead-lettered with its number and the rest of the input is delivered (issue 11).
+class TargetInvalidSchemaDeadLettered(TargetInvalidSchemaTest):
+    """A SCHEMA without properties: dead-lettered as malformed_line, no error."""
+
+    def test(self) -> None:
+        self.runner.sync_all()
+
+    def validate(self) -> None:
+        assert _letters(self.runner) == [("malformed_line", 1)]
+
+
+class TargetRecordBeforeSchemaDeadLettered(TargetRecordBeforeSchemaTest):
+    """The RECORD before its SCHEMA is dead-lettered; the one after it is delivered."""
+
+    def test(self) -> None:
+        self.runner.sync_all()
+
+    def validate(self) -> None:
+        assert _letters(self.runner) == [("record_without_schema", 1)]
+        config = self.runner.config
+        ledger = Ledger(config["state_dir"], config["account_id"])
+        try:  # the record after the SCHEMA was confirmed by Appcues
+            assert ledger.count("user") == 1
+        finally:
+            ledger.close()
+
+
 standard_suite = SingerTestSuite(
     kind="target",
     tests=[
@@ -63,14 +99,14 @@ standard_suite = SingerTestSuite(
         TargetCliPrintsTest,
         TargetDuplicateRecords,
         TargetEncodedStringData,
-        TargetInvalidSchemaTest,
+        TargetInvalidSchemaDeadLettered,
         # TargetMultipleStateMessages: singer-sdk 0.54 writes STATE only when all sinks
         # drain (end of input, or every 5 minutes), so the intermediate checkpoints this test
         # expects never appear; the SDK itself leaves it out of its default suite.
         TargetNoPrimaryKeys,
         TargetOptionalAttributes,
         TargetPrimaryKeyUpdates,
-        TargetRecordBeforeSchemaTest,
+        TargetRecordBeforeSchemaDeadLettered,
         TargetRecordMissingKeyProperty,
         TargetRecordMissingOptionalFields,
         # The record without its id is dead-lettered (missing_id), the run goes on.

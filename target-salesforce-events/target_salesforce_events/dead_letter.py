@@ -26,6 +26,9 @@ class DeadLetter:
     fields: Sequence[str] = ()
     stream: str | None = None
     record: Mapping[str, Any] | None = field(default=None, repr=False)
+    # An input line that was no usable Singer message: where, and what it said (cut short).
+    line_number: int | None = None
+    line_text: str | None = None
 
 
 class DeadLetterFile:

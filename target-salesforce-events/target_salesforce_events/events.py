@@ -71,6 +71,11 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _quoted(value: Any, limit: int = 100) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _as_object(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items()}
@@ -122,8 +127,15 @@ def parse_event(record: Mapping[str, Any]) -> AppcuesEvent:
         raise InvalidEventError("missing_timestamp", f"event {name!r} has no 'timestamp'")
     try:
         timestamp = parse_timestamp(record.get("timestamp"))
-    except (ValueError, OverflowError, OSError) as exc:
-        raise InvalidEventError("invalid_timestamp", f"'timestamp' unreadable: {exc}") from None
+    except (ValueError, OverflowError, OSError):
+        raw_id = record.get("id")
+        which = f"event {name!r} (id {raw_id!r})" if raw_id not in (None, "") else f"event {name!r}"
+        raise InvalidEventError(
+            "invalid_timestamp",
+            f"{which} of user {user_id!r}: field 'timestamp' holds "
+            f"{_quoted(record.get('timestamp'))}, not an ISO 8601 date-time or epoch "
+            "seconds/milliseconds",
+        ) from None
     attributes = _as_object(record.get("attributes"))
     raw_id = record.get("id")
     id_derived = raw_id in (None, "")

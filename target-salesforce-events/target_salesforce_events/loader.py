@@ -22,6 +22,7 @@ from .dead_letter import DeadLetter, DeadLetterFile
 from .events import AppcuesEvent, InvalidEventError, parse_event, parse_timestamp
 from .idempotency import EventWriter, PendingEvent, Strategy, StrategyChoice, choose_strategy
 from .idempotency import find_field as find_field_spec
+from .input_reader import BadLine
 from .ledger import Ledger
 from .matching import MatchedRecord, UserMatcher
 from .nps import (
@@ -150,6 +151,22 @@ class EventLoader:
             self.summary.dead_lettered = self.dead_letters.counts.copy()
             if self.client is not None:
                 self.summary.api_calls = self.client.calls_made
+
+    def dead_letter_line(self, bad: BadLine) -> None:
+        """An input line that is no usable Singer message: logged and written at once."""
+        log.error("Dead-lettered: %s", bad.message)
+        raw_id = (bad.record or {}).get("id")
+        self._dead(
+            bad.reason,
+            bad.message,
+            event_id=str(raw_id) if raw_id not in (None, "") else None,
+            stream=bad.stream,
+            record=bad.record,
+            line_number=bad.number,
+            line_text=bad.text,
+        )
+        self.dead_letters.flush()
+        self.summary.dead_lettered = self.dead_letters.counts.copy()
 
     def _dead(
         self, reason: str, message: str, event: AppcuesEvent | None = None, **kw: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, cast
 
 from singer_sdk.sinks import BatchSink
@@ -34,6 +35,9 @@ class EventSink(BatchSink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         self._loader: EventLoader = cast(Any, target).loader
+        # The loader parses timestamps (ISO 8601 or epoch), not the SDK: an unreadable one
+        # dead-letters its record as invalid_timestamp instead of failing the run.
+        self.schema = _without_date_formats(self.schema)
         missing = [p for p in EVENT_PROPERTIES if p not in (schema.get("properties") or {})]
         if missing:
             self.logger.warning(
@@ -59,3 +63,21 @@ class EventSink(BatchSink):
                 self._loader.summary.describe(),
             )
             raise
+
+
+def _without_date_formats(schema: dict) -> dict:
+    """A copy of the schema whose date-like properties carry no `format`."""
+    clean = copy.deepcopy(schema)
+
+    def strip(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("format") in ("date", "date-time", "time"):
+                del node["format"]
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    strip(clean)
+    return clean

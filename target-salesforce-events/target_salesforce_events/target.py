@@ -11,6 +11,7 @@ from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.settings import salesforce_properties
 
+from .input_reader import DeadLetteringReader
 from .loader import EventLoader
 from .preflight import FAIL, run_preflight
 from .settings import EventSettings, target_properties
@@ -26,12 +27,15 @@ class TargetSalesforceEvents(Target):
         "properties": {**salesforce_properties(), **target_properties()},
     }
     default_sink_class = EventSink
+    message_reader_class = DeadLetteringReader
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # One client, ledger and dead-letter file for the run: drain sinks one at a time.
         self.max_parallelism = 1
         self.loader = EventLoader(self.config)
+        if isinstance(self.message_reader, DeadLetteringReader):
+            self.message_reader.on_bad_line = self.loader.dead_letter_line
 
     def process_endofpipe(self) -> None:
         try:

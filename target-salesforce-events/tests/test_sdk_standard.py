@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from singer_sdk.testing import (
@@ -62,6 +63,34 @@ class _AllDeadLettered:
         assert all(letter["reason"] in {"missing_name", "missing_user_id"} for letter in letters)
 
 
+def _letters(runner):
+    path = Path(runner.config["state_dir"]) / "dead-letters.jsonl"
+    return [(d["reason"], d["line_number"]) for d in map(json.loads, path.read_text().splitlines())]
+
+
+# Two deliberate deviations from the SDK, which stops the run on these lines: a bad line is
+# dead-lettered with its number and the rest of the input is delivered (issue 11).
+class TargetInvalidSchemaDeadLettered(TargetInvalidSchemaTest):
+    """A SCHEMA without properties: dead-lettered as malformed_line, no error."""
+
+    def test(self) -> None:
+        self.runner.sync_all()
+
+    def validate(self) -> None:
+        assert _letters(self.runner) == [("malformed_line", 1)]
+
+
+class TargetRecordBeforeSchemaDeadLettered(TargetRecordBeforeSchemaTest):
+    """The RECORD before its SCHEMA is dead-lettered; the one after it reaches the loader
+    (which dead-letters it too: it is no event)."""
+
+    def test(self) -> None:
+        self.runner.sync_all()
+
+    def validate(self) -> None:
+        assert _letters(self.runner) == [("record_without_schema", 1), ("missing_name", None)]
+
+
 def _checked(test_class):
     return type(test_class.__name__, (_AllDeadLettered, test_class), {})
 
@@ -70,8 +99,8 @@ suite = SingerTestSuite(
     kind="target",
     tests=[
         TargetCliPrintsTest,
-        TargetInvalidSchemaTest,
-        TargetRecordBeforeSchemaTest,
+        TargetInvalidSchemaDeadLettered,
+        TargetRecordBeforeSchemaDeadLettered,
         TargetRecordMissingKeyProperty,
         *(
             _checked(t)
