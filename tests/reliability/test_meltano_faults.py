@@ -94,7 +94,8 @@ def meltano_run(project: SandboxProject, job: str, log: Path, kill_loader_when=N
 
 
 def _loader_pid(name: str) -> int | None:
-    """The running loader started by Meltano (a process of this user running its venv)."""
+    """The loader `meltano run` started for this test: a process running that loader's venv
+    whose parent chain leads to this pytest process (never another session's)."""
     needle = str(LOADERS / name / "venv")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -103,9 +104,23 @@ def _loader_pid(name: str) -> int | None:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if needle in cmdline and "python" in cmdline:
+        if needle in cmdline and _descends_from_us(int(entry.name)):
             return int(entry.name)
     return None
+
+
+def _descends_from_us(pid: int) -> bool:
+    for _ in range(6):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent pid
+        if pid == os.getpid():
+            return True
+        if pid <= 1:
+            return False
+    return False
 
 
 def _record(world, name, runs, killed, result):

@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 H = SimpleNamespace()
 SF_QUERY = r"/services/data/v[\d.]+/query"
 SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"

@@ -3,6 +3,10 @@ target's back, an Event deleted and one copied are reported as lost and duplicat
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def test_checks_catch_a_wrong_profile_a_missing_and_a_duplicate_event(world, harness, tmp_path):
     world.reset(events=True)
