@@ -210,14 +210,6 @@ def test_events_bad_records_are_dead_lettered_and_the_rest_delivered(world, cont
     assert row["Appcues_NPS_Score__c"] == 9
 
 
-MALFORMED_BUG = (
-    "both targets stop on a line that is not JSON (singer-sdk raises InvalidInputLine from "
-    "the message reader); the records before it are never written and every run stops at "
-    "the same line: see docs/reliability.md, known gaps"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=MALFORMED_BUG)
 def test_events_malformed_line_is_skipped(world, contacts, tmp_path):
     """A line that is not JSON between good records: named in the log, the rest delivered."""
     before, after = event(HOSTILE_IDS[0]), event(HOSTILE_IDS[1])
@@ -232,9 +224,12 @@ def test_events_malformed_line_is_skipped(world, contacts, tmp_path):
         ],
         tmp_path,
     )
+    assert fed.returncode == 0, fed.stderr[-3000:]
     assert "broken" in fed.stderr  # the malformed line is quoted in the message
     written = {row["Appcues_Event_Id__c"] for row in written_events(world)}
     assert {before["id"], after["id"]} <= written, fed.stderr[-3000:]
+    (letter,) = fed.dead_letters
+    assert letter["reason"] == "malformed_line" and "line 3" in letter["message"], letter
 
 
 def test_events_schema_violation_is_dead_lettered(world, contacts, tmp_path):
@@ -261,14 +256,8 @@ def test_events_schema_violation_is_dead_lettered(world, contacts, tmp_path):
     assert letter["record"]["id"] == violating["id"] and letter["message"], letter
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target-salesforce-events stops on a timestamp its schema calls date-time but "
-    "that is not ISO 8601: singer-sdk's _parse_timestamps_in_record raises (EventSink keeps "
-    "datetime_error_treatment ERROR), so the loader never dead-letters it as invalid_timestamp",
-)
 def test_events_unparseable_timestamp_is_dead_lettered(world, contacts, tmp_path):
-    """Also epoch milliseconds, which the README accepts, stop the run the same way."""
+    """A timestamp that is not ISO 8601 is dead-lettered; epoch milliseconds are accepted."""
     good = event(HOSTILE_IDS[0])
     bad = event(HOSTILE_IDS[1], timestamp="not a time")
     epoch = event(HOSTILE_IDS[2], timestamp=1772600769000)
@@ -392,7 +381,6 @@ def test_profiles_bad_records_are_dead_lettered_and_the_rest_delivered(world, tm
         ac.close()
 
 
-@pytest.mark.xfail(strict=True, reason=MALFORMED_BUG)
 def test_profiles_malformed_line_is_skipped(world, tmp_path):
     world.reset(events=False)
     before, after = contact(1, "before-user"), contact(2, "after-user")
@@ -407,6 +395,7 @@ def test_profiles_malformed_line_is_skipped(world, tmp_path):
         ],
         tmp_path,
     )
+    assert fed.returncode == 0, fed.stderr[-3000:]
     assert "broken" in fed.stderr
     _, ac = H.verification_clients(world)
     try:
@@ -414,6 +403,8 @@ def test_profiles_malformed_line_is_skipped(world, tmp_path):
         assert ac.get_user_profile("after-user") is not None, fed.stderr[-3000:]
     finally:
         ac.close()
+    (letter,) = fed.dead_letters
+    assert letter["reason"] == "malformed_line" and "line 3" in letter["message"], letter
 
 
 def test_profiles_schema_violation_is_dead_lettered(world, tmp_path):
