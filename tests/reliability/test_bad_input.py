@@ -211,12 +211,14 @@ def test_events_bad_records_are_dead_lettered_and_the_rest_delivered(world, cont
 
 
 def test_events_malformed_line_is_skipped(world, contacts, tmp_path):
-    """A line that is not JSON between good records: named in the log, the rest delivered."""
-    before, after = event(HOSTILE_IDS[0]), event(HOSTILE_IDS[1])
+    """A line that is not JSON between good records, and a record before its SCHEMA: each
+    named and dead-lettered, the rest delivered."""
+    before, after, early = event(HOSTILE_IDS[0]), event(HOSTILE_IDS[1]), event(HOSTILE_IDS[2])
     fed = H.feed_target(
         "target-salesforce-events",
         events_config(world, tmp_path),
         [
+            record("appcues_events", early),  # before its stream's SCHEMA
             schema("appcues_events", EVENT_SCHEMA),
             record("appcues_events", before),
             '{"type": "RECORD", "stream": "appcues_events", "record": {"id": "broken',
@@ -228,8 +230,9 @@ def test_events_malformed_line_is_skipped(world, contacts, tmp_path):
     assert "broken" in fed.stderr  # the malformed line is quoted in the message
     written = {row["Appcues_Event_Id__c"] for row in written_events(world)}
     assert {before["id"], after["id"]} <= written, fed.stderr[-3000:]
-    (letter,) = fed.dead_letters
-    assert letter["reason"] == "malformed_line" and "line 3" in letter["message"], letter
+    reasons = {d["reason"]: d for d in fed.dead_letters}
+    assert set(reasons) == {"malformed_line", "record_without_schema"}, fed.dead_letters
+    assert "line 4" in reasons["malformed_line"]["message"]
 
 
 def test_events_schema_violation_is_dead_lettered(world, contacts, tmp_path):
