@@ -12,9 +12,9 @@ from singer_sdk.sinks import Sink
 
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.settings import appcues_properties
+from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
 
 from .dead_letter import DeadLetter
-from .input_reader import BadLine, DeadLetteringReader
 from .runtime import Runtime
 from .settings import SettingsError, target_properties
 from .sinks import GroupProfileSink, UnroutedStreamSink, UserProfileSink

@@ -17,12 +17,12 @@ from jinja2 import TemplateError
 from salesforce_appcues_clients import soql
 from salesforce_appcues_clients.errors import SalesforceError
 from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_clients.singer_input import BadLine
 
 from .dead_letter import DeadLetter, DeadLetterFile
 from .events import AppcuesEvent, InvalidEventError, parse_event, parse_timestamp
 from .idempotency import EventWriter, PendingEvent, Strategy, StrategyChoice, choose_strategy
 from .idempotency import find_field as find_field_spec
-from .input_reader import BadLine
 from .ledger import Ledger
 from .matching import MatchedRecord, UserMatcher
 from .nps import (

@@ -10,8 +10,8 @@ from singer_sdk import Target
 from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.settings import salesforce_properties
+from salesforce_appcues_clients.singer_input import DeadLetteringReader
 
-from .input_reader import DeadLetteringReader
 from .loader import EventLoader
 from .preflight import FAIL, run_preflight
 from .settings import EventSettings, target_properties

@@ -1,7 +1,6 @@
-"""Singer input reader that reports a bad line and goes on, instead of stopping the run.
+"""Singer input reader for both targets: reports a bad line and goes on, instead of stopping.
 
-Both targets carry this same module (they share no package but the clients); keep the two
-copies identical.
+It lives here because the clients are the one package both targets share.
 """
 
 from __future__ import annotations
