@@ -205,9 +205,12 @@ class AppcuesClient:
         path: str,
         *,
         allow_404: bool = False,
+        idempotent: bool | None = None,
         **kwargs: Any,
     ) -> requests.Response | None:
+        """`idempotent` overrides the method's default, for reads sent as POST."""
         url = self._account_url(path)
+        repeatable = method in _IDEMPOTENT if idempotent is None else idempotent
         retry, waited = 0, 0.0
         while True:
             self.limiter.acquire()
@@ -227,7 +230,7 @@ class AppcuesClient:
                 if tls:
                     raise ConfigurationError(tls) from None
                 reason = f"{type(exc).__name__} on {method} {path}"
-                if method not in _IDEMPOTENT and not sent_nothing(exc):
+                if not repeatable and not sent_nothing(exc):
                     raise UncertainWriteError(
                         f"Appcues {reason}: the request may or may not have been applied, so "
                         "it is not retried"
@@ -377,7 +380,8 @@ class AppcuesClient:
     # --- analytics ---------------------------------------------------------------------
     def analytics_query(self, spec: Mapping[str, Any]) -> AnalyticsResult:
         """Synchronous analytics query; Appcues clamps it at 1000 rows (`truncated`)."""
-        response = self._request("POST", "analytics/query", json=dict(spec))
+        # A read sent as POST: repeating it after a reset or timeout is safe.
+        response = self._request("POST", "analytics/query", json=dict(spec), idempotent=True)
         body = self._body(response)
         truncated = (
             response is not None
@@ -391,7 +395,10 @@ class AppcuesClient:
         self, spec: Mapping[str, Any], timeout: float = 900.0
     ) -> Iterator[dict[str, Any]]:
         """Rows of an asynchronous analytics export: start, poll, download without auth."""
-        started = self._body(self._request("POST", "analytics/exports", json=dict(spec)))
+        # A second export job for the same spec is harmless, so a lost answer may be retried.
+        started = self._body(
+            self._request("POST", "analytics/exports", json=dict(spec), idempotent=True)
+        )
         if not isinstance(started, dict) or not started.get("job_id"):
             raise AppcuesError(0, "Unexpected response", "analytics/exports returned no job_id")
         job_id = str(started["job_id"])

@@ -84,7 +84,9 @@ class SalesforceError(ClientError):
         self.error_code = error_code
         self.fields = list(fields or [])
         suffix = f" (fields: {', '.join(self.fields)})" if self.fields else ""
-        super().__init__(f"Salesforce {status} {error_code}: {scrub(message)}{suffix}")
+        # Status 0: stopped on our side (the quota guard) before Salesforce was asked.
+        source = f"Salesforce {status}" if status else "Salesforce API quota guard:"
+        super().__init__(f"{source} {error_code}: {scrub(message)}{suffix}")
 
     @classmethod
     def from_body(cls, status: int, body: Any, context: str = "") -> SalesforceError:

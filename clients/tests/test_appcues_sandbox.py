@@ -186,6 +186,23 @@ def test_connection_resets(ac, ac_control, tag):
     assert ac.list_user_events(f"{tag}-e") == []
 
 
+def test_analytics_query_is_retried_after_a_reset(ac, ac_control, tag):
+    """The analytics query is a read sent as POST: a reset is retried, unlike a write."""
+    user = f"{tag}-r"
+    ac.track_event(user, {"name": "clicked", "timestamp": _now()})
+    ac_control.faults(
+        {"match": {"method": "POST", "path": "/analytics/query$"}, "action": "reset", "times": 1}
+    )
+    spec = {
+        "columns": ["timestamp", "user_id", "name"],
+        "conditions": [["user_id", "==", user]],
+        "start_time": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
+        "end_time": (datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
+    }
+    assert [r["name"] for r in ac.analytics_query(spec).rows] == ["clicked"]
+    assert ac_control.fired() == [1]
+
+
 def test_unreachable_appcues_exhausts_retries(ac_config, new_ac):
     client = new_ac(ac_config(base_url="https://127.0.0.1:9", max_retries=1))
     with pytest.raises(RetriesExhaustedError, match="gave up after 2 attempts"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -10,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,14 @@ class DeadLetterFile:
         self._pending: list[DeadLetter] = []
 
     def add(self, letter: DeadLetter) -> None:
+        # One line per letter, so the run's log names every record that was not delivered.
+        log.warning(
+            "Dead-lettered event %s of user %s (%s): %s",
+            letter.event_id or "-",
+            letter.user_id or "-",
+            letter.reason,
+            letter.message,
+        )
         self._pending.append(letter)
         key = (
             letter.reason if letter.status_code is None else f"{letter.reason}:{letter.status_code}"

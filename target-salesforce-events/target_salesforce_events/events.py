@@ -112,7 +112,10 @@ def parse_event(record: Mapping[str, Any]) -> AppcuesEvent:
     """Parse one record; raises InvalidEventError naming the field at fault."""
     name = record.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InvalidEventError("missing_name", "record has no event 'name'")
+        raise InvalidEventError(
+            "missing_name",
+            f"event {record.get('id')!r} of user {record.get('user_id')!r} has no event 'name'",
+        )
     raw_user = record.get("user_id")
     if isinstance(raw_user, bool) or raw_user is None or str(raw_user).strip() == "":
         raise InvalidEventError("missing_user_id", f"event {name!r} has no 'user_id'")
