@@ -72,7 +72,9 @@ def setting_definition(name: str, prop: dict[str, Any]) -> dict[str, Any]:
     elif len(types) == 1:
         definition["kind"] = {
             "integer": "integer",
-            "number": "decimal",
+            # Not `decimal`: Meltano 4.4.1 casts a text value (every ${VARIABLE}) of a
+            # decimal setting to a Decimal, then fails to write it to the plugin's config.
+            "number": "string",
             "boolean": "boolean",
             "array": "array",
             "object": "object",

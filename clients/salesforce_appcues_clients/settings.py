@@ -13,6 +13,11 @@ from typing import Any
 
 from .errors import ConfigurationError
 
+# Settings that may be fractional also admit numeric text: Meltano 4.4.1 turns a text value of
+# a `decimal` setting into a Decimal it cannot serialise, so meltano.yml declares them as
+# strings, and `_number` parses them (naming the setting when the text is no number).
+FRACTION_TYPE = ["number", "string"]
+
 DEFAULT_API_VERSION = "62.0"
 APPCUES_REGIONS = {"us": "https://api.appcues.com", "eu": "https://api.eu.appcues.com"}
 
@@ -107,7 +112,7 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "description": "Salesforce REST API version, e.g. `62.0`.",
         },
         "request_timeout": {
-            "type": "number",
+            "type": "integer",
             "title": "Request timeout (seconds)",
             "default": 120,
             "description": "Seconds to wait for Salesforce to answer one HTTP request.",
@@ -122,7 +127,7 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             ),
         },
         "quota_percent_total": {
-            "type": "number",
+            "type": list(FRACTION_TYPE),
             "title": "Org API quota cap (%)",
             "default": 80,
             "description": (
@@ -131,7 +136,7 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             ),
         },
         "quota_percent_per_run": {
-            "type": "number",
+            "type": list(FRACTION_TYPE),
             "title": "Per-run API quota cap (%)",
             "default": 25,
             "description": (
@@ -149,19 +154,19 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             ),
         },
         "retry_max_seconds": {
-            "type": "number",
+            "type": "integer",
             "title": "Retry time budget (seconds)",
             "default": 300,
             "description": "Total seconds one request may spend waiting between retries.",
         },
         "retry_base_delay": {
-            "type": "number",
+            "type": list(FRACTION_TYPE),
             "title": "First retry delay (seconds)",
             "default": 1.0,
             "description": "Backoff before the first retry; doubles on each further retry.",
         },
         "bulk_timeout": {
-            "type": "number",
+            "type": "integer",
             "title": "Bulk query timeout (seconds)",
             "default": 1800,
             "description": "A Bulk API 2.0 query job still running after this is aborted.",
@@ -202,7 +207,7 @@ def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
             "description": "Overrides `region` with `https://host[:port]` (a proxy, an emulator).",
         },
         "max_requests_per_second": {
-            "type": "number",
+            "type": "integer",
             "title": "Appcues request rate cap",
             "default": 50,
             "description": (
@@ -211,7 +216,7 @@ def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
             ),
         },
         "request_timeout": {
-            "type": "number",
+            "type": "integer",
             "title": "Appcues request timeout (seconds)",
             "default": 60,
             "description": "Seconds to wait for Appcues to answer one HTTP request.",
@@ -228,7 +233,7 @@ def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
             "description": "Retries after a 429 or 5xx answer before the run fails.",
         },
         "retry_base_delay": {
-            "type": "number",
+            "type": list(FRACTION_TYPE),
             "title": "Appcues first retry delay (seconds)",
             "default": 1.0,
             "description": "Wait before a retry without Retry-After; doubles, capped at 60.",

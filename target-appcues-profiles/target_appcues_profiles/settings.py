@@ -122,7 +122,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
             "description": "Largest number of rows sent in one bulk import job.",
         },
         "import_timeout": {
-            "type": "number",
+            "type": "integer",
             "title": "Import job timeout (seconds)",
             "default": 900,
             "description": "How long to wait for one import job to finish before failing.",
