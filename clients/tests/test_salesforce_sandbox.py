@@ -338,6 +338,13 @@ def test_a_failed_bulk_job_is_a_clear_error(sf, sf_control):
     assert "disk on fire" in str(info.value) and "ended Failed" in str(info.value)
 
 
+def test_an_aborted_bulk_job_is_a_clear_error(sf, sf_control):
+    sf_control.call("POST", "bulk", {"abort_jobs": 1})
+    with pytest.raises(SalesforceError) as info:
+        list(sf.bulk_query("SELECT Id FROM Contact"))
+    assert "Aborted" in str(info.value), str(info.value)
+
+
 def test_bulk_query_failure_is_a_clear_error(sf, sf_control):
     with pytest.raises(SalesforceError) as info:
         list(sf.bulk_query("SELECT NoSuchField__c FROM Contact"))

@@ -75,6 +75,10 @@ def bulk_failures(world) -> None:
     )
 
 
+def bulk_aborts(world) -> None:
+    world.salesforce.call("POST", "bulk", {"abort_jobs": 3})
+
+
 def long_feedback(world) -> list[str]:
     """Five Contacts get a 5,000-character text Appcues refuses (4,096 max): their import
     rows fail, the other rows of the job must still land."""
@@ -163,6 +167,12 @@ PROFILE_SCENARIOS = [
         setup=bulk_failures,
         tap={"api_type": "BULK2"},
         message=r"Bulk API 2.0 refused the query",
+    ),
+    Scenario(
+        "Bulk 2.0 jobs aborted",
+        setup=bulk_aborts,
+        tap={"api_type": "BULK2"},
+        message=r"Bulk API 2.0 refused the query .*Aborted",
     ),
     Scenario("Appcues import job failing part of its rows", setup=long_feedback),
     Scenario(
@@ -289,7 +299,7 @@ def drive(world, pipeline, scenario: Scenario, check: Callable[[], Any]) -> Any:
         time.sleep(max(held) / 1000 + 0.5)
     if scenario.setup:  # quota and Bulk set-ups are lifted with the faults
         world.salesforce.call("POST", "api-usage", {"used": 0, "max": 100000})
-        world.salesforce.call("POST", "bulk", {"fail_jobs": 0})
+        world.salesforce.call("POST", "bulk", {"fail_jobs": 0, "abort_jobs": 0})
     if scenario.kill:
         assert first.killed, "the write never reached the sandbox"
     if scenario.first_run_ok:

@@ -75,6 +75,8 @@ class BulkQueryJobs:
         # Control API: the next `fail_next` jobs end in Failed with this message.
         self.fail_next = 0
         self.fail_message = "Internal error: the query job failed"
+        # Control API: the next `abort_next` jobs end Aborted (as if an admin aborted them).
+        self.abort_next = 0
 
     def create(self, body: Any, version: str) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -124,7 +126,11 @@ class BulkQueryJobs:
             self.created_today += 1
             fail = self.fail_next > 0
             self.fail_next -= int(fail)
+            abort = not fail and self.abort_next > 0
+            self.abort_next -= int(abort)
         job.fail_with = self.fail_message if fail else None
+        if abort:
+            job.aborted.set()
         info = self.info(job)
         threading.Thread(
             target=self._run, args=(job, header, rows), name=f"bulk-{job_id}", daemon=True
@@ -279,6 +285,7 @@ class BulkQueryJobs:
             jobs = list(self._jobs)
             self.created_today = 0
             self.fail_next = 0
+            self.abort_next = 0
         for job_id in jobs:
             self.delete(job_id)
 

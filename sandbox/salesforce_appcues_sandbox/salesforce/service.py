@@ -413,14 +413,16 @@ class SalesforceService(SandboxService):
         return JSONResponse(result)
 
     async def _bulk_control(self, request: Request) -> Response:
-        """`{"fail_jobs": N, "error_message": "..."}`: the next N query jobs end Failed."""
+        """`{"fail_jobs": N, "error_message": "...", "abort_jobs": M}`: the next N query jobs
+        end Failed, the M after them Aborted."""
         body = await _control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object"}, status_code=400)
         self.bulk.fail_next = int(body.get("fail_jobs", 0))
+        self.bulk.abort_next = int(body.get("abort_jobs", 0))
         if body.get("error_message"):
             self.bulk.fail_message = str(body["error_message"])
-        return JSONResponse({"fail_jobs": self.bulk.fail_next})
+        return JSONResponse({"fail_jobs": self.bulk.fail_next, "abort_jobs": self.bulk.abort_next})
 
     async def _expire(self, request: Request) -> Response:
         self.expire_sessions()

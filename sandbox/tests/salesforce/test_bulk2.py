@@ -100,3 +100,18 @@ def test_injected_job_failure_and_limits_count_jobs(org):
     assert _wait(org, ok["id"])["state"] == "JobComplete"
     limits = org.http.get(org.url("limits")).json()
     assert limits["DailyBulkV2QueryJobs"] == {"Max": 10000, "Remaining": 9998}
+
+
+def test_injected_abort_ends_the_job_aborted_without_results(org):
+    org.anon.post(f"{org.control}/bulk", json={"abort_jobs": 1})
+    job = org.http.post(
+        org.url("jobs/query"), json={"operation": "query", "query": "SELECT Id FROM Contact"}
+    ).json()
+    assert _wait(org, job["id"])["state"] == "Aborted"
+    results = org.http.get(org.url(f"jobs/query/{job['id']}/results"))
+    assert results.status_code == 400
+    assert results.json()[0]["errorCode"] == "JOB_NOT_COMPLETE"
+    ok = org.http.post(
+        org.url("jobs/query"), json={"operation": "query", "query": "SELECT Id FROM Contact"}
+    ).json()
+    assert _wait(org, ok["id"])["state"] == "JobComplete"
