@@ -5,6 +5,7 @@ It lives here because the clients are the one package both targets share.
 
 from __future__ import annotations
 
+import copy
 import typing as t
 from collections import Counter
 from collections.abc import Callable
@@ -134,3 +135,25 @@ class DeadLetteringReader(SingerReader):
         if self.on_bad_line is None:
             raise InvalidInputLine(bad.message)  # no dead-letter file: stop, as the SDK does
         self.on_bad_line(bad)
+
+
+def without_date_formats(schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A copy of a stream schema whose date-like properties carry no `format`.
+
+    Sinks hand this to the SDK so it leaves dates as text: the target parses them itself and
+    dead-letters one bad value instead of failing the whole run.
+    """
+    clean = copy.deepcopy(schema)
+
+    def strip(node: t.Any) -> None:
+        if isinstance(node, dict):
+            if node.get("format") in ("date", "date-time", "time"):
+                del node["format"]
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    strip(clean)
+    return clean

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.sinks import BatchSink, RecordSink
+
+from salesforce_appcues_clients.singer_input import without_date_formats
 
 from .dead_letter import DeadLetter
 from .delivery import ProfileDelivery, Rejection
@@ -61,7 +62,7 @@ class ProfileSink(BatchSink):
         # Dates are parsed here, not by the SDK, so a bad date dead-letters one record
         # instead of failing the run.
         self._date_kinds = date_kinds_from_schema(self.schema)
-        self.schema = _without_date_formats(self.schema)
+        self.schema = without_date_formats(self.schema)
         self.id_field = settings.id_field(stream_name)
         self.group_field = settings.user_group_field if self.kind == "user" else None
         excluded = {self.id_field}
@@ -277,7 +278,7 @@ class UnroutedStreamSink(RecordSink):
         key_properties: Sequence[str] | None,
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
-        self.schema = _without_date_formats(self.schema)
+        self.schema = without_date_formats(self.schema)
         self.runtime: Runtime = target.runtime  # type: ignore[attr-defined]
         self.logger.warning(
             "Stream '%s' is in neither user_streams nor group_streams; its records are ignored",
@@ -311,21 +312,3 @@ class _LedgerWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.flush()
-
-
-def _without_date_formats(schema: dict) -> dict:
-    """A copy of the schema whose date-like properties carry no `format`."""
-    clean = copy.deepcopy(schema)
-
-    def strip(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("format") in ("date", "date-time", "time"):
-                del node["format"]
-            for value in node.values():
-                strip(value)
-        elif isinstance(node, list):
-            for value in node:
-                strip(value)
-
-    strip(clean)
-    return clean

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any, cast
 
 from singer_sdk.sinks import BatchSink
+
+from salesforce_appcues_clients.singer_input import without_date_formats
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,7 +38,7 @@ class EventSink(BatchSink):
         self._loader: EventLoader = cast(Any, target).loader
         # The loader parses timestamps (ISO 8601 or epoch), not the SDK: an unreadable one
         # dead-letters its record as invalid_timestamp instead of failing the run.
-        self.schema = _without_date_formats(self.schema)
+        self.schema = without_date_formats(self.schema)
         missing = [p for p in EVENT_PROPERTIES if p not in (schema.get("properties") or {})]
         if missing:
             self.logger.warning(
@@ -63,21 +64,3 @@ class EventSink(BatchSink):
                 self._loader.summary.describe(),
             )
             raise
-
-
-def _without_date_formats(schema: dict) -> dict:
-    """A copy of the schema whose date-like properties carry no `format`."""
-    clean = copy.deepcopy(schema)
-
-    def strip(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("format") in ("date", "date-time", "time"):
-                del node["format"]
-            for value in node.values():
-                strip(value)
-        elif isinstance(node, list):
-            for value in node:
-                strip(value)
-
-    strip(clean)
-    return clean
