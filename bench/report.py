@@ -411,7 +411,7 @@ def _why(r: dict[str, Any]) -> list[str]:
                 out += [_startup_share(profile["excerpt"])] if profile["excerpt"] else []
                 out += [
                     f"Speed: pyinstrument profile of the same run "
-                    f"(`bench/results/{profile['path']}`), head:",
+                    f"(`{profile['path']}` beside this file), head:",
                     "",
                     "```",
                     profile["excerpt"],
