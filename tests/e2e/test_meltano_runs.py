@@ -200,6 +200,22 @@ def test_preflight_through_meltano_invoke(project):
 
 def test_a_second_run_of_a_job_in_progress_is_refused(project, second_round):
     """One run at a time per job: Meltano refuses to start a job whose run is in progress."""
+    # Hold the first run's first Salesforce query, so it is surely still running (an idle
+    # run can otherwise end before the second one starts).
+    salesforce = project.control["salesforce"]
+    salesforce.post(
+        "faults",
+        {
+            "rules": [
+                {
+                    "match": {"method": "GET", "path": "/queryAll"},
+                    "action": "latency",
+                    "latency_ms": 8000,
+                    "times": 1,
+                }
+            ]
+        },
+    )
     first = subprocess.Popen(
         project.command("run", "salesforce-to-appcues"),
         cwd=plugin_about.ROOT,
@@ -218,4 +234,5 @@ def test_a_second_run_of_a_job_in_progress_is_refused(project, second_round):
         assert "already running" in second.output
     finally:
         rest, _ = first.communicate(timeout=240)
+        salesforce.session.delete(f"{salesforce.url}/faults", timeout=30).raise_for_status()
     assert first.returncode == 0, rest[-2000:]
