@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from ..common import identities
 from ..common.clock import SandboxClock
 from ..common.faults import FaultRule
-from ..common.service import SandboxService
+from ..common.service import SandboxService, control_json
 from ..common.stats import CallStats
 from . import analytics, generator, imports
 from .models import (
@@ -175,7 +175,7 @@ class AppcuesService(SandboxService):
         return JSONResponse({"reset": True})
 
     async def _seed(self, request: Request) -> Response:
-        body = await _control_json(request)
+        body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
         try:
@@ -204,7 +204,7 @@ class AppcuesService(SandboxService):
         return JSONResponse(self.settings.to_json())
 
     async def _set_settings(self, request: Request) -> Response:
-        body = await _control_json(request)
+        body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
         try:
@@ -217,7 +217,7 @@ class AppcuesService(SandboxService):
         return JSONResponse(self.webhooks.snapshot())
 
     async def _set_webhooks(self, request: Request) -> Response:
-        body = await _control_json(request)
+        body = await control_json(request)
         try:
             config = WebhookConfig.from_json(body)
         except (ValueError, TypeError) as exc:
@@ -228,13 +228,3 @@ class AppcuesService(SandboxService):
     async def _clear_webhooks(self, request: Request) -> Response:
         self.webhooks.clear()
         return JSONResponse(self.webhooks.snapshot())
-
-
-async def _control_json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None

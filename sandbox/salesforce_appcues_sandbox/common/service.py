@@ -77,7 +77,7 @@ class SandboxService(ABC):
         return _CountCalls(faulty, self.stats)
 
     async def _set_faults(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await control_json(request)
         rules = body.get("rules") if isinstance(body, dict) else None
         if not isinstance(rules, list):
             return JSONResponse({"error": 'body must be {"rules": [...]}'}, status_code=400)
@@ -95,7 +95,7 @@ class SandboxService(ABC):
         return JSONResponse(self.faults.snapshot())
 
     async def _set_clock(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object"}, status_code=400)
         if "now" in body:
@@ -114,9 +114,10 @@ class SandboxService(ABC):
         return JSONResponse({"now": self.clock.now().isoformat()})
 
 
-async def _json_body(request: Request) -> Any:
+async def control_json(request: Request) -> Any:
+    """A control call's JSON body: {} when empty, None when it is not JSON."""
     raw = await request.body()
-    if not raw:
+    if not raw.strip():
         return {}
     try:
         return json.loads(raw)

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from ..common.clock import SandboxClock
 from ..common.faults import FaultRule
 from ..common.identities import DEMO_SEED
-from ..common.service import SandboxService
+from ..common.service import SandboxService, control_json
 from . import soap, urls, wire
 from .bulk import BulkQueryJobs
 from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
@@ -318,7 +318,7 @@ class SalesforceService(SandboxService):
         self.stats.reset()
 
     async def _seed(self, request: Request) -> Response:
-        body = await _control_json(request)
+        body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object of counts"}, status_code=400)
         seed = int(body.pop("seed", 7))
@@ -352,7 +352,7 @@ class SalesforceService(SandboxService):
 
     async def _control_records(self, request: Request) -> Response:
         """Write records as if committed at an explicit (past) SystemModstamp."""
-        body = await _control_json(request)
+        body = await control_json(request)
         records = body.get("records") if isinstance(body, dict) else body
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             return JSONResponse({"error": 'body must be {"records": [...]}'}, status_code=400)
@@ -387,7 +387,7 @@ class SalesforceService(SandboxService):
 
     async def _api_usage(self, request: Request) -> Response:
         if request.method == "POST":
-            body = await _control_json(request)
+            body = await control_json(request)
             if not isinstance(body, dict):
                 return JSONResponse({"error": "body must be an object"}, status_code=400)
             self.usage.set(
@@ -398,7 +398,7 @@ class SalesforceService(SandboxService):
 
     async def _convert_lead(self, request: Request) -> Response:
         """Lead conversion (a SOAP call in Salesforce): `{"contact_id", "account_id"}` optional."""
-        body = await _control_json(request)
+        body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object"}, status_code=400)
         lead_id = request.path_params["lead_id"]
@@ -415,7 +415,7 @@ class SalesforceService(SandboxService):
     async def _bulk_control(self, request: Request) -> Response:
         """`{"fail_jobs": N, "error_message": "...", "abort_jobs": M}`: the next N query jobs
         end Failed, the M after them Aborted."""
-        body = await _control_json(request)
+        body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object"}, status_code=400)
         self.bulk.fail_next = int(body.get("fail_jobs", 0))
@@ -465,16 +465,6 @@ def _basic_auth(request: Request) -> tuple[str, str] | None:
         return None
     client_id, _, secret = decoded.partition(":")
     return client_id, secret
-
-
-async def _control_json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 def _json_response(status: int, body: Any) -> Response:
