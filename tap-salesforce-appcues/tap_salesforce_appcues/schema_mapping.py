@@ -8,6 +8,10 @@ Type mapping (describe `type` -> JSON schema):
 - address, location (compound fields) -> object of their components (`street`, `city`, ...)
 - base64 -> left out (bodies of files are not profile data and Bulk cannot read them)
 A field is nullable when describe says `nillable`; compound and parent fields always are.
+
+A run given a catalog rebuilds the same facts from the catalog's schema instead of describing
+again (`catalog_object`): the JSON types above map back to the Salesforce types that record
+shaping distinguishes, and compound components to their field names.
 """
 
 from __future__ import annotations
@@ -72,6 +76,58 @@ def component_key(compound: str, component: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+def component_field(compound: str, key: str) -> str:
+    """The inverse of `component_key`: the field name of a component (`postalCode` ->
+    `BillingPostalCode`)."""
+    part = key[:1].upper() + key[1:]
+    if compound.endswith("__c"):
+        return f"{compound[: -len('__c')]}__{part}__s"
+    if compound.endswith("Address"):
+        return compound[: -len("Address")] + part
+    return part
+
+
+def is_compound_name(name: str) -> bool:
+    """Whether an object-typed catalog property can be a compound field.
+
+    Address compounds end in `Address`, custom geolocations in `__c`; relationship names
+    (`Account`, `Owner`, `Parent__r`) do not.
+    """
+    return name.endswith(("Address", "__c"))
+
+
+def sf_type_of(schema: Mapping[str, Any]) -> str:
+    """The Salesforce type family of a scalar JSON schema written by `json_type`."""
+    for option in schema.get("anyOf") or ():  # other taps' catalogs: the first typed option
+        if isinstance(option, Mapping) and option.get("type") not in (None, "null"):
+            return sf_type_of(option)
+    types = schema.get("type")
+    listed = set(types) if isinstance(types, list) else {types}
+    fmt = schema.get("format")
+    if "boolean" in listed:
+        return "boolean"
+    if "integer" in listed:
+        return "int"
+    if "number" in listed:
+        return "double"
+    if fmt == "date-time":
+        return "datetime"
+    if fmt in ("date", "time"):
+        return str(fmt)
+    return "string"
+
+
+def _nullable(schema: Mapping[str, Any]) -> bool:
+    types = schema.get("type")
+    return isinstance(types, list) and "null" in types
+
+
+def _is_object(schema: Mapping[str, Any]) -> bool:
+    types = schema.get("type")
+    listed = types if isinstance(types, list) else [types]
+    return "object" in listed and isinstance(schema.get("properties"), Mapping)
+
+
 @dataclass(frozen=True)
 class FieldInfo:
     """What the tap needs of one describe field."""
@@ -108,6 +164,7 @@ class ObjectInfo:
 
     name: str
     fields: dict[str, FieldInfo] = field(default_factory=dict)
+    from_catalog: bool = False  # rebuilt from a catalog, not described in this run
 
     def __post_init__(self) -> None:
         self._by_lower = {k.lower(): v for k, v in self.fields.items()}
@@ -122,6 +179,40 @@ class ObjectInfo:
             name=str(describe.get("name")),
             fields={f.name: f for f in fields if f.sf_type not in SKIPPED_TYPES},
         )
+
+    @classmethod
+    def from_catalog_schema(
+        cls, name: str, schema: Mapping[str, Any], parent_roots: Iterable[str] = ()
+    ) -> ObjectInfo:
+        """The object as a catalog's stream schema describes it (parent roots left out)."""
+        roots = {r.lower() for r in parent_roots}
+        fields: dict[str, FieldInfo] = {}
+        for prop, sub in (schema.get("properties") or {}).items():
+            if prop.lower() in roots:
+                continue
+            if _is_object(sub):
+                if not is_compound_name(prop):
+                    continue  # a parent no longer configured: not read
+                kind = "location" if prop.endswith("__c") else "address"
+                fields[prop] = FieldInfo(prop, kind, nillable=True)
+                for key, component in sub["properties"].items():
+                    part = component_field(prop, key)
+                    plain = fields.get(part)  # components are also plain properties
+                    fields[part] = FieldInfo(
+                        part,
+                        sf_type_of(component),
+                        nillable=plain.nillable if plain else True,
+                        compound_field_name=prop,
+                    )
+            else:
+                linked = fields.get(prop)
+                fields[prop] = FieldInfo(
+                    prop,
+                    sf_type_of(sub),
+                    nillable=_nullable(sub),
+                    compound_field_name=linked.compound_field_name if linked else None,
+                )
+        return cls(name=name, fields=fields, from_catalog=True)
 
     def field(self, name: str) -> FieldInfo | None:
         return self._by_lower.get(name.lower())
@@ -192,6 +283,42 @@ def resolve_path(
         )
     segments.append(leaf.name)
     return ParentPath(tuple(segments), leaf), None
+
+
+def catalog_path(schema: Mapping[str, Any], path: str) -> ParentPath | None:
+    """A configured parent path found in a catalog's stream schema (None when absent)."""
+    node: Mapping[str, Any] = schema
+    segments: list[str] = []
+    parts = path.split(".")
+    if len(parts) < 2:
+        return None  # not a parent path: the describe route names the mistake
+    for index, part in enumerate(parts):
+        properties = node.get("properties") if _is_object(node) else None
+        if not isinstance(properties, Mapping):
+            return None
+        found = next((k for k in properties if k.lower() == part.lower()), None)
+        if found is None:
+            return None
+        node = properties[found]
+        segments.append(found)
+        if (index < len(parts) - 1) != _is_object(node):
+            return None  # a hop that is not an object, or a leaf that is
+    leaf = FieldInfo(segments[-1], sf_type_of(node), nillable=True)
+    return ParentPath(tuple(segments), leaf)
+
+
+def catalog_object(
+    name: str, schema: Mapping[str, Any], paths: Iterable[str]
+) -> tuple[ObjectInfo, list[ParentPath]] | None:
+    """An object and its parent paths from a catalog's schema; None when the schema does not
+    hold every configured path (the catalog is older than the setting: describe instead)."""
+    listed = list(paths)
+    resolved = [catalog_path(schema, p) for p in listed]
+    found = [p for p in resolved if p is not None]
+    if len(found) < len(listed):
+        return None
+    roots = [p.split(".", 1)[0] for p in listed]
+    return ObjectInfo.from_catalog_schema(name, schema, roots), found
 
 
 def object_schema(obj: ObjectInfo, parent_paths: Iterable[ParentPath]) -> dict[str, Any]:

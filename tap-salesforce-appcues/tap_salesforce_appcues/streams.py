@@ -103,7 +103,35 @@ class SalesforceObjectStream(CheckpointedStream):
         if window.empty:
             self.logger.info("%s: window %s is empty; bookmark kept", self.name, window)
             return
-        yield from self._read_window(window, self.shaper(), settings.api_type, splits=0)
+        emitted = 0
+        try:
+            for record in self._read_window(window, self.shaper(), settings.api_type, splits=0):
+                emitted += 1
+                yield record
+        except SalesforceError as exc:
+            if emitted or not self.obj.from_catalog or exc.error_code != "INVALID_FIELD":
+                raise
+            self._describe_after_stale_catalog(exc)
+            checkpoint.begin_window(sorted_source=True)  # nothing of the failed read counts
+            yield from self._read_window(window, self.shaper(), settings.api_type, splits=0)
+
+    def _describe_after_stale_catalog(self, exc: SalesforceError) -> None:
+        """The catalog names a field the org no longer has: describe, and read without it."""
+        info, paths = self.sf_tap.describe_objects([self.obj.name])[self.obj.name]
+        roots = {p.segments[0].lower() for p in paths}
+        gone = [
+            name
+            for name in self.selected_properties()
+            if info.field(name) is None and name.lower() not in roots
+        ]
+        self.obj, self.parent_paths = info, paths
+        self.logger.warning(
+            "%s: the catalog is older than the org (%s); described it again and reading "
+            "without %s. Run discovery to refresh the catalog.",
+            self.name,
+            exc.message,
+            ", ".join(gone) or "the missing fields",
+        )
 
     def _size_up(self, window: Window, rows: QueryResult) -> str:
         """AUTO: REST, or BULK2 when the REST query's totalSize passes `bulk_threshold`.

@@ -16,7 +16,13 @@ from salesforce_appcues_clients.settings import (
     salesforce_properties,
 )
 
-from .schema_mapping import ObjectInfo, ParentPath, SchemaMappingError, resolve_path
+from .schema_mapping import (
+    ObjectInfo,
+    ParentPath,
+    SchemaMappingError,
+    catalog_object,
+    resolve_path,
+)
 from .settings import TapSettings, tap_properties
 from .streams import AppcuesEventsStream, SalesforceObjectStream
 
@@ -74,7 +80,11 @@ class TapSalesforceAppcues(Tap):
         return datetime.now(UTC)
 
     def appcues_now(self) -> datetime:
-        """Appcues' clock (the Date of its last response) when known, else `source_now()`."""
+        """Appcues' clock (the Date of its last response) when known, else `source_now()`.
+
+        Salesforce's clock costs nothing against its allocation: the Date of the login, or
+        the versions resource, which does not count as an API call.
+        """
         return self.appcues.server_time() or self.source_now()
 
     # --- discovery -----------------------------------------------------------------------
@@ -104,33 +114,59 @@ class TapSalesforceAppcues(Tap):
         return streams
 
     def _salesforce_streams(self) -> list[SalesforceObjectStream]:
-        """One describe batch for the configured objects (plus one for parents, if needed)."""
+        """The configured objects' streams: from the given catalog, else one describe batch.
+
+        A run given a catalog (Meltano's cached catalog, or `--catalog`) rebuilds what the
+        streams need from the catalog's schemas and makes no describe call; objects the
+        catalog lacks, or whose schema lacks a configured parent path, are described.
+        """
+        wanted = list(self.settings.objects)
+        resolved = self._from_catalog(wanted)
+        missing = [name for name in wanted if name not in resolved]
+        if missing:
+            resolved.update(self.describe_objects(missing))
+        else:
+            self.logger.info("Streams %s built from the catalog: no describe", ", ".join(wanted))
+        self._warn_unknown_relationship_keys(wanted, [info.name for info, _ in resolved.values()])
+        return [SalesforceObjectStream(self, *resolved[name]) for name in wanted]
+
+    def _from_catalog(self, wanted: list[str]) -> dict[str, tuple[ObjectInfo, list[ParentPath]]]:
+        catalog = self.input_catalog
+        if catalog is None:
+            return {}
+        entries = {entry.tap_stream_id.lower(): entry for entry in catalog.streams}
+        found: dict[str, tuple[ObjectInfo, list[ParentPath]]] = {}
+        for name in wanted:
+            entry = entries.get(name.lower())
+            if entry is None:
+                continue
+            stream = entry.tap_stream_id
+            rebuilt = catalog_object(
+                stream, entry.schema.to_dict(), self._relationship_paths(name, stream)
+            )
+            if rebuilt is not None:
+                found[name] = rebuilt
+        return found
+
+    def describe_objects(self, names: list[str]) -> dict[str, tuple[ObjectInfo, list[ParentPath]]]:
+        """One describe batch for `names` (plus one per level of parents, if needed)."""
         sf = self.salesforce
-        wanted = self.settings.objects
         try:
-            described = sf.describe(wanted)
+            described = sf.describe(names)
         except SalesforceError as exc:
             if exc.status != 404 and exc.error_code not in ("NOT_FOUND", "INVALID_TYPE"):
                 raise
             raise SchemaMappingError(
-                f"settings user_objects / account_object ({', '.join(wanted)}): {exc}"
+                f"settings user_objects / account_object ({', '.join(names)}): {exc}"
             ) from None
-        infos = {name: ObjectInfo.from_describe(described[name]) for name in wanted}
+        infos = {name: ObjectInfo.from_describe(described[name]) for name in names}
         by_name = {info.name: info for info in infos.values()}
-        known = {n.lower() for n in wanted} | {i.name.lower() for i in infos.values()}
-        unknown = [k for k in self.settings.relationship_fields if k.lower() not in known]
-        if unknown:  # e.g. a shared config whose other objects this plugin does not read
-            self.logger.warning(
-                "relationship_fields: %s not among the configured objects (%s); ignored",
-                ", ".join(unknown),
-                ", ".join(wanted),
-            )
         paths: dict[str, list[ParentPath]] = {}
         for depth in range(MAX_PARENT_DEPTH + 1):  # each pass describes one more level
             missing: set[str] = set()
             for name, info in infos.items():
                 paths[name] = []
-                for path in self._relationship_paths(name, info):
+                for path in self._relationship_paths(name, info.name):
                     resolved, needed = resolve_path(info, path, by_name)
                     if resolved is not None:
                         paths[name].append(resolved)
@@ -144,11 +180,21 @@ class TapSalesforceAppcues(Tap):
                 )
             for parent, raw in sf.describe(sorted(missing)).items():
                 by_name[parent] = ObjectInfo.from_describe(raw)
-        return [SalesforceObjectStream(self, info, paths[name]) for name, info in infos.items()]
+        return {name: (info, paths[name]) for name, info in infos.items()}
 
-    def _relationship_paths(self, name: str, info: ObjectInfo) -> list[str]:
+    def _warn_unknown_relationship_keys(self, wanted: list[str], names: list[str]) -> None:
+        known = {n.lower() for n in [*wanted, *names]}
+        unknown = [k for k in self.settings.relationship_fields if k.lower() not in known]
+        if unknown:  # e.g. a shared config whose other objects this plugin does not read
+            self.logger.warning(
+                "relationship_fields: %s not among the configured objects (%s); ignored",
+                ", ".join(unknown),
+                ", ".join(wanted),
+            )
+
+    def _relationship_paths(self, name: str, actual_name: str) -> list[str]:
         configured = self.settings.relationship_fields
-        for key in (name, info.name):
+        for key in (name, actual_name):
             if key in configured:
                 return list(configured[key])
         lowered = {k.lower(): v for k, v in configured.items()}
