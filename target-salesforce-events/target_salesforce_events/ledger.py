@@ -1,14 +1,21 @@
-"""The local ledger (SQLite): event ids already written, and the latest NPS answer per record.
+"""The local ledger (SQLite): which events Salesforce confirmed, and the latest NPS answers.
 
-Used for exactly-once when Event has no usable id field, and for NPS latest-wins across
-runs when no `nps_date_field` is configured. Rows are added only after Salesforce confirmed
-the write.
+- confirmed_events: events whose every effect the settings ask for (their Event, their NPS
+  answers) Salesforce confirmed. A cache in front of every exactly-once strategy, so a
+  re-read event costs no call; losing it costs calls, never a duplicate. Pruned after
+  `ledger_retention_days`.
+- written_events / in_flight: the `local_ledger` strategy's record of inserted Events, its
+  only guarantee against duplicates, hence never pruned.
+- nps_latest: NPS latest-wins across runs when no `nps_date_field` is configured (one row per
+  record and part, so bounded by the org's records).
+
+Rows saying "written" or "confirmed" are added only after Salesforce confirmed the write.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +30,12 @@ CREATE TABLE IF NOT EXISTS in_flight (
     event_id TEXT PRIMARY KEY,   -- sent in an insert whose outcome is not recorded yet
     started_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS confirmed_events (
+    event_id TEXT PRIMARY KEY,
+    parts TEXT NOT NULL,         -- the effects confirmed, sorted and comma-separated
+    confirmed_at TEXT NOT NULL   -- local time of the last confirmation, for pruning
+);
+CREATE INDEX IF NOT EXISTS confirmed_events_at ON confirmed_events (confirmed_at);
 CREATE TABLE IF NOT EXISTS nps_latest (
     record_id TEXT NOT NULL,
     part TEXT NOT NULL,          -- 'score' or 'feedback'
@@ -99,6 +112,47 @@ class Ledger:
             )
             found.update(row[0] for row in rows)
         return found
+
+    def confirmed(self, required: Mapping[str, Set[str]]) -> set[str]:
+        """Those event ids of `required` whose confirmed effects include all required ones."""
+        held = self._parts_of(required)
+        return {e for e, parts in required.items() if e in held and parts <= held[e]}
+
+    def add_confirmed(self, rows: Iterable[tuple[str, Set[str]]]) -> None:
+        """After Salesforce confirmed these effects (added to any confirmed before)."""
+        wanted = {event_id: set(parts) for event_id, parts in rows}
+        if not wanted:
+            return
+        now = ledger_time(datetime.now(tz=UTC))
+        with self._db:
+            self._db.execute("BEGIN")
+            for event_id, parts in self._parts_of(wanted).items():
+                wanted[event_id] |= parts
+            self._db.executemany(
+                "INSERT OR REPLACE INTO confirmed_events VALUES (?, ?, ?)",
+                [(e, ",".join(sorted(parts)), now) for e, parts in wanted.items()],
+            )
+
+    def prune_confirmed(self, before: datetime) -> int:
+        """Forget confirmations older than `before`; returns how many. The cache only: the
+        ledger strategy's written_events and the NPS rows are kept."""
+        with self._db:
+            self._db.execute("BEGIN")
+            cursor = self._db.execute(
+                "DELETE FROM confirmed_events WHERE confirmed_at < ?", (ledger_time(before),)
+            )
+        return cursor.rowcount
+
+    def _parts_of(self, event_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        held: dict[str, frozenset[str]] = {}
+        for chunk in _chunks(sorted(set(event_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT event_id, parts FROM confirmed_events WHERE event_id IN ({marks})",
+                chunk,
+            )
+            held.update((row[0], frozenset(row[1].split(","))) for row in rows)
+        return held
 
     def nps_latest(self, record_ids: Iterable[str]) -> dict[tuple[str, str], tuple[str, str]]:
         """(record id, part) -> (answered_at ledger time, event id) of the last applied answer."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import TemplateError
@@ -35,7 +36,7 @@ from .nps import (
     plan_updates,
 )
 from .preflight import FAIL, TEXT_TYPES, evaluate
-from .settings import EventSettings
+from .settings import EVENT_PART, NPS_PART, EventSettings
 from .summary import RunSummary
 from .templates import EventTemplates, template_context
 
@@ -90,14 +91,7 @@ class EventLoader:
     def _set_up(self, client: SalesforceClient) -> None:
         settings = self.settings
         wanted = [*settings.user_objects, *(["Event"] if settings.sync_events else [])]
-        try:
-            describes = client.describe(wanted)
-        except SalesforceError as exc:
-            if exc.error_code == "NOT_FOUND":
-                raise SetupError(
-                    f"{exc.message}: check the object names in setting user_objects"
-                ) from None
-            raise
+        describes = self._describe(client, wanted)
         failures = [f for f in evaluate(describes, settings) if f.level == FAIL]
         if failures:
             raise SetupError(
@@ -111,22 +105,44 @@ class EventLoader:
                 self.strategy.strategy.value,
                 self.strategy.explanation,
             )
-        needs_ledger = (
-            self.strategy is not None and self.strategy.strategy is Strategy.LEDGER
-        ) or (settings.sync_nps_fields and not settings.nps_date_field)
-        if needs_ledger:
-            self.ledger = Ledger(settings.ledger_path)
         if self.strategy is not None:
             self._writer = EventWriter(
                 client,
                 self.strategy,
-                self.ledger if self.strategy.strategy is Strategy.LEDGER else None,
+                self._open_ledger() if self.strategy.strategy is Strategy.LEDGER else None,
             )
         self._matcher = UserMatcher(
             client, settings.user_objects, settings.user_id_field, describes
         )
         for obj in settings.user_objects:
             self._nps_fields[obj] = self._nps_fields_of(describes[obj])
+
+    def _describe(self, client: SalesforceClient, wanted: list[str]) -> dict[str, Any]:
+        """One composite/batch for the objects the run needs. A converted Lead's NPS answers
+        go to its Contact: when Contact is not a user object its describe rides along (the
+        client caches it), unless the integration user cannot see Contact."""
+        extra = [] if "Contact" in wanted else ["Contact"]
+        if not (self.settings.sync_nps_fields and "Lead" in wanted):
+            extra = []
+        try:
+            try:
+                return client.describe([*wanted, *extra])
+            except SalesforceError:
+                if not extra:
+                    raise
+                return client.describe(wanted)  # Contact hidden: fails later only if needed
+        except SalesforceError as exc:
+            if exc.error_code == "NOT_FOUND":
+                raise SetupError(
+                    f"{exc.message}: check the object names in setting user_objects"
+                ) from None
+            raise
+
+    def _open_ledger(self) -> Ledger:
+        """The ledger file is local: opening it costs no API call."""
+        if self.ledger is None:
+            self.ledger = Ledger(self.settings.ledger_path)
+        return self.ledger
 
     def _nps_fields_of(self, describe: dict[str, Any]) -> NpsFields:
         s = self.settings
@@ -206,8 +222,9 @@ class EventLoader:
                 wanted.append(event)
             else:
                 self.summary.events_not_selected[event.name] += 1
+        wanted = self._not_confirmed_before(wanted)
         if not wanted:
-            return
+            return  # nothing new for Salesforce: no set-up, no call
         self._prepare()
         assert self._matcher is not None
         matched, unmatched = self._matcher.match(e.user_id for e in wanted)
@@ -220,14 +237,36 @@ class EventLoader:
                 self._dead(miss.reason, miss.message, event, stream=stream)
             else:
                 deliverable.append((event, target))
+        done: dict[str, set[str]] = {}
         if settings.sync_events:
-            self._write_events(
+            for event_id in self._write_events(
                 [(e, t) for e, t in deliverable if settings.writes_event(e.name)], stream
-            )
+            ):
+                done.setdefault(event_id, set()).add(EVENT_PART)
         if settings.sync_nps_fields:
-            self._update_nps(
+            for event_id in self._update_nps(
                 [(e, t) for e, t in deliverable if settings.updates_nps(e.name)], stream
-            )
+            ):
+                done.setdefault(event_id, set()).add(NPS_PART)
+        # Remembered only now that Salesforce confirmed every effect: a dead-lettered or
+        # failed part leaves the event to be tried again when it is read again.
+        self._open_ledger().add_confirmed(
+            (e.event_id, settings.effects(e.name))
+            for e, _ in deliverable
+            if settings.effects(e.name) <= done.get(e.event_id, set())
+        )
+
+    def _not_confirmed_before(self, events: list[AppcuesEvent]) -> list[AppcuesEvent]:
+        """Drops events whose effects an earlier run confirmed (a lookback re-read, a replay):
+        they were written once, their NPS answers applied or superseded then."""
+        required = {e.event_id: self.settings.effects(e.name) for e in events}
+        known = self._open_ledger().confirmed(required)
+        for event in events:
+            if event.event_id in known:
+                self.summary.confirmed_earlier += 1
+                if self.settings.writes_event(event.name):
+                    self.summary.events_already_present[event.name] += 1
+        return [e for e in events if e.event_id not in known]
 
     def _event_record(self, event: AppcuesEvent, target: MatchedRecord) -> dict[str, Any]:
         variables = template_context(
@@ -253,8 +292,12 @@ class EventLoader:
             record[self.strategy.field] = event.event_id
         return record
 
-    def _write_events(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> None:
+    def _write_events(
+        self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str
+    ) -> set[str]:
+        """Writes the Events; returns the ids of those Salesforce holds now."""
         assert self._writer is not None
+        confirmed: set[str] = set()
         pending: list[PendingEvent] = []
         for event, target in items:
             try:
@@ -268,6 +311,8 @@ class EventLoader:
                 )
         for outcome in self._writer.write(pending):
             event = outcome.pending.event
+            if outcome.success:
+                confirmed.add(event.event_id)
             if outcome.success and outcome.already_present:
                 self.summary.events_already_present[event.name] += 1
             elif outcome.success:
@@ -282,15 +327,21 @@ class EventLoader:
                     fields=[str(f) for f in error.get("fields") or []],
                     stream=stream,
                 )
+        return confirmed
 
-    def _update_nps(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> None:
+    def _update_nps(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> set[str]:
+        """Applies the latest NPS answers; returns the ids of the events whose answers are
+        all settled (written, or superseded by a newer answer that is)."""
         client = self._prepare()
         answers: list[NpsAnswer] = []
+        usable: list[AppcuesEvent] = []
         for event, target in items:
             try:
                 answers.extend(answers_from(event, target))
             except InvalidEventError as exc:
-                self._dead(exc.reason, exc.message, event, part="nps", stream=stream)
+                self._dead(exc.reason, exc.message, event, part=NPS_PART, stream=stream)
+            else:
+                usable.append(event)
         latest = latest_per_field(answers)
         by_object: dict[str, dict[tuple[str, str], NpsAnswer]] = {}
         for key, answer in latest.items():
@@ -298,6 +349,7 @@ class EventLoader:
         # Planned per object (fields and prior values differ by object), written together:
         # one mixed-type collections call per 200 records, whatever mix of Contacts and Leads.
         planned: list[tuple[RecordUpdate, NpsFields]] = []
+        settled: set[tuple[str, str]] = set()  # (record id, part) whose latest answer holds
         for sobject, group in sorted(by_object.items()):
             fields = self._nps_fields.get(sobject) or self._nps_fields_for(sobject)
             record_ids = sorted({rid for rid, _ in group})
@@ -306,16 +358,18 @@ class EventLoader:
                     group, fields, date_prior=self._dates_on_record(sobject, fields, record_ids)
                 )
             else:
-                assert self.ledger is not None
                 updates, stale = plan_updates(
-                    group, fields, ledger_prior=self.ledger.nps_latest(record_ids)
+                    group, fields, ledger_prior=self._open_ledger().nps_latest(record_ids)
                 )
             self.summary.nps_answers_superseded += len(stale)
+            settled.update((a.target.record_id, a.part) for a in stale)
             planned.extend((update, fields) for update in updates)
-        if not planned:
-            return
-        results = client.update_mixed(
-            [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
+        results = (
+            client.update_mixed(
+                [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
+            )
+            if planned
+            else []
         )
         applied: list[tuple[str, str, Any, str]] = []
         for result in results:
@@ -327,6 +381,7 @@ class EventLoader:
                     self.summary.nps_fields_updated[name] += 1
                     event = answer.event
                     applied.append((update.record_id, answer.part, event.timestamp, event.event_id))
+                    settled.add((update.record_id, answer.part))
                 continue
             error = _first_error(result.errors)
             for answer in update.answers:
@@ -334,13 +389,17 @@ class EventLoader:
                     "salesforce_rejected",
                     str(error.get("message", "")),
                     answer.event,
-                    part="nps",
+                    part=NPS_PART,
                     status_code=str(error.get("statusCode")),
                     fields=[str(f) for f in error.get("fields") or []],
                     stream=stream,
                 )
-        if self.ledger is not None and applied:
-            self.ledger.set_nps_latest(applied)
+        if applied and not self.settings.nps_date_field:
+            self._open_ledger().set_nps_latest(applied)
+        unsettled = {
+            a.event.event_id for a in answers if (a.target.record_id, a.part) not in settled
+        }
+        return {e.event_id for e in usable} - unsettled
 
     def _nps_fields_for(self, sobject: str) -> NpsFields:
         """Fields of an object reached only through a converted Lead (e.g. Contact)."""
@@ -378,7 +437,12 @@ class EventLoader:
             self.summary.api_calls = self.client.calls_made
             self.client.close()
         if self.ledger is not None:
-            self.ledger.close()
+            try:
+                days = self.settings.ledger_retention_days
+                if days:
+                    self.ledger.prune_confirmed(datetime.now(tz=UTC) - timedelta(days=days))
+            finally:
+                self.ledger.close()
 
 
 def _only(settings: EventSettings, sobject: str) -> EventSettings:

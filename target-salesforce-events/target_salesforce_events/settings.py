@@ -25,7 +25,12 @@ DEFAULT_EVENT_NAMES = (
     "appcues:checklist_completed",
     "appcues:goal_reached",
 )
+EVENT_PART, NPS_PART = "event", "nps"  # an event's effects (also dead letters' `part`)
 APPCUES_PREFIX = "appcues:"  # Appcues' own events; anything else is a custom (track) event
+
+# Far beyond the tap's lookback (an hour by default): only a manual re-run of older history
+# ever re-reads an event after this, and it then costs calls, not duplicates.
+DEFAULT_LEDGER_RETENTION_DAYS = 30
 
 _TEMPLATE_PAIR = th.ObjectType(
     th.Property("subject", th.StringType),
@@ -138,6 +143,15 @@ def target_properties() -> dict[str, Any]:
             description="SQLite ledger (default <state_dir>/ledger.sqlite3).",
         ),
         th.Property(
+            "ledger_retention_days",
+            th.IntegerType,
+            default=DEFAULT_LEDGER_RETENTION_DAYS,
+            title="Ledger retention (days)",
+            description="Days the ledger remembers an event Salesforce confirmed, so a re-read "
+            "costs no API call (later, calls but never a duplicate); 0 = forever. The "
+            "local_ledger strategy's record of written Events is always kept.",
+        ),
+        th.Property(
             "dead_letter_path",
             th.StringType(nullable=True),
             title="Dead-letter file",
@@ -150,6 +164,21 @@ def target_properties() -> dict[str, Any]:
 
 def _text_or_none(value: Any) -> str | None:
     return str(value).strip() or None if value not in (None, "") else None
+
+
+def _retention_days(value: Any) -> int:
+    if value in (None, ""):
+        return DEFAULT_LEDGER_RETENTION_DAYS
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        days = -1
+    if days < 0 or isinstance(value, bool):
+        raise ValueError(
+            f"setting ledger_retention_days: {value!r} is not a whole number of days "
+            "(0 = never forget)"
+        )
+    return days
 
 
 @dataclass(frozen=True)
@@ -169,6 +198,7 @@ class EventSettings:
     nps_feedback_field: str
     nps_date_field: str | None
     ledger_path: Path
+    ledger_retention_days: int
     dead_letter_path: Path
 
     @classmethod
@@ -191,6 +221,7 @@ class EventSettings:
             nps_feedback_field=str(config.get("nps_feedback_field") or "Appcues_NPS_Feedback__c"),
             nps_date_field=_text_or_none(config.get("nps_date_field")),
             ledger_path=Path(config.get("ledger_path") or state_dir / "ledger.sqlite3"),
+            ledger_retention_days=_retention_days(config.get("ledger_retention_days")),
             dead_letter_path=Path(
                 config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
             ),
@@ -206,3 +237,12 @@ class EventSettings:
 
     def updates_nps(self, name: str) -> bool:
         return self.sync_nps_fields and name in NPS_EVENTS
+
+    def effects(self, name: str) -> frozenset[str]:
+        """What an event of this name must achieve in Salesforce: its Event, its NPS answers."""
+        return frozenset(
+            [
+                *([EVENT_PART] if self.writes_event(name) else []),
+                *([NPS_PART] if self.updates_nps(name) else []),
+            ]
+        )

@@ -11,6 +11,7 @@ from typing import Any
 class RunSummary:
     events_written: Counter[str] = field(default_factory=Counter)  # new Events by event name
     events_already_present: Counter[str] = field(default_factory=Counter)  # replays
+    confirmed_earlier: int = 0  # known from the ledger as done: no call spent on them
     events_not_selected: Counter[str] = field(default_factory=Counter)  # filtered by settings
     duplicates_in_input: int = 0
     subjects_or_descriptions_cut: int = 0
@@ -25,6 +26,7 @@ class RunSummary:
         return {
             "events_written": dict(sorted(self.events_written.items())),
             "events_already_present": dict(sorted(self.events_already_present.items())),
+            "confirmed_earlier": self.confirmed_earlier,
             "events_not_selected": dict(sorted(self.events_not_selected.items())),
             "duplicates_in_input": self.duplicates_in_input,
             "subjects_or_descriptions_cut": self.subjects_or_descriptions_cut,
@@ -42,6 +44,7 @@ class RunSummary:
         return (
             f"Run summary: Events written: {written} "
             f"(already present: {sum(self.events_already_present.values())}); "
+            f"confirmed in earlier runs (no call): {self.confirmed_earlier}; "
             f"NPS fields updated on {self.nps_records_updated} records "
             f"({sum(self.nps_fields_updated.values())} fields, "
             f"{self.nps_answers_superseded} older answers skipped); "

@@ -123,10 +123,11 @@ def test_ledger_mode_survives_a_crash_between_insert_and_bookkeeping(orgs, kit, 
     kit.run_target(config, batch)
     assert count_events(org, contact) == 3
     # As if the process died after Salesforce took the insert but before the ledger said so:
-    # the ids are only marked as sent.
+    # the ids are only marked as sent (and so never confirmed).
     with sqlite3.connect(org.state_dir / "ledger.sqlite3") as db:
         db.execute("INSERT INTO in_flight SELECT event_id, written_at FROM written_events")
         db.execute("DELETE FROM written_events")
+        db.execute("DELETE FROM confirmed_events")
     replay, states = kit.run_target(config, batch)
     assert count_events(org, contact) == 3
     assert sum(replay.loader.summary.events_already_present.values()) == 3

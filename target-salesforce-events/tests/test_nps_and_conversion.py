@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 SCORE, FEEDBACK = "Appcues_NPS_Score__c", "Appcues_NPS_Feedback__c"
@@ -120,7 +122,9 @@ def test_date_field_decides_across_runs_without_the_ledger(dated_org, kit, tmp_p
     )
     assert nps(org, contact)[0] == 8.0
     assert late.loader.summary.nps_answers_superseded == 1
-    assert not (tmp_path / f"state-{run}" / "ledger.sqlite3").exists()
+    with sqlite3.connect(tmp_path / f"state-{run}" / "ledger.sqlite3") as db:
+        # The date on the record decided; the ledger kept no NPS times to decide with.
+        assert db.execute("SELECT COUNT(*) FROM nps_latest").fetchone() == (0,)
     kit.run_target(
         fresh_config(),
         [
