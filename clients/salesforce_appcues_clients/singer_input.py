@@ -70,12 +70,14 @@ class DeadLetteringReader(SingerReader):
         callbacks: dict[str, Callable[[dict], None]],
     ) -> Counter[str]:
         stats: Counter[str] = Counter()
-        for number, line in enumerate(file_input or self.default_input, start=1):
+        for number, (line, undecodable) in enumerate(self._lines(file_input), start=1):
             if not line.strip():
                 continue  # a blank line carries nothing (e.g. a trailing newline)
             self._current_message = line
             message: dict[str, t.Any] | None = None
             try:
+                if undecodable:
+                    raise _MalformedLineError(undecodable)
                 message = self._parse(line)
                 kind = message["type"]
                 if kind not in callbacks:
@@ -91,6 +93,25 @@ class DeadLetteringReader(SingerReader):
                 continue
             stats[kind] += 1
         return stats
+
+    def _lines(self, file_input: t.IO[str] | None) -> t.Iterator[tuple[str, str | None]]:
+        """(line, why it is not UTF-8 or None), reading bytes where the input has them.
+
+        A text stream would raise on the first byte that is not UTF-8 and end the run;
+        decoding each line on its own confines the damage to that line.
+        """
+        source = file_input or self.default_input
+        raw = getattr(source, "buffer", None)
+        if raw is None:
+            for line in source:
+                yield line, None
+            return
+        for data in raw:
+            try:
+                yield data.decode("utf-8"), None
+            except UnicodeDecodeError as exc:
+                text = data.decode("utf-8", "replace")
+                yield text, f"is not valid UTF-8 ({exc.reason} at byte {exc.start})"
 
     def deserialize_json(self, line: str) -> dict:
         """The SDK's JSON parsing (decimals kept exact), without its full-line error log."""

@@ -745,20 +745,29 @@ class Fed:
     files: str  # every file the target wrote, as text (secret scan)
 
 
-def feed_target(target: str, config: dict[str, Any], lines: list[str], workdir: Path) -> Fed:
-    """Run `target` on `lines` (JSON text, one Singer message each) at debug level."""
+def feed_target(
+    target: str, config: dict[str, Any], lines: list[str | bytes], workdir: Path
+) -> Fed:
+    """Run `target` on `lines` (one Singer message each; bytes are sent as they are) at debug
+    level."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / f"{target}.json"
     config_path.write_text(json.dumps(config))
-    done = subprocess.run(
+    payload = b"".join((x if isinstance(x, bytes) else x.encode()) + b"\n" for x in lines)
+    ran = subprocess.run(
         [BIN / target, "--config", config_path],
-        input="".join(line + "\n" for line in lines),
+        input=payload,
         capture_output=True,
-        text=True,
         timeout=240,
         env={**os.environ, **DEBUG_ENV},
         cwd=workdir,
         check=False,
+    )
+    done = subprocess.CompletedProcess(
+        ran.args,
+        ran.returncode,
+        ran.stdout.decode("utf-8", "replace"),
+        ran.stderr.decode("utf-8", "replace"),
     )
     (workdir / f"{target}.log").write_text(done.stderr)
     state_dir = Path(config["state_dir"])

@@ -410,6 +410,37 @@ def test_profiles_malformed_line_is_skipped(world, tmp_path):
     assert letter["reason"] == "malformed_line" and "line 3" in letter["message"], letter
 
 
+def test_profiles_line_that_is_not_utf8_is_skipped(world, tmp_path):
+    """One line in another encoding (Latin-1) between good records: named, dead-lettered,
+    and the records around it delivered."""
+    world.reset(events=False)
+    before, after = contact(1, "before-user"), contact(2, "after-user")
+    body = contact(3, "latin1-user") | {"FirstName": "Zoë"}
+    latin1 = json.dumps({"type": "RECORD", "stream": "Contact", "record": body}, ensure_ascii=False)
+    fed = H.feed_target(
+        "target-appcues-profiles",
+        profiles_config(world, tmp_path),
+        [
+            schema("Contact", CONTACT_SCHEMA, "Id"),
+            record("Contact", before),
+            latin1.encode("latin-1"),
+            record("Contact", after),
+        ],
+        tmp_path,
+    )
+    assert fed.returncode == 0, fed.stderr[-3000:]
+    _, ac = H.verification_clients(world)
+    try:
+        assert ac.get_user_profile("before-user") is not None, fed.stderr[-3000:]
+        assert ac.get_user_profile("after-user") is not None, fed.stderr[-3000:]
+        assert ac.get_user_profile("latin1-user") is None
+    finally:
+        ac.close()
+    (letter,) = fed.dead_letters
+    assert letter["reason"] == "malformed_line", letter
+    assert "line 3 is not valid UTF-8" in letter["message"], letter
+
+
 def test_profiles_schema_violation_is_dead_lettered(world, tmp_path):
     world.reset(events=False)
     good = contact(1, "good-user")
