@@ -139,9 +139,13 @@ class EventLoader:
             raise
 
     def _open_ledger(self) -> Ledger:
-        """The ledger file is local: opening it costs no API call."""
+        """The ledger file is local: opening it costs no API call. Confirmations older than
+        `ledger_retention_days` are forgotten first."""
         if self.ledger is None:
             self.ledger = Ledger(self.settings.ledger_path)
+            days = self.settings.ledger_retention_days
+            if days:
+                self.ledger.prune_confirmed(datetime.now(tz=UTC) - timedelta(days=days))
         return self.ledger
 
     def _nps_fields_of(self, describe: dict[str, Any]) -> NpsFields:
@@ -437,12 +441,7 @@ class EventLoader:
             self.summary.api_calls = self.client.calls_made
             self.client.close()
         if self.ledger is not None:
-            try:
-                days = self.settings.ledger_retention_days
-                if days:
-                    self.ledger.prune_confirmed(datetime.now(tz=UTC) - timedelta(days=days))
-            finally:
-                self.ledger.close()
+            self.ledger.close()
 
 
 def _only(settings: EventSettings, sobject: str) -> EventSettings:

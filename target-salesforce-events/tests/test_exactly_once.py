@@ -158,3 +158,35 @@ def test_huge_ids_are_dead_lettered_not_fatal(strategy, org, orgs, kit, tmp_path
         (user[:4], "salesforce_rejected", "STRING_TOO_LONG"),
     }
     assert states
+
+
+def test_ledger_mode_keeps_its_written_ids_when_the_cache_is_pruned(orgs, kit, tmp_path):
+    import sqlite3
+
+    org = orgs["local_ledger"]
+    org.state_dir = tmp_path / "state"
+    user = org.user("pruned")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    batch = [
+        kit.event(user, "appcues:goal_reached", TS[i], f"{org.tag}-p{i}", goalName=str(i))
+        for i in range(3)
+    ]
+    config = org.config(sync_nps_fields=False, ledger_retention_days=1)
+    kit.run_target(config, batch)
+    ledger = org.state_dir / "ledger.sqlite3"
+    with sqlite3.connect(ledger) as db:  # as if written long ago
+        db.execute("UPDATE confirmed_events SET confirmed_at = '2000-01-01T00:00:00.000000Z'")
+        db.execute("UPDATE written_events SET written_at = '2000-01-01T00:00:00.000000Z'")
+
+    before = org.control("GET", "stats")["calls"]
+    replay, states = kit.run_target(config, batch)
+    after = org.control("GET", "stats")["calls"]
+    inserts = "POST /services/data/vXX.X/composite/sobjects"
+    assert after.get(inserts, 0) == before.get(inserts, 0), "the written ids still decide"
+    assert replay.loader.summary.confirmed_earlier == 0, "the cache forgot them"
+    assert sum(replay.loader.summary.events_already_present.values()) == 3
+    assert count_events(org, contact) == 3
+    assert states
+    with sqlite3.connect(ledger) as db:
+        assert db.execute("SELECT COUNT(*) FROM written_events").fetchone() == (3,)
+        assert db.execute("SELECT COUNT(*) FROM confirmed_events").fetchone() == (3,)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -144,6 +144,34 @@ def test_ledger_written_ids(tmp_path):
         ledger.add_written([("a", "00U1"), ("b", None)])
     with Ledger(path) as reopened:
         assert reopened.written(["a", "b", "c"] + [f"x{i}" for i in range(1200)]) == {"a", "b"}
+
+
+def test_ledger_confirmed_events_need_every_required_effect(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.add_confirmed([("a", {"event", "nps"}), ("b", {"event"})])
+        required = {"a": {"event", "nps"}, "b": {"event", "nps"}, "c": {"event"}}
+        assert ledger.confirmed(required) == {"a"}  # b's NPS answers were never confirmed
+        assert ledger.confirmed({"b": {"event"}}) == {"b"}
+        ledger.add_confirmed([("b", {"nps"})])  # added to what was confirmed before
+        assert ledger.confirmed(required) == {"a", "b"}
+        many = {f"x{i}": {"event"} for i in range(1200)}
+        ledger.add_confirmed(many.items())
+        assert ledger.confirmed(many) == set(many)
+
+
+def test_ledger_pruning_forgets_only_old_confirmations(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.add_confirmed([("old", {"event"})])
+        ledger.add_written([("old", "00U1")])
+        ledger.set_nps_latest([("003A", SCORE, datetime(2020, 1, 1, tzinfo=UTC), "old")])
+        now = datetime.now(tz=UTC)
+        assert ledger.prune_confirmed(now - timedelta(days=1)) == 0
+        ledger.add_confirmed([("new", {"event"})])
+        assert ledger.prune_confirmed(now + timedelta(seconds=1)) == 2
+        assert ledger.confirmed({"old": {"event"}, "new": {"event"}}) == set()
+        # The ledger strategy's written ids and the NPS times are not a cache: kept.
+        assert ledger.written(["old"]) == {"old"}
+        assert ledger.nps_latest(["003A"]) != {}
 
 
 def test_dead_letter_lines(tmp_path):
