@@ -32,6 +32,7 @@ from .soql import SoqlError
 from .wire import ApiResult, error
 
 MAX_COLLECTION = 200
+MAX_CHUNKS = 10  # runs of same-type records one collection call may hold
 REPLICATION_WINDOW = timedelta(days=30)
 MAX_BATCH = 25
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
@@ -592,6 +593,16 @@ def _strip_attributes(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if k != "attributes"}
 
 
+def _chunks(records: list[dict[str, Any]]) -> int:
+    """Runs of consecutive same-type records: Salesforce processes a collection by them."""
+    types = []
+    for record in records:
+        attributes = record.get("attributes")
+        kind = attributes.get("type") if isinstance(attributes, dict) else None
+        types.append(str(kind or "").lower())
+    return sum(1 for i, kind in enumerate(types) if i == 0 or kind != types[i - 1])
+
+
 def _collection_body(body: Any) -> tuple[bool, list[dict[str, Any]]]:
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
         raise SalesforceError(400, "JSON_PARSER_ERROR", "The request body must have records")
@@ -605,6 +616,13 @@ def _collection_body(body: Any) -> tuple[bool, list[dict[str, Any]]]:
         )
     if not all(isinstance(r, dict) for r in records):
         raise SalesforceError(400, "JSON_PARSER_ERROR", "each record must be a JSON object")
+    if _chunks(records) > MAX_CHUNKS:
+        raise SalesforceError(
+            400,
+            "INVALID_OPERATION",
+            f"Cannot have more than {MAX_CHUNKS} chunks in a single operation. Please "
+            "rearrange the data to reduce chunking.",
+        )
     flag = body.get("allOrNone", False)
     all_or_none = flag.lower() == "true" if isinstance(flag, str) else bool(flag)
     return all_or_none, records

@@ -120,6 +120,30 @@ def test_collection_limits_and_shape_errors(org, errors_of):
     assert with_id[0]["errors"][0]["statusCode"] == "INVALID_FIELD"
 
 
+def test_a_collection_holds_at_most_ten_chunks_of_one_type(org, errors_of):
+    def alternating(count: int) -> list[dict]:
+        """Contact, Account, Contact, ...: every record starts a new chunk."""
+        return [
+            {"attributes": {"type": "Contact"}, "LastName": f"c{i}"}
+            if i % 2 == 0
+            else {"attributes": {"type": "Account"}, "Name": f"a{i}"}
+            for i in range(count)
+        ]
+
+    refused = org.http.post(org.url("composite/sobjects"), json={"records": alternating(11)})
+    assert refused.status_code == 400
+    assert errors_of(refused) == ["INVALID_OPERATION"]
+    assert "more than 10 chunks" in refused.json()[0]["message"]
+    assert org.query("SELECT COUNT() FROM Contact")["totalSize"] == 0
+    # The same 11 records grouped by type are two chunks; ten chunks are still fine.
+    grouped = sorted(alternating(11), key=lambda r: r["attributes"]["type"])
+    for records in (grouped, alternating(10)):
+        accepted = org.http.post(org.url("composite/sobjects"), json={"records": records})
+        assert accepted.status_code == 200
+        assert all(r["success"] for r in accepted.json()), accepted.json()
+    assert org.query("SELECT COUNT() FROM Contact")["totalSize"] == 11
+
+
 def test_composite_batch_describes_and_halts_on_error(org):
     requests_ = [
         {"method": "GET", "url": "/services/data/v61.0/sobjects/Lead/describe"},
