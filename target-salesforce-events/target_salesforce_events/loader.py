@@ -130,7 +130,9 @@ class EventLoader:
             except SalesforceError:
                 if not extra:
                     raise
-                return client.describe(wanted)  # Contact hidden: fails later only if needed
+                # Contact hidden: fails later only if needed. The client cached the describes
+                # that came before Contact's in the batch, so this costs no second call.
+                return client.describe(wanted)
         except SalesforceError as exc:
             if exc.error_code == "NOT_FOUND":
                 raise SetupError(

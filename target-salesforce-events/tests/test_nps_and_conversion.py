@@ -6,6 +6,8 @@ import sqlite3
 
 import pytest
 
+from salesforce_appcues_clients.errors import SalesforceError
+
 SCORE, FEEDBACK = "Appcues_NPS_Score__c", "Appcues_NPS_Feedback__c"
 
 
@@ -179,3 +181,69 @@ def test_a_converted_lead_resolves_to_its_contact(seeded_org, kit, tmp_path):
     assert org.events_of(lead["Id"]) == []
     assert org.get("Contact", lead["ConvertedContactId"], SCORE)[SCORE] == 5.0
     assert kit.dead_letters(config) == [] and states
+
+
+DESCRIBES = "POST /services/data/vXX.X/composite/batch"
+
+
+def describes_made(org, run):
+    before = org.control("GET", "stats")["calls"].get(DESCRIBES, 0)
+    result = run()
+    return org.control("GET", "stats")["calls"].get(DESCRIBES, 0) - before, result
+
+
+def converted_lead_user(org):
+    taken = {
+        r["Product_User_Id__c"]
+        for r in org.query(
+            "SELECT Product_User_Id__c FROM Contact WHERE Product_User_Id__c != null"
+        )
+    }
+    return next(
+        r
+        for r in org.query(
+            "SELECT Id, Product_User_Id__c, ConvertedContactId FROM Lead "
+            "WHERE IsConverted = true AND Product_User_Id__c != null"
+        )
+        if r["Product_User_Id__c"] not in taken
+    )
+
+
+def test_leads_only_one_describe_batch_covers_the_converted_leads_contacts(
+    seeded_org, kit, tmp_path
+):
+    org = seeded_org
+    org.state_dir = tmp_path / "state"
+    lead = converted_lead_user(org)
+    user = lead["Product_User_Id__c"]
+    config = org.config(user_objects=["Lead"])
+    records = [kit.event(user, "appcues:nps_score", "2026-04-02T10:00:00Z", "conv-3", score=3)]
+    describes, _ = describes_made(org, lambda: kit.run_target(config, records))
+    assert describes == 1, "Lead, Event and Contact in one composite/batch"
+    assert org.get("Contact", lead["ConvertedContactId"], SCORE)[SCORE] == 3.0
+
+
+def contact_hidden(raw):
+    raw["profile"]["objects"]["Contact"] = {
+        "create": False,
+        "read": False,
+        "edit": False,
+        "delete": False,
+    }
+
+
+def test_leads_only_with_contact_hidden_still_runs(variant_org, kit):
+    org = variant_org(contact_hidden)
+    with pytest.raises(SalesforceError) as hidden:
+        org.client.describe(["Contact"])
+    assert hidden.value.error_code == "NOT_FOUND"
+    user = org.user("hidden")
+    lead = org.create("Lead", Product_User_Id__c=user)
+    config = org.config(user_objects=["Lead"])
+    records = [kit.event(user, "appcues:nps_score", "2026-04-02T10:00:00Z", "hid-1", score=4)]
+    describes, (target, states) = describes_made(org, lambda: kit.run_target(config, records))
+    # Contact's describe is refused; the client kept Lead's and Event's from the same batch.
+    assert describes == 1
+    assert org.get("Lead", lead, SCORE)[SCORE] == 4.0
+    assert sum(target.loader.summary.events_written.values()) == 1
+    assert states
