@@ -24,6 +24,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .common.clock import SandboxClock
+from .common.faults import TRANSPORT_EXTENSION
 from .common.service import SandboxService
 from .common.tls import ensure_certificate
 
@@ -41,6 +42,22 @@ def _build_services(
     ]
 
 
+class _TransportInScope:
+    """The outermost layer: puts uvicorn's transport of the request into the scope, so the
+    fault middleware can reset the connection without knowing the server."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Uvicorn's `send` is a bound method of its request cycle, which holds the transport.
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is not None:
+            scope = {**scope, "extensions": {**scope.get("extensions", {})}}
+            scope["extensions"][TRANSPORT_EXTENSION] = transport
+        await self.app(scope, receive, send)
+
+
 class _ClockDate:
     """Adds the `Date` response header from the sandbox clock (clients read server time)."""
 
@@ -56,13 +73,11 @@ class _ClockDate:
 
 
 class _DatedSend:
-    """A bound `send` that stamps the Date header; keeps `transport` visible to the fault
-    middleware, which resets connections through `send.__self__.transport`."""
+    """A `send` that stamps the Date header."""
 
     def __init__(self, send: Send, clock: SandboxClock) -> None:
         self._send = send
         self._clock = clock
-        self.transport = getattr(getattr(send, "__self__", None), "transport", None)
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -120,7 +135,7 @@ class Sandbox:
         cert = ensure_certificate(self.cert_dir)
         for service in self.services:
             config = uvicorn.Config(
-                _ClockDate(service.build_app(), self.clock),
+                _TransportInScope(_ClockDate(service.build_app(), self.clock)),
                 host="127.0.0.1",
                 port=self.ports[service.name],
                 ssl_certfile=str(cert.cert_chain),

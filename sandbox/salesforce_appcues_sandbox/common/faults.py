@@ -126,10 +126,13 @@ class FaultSet:
             return {"injected": self.injected, "rules": [r.to_json() for r in self.rules]}
 
 
-def _abort_connection(send: Send) -> bool:
-    """Reset the TCP connection under this request (RST, not FIN). Uvicorn-specific."""
-    cycle = getattr(send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
+# The scope extension under which the server puts the request's asyncio transport.
+TRANSPORT_EXTENSION = "sandbox.transport"
+
+
+def _abort_connection(scope: Scope) -> bool:
+    """Reset the TCP connection under this request (RST, not FIN)."""
+    transport = scope.get("extensions", {}).get(TRANSPORT_EXTENSION)
     if transport is None:
         return False
     sock = transport.get_extra_info("socket")
@@ -173,7 +176,7 @@ class FaultMiddleware:
             await asyncio.sleep(rule.latency_ms / 1000)
             await self.app(scope, receive, send)
         elif rule.action == "reset":
-            if not _abort_connection(send):
+            if not _abort_connection(scope):
                 raise ConnectionResetError("sandbox fault: connection reset")
         elif rule.action == "expire_session":
             self.expire_sessions()
