@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from singer_sdk.exceptions import AbortedSyncPausedException
+from singer_sdk.singerlib import Catalog
 
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
@@ -220,11 +221,18 @@ def run_tap(
     *,
     streams: list[str] | None = None,
     abort_after: int | None = None,
+    catalog: dict | None = None,
 ) -> Run:
-    """Run the tap in-process; only `streams` (default: all) are selected."""
-    tap = TapSalesforceAppcues(config=config, state=state or {})
+    """Run the tap in-process; only `streams` (default: all) are selected, or, given a
+    `catalog`, what it selects."""
+    tap = TapSalesforceAppcues(
+        config=config,
+        state=state or {},
+        catalog=Catalog.from_dict(catalog) if catalog is not None else None,
+    )
     for name, stream in tap.streams.items():
-        stream.selected = streams is None or name in streams
+        if catalog is None:
+            stream.selected = streams is None or name in streams
         if abort_after is not None:
             stream.ABORT_AT_RECORD_COUNT = abort_after
     out = io.StringIO()
@@ -248,7 +256,7 @@ def run_tap(
 
 @pytest.fixture
 def run():
-    """The tap, run in-process: `run(config, state, streams=..., abort_after=...)`."""
+    """The tap, run in-process: `run(config, state, streams=..., abort_after=..., catalog=...)`."""
     return run_tap
 
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import logging
 
 from hypothesis import given
 from hypothesis import strategies as st
-from singer_sdk.singerlib import Catalog
 
 from tap_salesforce_appcues.records import RecordShaper
 from tap_salesforce_appcues.schema_mapping import (
@@ -35,23 +31,6 @@ def discovered(cfg: dict) -> dict:
     catalog = tap.catalog_dict
     tap.close_clients()
     return catalog
-
-
-def run_catalog(cfg: dict, catalog: dict) -> tuple[dict[str, list[dict]], dict[str, int]]:
-    tap = TapSalesforceAppcues(config=cfg, catalog=Catalog.from_dict(catalog))
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            tap.sync_all()
-    finally:
-        calls = tap.api_calls()
-        tap.close_clients()
-    records: dict[str, list[dict]] = {}
-    for line in out.getvalue().splitlines():
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            records.setdefault(message["stream"], []).append(message["record"])
-    return records, calls
 
 
 def by_id(records: list[dict]) -> dict[str, dict]:
@@ -114,7 +93,7 @@ def test_a_run_with_a_catalog_makes_no_describe_and_reads_the_same(org, config, 
         cfg = config(api_type=api_type, **OBJECTS)
         catalog = discovered(cfg)
         before = org.calls().get(DESCRIBE, 0)
-        records, _ = run_catalog(cfg, catalog)
+        records = run(cfg, catalog=catalog).records
         assert org.calls().get(DESCRIBE, 0) == before, api_type  # no describe this run
         assert {"Account", "Contact", "Lead"} <= set(records)
 
@@ -132,19 +111,19 @@ def test_a_run_with_a_catalog_makes_no_describe_and_reads_the_same(org, config, 
         assert with_parent and all("@" in r["Account"]["Owner"]["Email"] for r in with_parent)
 
 
-def test_a_catalog_older_than_the_settings_is_described(org, config, t0):
+def test_a_catalog_older_than_the_settings_is_described(org, config, run, t0):
     org.call("POST", "seed", {"Account": 5, "Contact": 10, "seed": 3})
     old = discovered(config(user_objects=["Contact"], relationship_fields={}))
     cfg = config(user_objects=["Contact"])  # now with Account.Product_Account_Id__c
     before = org.calls().get(DESCRIBE, 0)
-    records, _ = run_catalog(cfg, old)
+    records = run(cfg, catalog=old).records
     assert org.calls().get(DESCRIBE, 0) > before
     # The old catalog's selection still decides: its schema had no Account parent.
     assert all("Account" not in r for r in records["Contact"])
     assert records["Account"]
 
 
-def test_a_field_gone_from_the_org_is_dropped_with_a_warning(org, config, t0, caplog):
+def test_a_field_gone_from_the_org_is_dropped_with_a_warning(org, config, run, t0, caplog):
     org.call("POST", "seed", {"Account": 5, "Contact": 10, "seed": 3})
     cfg = config(user_objects=["Contact"], api_type="REST")
     catalog = discovered(cfg)
@@ -158,7 +137,7 @@ def test_a_field_gone_from_the_org_is_dropped_with_a_warning(org, config, t0, ca
         }
     )
     with caplog.at_level(logging.WARNING):
-        records, _ = run_catalog(cfg, catalog)
+        records = run(cfg, catalog=catalog).records
     assert len(records["Contact"]) == 10
     assert all("Retired_Field__c" not in r and r["Email"] for r in records["Contact"])
     assert "reading without Retired_Field__c" in caplog.text

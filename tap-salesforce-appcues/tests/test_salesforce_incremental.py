@@ -25,20 +25,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def run_with_catalog(config: dict, catalog: dict) -> dict[str, list[dict]]:
-    tap = TapSalesforceAppcues(config=config, catalog=Catalog.from_dict(catalog))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        tap.sync_all()
-    tap.close_clients()
-    records: dict[str, list[dict]] = {}
-    for line in out.getvalue().splitlines():
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            records.setdefault(message["stream"], []).append(message["record"])
-    return records
-
-
 def contacts(n: int, tag: str) -> list[dict]:
     return [{"LastName": f"{tag}-{i:05d}", "Email": f"{tag}-{i}@example.com"} for i in range(n)]
 
@@ -223,7 +209,7 @@ def test_catalog_selection_decides_the_fields_read(org, config, run, t0):
         "Email",
     ]
     selected.close_clients()
-    records = run_with_catalog(cfg, catalog)["Contact"]
+    records = run(cfg, catalog=catalog).records["Contact"]
     assert len(records) == 2
     # Key and replication key always; IsDeleted (deselected above) always while deletes
     # are delivered.
