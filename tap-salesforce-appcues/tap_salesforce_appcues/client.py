@@ -13,6 +13,8 @@ from typing import Any
 
 from singer_sdk import Stream
 from singer_sdk.helpers import types
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import Catalog
 
 from .timefmt import format_datetime, parse_datetime
 from .windows import GroupCheckpoint
@@ -26,8 +28,21 @@ class CheckpointedStream(Stream):
     is_sorted = True
     check_sorted = False
 
+    # Records leave get_records final (records.py / events.py: only schema properties, JSON
+    # types, no NaN), so conforming each one again would only copy it. `apply_catalog` turns
+    # conformance back on when a catalog's schema differs from the stream's own.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
     _checkpoint: GroupCheckpoint | None = None
     _checkpoint_context: types.Context | None = None
+
+    def apply_catalog(self, catalog: Catalog) -> None:
+        super().apply_catalog(catalog)
+        own = self.schema.get("properties", {})
+        given = self.effective_schema.get("properties", {})
+        if any(given.get(name) != schema for name, schema in own.items()):
+            # The SDK conforms records to the catalog's schema: let it, as it always did.
+            self.TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.RECURSIVE
 
     def get_replication_key_signpost(self, context: types.Context | None = None) -> Any:
         # The window's upper bound (source clock minus lag) already caps the bookmark; a

@@ -4,11 +4,15 @@ Both paths query the same SOQL field list: compound fields are read through thei
 components and rebuilt (null when every component is null), parent fields are nested as
 `{"Account": {"Product_Account_Id__c": ...}}` (values null when there is no parent), and
 every value is converted by its Salesforce type, so REST and Bulk give identical records.
+
+Records leave here final: only schema properties, JSON types, no NaN or infinity. The
+streams rely on that to skip singer-sdk's per-record type conformance (see client.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -16,10 +20,61 @@ from .schema_mapping import FieldInfo, ObjectInfo, ParentPath, component_key
 from .timefmt import canonical_datetime
 
 ALWAYS_READ = ("Id", "SystemModstamp")
+_MISSING = object()  # a key absent under its exact spelling: look again case-insensitively
+
+Converter = Callable[[Any], Any]
 
 
 class RecordShapeError(ValueError):
     """A value cannot be read as its field's type (the message names record and field)."""
+
+
+def _to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError(value)
+    return text == "true"
+
+
+def _to_integer(value: Any) -> int:
+    if type(value) is int:  # a JSON integer already (not bool: str(True) is no number)
+        return value
+    return int(Decimal(str(value)))
+
+
+def _to_number(value: Any) -> float | None:
+    number = float(value)
+    # JSON has no NaN or infinity; singer-sdk's conformance also wrote them as null.
+    return number if math.isfinite(number) else None
+
+
+def _to_datetime(value: Any) -> str:
+    return canonical_datetime(value if isinstance(value, str) else str(value))
+
+
+def _to_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def converter(sf_type: str) -> Converter:
+    """The conversion of a non-empty value of one Salesforce type (raises ValueError & co)."""
+    if sf_type == "boolean":
+        return _to_boolean
+    if sf_type in ("int", "long"):
+        return _to_integer
+    if sf_type in ("double", "currency", "percent"):
+        return _to_number
+    if sf_type == "datetime":
+        return _to_datetime
+    return _to_text
+
+
+def _shape_error(record_id: str, field: str, value: Any, sf_type: str) -> RecordShapeError:
+    return RecordShapeError(
+        f"record {record_id}: field {field}: {value!r} is not a valid {sf_type}"
+    )
 
 
 def convert_value(value: Any, sf_type: str, *, record_id: str, field: str) -> Any:
@@ -27,24 +82,23 @@ def convert_value(value: Any, sf_type: str, *, record_id: str, field: str) -> An
     if value is None or value == "":
         return None
     try:
-        if sf_type == "boolean":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text not in ("true", "false"):
-                raise ValueError(value)
-            return text == "true"
-        if sf_type in ("int", "long"):
-            return int(Decimal(str(value)))
-        if sf_type in ("double", "currency", "percent"):
-            return float(value)
-        if sf_type == "datetime":
-            return canonical_datetime(str(value))
+        return converter(sf_type)(value)
     except (ValueError, TypeError, InvalidOperation):
-        raise RecordShapeError(
-            f"record {record_id}: field {field}: {value!r} is not a valid {sf_type}"
-        ) from None
-    return value if isinstance(value, str) else str(value)
+        raise _shape_error(record_id, field, value, sf_type) from None
+
+
+class _Column:
+    """One value to read: where it sits in a result, where it goes, how it converts."""
+
+    __slots__ = ("convert", "field", "key", "path", "path_lower", "sf_type")
+
+    def __init__(self, field: str, path: tuple[str, ...], key: str, sf_type: str) -> None:
+        self.field = field  # the name an error message gives (SOQL spelling)
+        self.path = path  # REST: keys from the record down (one, or a parent path)
+        self.path_lower = tuple(p.lower() for p in path)
+        self.key = key  # the key in the record (or compound) built
+        self.sf_type = sf_type
+        self.convert = converter(sf_type)
 
 
 class RecordShaper:
@@ -83,7 +137,16 @@ class RecordShaper:
         ]
         columns.extend(p.soql for p in self.parent_paths)
         self.columns = list(dict.fromkeys(columns))
-        self._types = {f.name: f.sf_type for f in obj.fields.values()}
+        # The plan, worked out once: record building runs per record.
+        self._scalar_columns = [_Column(f.name, (f.name,), f.name, f.sf_type) for f in self.scalars]
+        self._compound_columns = [
+            (compound, [_Column(name, (name,), key, sf_type) for name, key, sf_type in parts])
+            for compound, parts in self.compounds.items()
+        ]
+        self._parent_columns = [
+            (p.segments[:-1], _Column(p.soql, p.segments, p.segments[-1], p.leaf.sf_type))
+            for p in self.parent_paths
+        ]
 
     def soql(self, where: str = "", order_by: str = "") -> str:
         text = f"SELECT {', '.join(self.columns)} FROM {self.obj.name}"
@@ -94,50 +157,85 @@ class RecordShaper:
         return text
 
     def from_rest(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """A REST query record (nested parents, `attributes`) as a stream record."""
-        flat = {k.lower(): v for k, v in raw.items() if k != "attributes"}
-        record_id = str(raw.get("Id"))
+        """A REST query record (nested parents, `attributes`) as a stream record.
 
-        def lookup_path(segments: tuple[str, ...]) -> Any:
+        Keys are read as Salesforce spells them, case-insensitively when that misses.
+        """
+        lowered: dict[str, Any] | None = None
+
+        def fallback(column: _Column) -> Any:
+            nonlocal lowered
+            if lowered is None:
+                lowered = {k.lower(): v for k, v in raw.items() if k != "attributes"}
+            return lowered.get(column.field.lower())
+
+        def get_path(column: _Column) -> Any:
             node: Any = raw
-            for segment in segments:
+            for segment, lower in zip(column.path, column.path_lower, strict=True):
                 if not isinstance(node, Mapping):
                     return None
-                node = {k.lower(): v for k, v in node.items()}.get(segment.lower())
+                value = node.get(segment, _MISSING)
+                if value is _MISSING:
+                    value = {k.lower(): v for k, v in node.items()}.get(lower)
+                node = value
             return node
 
-        return self._build(record_id, lambda name: flat.get(name.lower()), lookup_path)
+        return self._build(lambda: str(raw.get("Id")), raw, fallback, get_path)
 
     def from_bulk(self, row: Mapping[str, str | None]) -> dict[str, Any]:
         """A Bulk 2.0 CSV row (all strings, parents as `Account.Field` columns) as a record."""
-        flat = {k.lower(): v for k, v in row.items()}
-        record_id = str(flat.get("id"))
-        return self._build(
-            record_id,
-            lambda name: flat.get(name.lower()),
-            lambda segments: flat.get(".".join(segments).lower()),
-        )
+        lowered: dict[str, Any] | None = None
 
-    def _build(self, record_id: str, get: Any, get_path: Any) -> dict[str, Any]:
+        def fallback(column: _Column) -> Any:
+            nonlocal lowered
+            if lowered is None:
+                lowered = {k.lower(): v for k, v in row.items()}
+            return lowered.get(column.field.lower())
+
+        def get_path(column: _Column) -> Any:
+            value = row.get(column.field, _MISSING)
+            return fallback(column) if value is _MISSING else value
+
+        def record_id() -> str:
+            return str({k.lower(): v for k, v in row.items()}.get("id"))
+
+        return self._build(record_id, row, fallback, get_path)
+
+    def _build(
+        self,
+        record_id: Callable[[], str],
+        source: Mapping[str, Any],
+        fallback: Callable[[_Column], Any],
+        get_path: Callable[[_Column], Any],
+    ) -> dict[str, Any]:
+        """The record, in a fixed key order: plain fields, compounds, then parent paths."""
         record: dict[str, Any] = {}
-        for info in self.scalars:
-            record[info.name] = convert_value(
-                get(info.name), info.sf_type, record_id=record_id, field=info.name
-            )
-        for compound, parts in self.compounds.items():
-            value = {
-                key: convert_value(get(name), sf_type, record_id=record_id, field=name)
-                for name, key, sf_type in parts
-            }
-            record[compound] = value if any(v is not None for v in value.values()) else None
-        for path in self.parent_paths:
-            node = record
-            for segment in path.segments[:-1]:
-                node = node.setdefault(segment, {})
-            node[path.segments[-1]] = convert_value(
-                get_path(path.segments),
-                path.leaf.sf_type,
-                record_id=record_id,
-                field=path.soql,
-            )
+        column: _Column | None = None
+        value: Any = None
+        get = source.get
+        try:
+            for column in self._scalar_columns:
+                value = get(column.field, _MISSING)
+                if value is _MISSING:
+                    value = fallback(column)
+                record[column.key] = None if value is None or value == "" else column.convert(value)
+            for compound, parts in self._compound_columns:
+                built: dict[str, Any] = {}
+                for column in parts:
+                    value = get(column.field, _MISSING)
+                    if value is _MISSING:
+                        value = fallback(column)
+                    built[column.key] = (
+                        None if value is None or value == "" else column.convert(value)
+                    )
+                record[compound] = built if any(v is not None for v in built.values()) else None
+            for holders, column in self._parent_columns:
+                node = record
+                for segment in holders:
+                    node = node.setdefault(segment, {})
+                value = get_path(column)
+                node[column.key] = None if value is None or value == "" else column.convert(value)
+        except (ValueError, TypeError, InvalidOperation):
+            assert column is not None
+            raise _shape_error(record_id(), column.field, value, column.sf_type) from None
         return record
