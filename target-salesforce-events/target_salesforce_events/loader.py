@@ -1,8 +1,10 @@
 """One run's delivery of event batches: match users, write Events, update NPS fields.
 
-Per-record problems become dead letters and the rest of the batch is delivered. Anything
-that leaves the batch unconfirmed (Salesforce unavailable after the clients' retries, an
-unconfirmable insert) raises, so the SDK emits no STATE for it.
+Nothing touches Salesforce (no login, no describe) before a batch holds an event still to
+write: events of other names, and events the ledger holds as confirmed by an earlier run,
+cost no call. Per-record problems become dead letters and the rest of the batch is
+delivered. Anything that leaves the batch unconfirmed (Salesforce unavailable after the
+clients' retries, an unconfirmable insert) raises, so the SDK emits no STATE for it.
 """
 
 from __future__ import annotations
@@ -121,9 +123,9 @@ class EventLoader:
         """One composite/batch for the objects the run needs. A converted Lead's NPS answers
         go to its Contact: when Contact is not a user object its describe rides along (the
         client caches it), unless the integration user cannot see Contact."""
-        extra = [] if "Contact" in wanted else ["Contact"]
-        if not (self.settings.sync_nps_fields and "Lead" in wanted):
-            extra = []
+        lowered = {name.lower() for name in wanted}
+        converts = self.settings.sync_nps_fields and "lead" in lowered
+        extra = ["Contact"] if converts and "contact" not in lowered else []
         try:
             try:
                 return client.describe([*wanted, *extra])
