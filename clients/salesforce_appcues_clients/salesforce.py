@@ -26,16 +26,13 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
 import requests
-import simple_salesforce
-import simple_salesforce.exceptions
 from requests.adapters import HTTPAdapter
 
 from .errors import (
@@ -57,6 +54,10 @@ from .transport import (
     sleep,
     tls_failure,
 )
+
+if TYPE_CHECKING:  # imported where first used: a run that needs neither skips ~0.2 s
+    import simple_salesforce
+    import simple_salesforce.exceptions
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ class _TokenSource:
                 form["client_secret"] = s.client_secret
             return form
         if self.flow == "jwt_bearer":
+            import jwt  # only this flow signs anything
+
             claims = {
                 "iss": s.client_id,
                 "sub": s.username,
@@ -419,9 +422,43 @@ class _SalesforceAdapter(HTTPAdapter):
             return response
 
 
+def _simple_error() -> type[simple_salesforce.exceptions.SalesforceError]:
+    """simple-salesforce's error base (imported by then: the `simple` client was built)."""
+    from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceError
+
+    return SimpleSalesforceError
+
+
 def _translate(exc: simple_salesforce.exceptions.SalesforceError) -> SalesforceError:
     """simple-salesforce's error (whose text includes URLs and bodies) as ours, scrubbed."""
     return SalesforceError.from_body(exc.status, exc.content, str(exc.resource_name or ""))
+
+
+class _PageFetch:
+    """One query page requested on a thread of its own; `result()` waits for it."""
+
+    def __init__(self, fetch: Callable[[], dict[str, Any]]) -> None:
+        self._fetch = fetch
+        self._page: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="salesforce-query-page", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._page = self._fetch()
+        except BaseException as exc:  # handed to the reader, raised where it asks for the page
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> dict[str, Any]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._page is not None
+        return self._page
 
 
 class QueryResult(Iterator[dict[str, Any]]):
@@ -430,6 +467,13 @@ class QueryResult(Iterator[dict[str, Any]]):
     `total_size` is Salesforce's `totalSize` for the whole query, known from the first page:
     reading it fetches that page (one call) without consuming any record, so a caller can
     size the query up before deciding to read it. Iterating continues from that same page.
+
+    Once the reader takes a page's first record, the next page is requested in the
+    background (one page ahead, at most), so the network wait overlaps the reader's work.
+    A reading to the end makes exactly the calls a page-by-page reading makes; a page's
+    error is raised where the reader reaches that page. `close()` waits for a request in
+    flight, so the client's session is idle again when it returns. A reader that abandons
+    the iteration without `close()` may leave one page fetched for nothing.
     """
 
     def __init__(
@@ -448,6 +492,7 @@ class QueryResult(Iterator[dict[str, Any]]):
         self._next_url: str | None = None
         self._total_size: int | None = None
         self._closed = False
+        self._ahead: _PageFetch | None = None  # the next page, requested in the background
 
     def __repr__(self) -> str:
         return f"<QueryResult total_size={self._total_size}>"
@@ -467,21 +512,31 @@ class QueryResult(Iterator[dict[str, Any]]):
         while self._position >= len(self._records):
             if self._next_url is None or self._closed:
                 raise StopIteration
-            self._load(self._next_url)
+            ahead, self._ahead = self._ahead, None
+            if ahead is None:
+                self._take(self._fetch(self._next_url))
+            else:
+                self._take(ahead.result())
         record = self._records[self._position]
         self._position += 1
+        if self._ahead is None and self._next_url is not None and not self._closed:
+            next_url = self._next_url
+            self._ahead = _PageFetch(lambda: self._fetch(next_url))
         return record
 
     def close(self) -> None:
-        """Stop here: later pages are never fetched."""
+        """Stop here: later pages are never fetched (one in flight is waited for)."""
         self._closed = True
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.wait()
         self._records, self._next_url = [], None
 
     def _first_page(self) -> None:
         if self._total_size is None and not self._closed:
-            self._load(None)
+            self._take(self._fetch(None))
 
-    def _load(self, next_url: str | None) -> None:
+    def _fetch(self, next_url: str | None) -> dict[str, Any]:
         simple = self._client.simple
         try:
             if next_url is None:
@@ -495,8 +550,11 @@ class QueryResult(Iterator[dict[str, Any]]):
                     include_deleted=self._include_deleted,
                     headers=self._headers,
                 )
-        except simple_salesforce.exceptions.SalesforceError as exc:
+        except _simple_error() as exc:
             raise _translate(exc) from None
+        return dict(page)
+
+    def _take(self, page: Mapping[str, Any]) -> None:
         if self._total_size is None:
             self._total_size = int(page.get("totalSize", 0))
         self._records = list(page.get("records") or [])
@@ -576,6 +634,8 @@ class SalesforceClient:
         """A simple-salesforce client over this client's session (token kept current)."""
         token = self._tokens.current()
         if self._sf is None or self._sf_generation != token.generation:
+            import simple_salesforce  # REST queries, describeGlobal and limits only
+
             self._sf = simple_salesforce.Salesforce(
                 instance_url=token.instance_url,
                 session_id=token.value,
@@ -621,20 +681,20 @@ class SalesforceClient:
         """totalSize of a `SELECT COUNT() ...` query."""
         try:
             result = self.simple.query(soql, include_deleted=include_deleted)
-        except simple_salesforce.exceptions.SalesforceError as exc:
+        except _simple_error() as exc:
             raise _translate(exc) from None
         return int(result["totalSize"])
 
     def describe_global(self) -> dict[str, Any]:
         try:
             return dict(self.simple.describe() or {})
-        except simple_salesforce.exceptions.SalesforceError as exc:
+        except _simple_error() as exc:
             raise _translate(exc) from None
 
     def limits(self) -> dict[str, Any]:
         try:
             return dict(self.simple.limits())
-        except simple_salesforce.exceptions.SalesforceError as exc:
+        except _simple_error() as exc:
             raise _translate(exc) from None
 
     def describe(self, sobjects: Iterable[str]) -> dict[str, dict[str, Any]]:
