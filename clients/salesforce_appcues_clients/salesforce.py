@@ -2,7 +2,8 @@
 
 Layers, top to bottom:
 - `SalesforceClient`: query, Bulk 2.0, describe, collections, limits (simple-salesforce for
-  REST queries, describeGlobal and limits; hand-written where it streams too little).
+  describeGlobal, limits and COUNT() queries; hand-written where it streams too little or
+  costs a run more than it gives: query paging, whose import alone took ~0.25 s).
 - `_SalesforceAdapter`: a requests transport adapter that every call goes through. It adds
   the bearer token, retries transient failures, refreshes an expired session once and
   replays, counts API calls and enforces the quota guard. simple-salesforce's own requests
@@ -537,22 +538,33 @@ class QueryResult(Iterator[dict[str, Any]]):
             self._take(self._fetch(None))
 
     def _fetch(self, next_url: str | None) -> dict[str, Any]:
-        simple = self._client.simple
-        try:
-            if next_url is None:
-                page = simple.query(
-                    self._soql, include_deleted=self._include_deleted, headers=self._headers
-                )
-            else:
-                page = simple.query_more(
-                    next_url,
-                    identifier_is_url=True,
-                    include_deleted=self._include_deleted,
-                    headers=self._headers,
-                )
-        except _simple_error() as exc:
-            raise _translate(exc) from None
-        return dict(page)
+        """One page: the query itself, or its `nextRecordsUrl` (compact JSON, no pretty-print).
+
+        Errors read as simple-salesforce's did once translated (`query: ...`).
+        """
+        client = self._client
+        if next_url is None:
+            name = "query"
+            url = client.base_url + ("queryAll/" if self._include_deleted else "query/")
+            params: dict[str, str] | None = {"q": self._soql}
+        else:
+            name = "query_more"
+            url = client.instance_url + next_url
+            params = None
+        response = client.session.get(url, params=params, headers=self._headers)
+        if response.status_code >= 300:
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text
+            response.close()
+            raise SalesforceError.from_body(response.status_code, body, name)
+        page = response.json()
+        if not isinstance(page, dict):
+            raise SalesforceError(
+                response.status_code, "UNEXPECTED_RESPONSE", f"{name}: not a query result"
+            )
+        return page
 
     def _take(self, page: Mapping[str, Any]) -> None:
         if self._total_size is None:
@@ -634,7 +646,7 @@ class SalesforceClient:
         """A simple-salesforce client over this client's session (token kept current)."""
         token = self._tokens.current()
         if self._sf is None or self._sf_generation != token.generation:
-            import simple_salesforce  # REST queries, describeGlobal and limits only
+            import simple_salesforce  # describeGlobal, limits and COUNT() queries only
 
             self._sf = simple_salesforce.Salesforce(
                 instance_url=token.instance_url,
