@@ -346,6 +346,14 @@ class AppcuesEventsStream(CheckpointedStream):
         result = appcues.analytics_query(spec)
         if not result.truncated:
             return list(result.rows)
+        # Appcues' clock is known now. Events past it minus the lag are held back anyway, so
+        # only the settled part is split or exported (a window ending on a local clock that
+        # runs ahead would otherwise look longer than it is).
+        settled = self._settled_until()
+        if settled is not None and window.start < settled < window.end:
+            window = Window(window.start, settled, True)
+            spec = {**spec, "end_time": spec_time(settled)}
+        assert window.start is not None
         span = window.end - window.start
         export_after = timedelta(days=self.sf_tap.settings.appcues_export_after_days)
         if span > export_after or span <= self.MIN_SPLIT_SPAN:

@@ -73,19 +73,14 @@ class TapSalesforceAppcues(Tap):
     def appcues_configured(self) -> bool:
         return all(self.config.get(k) for k in APPCUES_REQUIRED)
 
-    def source_now(self) -> datetime:
-        """The sources' clock: the org's Date header when Salesforce is configured."""
-        if self.salesforce_configured:
-            return self.salesforce.server_time()
-        return datetime.now(UTC)
-
     def appcues_now(self) -> datetime:
-        """Appcues' clock (the Date of its last response) when known, else `source_now()`.
+        """Appcues' clock (the Date of its last response) when known, else the local clock.
 
-        Salesforce's clock costs nothing against its allocation: the Date of the login, or
-        the versions resource, which does not count as an API call.
+        Not Salesforce's: the events job would log in to Salesforce just to ask the time.
+        A local clock that is off is harmless: once Appcues' first answer tells its time,
+        `AppcuesEventsStream` reads only up to Appcues' clock minus `appcues_lag`.
         """
-        return self.appcues.server_time() or self.source_now()
+        return self.appcues.server_time() or datetime.now(UTC)
 
     # --- discovery -----------------------------------------------------------------------
     def discover_streams(self) -> list[Stream]:
