@@ -50,7 +50,7 @@ JOBS: dict[str, dict[str, Any]] = {
         "target_config": {"user_group_field": "Account.Product_Account_Id__c"},
     },
     "appcues-to-salesforce": {
-        "tap": {},  # tap-salesforce-appcues--events
+        "tap": {"user_objects": [], "account_object": ""},  # tap-salesforce-appcues--events
         "select": lambda stream: stream == "appcues_events",
         "target": "target-salesforce-events",
         "target_config": {},

@@ -111,6 +111,8 @@ def test_state_survives_between_runs(project, first_round):
 def test_second_run_moves_only_the_changes(project, first_round, changes, second_round):
     events, profiles = second_round["events"], second_round["profiles"].profiles
     assert events.events_written == {"appcues:goal_reached": changes["matched_events"]}
+    # The events job's tap reads Appcues only: no Salesforce call, not even for the clock.
+    assert events.tap_calls == {"salesforce": 0, "appcues": 1}
     assert second_round["event_records"] - first_round["event_records"] == 2
     # Re-read events of unknown users (the lookback) are skipped again; the new one too.
     unmatched = [d for d in second_round["dead_letters"] if d["user_id"] == UNKNOWN_USER]
