@@ -77,16 +77,6 @@ def _shape_error(record_id: str, field: str, value: Any, sf_type: str) -> Record
     )
 
 
-def convert_value(value: Any, sf_type: str, *, record_id: str, field: str) -> Any:
-    """One REST JSON value or Bulk CSV string, as the JSON type of its Salesforce type."""
-    if value is None or value == "":
-        return None
-    try:
-        return converter(sf_type)(value)
-    except (ValueError, TypeError, InvalidOperation):
-        raise _shape_error(record_id, field, value, sf_type) from None
-
-
 class _Column:
     """One value to read: where it sits in a result, where it goes, how it converts."""
 
