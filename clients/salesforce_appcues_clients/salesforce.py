@@ -744,8 +744,14 @@ class SalesforceClient:
         return {n: self._describes[n] for n in names}
 
     def server_time(self) -> datetime:
-        """The org's clock, from the last response's Date header (one cheap call if none)."""
+        """The org's clock, from the last response's Date header.
+
+        Before any API response, the login's Date (a login is needed anyway and is no API
+        call); the versions resource, which Salesforce does not count either, only when the
+        login answer had no Date.
+        """
         if self._last_date is None:
+            self._tokens.current()
             self._last_date = self._tokens.last_date
         if self._last_date is None:
             self._request("GET", f"{self.instance_url}/services/data/").close()

@@ -19,6 +19,7 @@ from salesforce_appcues_clients.errors import (
     SalesforceError,
     UncertainWriteError,
 )
+from salesforce_appcues_clients.salesforce import SalesforceClient
 
 QUERY_PATH = r"/services/data/v[\d.]+/query"
 COLLECTIONS = r"/services/data/v[\d.]+/composite/sobjects$"
@@ -313,6 +314,19 @@ def test_server_time_follows_the_org_clock(sf, sf_control):
     finally:
         was_real = abs(datetime.fromisoformat(saved) - datetime.now(UTC)).total_seconds() < 1
         sf_control.call("POST", "clock", {"reset": True} if was_real else {"now": saved})
+
+
+def test_server_time_before_any_call_costs_no_api_call(sf_config, sf_control):
+    before = sf_control.stats()["calls"]
+    client = SalesforceClient.from_config(sf_config())
+    try:
+        assert abs(client.server_time() - datetime.now(UTC)).total_seconds() < 60
+    finally:
+        client.close()
+    after = sf_control.stats()["calls"]
+    made = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+    assert made == {"POST /services/oauth2/token": 1}, made  # the login only
+    assert client.calls_made == 0
 
 
 # --- Bulk 2.0 --------------------------------------------------------------------------
