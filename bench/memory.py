@@ -31,9 +31,10 @@ def tap_point(sandbox: Sandbox, workdir: Path, contacts: int) -> dict[str, dict[
     sandbox.seed_salesforce(Contact=contacts, Account=max(1, contacts // 20), Lead=0, seed=11)
     sandbox.advance_clock(extraction.CLOCK_STEP_SECONDS)
     out = {}
+    catalog = extraction.discover_ours(sandbox, workdir)
     for series, api_type in (("tap_rest", "REST"), ("tap_bulk2", "BULK2")):
         _, figures = extraction.run_ours(
-            sandbox, workdir, api_type, None, f"memory-{series}-{contacts}"
+            sandbox, workdir, api_type, None, f"memory-{series}-{contacts}", catalog
         )
         out[series] = figures
     return out
