@@ -32,6 +32,7 @@ from .errors import (
 from .settings import AppcuesSettings
 from .transport import (
     TRANSIENT_STATUSES,
+    Backoff,
     RetryPolicy,
     build_session,
     http_date,
@@ -211,7 +212,7 @@ class AppcuesClient:
         """`idempotent` overrides the method's default, for reads sent as POST."""
         url = self._account_url(path)
         repeatable = method in _IDEMPOTENT if idempotent is None else idempotent
-        retry, waited = 0, 0.0
+        backoff = Backoff(self.retry_policy, log)
         while True:
             self.limiter.acquire()
             with self._count_lock:
@@ -235,30 +236,20 @@ class AppcuesClient:
                         f"Appcues {reason}: the request may or may not have been applied, so "
                         "it is not retried"
                     ) from None
-                delay = self.retry_policy.delay(retry, None, waited)
+                delay = backoff.next_delay()
                 if delay is None:
                     raise RetriesExhaustedError(
-                        f"Appcues {reason}; gave up after {retry + 1} attempts"
+                        f"Appcues {reason}; gave up after {backoff.attempts} attempts"
                     ) from None
-                log.warning("Appcues %s; retrying in %.1f s", reason, delay)
-                sleep(delay)
-                waited += delay
-                retry += 1
+                backoff.pause(delay, f"Appcues {reason}")
                 continue
             self._last_date = http_date(response.headers.get("Date")) or self._last_date
             status = response.status_code
             if status in TRANSIENT_STATUSES or status >= 500:
-                delay = self.retry_policy.delay(
-                    retry, retry_after_seconds(response.headers.get("Retry-After")), waited
-                )
+                delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
                 if delay is None:
-                    raise self._error(response, f" (gave up after {retry + 1} attempts)")
-                log.warning(
-                    "Appcues answered %s to %s %s; retrying in %.1f s", status, method, path, delay
-                )
-                sleep(delay)
-                waited += delay
-                retry += 1
+                    raise self._error(response, f" (gave up after {backoff.attempts} attempts)")
+                backoff.pause(delay, f"Appcues answered {status} to {method} {path}")
                 continue
             if status == 404 and allow_404:
                 return None
@@ -424,30 +415,25 @@ class AppcuesClient:
         yield from self._download_rows(url)
 
     def _download_rows(self, url: str) -> Iterator[dict[str, Any]]:
-        retry, waited = 0, 0.0
+        backoff = Backoff(self.retry_policy, log)
         while True:
             try:
                 response = self._download_session.get(
                     url, timeout=self.settings.request_timeout, verify=self._verify
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                delay = self.retry_policy.delay(retry, None, waited)
+                delay = backoff.next_delay()
                 if delay is None:
                     raise RetriesExhaustedError(
                         f"Appcues export download failed ({type(exc).__name__})"
                     ) from None
-                sleep(delay)
-                waited += delay
-                retry += 1
+                backoff.pause(delay, f"Appcues export download: {type(exc).__name__}")
                 continue
-            if response.status_code in TRANSIENT_STATUSES or response.status_code >= 500:
-                delay = self.retry_policy.delay(
-                    retry, retry_after_seconds(response.headers.get("Retry-After")), waited
-                )
+            status = response.status_code
+            if status in TRANSIENT_STATUSES or status >= 500:
+                delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
                 if delay is not None:
-                    sleep(delay)
-                    waited += delay
-                    retry += 1
+                    backoff.pause(delay, f"Appcues export download answered {status}")
                     continue
             if response.status_code >= 400:
                 raise AppcuesError(

@@ -48,6 +48,7 @@ from .errors import (
 from .settings import SalesforceSettings
 from .transport import (
     TRANSIENT_STATUSES,
+    Backoff,
     RetryPolicy,
     http_date,
     retry_after_seconds,
@@ -332,9 +333,7 @@ class _SalesforceAdapter(HTTPAdapter):
         path = urlsplit(request.url or "").path
         is_api = bool(_API_PATH.match(path))
         replay_safe = _is_replay_safe(method, path)
-        policy = client.retry_policy
-        retry = 0
-        waited = 0.0
+        backoff = Backoff(client.retry_policy, log)
         refreshed = False
         while True:
             token: _Token | None = None
@@ -364,15 +363,12 @@ class _SalesforceAdapter(HTTPAdapter):
                         f"Salesforce {reason}: the write may or may not have been applied, "
                         "so it is not retried"
                     ) from None
-                delay = policy.delay(retry, None, waited)
+                delay = backoff.next_delay()
                 if delay is None:
                     raise RetriesExhaustedError(
-                        f"Salesforce {reason}; gave up after {retry + 1} attempts"
+                        f"Salesforce {reason}; gave up after {backoff.attempts} attempts"
                     ) from None
-                log.warning("Salesforce %s; retrying in %.1f s", reason, delay)
-                sleep(delay)
-                waited += delay
-                retry += 1
+                backoff.pause(delay, f"Salesforce {reason}")
                 continue
             if is_api:
                 client._count_call()
@@ -399,26 +395,15 @@ class _SalesforceAdapter(HTTPAdapter):
                         f"Salesforce answered {status} to {method} {path}: the write may or "
                         "may not have been applied, so it is not retried"
                     )
-                delay = policy.delay(
-                    retry, retry_after_seconds(response.headers.get("Retry-After")), waited
-                )
+                delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
                 if delay is None:
                     code = _error_code(response)
                     raise RetriesExhaustedError(
                         f"Salesforce answered {status}{f' {code}' if code else ''} to {method} "
-                        f"{path}; gave up after {retry + 1} attempts"
+                        f"{path}; gave up after {backoff.attempts} attempts"
                     )
-                log.warning(
-                    "Salesforce answered %s to %s %s; retrying in %.1f s",
-                    status,
-                    method,
-                    path,
-                    delay,
-                )
                 response.close()
-                sleep(delay)
-                waited += delay
-                retry += 1
+                backoff.pause(delay, f"Salesforce answered {status} to {method} {path}")
                 continue
             return response
 

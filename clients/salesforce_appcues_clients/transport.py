@@ -56,6 +56,31 @@ class RetryPolicy:
         return wait
 
 
+class Backoff:
+    """One request's retries under a `RetryPolicy`: how many so far and how long waited."""
+
+    def __init__(self, policy: RetryPolicy, log: logging.Logger) -> None:
+        self.policy = policy
+        self.log = log
+        self.retries = 0
+        self.waited = 0.0
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+    def next_delay(self, retry_after: float | None = None) -> float | None:
+        """Seconds to wait before the next attempt, or None when the policy gives up."""
+        return self.policy.delay(self.retries, retry_after, self.waited)
+
+    def pause(self, delay: float, why: str) -> None:
+        """Log `why`, wait `delay` seconds and count the retry."""
+        self.log.warning("%s; retrying in %.1f s", why, delay)
+        sleep(delay)
+        self.waited += delay
+        self.retries += 1
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """A Retry-After header (delta seconds or an HTTP date) in seconds."""
     if not value:
