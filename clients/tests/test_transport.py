@@ -1,11 +1,19 @@
 """Retry timing, failure triage and the process-wide rate limiter (no network)."""
 
+import logging
 import threading
 
 import requests
 
 from salesforce_appcues_clients.appcues import RateLimiter
-from salesforce_appcues_clients.transport import RetryPolicy, retry_after_seconds, sent_nothing
+from salesforce_appcues_clients.transport import (
+    Backoff,
+    RetryPolicy,
+    retry_after_seconds,
+    sent_nothing,
+)
+
+log = logging.getLogger(__name__)
 
 
 def test_backoff_grows_with_jitter_and_is_bounded():
@@ -22,6 +30,23 @@ def test_backoff_grows_with_jitter_and_is_bounded():
 def test_appcues_style_backoff_without_jitter():
     policy = RetryPolicy(max_retries=10, max_seconds=1000, base_delay=1, max_delay=60, jitter=False)
     assert [policy.delay(r, None, 0) for r in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_backoff_counts_retries_and_time_waited(caplog):
+    backoff = Backoff(RetryPolicy(max_retries=2, max_seconds=1, base_delay=0.01), log)
+    with caplog.at_level(logging.WARNING):
+        for why in ("first", "second"):
+            delay = backoff.next_delay()
+            assert delay is not None
+            backoff.pause(delay, why)
+    assert backoff.retries == 2 and backoff.attempts == 3
+    assert 0.01 <= backoff.waited <= 0.03
+    assert backoff.next_delay() is None  # max_retries reached
+    assert [r.getMessage().split(";")[0] for r in caplog.records] == ["first", "second"]
+    # Retry-After is honoured, but not beyond the time budget.
+    fresh = Backoff(RetryPolicy(max_seconds=1), log)
+    assert fresh.next_delay(0.5) == 0.5
+    assert fresh.next_delay(5) is None
 
 
 def test_retry_after_forms():
