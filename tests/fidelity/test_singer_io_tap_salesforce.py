@@ -1,4 +1,5 @@
-"""singer-io tap-salesforce (PyPI, its own virtualenv) against the sandbox, REST mode.
+"""singer-io tap-salesforce (PyPI, its own virtualenv) against the sandbox, REST and BULK
+(Bulk API 1.0) modes.
 
 Only its hard-coded login host is redirected (tap_salesforce_login_redirect.py); discovery,
 the full sync and the incremental sync run as they would against a real org.
@@ -53,7 +54,7 @@ def tap_python():
 
 
 class Tap:
-    def __init__(self, python, org, workdir):
+    def __init__(self, python, org, workdir, api_type="REST"):
         self.python = python
         self.workdir = workdir
         self.config = workdir / "config.json"
@@ -65,7 +66,7 @@ class Tap:
                     "client_id": info["client_id"],
                     "client_secret": info["client_secret"],
                     "start_date": "2000-01-01T00:00:00Z",
-                    "api_type": "REST",
+                    "api_type": api_type,
                     "select_fields_by_default": True,
                 }
             )
@@ -209,3 +210,87 @@ def test_discover_full_sync_then_incremental(org, tap_python, tmp_path):
     assert [by_id[c["Id"]]["Title"] for c in oldest] == ["Changed 0", "Changed 1", "Changed 2"]
     assert by_id[deleted]["IsDeleted"] is True  # queryAll returns the soft-deleted row
     assert {r["Id"]: r for r in second["Account"]}[new_account]["Name"] == "Incremental Co"
+
+
+def _select_all(tap, workdir):
+    """Discover, select every stream of STREAMS incrementally on SystemModstamp; catalog path."""
+    catalog = json.loads(tap("--discover"))
+    selected = []
+    for stream in catalog["streams"]:
+        if stream["stream"] not in STREAMS:
+            continue
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"].update(
+                    {
+                        "selected": True,
+                        "replication-method": "INCREMENTAL",
+                        "replication-key": "SystemModstamp",
+                    }
+                )
+        selected.append(stream)
+    path = workdir / "catalog.json"
+    path.write_text(json.dumps({"streams": selected}))
+    return path, {s["stream"]: s for s in selected}
+
+
+def _unsupported(stream):
+    return {
+        entry["breadcrumb"][1]
+        for entry in stream["metadata"]
+        if entry["breadcrumb"] and entry["metadata"].get("inclusion") == "unsupported"
+    }
+
+
+BULK_COUNTS = {"Contact": 150, "Lead": 40, "Account": 12}
+
+
+def test_bulk_mode_records_equal_rest_mode(org, tap_python, tmp_path):
+    assert org.reseed(**BULK_COUNTS, seed=SEED)["seeded"] == BULK_COUNTS
+    token = org.token()
+    api = org.session()
+    api.headers["Authorization"] = f"Bearer {token['access_token']}"
+    base = f"{token['instance_url']}/services/data/v61.0"
+    first = api.get(f"{base}/query", params={"q": "SELECT Id FROM Contact ORDER BY Id LIMIT 1"})
+    deleted = first.json()["records"][0]["Id"]
+    assert api.delete(f"{base}/sobjects/Contact/{deleted}").status_code == 204
+    api.close()
+
+    (tmp_path / "rest").mkdir()
+    (tmp_path / "bulk").mkdir()
+    rest_tap = Tap(tap_python, org, tmp_path / "rest", api_type="REST")
+    bulk_tap = Tap(tap_python, org, tmp_path / "bulk", api_type="BULK")
+    rest_catalog, _ = _select_all(rest_tap, tmp_path / "rest")
+    bulk_catalog, bulk_streams = _select_all(bulk_tap, tmp_path / "bulk")
+    rest, _ = rest_tap.sync(rest_catalog)
+    bulk, bulk_state = bulk_tap.sync(bulk_catalog)
+
+    calls = org.control("GET", "stats")["calls"]
+    assert calls.get("POST /services/async/61.0/job", 0) == len(STREAMS)
+    assert {s: len(r) for s, r in bulk.items()} == BULK_COUNTS
+    for name in STREAMS:
+        compound = _unsupported(bulk_streams[name])
+        if name == "Contact":
+            assert "MailingAddress" in compound  # Bulk cannot select compound fields
+        expected = {r["Id"]: {k: v for k, v in r.items() if k not in compound} for r in rest[name]}
+        assert {r["Id"]: r for r in bulk[name]} == expected, name
+        stamps = [moment(r["SystemModstamp"]) for r in bulk[name]]
+        assert stamps == sorted(stamps)  # the batch's ORDER BY SystemModstamp
+    by_id = {r["Id"]: r for r in bulk["Contact"]}
+    assert by_id[deleted]["IsDeleted"] is True  # the tap's jobs are queryAll
+    assert bulk_state["bookmarks"]["Contact"]["SystemModstamp"]
+
+    # A batch failing with QUERY_TIMEOUT makes the tap retry with PK chunking
+    org.control(
+        "POST",
+        "bulk",
+        {
+            "fail_bulk1_batches": 1,
+            "bulk1_state_message": "InternalServerError : QUERY_TIMEOUT : query timed out",
+        },
+    )
+    chunked, _ = bulk_tap.sync(bulk_catalog)
+    batches = org.control("GET", "stats")["bulk1_batches"]
+    assert batches["Failed"] == 1 and batches["Not Processed"] == 1
+    for name in STREAMS:
+        assert {r["Id"]: r for r in chunked[name]} == {r["Id"]: r for r in bulk[name]}, name

@@ -140,7 +140,7 @@ class BulkQueryJobs:
     def _run(self, job: BulkJob, header: list[str], rows: Iterator[list[str]]) -> None:
         delim, eol = _DELIMITERS[job.column_delimiter], _LINE_ENDINGS[job.line_ending]
         job.state = "InProgress"
-        job.header = (delim.join(_quote(h) for h in header) + eol).encode()
+        job.header = csv_line(header, delim, eol)
         job.path = Path(self._dir.name) / f"{job.id}.csv"
         position = 0
         try:
@@ -148,7 +148,7 @@ class BulkQueryJobs:
                 for row in rows:
                     if job.aborted.is_set():
                         break
-                    line = (delim.join(_quote(v) for v in row) + eol).encode()
+                    line = csv_line(row, delim, eol)
                     job.offsets.append(position)
                     out.write(line)
                     position += len(line)
@@ -292,6 +292,11 @@ class BulkQueryJobs:
     def close(self) -> None:
         self.clear()
         self._dir.cleanup()
+
+
+def csv_line(values: list[str], delimiter: str = ",", line_ending: str = "\n") -> bytes:
+    """One CSV line of a bulk result: values quoted, null (empty) left bare."""
+    return (delimiter.join(_quote(v) for v in values) + line_ending).encode()
 
 
 def _quote(value: str) -> str:

@@ -261,7 +261,10 @@ class QueryEngine:
         self, soql: str, *, include_deleted: bool
     ) -> tuple[list[str], Iterator[list[str]]]:
         """Header and rows of a Bulk 2.0 result, read from a snapshot taken now."""
-        compiled = self.check_bulk(soql, include_deleted=include_deleted)
+        return self.compiled_csv(self.check_bulk(soql, include_deleted=include_deleted))
+
+    def compiled_csv(self, compiled: CompiledQuery) -> tuple[list[str], Iterator[list[str]]]:
+        """Header and rows of a checked bulk query (Bulk 1.0 narrows it to Id ranges)."""
         header = [r.display for r in compiled.select]
         columns = [r.column for r in compiled.select]
         converters = [_csv_converter(r.field) for r in compiled.select]

@@ -1,7 +1,9 @@
-"""The emulated Salesforce org as a sandbox service: OAuth, REST, Bulk 2.0 and control routes.
+"""The emulated Salesforce org as a sandbox service: OAuth, REST, Bulk 2.0, Bulk 1.0 (query)
+and control routes.
 
 Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_seconds (7200),
-daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens.
+daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
+bulk1_result_file_records (100000: records per Bulk 1.0 result file).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from ..common.identities import DEMO_SEED
 from ..common.service import SandboxService, control_json
 from . import soap, urls, wire
 from .bulk import BulkQueryJobs
+from .bulk1 import AsyncApiError, Bulk1Jobs
+from .bulk1_responses import Bulk1Answer, Bulk1Api, Bulk1Call, error_answer
 from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
 from .oauth import OAuthError, OAuthServer
 from .query_engine import QueryEngine
@@ -91,6 +95,14 @@ class SalesforceService(SandboxService):
         self.engine = QueryEngine(self.org.conn, self.org.lock, self.org.user_schema)
         self.bulk = BulkQueryJobs(clock, self.engine, self.org.user_id, self.stats)
         self.usage.bulk_jobs_created = lambda: self.bulk.created_today
+        self.bulk1 = Bulk1Jobs(
+            clock,
+            self.engine,
+            self.stats,
+            int(options.get("bulk1_result_file_records", 100_000)),
+        )
+        self.usage.bulk_batches_created = lambda: self.bulk1.batches_created
+        self.bulk1_api = Bulk1Api(self.bulk1, self.org.user_id)
         self.api = RestApi(self.org, self.engine, self.bulk, self.usage)
         self.api.dispatch = self._subrequest
         self.api.base_url = lambda: self.base_url
@@ -110,6 +122,7 @@ class SalesforceService(SandboxService):
                 self._data,
                 methods=["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD"],
             ),
+            Route("/services/async/{rest:path}", self._async, methods=["GET", "POST"]),
         ]
 
     def control_routes(self) -> list[BaseRoute]:
@@ -131,6 +144,10 @@ class SalesforceService(SandboxService):
         if "oauth2" in path:
             return JSONResponse(
                 {"error": code.lower(), "error_description": message}, status_code=rule.status
+            )
+        if "async" in path:  # Bulk 1.0's own error shape
+            return _bulk1_response(
+                error_answer(AsyncApiError(rule.status, code, message), as_json=True)
             )
         return _json_response(rule.status, [{"message": message, "errorCode": code}])
 
@@ -156,6 +173,7 @@ class SalesforceService(SandboxService):
         }
 
     def close(self) -> None:
+        self.bulk1.close()
         self.bulk.close()
         self.org.close()
         if self._tmp is not None:
@@ -268,6 +286,33 @@ class SalesforceService(SandboxService):
         response.headers["Sforce-Limit-Info"] = self.usage.header()
         return response
 
+    async def _async(self, request: Request) -> Response:
+        """Bulk API 1.0: /services/async/XX.X/..., session in X-SFDC-Session."""
+        call = Bulk1Call(
+            method=request.method,
+            version="",
+            rest="",
+            content_type=request.headers.get("content-type", ""),
+            pk_chunking=request.headers.get("sforce-enable-pkchunking"),
+            body=await request.body(),
+        )
+        m = urls.ASYNC_PATH.match(request.url.path)
+        if m is None:
+            exc = AsyncApiError(404, "InvalidUrl", "Unknown async API version or resource")
+            return _bulk1_response(error_answer(exc, as_json=call.wants_json))
+        call.version, call.rest = m.group("version"), m.group("rest") or ""
+        token = _bearer(request)
+        if token is None or not self.oauth.is_valid(token):
+            exc = AsyncApiError(401, "InvalidSessionId", "Invalid session id")
+            return _bulk1_response(error_answer(exc, as_json=call.wants_json))
+        if not self.usage.take():
+            exc = AsyncApiError(403, "ExceededQuota", "TotalRequests Limit exceeded.")
+            response = _bulk1_response(error_answer(exc, as_json=call.wants_json))
+        else:
+            response = _bulk1_response(await run_in_threadpool(self.bulk1_api.handle, call))
+        response.headers["Sforce-Limit-Info"] = self.usage.header()
+        return response
+
     def _route(self, method: str, rest: str, call: ApiCall) -> ApiResult:
         if method == "HEAD":
             method = "GET"
@@ -312,6 +357,7 @@ class SalesforceService(SandboxService):
         return JSONResponse({"reset": True})
 
     def _reset_sync(self) -> None:
+        self.bulk1.clear()
         self.bulk.clear()
         self.org.reset()
         self.usage.reset()
@@ -346,6 +392,7 @@ class SalesforceService(SandboxService):
                 "records_written": dict(sorted(self.org.written.items())),
                 "records": records,
                 "bulk_jobs": self.bulk.snapshot(),
+                "bulk1_batches": self.bulk1.snapshot(),
                 "api_usage": {"used": self.usage.used, "max": self.usage.max},
             }
         )
@@ -414,10 +461,17 @@ class SalesforceService(SandboxService):
 
     async def _bulk_control(self, request: Request) -> Response:
         """`{"fail_jobs": N, "error_message": "...", "abort_jobs": M}`: the next N query jobs
-        end Failed, the M after them Aborted."""
+        end Failed, the M after them Aborted. Bulk 1.0: `{"fail_bulk1_batches": N,
+        "bulk1_state_message": "..."}` alone: the next N batches end Failed with that
+        stateMessage."""
         body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object"}, status_code=400)
+        if "fail_bulk1_batches" in body:
+            self.bulk1.fail_next = int(body["fail_bulk1_batches"])
+            if body.get("bulk1_state_message"):
+                self.bulk1.fail_message = str(body["bulk1_state_message"])
+            return JSONResponse({"fail_bulk1_batches": self.bulk1.fail_next})
         self.bulk.fail_next = int(body.get("fail_jobs", 0))
         self.bulk.abort_next = int(body.get("abort_jobs", 0))
         if body.get("error_message"):
@@ -469,6 +523,10 @@ def _basic_auth(request: Request) -> tuple[str, str] | None:
 
 def _json_response(status: int, body: Any) -> Response:
     return Response(json.dumps(body), status_code=status, media_type=JSON_TYPE)
+
+
+def _bulk1_response(answer: Bulk1Answer) -> Response:
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 
 def _result_response(result: ApiResult) -> Response:

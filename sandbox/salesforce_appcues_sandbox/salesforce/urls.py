@@ -56,7 +56,24 @@ ROUTES: list[tuple[str, str, dict[str, str]]] = [
     ("bulk-results", r"jobs/query/(?P<job>\w+)/results/?", {"GET": "bulk_results"}),
 ]
 
+# Bulk API 1.0 under /services/async/XX.X/ (no "v" before the version).
+ASYNC_ROUTES: list[tuple[str, str, dict[str, str]]] = [
+    ("job", r"job/?", {"POST": "create_job"}),
+    ("job-info", r"job/(?P<job>\w+)/?", {"GET": "get_job", "POST": "set_job_state"}),
+    ("batches", r"job/(?P<job>\w+)/batch/?", {"GET": "list_batches", "POST": "add_batch"}),
+    ("batch", r"job/(?P<job>\w+)/batch/(?P<batch>\w+)/?", {"GET": "get_batch"}),
+    ("batch-request", r"job/(?P<job>\w+)/batch/(?P<batch>\w+)/request/?", {"GET": "get_request"}),
+    ("results", r"job/(?P<job>\w+)/batch/(?P<batch>\w+)/result/?", {"GET": "list_results"}),
+    (
+        "result",
+        r"job/(?P<job>\w+)/batch/(?P<batch>\w+)/result/(?P<result>\w+)/?",
+        {"GET": "get_result"},
+    ),
+]
+ASYNC_PATH = re.compile(r"^/services/async/(?P<version>\d{1,3}\.\d)(?:/(?P<rest>.*))?$")
+
 _COMPILED = [(name, re.compile(f"^{rx}$"), methods) for name, rx, methods in ROUTES]
+_ASYNC_COMPILED = [(name, re.compile(f"^{rx}$"), methods) for name, rx, methods in ASYNC_ROUTES]
 VERSION_PATH = re.compile(r"^/services/data/v(?P<version>\d{1,3}\.\d)(?:/(?P<rest>.*))?$")
 
 
@@ -67,9 +84,10 @@ class RouteMatch:
         self.allowed = allowed
 
 
-def match(method: str, rest: str) -> RouteMatch | None:
-    """The handler for `rest` (the path after vXX.X/); None if no route has that path."""
-    for _name, rx, methods in _COMPILED:
+def match(method: str, rest: str, *, bulk1: bool = False) -> RouteMatch | None:
+    """The handler for `rest` (the path after vXX.X/, or after async/XX.X/ with `bulk1`);
+    None if no route has that path."""
+    for _name, rx, methods in _ASYNC_COMPILED if bulk1 else _COMPILED:
         m = rx.match(rest)
         if m is None:
             continue

@@ -17,6 +17,7 @@ class ApiUsage:
 
     def __init__(self, clock: SandboxClock, daily_limit: int, header_format: str = "bare") -> None:
         self.bulk_jobs_created: Callable[[], int] = lambda: 0  # set by the service
+        self.bulk_batches_created: Callable[[], int] = lambda: 0  # Bulk 1.0, set by the service
         self.clock = clock
         self.max = daily_limit
         self._configured_max = daily_limit
@@ -75,7 +76,7 @@ class ApiUsage:
             "ConcurrentSyncReportRuns": item(20, 20),
             "DailyApiRequests": item(maximum, maximum - used),
             "DailyAsyncApexExecutions": item(250000, 250000),
-            "DailyBulkApiBatches": item(15000, 15000),
+            "DailyBulkApiBatches": item(15000, 15000 - self.bulk_batches_created()),
             "DailyBulkV2QueryFileStorageMB": item(976562, 976562),
             "DailyBulkV2QueryJobs": item(10000, 10000 - self.bulk_jobs_created()),
             "DailyStreamingApiEvents": item(1000000, 1000000),
