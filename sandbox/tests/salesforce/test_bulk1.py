@@ -309,3 +309,34 @@ def test_large_results_come_in_several_files(small_files, org_factory):
     assert all(f[0] == ["Id"] for f in files)
     ids = [r["Id"] for r in org.query("SELECT Id FROM Contact ORDER BY Id")["records"]]
     assert [row[0] for f in files for row in f[1:]] == ids
+
+
+def test_spent_allocation_and_injected_faults_answer_in_the_async_shape(org, bulk):
+    limit = org.anon.get(f"{org.control}/api-usage").json()["max"]
+    org.anon.post(f"{org.control}/api-usage", json={"used": limit}).raise_for_status()
+    spent = bulk.get("job/7505g00000000zzAAA")
+    assert spent.status_code == 403 and spent.json()["exceptionCode"] == "ExceededQuota"
+    assert spent.headers["Sforce-Limit-Info"] == f"api-usage={limit}/{limit}"
+    org.anon.post(f"{org.control}/api-usage", json={"used": 0}).raise_for_status()
+
+    org.faults(
+        {
+            "match": {"method": "POST", "path": "/services/async/.*/job$"},
+            "action": "error",
+            "status": 503,
+            "error_code": "ServerUnavailable",
+            "message": "Server temporarily unavailable",
+            "times": 1,
+        }
+    )
+    failed = org.anon.post(
+        f"{bulk.base}/job",
+        json={"operation": "query", "object": "Contact", "contentType": "CSV"},
+        headers=bulk.headers,
+    )
+    assert failed.status_code == 503
+    assert failed.json() == {
+        "exceptionCode": "ServerUnavailable",
+        "exceptionMessage": "Server temporarily unavailable",
+    }
+    assert bulk.create("Contact")["state"] == "Open"  # the rule fired once
