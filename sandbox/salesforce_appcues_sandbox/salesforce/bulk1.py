@@ -12,6 +12,7 @@ import dataclasses
 import re
 import tempfile
 import threading
+import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -215,7 +216,7 @@ class Bulk1Jobs:
             )
             return batch
         if job.chunk_size is None:
-            self._start(batch, compiled)
+            self._settle([self._start(batch, compiled)])
         elif not (job.object in PK_CHUNKING_OBJECTS or job.object.endswith("__c")):
             self._finish(
                 batch, "Failed", f"InvalidBatch : PKChunking is not supported for {job.object}"
@@ -227,8 +228,7 @@ class Bulk1Jobs:
                 for low, high in self._id_ranges(compiled, job.chunk_size)
             ]
             self._finish(batch, "Not Processed", None)
-            for chunk, low, high in chunks:
-                self._start(chunk, _narrowed(compiled, low, high))
+            self._settle([self._start(c, _narrowed(compiled, lo, hi)) for c, lo, hi in chunks])
         return batch
 
     def batch(self, job_id: str, batch_id: str) -> Batch:
@@ -314,18 +314,26 @@ class Bulk1Jobs:
             self.stats.incr("bulk1_batches_failed")
         batch.done.set()
 
-    def _start(self, batch: Batch, compiled: CompiledQuery) -> None:
+    def _start(self, batch: Batch, compiled: CompiledQuery) -> Batch:
+        """Snapshot the matches now and write the CSV in a worker thread."""
         with self._lock:
             fail = self.fail_next > 0
             self.fail_next -= int(fail)
         if fail:
             self._finish(batch, "Failed", self.fail_message)
-            return
+            return batch
         header, rows = self.engine.compiled_csv(compiled)
         threading.Thread(
             target=self._run, args=(batch, header, rows), name=f"bulk1-{batch.id}", daemon=True
         ).start()
-        batch.done.wait(timeout=_SETTLE_SECONDS)
+        return batch
+
+    @staticmethod
+    def _settle(batches: list[Batch]) -> None:
+        """Wait a little (at most _SETTLE_SECONDS in all) so small batches are done."""
+        deadline = time.monotonic() + _SETTLE_SECONDS
+        for batch in batches:
+            batch.done.wait(timeout=max(0.0, deadline - time.monotonic()))
 
     def _run(self, batch: Batch, header: list[str], rows: Iterator[list[str]]) -> None:
         if batch.state == "Queued":
@@ -359,9 +367,12 @@ class Bulk1Jobs:
         """Id boundaries every `size` rows of the object (deleted rows included), as
         Salesforce splits on the Id index rather than on the query's matches."""
         table = quote_ident(compiled.obj.name)
+        sql = (
+            'SELECT "Id" FROM (SELECT "Id", row_number() OVER (ORDER BY "Id") - 1 AS n '
+            f"FROM {table}) WHERE n % ? = 0 ORDER BY n"
+        )
         with self.engine.lock:
-            ordered = self.engine.conn.execute(f'SELECT "Id" FROM {table} ORDER BY "Id"')
-            bounds = [str(row[0]) for n, row in enumerate(ordered) if n % size == 0]
+            bounds = [str(row[0]) for row in self.engine.conn.execute(sql, (size,))]
         if not bounds:
             return [("", None)]
         highs: list[str | None] = [*bounds[1:], None]

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -25,6 +26,7 @@ class Bulk1Answer:
     status: int
     body: bytes
     media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Bulk1Call:
     content_type: str
     pk_chunking: str | None
     body: bytes
+    accept_encoding: str = ""
 
     @property
     def wants_json(self) -> bool:
@@ -151,7 +154,11 @@ class Bulk1Api:
         return Bulk1Answer(200, body, XML_TYPE)
 
     def get_result(self, call: Bulk1Call, job: str, batch: str, result: str) -> Bulk1Answer:
-        return Bulk1Answer(200, self.jobs.result_file(job, batch, result), CSV_TYPE)
+        data = self.jobs.result_file(job, batch, result)
+        if "gzip" in call.accept_encoding.lower():
+            data = gzip.compress(data, compresslevel=1)
+            return Bulk1Answer(200, data, CSV_TYPE, {"Content-Encoding": "gzip"})
+        return Bulk1Answer(200, data, CSV_TYPE)
 
 
 def batch_info(batch: Batch, state: str | None = None) -> dict[str, Any]:

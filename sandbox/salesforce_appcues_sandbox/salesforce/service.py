@@ -295,6 +295,7 @@ class SalesforceService(SandboxService):
             content_type=request.headers.get("content-type", ""),
             pk_chunking=request.headers.get("sforce-enable-pkchunking"),
             body=await request.body(),
+            accept_encoding=request.headers.get("accept-encoding", ""),
         )
         m = urls.ASYNC_PATH.match(request.url.path)
         if m is None:
@@ -526,7 +527,9 @@ def _json_response(status: int, body: Any) -> Response:
 
 
 def _bulk1_response(answer: Bulk1Answer) -> Response:
-    return Response(answer.body, status_code=answer.status, media_type=answer.media_type)
+    return Response(
+        answer.body, status_code=answer.status, media_type=answer.media_type, headers=answer.headers
+    )
 
 
 def _result_response(result: ApiResult) -> Response:

@@ -1,6 +1,7 @@
 """Bulk API 1.0 query jobs over HTTPS: lifecycle, XML shapes, CSV results, PK chunking, errors."""
 
 import csv
+import gzip
 import io
 import time
 import xml.etree.ElementTree as ET
@@ -340,3 +341,19 @@ def test_spent_allocation_and_injected_faults_answer_in_the_async_shape(org, bul
         "exceptionMessage": "Server temporarily unavailable",
     }
     assert bulk.create("Contact")["state"] == "Open"  # the rule fired once
+
+
+def test_result_files_are_gzipped_on_request(org, bulk):
+    org.seed(Contact=12)
+    job = bulk.create("Contact")
+    batch = bulk.add_batch(job["id"], "SELECT Id FROM Contact")
+    assert bulk.batch(job["id"], batch["id"])["state"] == "Completed"
+    [result] = bulk.results(job["id"], batch["id"])
+    path = f"job/{job['id']}/batch/{batch['id']}/result/{result}"
+    plain = bulk.get(path, **{"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and plain.text.count("\n") == 13
+    packed = org.anon.get(
+        f"{bulk.base}/{path}", headers={**bulk.headers, "Accept-Encoding": "gzip"}, stream=True
+    )
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.raw.read()).decode() == plain.text
