@@ -74,20 +74,7 @@ class SingerIoTap:
         return [str(self.python), str(WRAPPER), "--config", str(self.config), *args]
 
     def write_catalog(self, discovered: dict[str, Any]) -> Path:
-        streams = []
-        for stream in discovered["streams"]:
-            if stream["stream"] not in self.objects:
-                continue
-            for entry in stream["metadata"]:
-                if entry["breadcrumb"] == []:
-                    entry["metadata"].update(
-                        {
-                            "selected": True,
-                            "replication-method": "INCREMENTAL",
-                            "replication-key": "SystemModstamp",
-                        }
-                    )
-            streams.append(stream)
+        streams = _fidelity_module().select_incremental(discovered, self.objects)
         self.catalog = write_json(self.workdir / "singer-io-catalog.json", {"streams": streams})
         return self.catalog
 

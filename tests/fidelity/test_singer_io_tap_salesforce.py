@@ -109,6 +109,26 @@ class Tap:
         return records, last_state
 
 
+def select_incremental(catalog, names):
+    """The discovered streams named in `names`, selected incrementally on SystemModstamp
+    (also used by bench/singer_io_tap.py)."""
+    selected = []
+    for stream in catalog["streams"]:
+        if stream["stream"] not in names:
+            continue
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"].update(
+                    {
+                        "selected": True,
+                        "replication-method": "INCREMENTAL",
+                        "replication-key": "SystemModstamp",
+                    }
+                )
+        selected.append(stream)
+    return selected
+
+
 def moment(text):
     return datetime.fromisoformat(text)
 
@@ -130,20 +150,10 @@ def test_discover_full_sync_then_incremental(org, tap_python, tmp_path):
     contact_props = streams["Contact"]["schema"]["properties"]
     assert {"Id", "SystemModstamp", "Product_User_Id__c", "MailingAddress"} <= set(contact_props)
     assert "format" in json.dumps(contact_props["SystemModstamp"])
-    selected = []
     for name in STREAMS:
-        stream = streams[name]
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                assert "SystemModstamp" in entry["metadata"]["valid-replication-keys"]
-                entry["metadata"].update(
-                    {
-                        "selected": True,
-                        "replication-method": "INCREMENTAL",
-                        "replication-key": "SystemModstamp",
-                    }
-                )
-        selected.append(stream)
+        (top,) = [e for e in streams[name]["metadata"] if e["breadcrumb"] == []]
+        assert "SystemModstamp" in top["metadata"]["valid-replication-keys"]
+    selected = select_incremental(catalog, STREAMS)
     catalog_path = tmp_path / "catalog.json"
     catalog_path.write_text(json.dumps({"streams": selected}))
 
@@ -214,21 +224,7 @@ def test_discover_full_sync_then_incremental(org, tap_python, tmp_path):
 
 def _select_all(tap, workdir):
     """Discover, select every stream of STREAMS incrementally on SystemModstamp; catalog path."""
-    catalog = json.loads(tap("--discover"))
-    selected = []
-    for stream in catalog["streams"]:
-        if stream["stream"] not in STREAMS:
-            continue
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"].update(
-                    {
-                        "selected": True,
-                        "replication-method": "INCREMENTAL",
-                        "replication-key": "SystemModstamp",
-                    }
-                )
-        selected.append(stream)
+    selected = select_incremental(json.loads(tap("--discover")), STREAMS)
     path = workdir / "catalog.json"
     path.write_text(json.dumps({"streams": selected}))
     return path, {s["stream"]: s for s in selected}
