@@ -82,7 +82,7 @@ def render(r: dict[str, Any]) -> str:
     lines += _salesforce_writes(r.get("salesforce_writes"))
     lines += _appcues_writes(r.get("appcues_writes"))
     lines += _idle(r.get("idle_runs"))
-    lines += _memory(r.get("memory"))
+    lines += _memory(r.get("memory"), full=r["run"]["mode"] == "full")
     lines += _serving(r.get("sandbox_serving"))
     lines += _why(r)
     lines += [
@@ -343,7 +343,7 @@ def _idle(idle: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def _memory(mem: dict[str, Any] | None) -> list[str]:
+def _memory(mem: dict[str, Any] | None, *, full: bool = False) -> list[str]:
     if not mem:
         return []
     sizes = sorted({int(s) for v in mem["series"].values() for s in v["peak_rss_mb"]})
@@ -362,8 +362,12 @@ def _memory(mem: dict[str, Any] | None) -> list[str]:
         "## 5. Memory: peak RSS (MB) by input size",
         "",
         "Each point is one child process's peak RSS (`wait4`); points shared with the "
-        "measurements above are those runs. `-` = not run in this set (the tap at 1,000,000 "
-        "runs with `FULL=1`).",
+        "measurements above are those runs. "
+        + (
+            "The targets' series end at 100,000, the sizes the issue asks for."
+            if full
+            else "`-` = not run in this set (the tap at 1,000,000 runs with `FULL=1`)."
+        ),
         "",
     ]
     lifted = {
