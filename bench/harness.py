@@ -261,7 +261,12 @@ def run_pipeline(
                 procs[-1][1].stdout.close()  # type: ignore[union-attr]  # the next one reads it
             procs.append((name, proc, log_path, time.perf_counter()))
             stdin = proc.stdout
-        killer = threading.Timer(timeout, lambda: [p.kill() for _, p, _, _ in procs])
+
+        def kill_all() -> None:
+            for _, p, _, _ in procs:
+                p.kill()
+
+        killer = threading.Timer(timeout, kill_all)
         killer.start()
         run = PipelineRun(processes=[], wall_seconds=0.0)
         last_out: IO[bytes] = procs[-1][1].stdout  # type: ignore[assignment]
