@@ -267,6 +267,8 @@ class EventLoader:
     def _not_confirmed_before(self, events: list[AppcuesEvent]) -> list[AppcuesEvent]:
         """Drops events whose effects an earlier run confirmed (a lookback re-read, a replay):
         they were written once, their NPS answers applied or superseded then."""
+        if not events:
+            return events  # nothing to look up: the ledger file is not even opened
         required = {e.event_id: self.settings.effects(e.name) for e in events}
         known = self._open_ledger().confirmed(required)
         for event in events:

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from target_appcues_profiles.mapping import AttributeMapper, ValueCoercer
+from target_salesforce_events.settings import DEFAULT_EVENT_NAMES
 from target_salesforce_events.templates import EventTemplates, template_context
 
 # JSON values a Singer reader hands a sink (floats as Decimal) and the dates it parses.
@@ -44,15 +45,6 @@ values = st.recursive(
     max_leaves=8,
 )
 records = st.dictionaries(st.text(min_size=1, max_size=12), values, min_size=1, max_size=6)
-EVENT_NAMES = [
-    "appcues:nps_score",
-    "appcues:nps_feedback",
-    "appcues:nps_score_and_feedback",
-    "appcues:flow_completed",
-    "appcues:checklist_item_completed",
-    "appcues:checklist_completed",
-    "appcues:goal_reached",
-]
 attribute_values = st.one_of(
     scalars.filter(lambda v: not hasattr(v, "isoformat")),
     st.text(min_size=200, max_size=40_000),  # past both Event limits
@@ -98,7 +90,7 @@ def test_mapped_attributes_are_accepted_by_appcues_and_read_back(clients, record
 @WIRE
 @given(
     batch=st.lists(
-        st.tuples(st.sampled_from(EVENT_NAMES) | st.text(max_size=300), attribute_maps),
+        st.tuples(st.sampled_from(DEFAULT_EVENT_NAMES) | st.text(max_size=300), attribute_maps),
         min_size=1,
         max_size=10,
     )
