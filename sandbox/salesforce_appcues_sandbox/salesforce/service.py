@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from ..common.clock import SandboxClock
 from ..common.faults import FaultRule
@@ -31,6 +32,7 @@ from . import soap, urls, wire
 from .bulk import BulkQueryJobs
 from .bulk1 import AsyncApiError, Bulk1Jobs
 from .bulk1_responses import Bulk1Answer, Bulk1Api, Bulk1Call, error_answer
+from .header_case import SalesforceHeaderCase
 from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
 from .oauth import OAuthError, OAuthServer
 from .query_engine import QueryEngine
@@ -108,6 +110,9 @@ class SalesforceService(SandboxService):
         self.api.base_url = lambda: self.base_url
 
     # --- SandboxService ---------------------------------------------------------------
+    def build_app(self) -> ASGIApp:
+        return SalesforceHeaderCase(super().build_app())
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/services/oauth2/token", self._token, methods=["POST"]),
