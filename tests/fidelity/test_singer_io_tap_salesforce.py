@@ -5,13 +5,9 @@ Only its hard-coded login host is redirected (tap_salesforce_login_redirect.py);
 the full sync and the incremental sync run as they would against a real org.
 """
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
-import venv
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +16,6 @@ import pytest
 from salesforce_appcues_sandbox.common import identities
 
 HERE = Path(__file__).parent
-REPO = HERE.parents[1]
 REQUIREMENTS = HERE / "tap-salesforce-requirements.txt"
 WRAPPER = HERE / "tap_salesforce_login_redirect.py"
 SEED = 5
@@ -28,29 +23,9 @@ COUNTS = {"Contact": 2500, "Lead": 300, "Account": 80}
 STREAMS = tuple(COUNTS)
 
 
-def _install(target: Path) -> None:
-    """The tap's pinned environment; uv when available (fast), else venv + pip."""
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    if uv:
-        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(tmp)], check=True)
-        install = [uv, "pip", "install", "--quiet", "--python", str(tmp / "bin" / "python")]
-    else:
-        venv.create(tmp, with_pip=True)
-        install = [str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*install, "--no-deps", "-r", str(REQUIREMENTS)], check=True)
-    tmp.rename(target)
-
-
 @pytest.fixture(scope="module")
-def tap_python():
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
-    target = REPO / ".venv" / "fidelity" / f"tap-salesforce-{digest}"
-    if not (target / "bin" / "python").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _install(target)
-    return target / "bin" / "python"
+def tap_python(pinned_python):
+    return pinned_python(REQUIREMENTS, "tap-salesforce")
 
 
 class Tap:
