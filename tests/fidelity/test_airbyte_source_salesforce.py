@@ -80,7 +80,11 @@ class AirbyteSource:
             check=False,
         )
         messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        errors = [m["trace"]["error"] for m in messages if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+        errors = [
+            m["trace"]["error"]
+            for m in messages
+            if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"
+        ]
         assert done.returncode == 0 and not errors, (errors or done.stderr)[-3:]
         return messages
 
@@ -184,10 +188,14 @@ def _changes(org) -> dict[str, set[str]]:
     ).json()["records"]
     ids = [r["Id"] for r in oldest]
     for n, rid in enumerate(ids[:3]):
-        resp = api.patch(f"{base}/sobjects/Contact/{rid}", json={"Title": f"Changed {n}", "Phone": None})
+        resp = api.patch(
+            f"{base}/sobjects/Contact/{rid}", json={"Title": f"Changed {n}", "Phone": None}
+        )
         assert resp.status_code == 204, resp.text
     assert api.delete(f"{base}/sobjects/Contact/{ids[3]}").status_code == 204
-    resp = api.post(f"{base}/sobjects/Contact", json={"LastName": "Incremental", "Email": "new@example.com"})
+    resp = api.post(
+        f"{base}/sobjects/Contact", json={"LastName": "Incremental", "Email": "new@example.com"}
+    )
     assert resp.status_code == 201, resp.text
     api.close()
     return {"updated": set(ids[:3]), "deleted": {ids[3]}, "created": {resp.json()["id"]}}

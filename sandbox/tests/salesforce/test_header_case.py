@@ -1,5 +1,5 @@
-"""Response header names are spelled as Salesforce sends them over HTTP/1.1, so clients that
-copy headers into a plain dict (Airbyte's Bulk 2.0 reader) see `Content-Type`, not `content-type`."""
+"""Response header names are spelled as Salesforce sends them over HTTP/1.1, so clients
+that copy headers into a plain dict (Airbyte's Bulk 2.0 reader) see `Content-Type`."""
 
 import time
 
