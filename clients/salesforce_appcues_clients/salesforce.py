@@ -174,7 +174,7 @@ class _TokenSource:
             claims = {
                 "iss": s.client_id,
                 "sub": s.username,
-                "aud": s.login_url,
+                "aud": s.jwt_audience,  # never the My Domain host: Salesforce refuses it
                 "exp": int((datetime.now(UTC) + timedelta(minutes=3)).timestamp()),
             }
             try:

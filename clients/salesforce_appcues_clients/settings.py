@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -19,6 +20,10 @@ from .errors import ConfigurationError
 FRACTION_TYPE = ["number", "string"]
 
 DEFAULT_API_VERSION = "62.0"
+# The only JWT bearer audiences Salesforce accepts besides an Experience Cloud site URL; a
+# My Domain host answers invalid_grant "audience is invalid".
+JWT_AUDIENCE_PRODUCTION = "https://login.salesforce.com"
+JWT_AUDIENCE_SANDBOX = "https://test.salesforce.com"
 APPCUES_REGIONS = {"us": "https://api.appcues.com", "eu": "https://api.eu.appcues.com"}
 
 
@@ -291,6 +296,7 @@ class SalesforceSettings:
     retry_max_seconds: float = 300.0
     retry_base_delay: float = 1.0
     bulk_timeout: float = 1800.0
+    is_sandbox: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -325,7 +331,21 @@ class SalesforceSettings:
             retry_max_seconds=_number(config, "retry_max_seconds", 300),
             retry_base_delay=_number(config, "retry_base_delay", 1.0),
             bulk_timeout=_number(config, "bulk_timeout", 1800),
+            is_sandbox=bool(_get(config, "is_sandbox")),
         )
+
+    @property
+    def jwt_audience(self) -> str:
+        """`aud` of a JWT bearer assertion: test.salesforce.com for sandbox orgs, else
+        login.salesforce.com, whatever host the token request goes to."""
+        host = (urlsplit(self.login_url).hostname or "").lower()
+        if (
+            self.is_sandbox
+            or host == "test.salesforce.com"
+            or host.endswith(".sandbox.my.salesforce.com")
+        ):
+            return JWT_AUDIENCE_SANDBOX
+        return JWT_AUDIENCE_PRODUCTION
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.client_secret, self.refresh_token, self.private_key) if s)

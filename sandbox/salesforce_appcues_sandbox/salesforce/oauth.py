@@ -22,8 +22,11 @@ from cryptography.x509.oid import NameOID
 from ..common.clock import SandboxClock
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-# Audiences Salesforce accepts for JWT assertions besides the org's own login host.
-_STANDARD_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+# The JWT audience Salesforce wants: login.salesforce.com for a production org,
+# test.salesforce.com for a sandbox org (an Experience Cloud site URL is not emulated). The
+# org's own host (a My Domain) is refused like any other audience.
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,14 @@ class OAuthServer:
         username: str,
         token_ttl_seconds: float = 7200,
         rotate_refresh_tokens: bool = False,
+        sandbox_org: bool = False,
     ) -> None:
         self.clock = clock
         self.org_id = org_id
         self.user_id = user_id
         self.ttl = timedelta(seconds=token_ttl_seconds)
         self.rotate = rotate_refresh_tokens
+        self.audience = SANDBOX_AUDIENCE if sandbox_org else PRODUCTION_AUDIENCE
         self.base_url = ""
         self._lock = threading.Lock()
         self._tokens: dict[str, datetime] = {}
@@ -173,10 +178,9 @@ class OAuthServer:
             raise OAuthError("invalid_grant", "invalid assertion") from None
         if claims.get("iss") != self.credentials.client_id:
             raise OAuthError("invalid_client_id", "client identifier invalid")
-        audiences = {self.base_url, *_STANDARD_AUDIENCES}
         aud = claims.get("aud")
         aud_list = aud if isinstance(aud, list) else [aud]
-        if not any(a in audiences for a in aud_list):
+        if self.audience not in aud_list:
             raise OAuthError("invalid_grant", "audience is invalid")
         if claims.get("sub") != self.credentials.username:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")

@@ -3,6 +3,7 @@ and control routes.
 
 Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_seconds (7200),
 daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
+sandbox_org (false: JWT audience login.salesforce.com; true: test.salesforce.com),
 bulk1_result_file_records (100000: records per Bulk 1.0 result file).
 """
 
@@ -86,6 +87,7 @@ class SalesforceService(SandboxService):
             username=INTEGRATION_USERNAME,
             token_ttl_seconds=float(options.get("token_ttl_seconds", 7200)),
             rotate_refresh_tokens=bool(options.get("rotate_refresh_tokens", False)),
+            sandbox_org=bool(options.get("sandbox_org", False)),
         )
         self.usage = ApiUsage(
             clock,

@@ -1,5 +1,9 @@
-"""Service options: refresh-token rotation, token lifetime, extended limit header, allocation."""
+"""Service options: refresh-token rotation, token lifetime, extended limit header, allocation,
+a sandbox org's JWT audience."""
 
+import time
+
+import jwt
 import pytest
 
 from salesforce_appcues_sandbox.server import Sandbox
@@ -12,6 +16,7 @@ def configured():
         "token_ttl_seconds": 60,
         "limit_info_format": "extended",
         "daily_api_limit": 5000,
+        "sandbox_org": True,
     }
     with Sandbox(options={"salesforce": options}) as running:
         yield running
@@ -49,3 +54,23 @@ def test_short_token_lifetime(org):
     assert org.http.get(org.url("limits")).status_code == 200
     org.anon.post(f"{org.control}/clock", json={"advance_seconds": 61}).raise_for_status()
     assert org.http.get(org.url("limits")).status_code == 401
+
+
+def test_a_sandbox_org_wants_test_salesforce_com_as_jwt_audience(org):
+    def login(aud):
+        claims = {
+            "iss": org.conn["client_id"],
+            "sub": org.conn["username"],
+            "aud": aud,
+            "exp": int(time.time()) + 180,
+        }
+        with open(org.conn["jwt_private_key_file"], "rb") as fh:
+            assertion = jwt.encode(claims, fh.read(), algorithm="RS256")
+        form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+        return org.anon.post(f"{org.conn['login_url']}/services/oauth2/token", data=form)
+
+    assert login("https://test.salesforce.com").status_code == 200
+    for refused in ("https://login.salesforce.com", org.conn["login_url"]):
+        response = login(refused)
+        assert response.status_code == 400
+        assert response.json()["error_description"] == "audience is invalid"
