@@ -405,6 +405,8 @@ class _SalesforceAdapter(HTTPAdapter):
                 response.close()
                 backoff.pause(delay, f"Salesforce answered {status} to {method} {path}")
                 continue
+            if status == 404 and is_api:
+                client._check_api_version(path, response)
             return response
 
 
@@ -583,6 +585,8 @@ class SalesforceClient:
         self._describes: dict[str, dict[str, Any]] = {}
         self._sf: simple_salesforce.Salesforce | None = None
         self._sf_generation = -1
+        self._version_checked = False
+        self._version_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SalesforceClient:
@@ -612,6 +616,36 @@ class SalesforceClient:
         if self._quota.limit is None or self._quota.used is None:
             return None
         return self._quota.used, self._quota.limit
+
+    def _check_api_version(self, path: str, response: requests.Response) -> None:
+        """After a 404 under this client's version: is `api_version` one the org serves?
+
+        Salesforce answers every call of a version it does not serve with 404 NOT_FOUND,
+        which reads like a missing record. Only on a 404 (so the normal path costs nothing),
+        once per client, the versions resource (no API call for Salesforce) is asked; a
+        version it does not list raises ConfigurationError naming the setting.
+        """
+        if self._version_checked or not path.startswith(f"/services/data/v{self.api_version}/"):
+            return
+        with self._version_lock:
+            if self._version_checked:
+                return
+            self._version_checked = True  # also stops the versions call checking itself
+            listing = self.session.get(f"{self.instance_url}/services/data/")
+            try:
+                offered = [str(v["version"]) for v in listing.json()]
+            except (ValueError, TypeError, KeyError):
+                return  # no readable list: leave the 404 as Salesforce sent it
+            finally:
+                listing.close()
+        if offered and self.api_version not in offered:
+            response.close()
+            highest = max(offered, key=_version_key)
+            raise ConfigurationError(
+                f"setting 'api_version' is {self.api_version}, a Salesforce API version this "
+                f"org does not serve (it answers 404 NOT_FOUND); the highest it offers is "
+                f"{highest}"
+            )
 
     # --- endpoints ---------------------------------------------------------------------
     @property
@@ -955,6 +989,13 @@ class SalesforceClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (-1,)
 
 
 def _typed(sobject: str, records: list[dict[str, Any]]) -> list[tuple[int, str, dict[str, Any]]]:

@@ -43,6 +43,7 @@ from .wire import ApiResult, error
 
 logger = logging.getLogger(__name__)
 JSON_TYPE = "application/json;charset=UTF-8"
+OLDEST_VERSION = 20
 LATEST_VERSION = 66
 # Messages Salesforce sends with the error codes fault rules usually inject.
 _FAULT_MESSAGES = {
@@ -275,6 +276,12 @@ class SalesforceService(SandboxService):
             )
             response.headers["Sforce-Limit-Info"] = self.usage.header()
             return response
+        if not served(m.group("version")):
+            response = _result_response(
+                error(404, "NOT_FOUND", "The requested resource does not exist")
+            )
+            response.headers["Sforce-Limit-Info"] = self.usage.header()
+            return response
         call = ApiCall(
             method=request.method,
             version=m.group("version"),
@@ -304,6 +311,9 @@ class SalesforceService(SandboxService):
             exc = AsyncApiError(404, "InvalidUrl", "Unknown async API version or resource")
             return _bulk1_response(error_answer(exc, as_json=call.wants_json))
         call.version, call.rest = m.group("version"), m.group("rest") or ""
+        if not served(call.version):
+            exc = AsyncApiError(404, "InvalidUrl", "Unknown async API version or resource")
+            return _bulk1_response(error_answer(exc, as_json=call.wants_json))
         token = _bearer(request)
         if token is None or not self.oauth.is_valid(token):
             exc = AsyncApiError(401, "InvalidSessionId", "Invalid session id")
@@ -349,7 +359,7 @@ class SalesforceService(SandboxService):
         self, method: str, path: str, query: dict[str, str], parent: ApiCall, body: bytes
     ) -> ApiResult:
         m = urls.VERSION_PATH.match(path)
-        if m is None:
+        if m is None or not served(m.group("version")):
             return error(404, "NOT_FOUND", "The requested resource does not exist")
         call = ApiCall(method, m.group("version"), {}, query, parent.headers, body)
         return self._route(method, m.group("rest") or "", call)
@@ -486,11 +496,18 @@ class SalesforceService(SandboxService):
         return JSONResponse({"expired": True})
 
 
+def served(version: str) -> bool:
+    """Whether `version` (e.g. "62.0") is one /services/data/ lists; Salesforce answers any
+    other with 404 NOT_FOUND."""
+    major, _, minor = version.partition(".")
+    return minor == "0" and major.isdigit() and OLDEST_VERSION <= int(major) <= LATEST_VERSION
+
+
 def versions() -> list[dict[str, str]]:
     """Every API version from 20.0 (Winter '11) to the latest, as /services/data/ lists them."""
     seasons = ("Winter", "Spring", "Summer")
     out = []
-    for v in range(20, LATEST_VERSION + 1):
+    for v in range(OLDEST_VERSION, LATEST_VERSION + 1):
         step = v - 20
         year = 11 + step // 3
         out.append(
