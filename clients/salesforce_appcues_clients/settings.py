@@ -54,12 +54,23 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
                 "type": "string",
                 "title": "Refresh token",
                 "description": (
-                    "OAuth refresh token of the integration user. If Salesforce rotates it, the "
-                    "new one is used for the rest of the run and a warning asks you to update "
-                    "this setting."
+                    "OAuth refresh token of the integration user. If the connected app rotates "
+                    "refresh tokens, the newest one is kept in `token_store_dir` and used by "
+                    "later runs; putting a new token here starts over from it."
                 ),
             }
         ),
+        "token_store_dir": {
+            "type": "string",
+            "title": "Refresh token store",
+            "default": ".salesforce-tokens",
+            "description": (
+                "Folder where a refresh token Salesforce rotates is kept for the next runs "
+                "(one owner-only file per configured token, under a lock). Give the tap and "
+                "the events target the same folder when they share a refresh token; a "
+                "relative path starts at the working directory (the Meltano project)."
+            ),
+        },
         "username": {
             "type": "string",
             "title": "Username",
@@ -297,6 +308,7 @@ class SalesforceSettings:
     retry_base_delay: float = 1.0
     bulk_timeout: float = 1800.0
     is_sandbox: bool = False
+    token_store_dir: str = ".salesforce-tokens"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -332,6 +344,7 @@ class SalesforceSettings:
             retry_base_delay=_number(config, "retry_base_delay", 1.0),
             bulk_timeout=_number(config, "bulk_timeout", 1800),
             is_sandbox=bool(_get(config, "is_sandbox")),
+            token_store_dir=str(_get(config, "token_store_dir", ".salesforce-tokens")),
         )
 
     @property

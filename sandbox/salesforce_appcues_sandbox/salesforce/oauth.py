@@ -74,6 +74,7 @@ class OAuthServer:
         token_ttl_seconds: float = 7200,
         rotate_refresh_tokens: bool = False,
         sandbox_org: bool = False,
+        reuse_revokes_family: bool = False,
     ) -> None:
         self.clock = clock
         self.org_id = org_id
@@ -86,7 +87,13 @@ class OAuthServer:
         self._tokens: dict[str, datetime] = {}
         key_dir.mkdir(parents=True, exist_ok=True)
         self.credentials = self._load_credentials(key_dir / "salesforce_credentials.json", username)
-        self._refresh_tokens = {self.credentials.refresh_token}
+        # Live refresh tokens -> their family (the approval they descend from by rotation), and
+        # the retired ones. Rotation retires only the token presented; presenting a retired one
+        # again revokes its whole family when `reuse_revokes_family` is on (undocumented for
+        # Salesforce: docs/sandbox.md).
+        self.reuse_revokes_family = reuse_revokes_family
+        self._refresh_tokens: dict[str, str] = {self.credentials.refresh_token: "initial"}
+        self._retired: dict[str, str] = {}
         self.private_key_file, self.certificate_file = _ensure_jwt_key(key_dir)
         cert = x509.load_pem_x509_certificate(self.certificate_file.read_bytes())
         self._jwt_public_key = cert.public_key()
@@ -119,7 +126,7 @@ class OAuthServer:
                 del self._tokens[token]
                 return
             if token in self._refresh_tokens:
-                self._refresh_tokens.discard(token)
+                del self._refresh_tokens[token]
                 return
         raise OAuthError("unsupported_token_type", "this token type is not supported")
 
@@ -128,9 +135,16 @@ class OAuthServer:
         grant = form.get("grant_type", "")
         if grant == "refresh_token":
             self._check_client(form, basic_auth, secret_required=False)
-            if form.get("refresh_token") not in self._refresh_tokens:
+            presented = form.get("refresh_token", "")
+            with self._lock:
+                live = presented in self._refresh_tokens
+                family = self._retired.get(presented)
+                if not live and family is not None and self.reuse_revokes_family:
+                    for token in [t for t, f in self._refresh_tokens.items() if f == family]:
+                        del self._refresh_tokens[token]
+            if not live:
                 raise OAuthError("invalid_grant", "expired access/refresh token")
-            return self._issue(rotate_from=form.get("refresh_token"))
+            return self._issue(rotate_from=presented)
         if grant == "password":
             self._check_client(form, basic_auth, secret_required=True)
             if (
@@ -208,6 +222,15 @@ class OAuthServer:
         )
 
     def _issue(self, rotate_from: str | None = None) -> dict[str, Any]:
+        fresh = None
+        if rotate_from is not None and self.rotate:
+            fresh = "5Aep861" + secrets.token_urlsafe(60).replace("-", ".").replace("_", ".")
+            with self._lock:
+                family = self._refresh_tokens.pop(rotate_from, None)
+                if family is None:  # spent by a concurrent request meanwhile
+                    raise OAuthError("invalid_grant", "expired access/refresh token")
+                self._retired[rotate_from] = family
+                self._refresh_tokens[fresh] = family
         now = self.clock.now()
         token = self.new_session()
         issued_at = str(int(now.timestamp() * 1000))
@@ -228,11 +251,7 @@ class OAuthServer:
             "token_type": "Bearer",
             "issued_at": issued_at,
         }
-        if rotate_from is not None and self.rotate:
-            fresh = "5Aep861" + secrets.token_urlsafe(60).replace("-", ".").replace("_", ".")
-            with self._lock:
-                self._refresh_tokens.discard(rotate_from)
-                self._refresh_tokens.add(fresh)
+        if fresh is not None:
             body["refresh_token"] = fresh
         return body
 

@@ -3,7 +3,8 @@ and control routes.
 
 Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_seconds (7200),
 daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
-sandbox_org (false: JWT audience login.salesforce.com; true: test.salesforce.com),
+refresh_token_reuse_revokes_family (false), sandbox_org (false: JWT audience
+login.salesforce.com; true: test.salesforce.com),
 bulk1_result_file_records (100000: records per Bulk 1.0 result file).
 """
 
@@ -89,6 +90,7 @@ class SalesforceService(SandboxService):
             token_ttl_seconds=float(options.get("token_ttl_seconds", 7200)),
             rotate_refresh_tokens=bool(options.get("rotate_refresh_tokens", False)),
             sandbox_org=bool(options.get("sandbox_org", False)),
+            reuse_revokes_family=bool(options.get("refresh_token_reuse_revokes_family", False)),
         )
         self.usage = ApiUsage(
             clock,

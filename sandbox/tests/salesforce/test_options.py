@@ -74,3 +74,37 @@ def test_a_sandbox_org_wants_test_salesforce_com_as_jwt_audience(org):
         response = login(refused)
         assert response.status_code == 400
         assert response.json()["error_description"] == "audience is invalid"
+
+
+@pytest.mark.parametrize("revokes_family", [False, True])
+def test_rotation_retires_the_token_presented_and_optionally_its_family_on_reuse(
+    tmp_path, revokes_family
+):
+    from salesforce_appcues_sandbox.common.clock import SandboxClock
+    from salesforce_appcues_sandbox.salesforce.oauth import OAuthError, OAuthServer
+
+    server = OAuthServer(
+        SandboxClock(),
+        tmp_path,
+        org_id="00D000000000001AAA",
+        user_id="005000000000001AAA",
+        username="u@example.com",
+        rotate_refresh_tokens=True,
+        reuse_revokes_family=revokes_family,
+    )
+    creds = server.credentials
+
+    def refresh(token):
+        form = {"grant_type": "refresh_token", "client_id": creds.client_id}
+        return server.token({**form, "refresh_token": token}, None)
+
+    first = refresh(creds.refresh_token)["refresh_token"]
+    second = refresh(first)["refresh_token"]
+    for spent in (creds.refresh_token, first):
+        with pytest.raises(OAuthError, match="invalid_grant"):
+            refresh(spent)
+    if revokes_family:  # the reuse above revoked the live descendant too
+        with pytest.raises(OAuthError, match="invalid_grant"):
+            refresh(second)
+    else:
+        assert refresh(second)["refresh_token"] not in (first, second)
