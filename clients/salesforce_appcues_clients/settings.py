@@ -119,7 +119,12 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": "boolean",
             "title": "Sandbox org",
             "default": False,
-            "description": "Shorthand for `domain: test` (when `domain` is unset or `login`).",
+            "description": (
+                "The org is a Salesforce sandbox: shorthand for `domain: test` (when `domain` "
+                "is unset or `login`), and the JWT audience `https://test.salesforce.com` "
+                "(also chosen for `domain: test` and `*.sandbox.my` hosts; set it for an "
+                "older `--sandbox.my` style My Domain)."
+            ),
         },
         "api_version": {
             "type": "string",
