@@ -122,8 +122,8 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "description": (
                 "The org is a Salesforce sandbox: shorthand for `domain: test` (when `domain` "
                 "is unset or `login`), and the JWT audience `https://test.salesforce.com` "
-                "(also chosen for `domain: test` and `*.sandbox.my` hosts; set it for an "
-                "older `--sandbox.my` style My Domain)."
+                "(chosen anyway for `domain: test` and `*.sandbox.my` hosts; set it for a "
+                "sandbox My Domain without `.sandbox.`, e.g. `acme--uat.my`)."
             ),
         },
         "api_version": {
