@@ -1,5 +1,6 @@
-"""A second sandbox org: rotates refresh tokens, sends the extended Sforce-Limit-Info and has
-30 objects (so describes need two composite batches); the refresh token store across clients."""
+"""A second sandbox org, playing a Salesforce *sandbox* org: rotates refresh tokens, sends the
+extended Sforce-Limit-Info and has 30 objects (so describes need two composite batches); the
+refresh token store across clients; the JWT audience of a sandbox org."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from importlib import resources
 import pytest
 import yaml
 
-from salesforce_appcues_clients.errors import QuotaExceededError
+from salesforce_appcues_clients.errors import AuthenticationError, QuotaExceededError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.token_store import RefreshTokenStore
 from salesforce_appcues_sandbox.server import Sandbox
@@ -40,6 +41,7 @@ def rotating_sandbox(tmp_path_factory):
     options = {
         "salesforce": {
             "rotate_refresh_tokens": True,
+            "sandbox_org": True,  # JWT audience https://test.salesforce.com
             "limit_info_format": "extended",
             "daily_api_limit": 1000,
             "schema_file": str(schema_file),
@@ -198,3 +200,24 @@ def test_describing_30_objects_takes_two_batches_then_none(rotating_sandbox):
         assert client.calls_made - before == 2
     finally:
         client.close()
+
+
+def test_jwt_for_a_sandbox_org_signs_the_test_audience_whatever_the_login_host(
+    rotating_sandbox,
+):
+    conn = rotating_sandbox.connection["salesforce"]
+    jwt_config = _config(
+        rotating_sandbox,
+        auth_flow="jwt_bearer",
+        username=conn["username"],
+        private_key_file=conn["jwt_private_key_file"],
+    )
+    as_sandbox = SalesforceClient.from_config({**jwt_config, "is_sandbox": True})
+    as_production = SalesforceClient.from_config(jwt_config)
+    try:
+        assert "DailyApiRequests" in as_sandbox.limits()
+        with pytest.raises(AuthenticationError, match="audience is invalid"):
+            as_production.limits()  # signs login.salesforce.com: this org wants test
+    finally:
+        as_sandbox.close()
+        as_production.close()
