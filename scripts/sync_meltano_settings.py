@@ -48,8 +48,12 @@ SALESFORCE_FLOWS = (
 )
 APPCUES_CREDENTIALS = ("account_id", "api_key", "api_secret")
 
-# Per-run files of a sandbox live in its run directory, never in the project.
-SANDBOX_FILES = {"state_dir": "${SANDBOX_DIR}/%(plugin)s"}
+# Per-run files of a sandbox live in its run directory, never in the project. The refresh
+# token store is one folder for every plugin: they share the sandbox's refresh token.
+SANDBOX_FILES = {
+    "state_dir": "${SANDBOX_DIR}/%(plugin)s",
+    "token_store_dir": "${SANDBOX_DIR}/salesforce-tokens",
+}
 
 
 def _yaml() -> YAML:

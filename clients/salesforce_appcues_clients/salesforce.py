@@ -8,7 +8,8 @@ Layers, top to bottom:
   the bearer token, retries transient failures, refreshes an expired session once and
   replays, counts API calls and enforces the quota guard. simple-salesforce's own requests
   get all of that because it runs over our session.
-- `_TokenSource`: the OAuth flows (refresh token, JWT bearer, client credentials).
+- `_TokenSource`: the OAuth flows (refresh token, JWT bearer, client credentials); a rotated
+  refresh token is kept across runs in a `RefreshTokenStore` (token_store.py).
 
 Write safety: a request is replayed after a failure only when a replay cannot duplicate
 data. GET/PATCH/PUT/DELETE, composite/batch describes and Bulk query job creation are
@@ -46,6 +47,7 @@ from .errors import (
     scrub,
 )
 from .settings import SalesforceSettings
+from .token_store import RefreshTokenStore
 from .transport import (
     TRANSIENT_STATUSES,
     Backoff,
@@ -110,6 +112,15 @@ class _TokenSource:
         self.session = session
         self.flow = self._choose_flow()
         self._refresh_token = settings.refresh_token
+        self._spent: list[str] = []  # refresh tokens seen this run (kept out of messages)
+        self.store: RefreshTokenStore | None = None
+        if self.flow == "refresh_token":
+            self.store = RefreshTokenStore(
+                settings.token_store_dir,
+                str(settings.client_id),
+                str(settings.refresh_token),
+                lock_timeout=settings.request_timeout + settings.retry_max_seconds,
+            )
         self._lock = threading.Lock()
         self._token: _Token | None = None
         self._generation = 0
@@ -157,13 +168,13 @@ class _TokenSource:
                 self._token = self._obtain()
             return self._token
 
-    def _form(self) -> dict[str, str]:
+    def _form(self, refresh_token: str | None = None) -> dict[str, str]:
         s = self.settings
         if self.flow == "refresh_token":
             form = {
                 "grant_type": "refresh_token",
                 "client_id": str(s.client_id),
-                "refresh_token": str(self._refresh_token),
+                "refresh_token": str(refresh_token or self._refresh_token),
             }
             if s.client_secret:
                 form["client_secret"] = s.client_secret
@@ -174,7 +185,7 @@ class _TokenSource:
             claims = {
                 "iss": s.client_id,
                 "sub": s.username,
-                "aud": s.login_url,
+                "aud": s.jwt_audience,  # never the My Domain host: Salesforce refuses it
                 "exp": int((datetime.now(UTC) + timedelta(minutes=3)).timestamp()),
             }
             try:
@@ -194,17 +205,58 @@ class _TokenSource:
         }
 
     def _obtain(self) -> _Token:
+        if self.store is None:
+            return self._accept(*self._request(self._form()))
+        with self.store.locked() as usable:
+            return self._refresh_from_store(self.store, usable)
+
+    def _refresh_from_store(self, store: RefreshTokenStore, usable: bool) -> _Token:
+        """Refresh with the newest token (stored, else this run's, else configured), under the
+        store's lock; keep what Salesforce rotates to. A refused stored token falls back to
+        the older candidates (the configured one last)."""
+        stored = store.read() if usable else None
+        newest_first = (stored, self._refresh_token, self.settings.refresh_token)
+        candidates = [t for t in dict.fromkeys(newest_first) if t]
+        self._spent.extend(candidates)
+        for number, candidate in enumerate(candidates, 1):
+            response, body = self._request(self._form(candidate))
+            if number < len(candidates) and self._refused(response, body) == "invalid_grant":
+                log.warning(
+                    "Salesforce refused the %s refresh token (invalid_grant); trying the %s one",
+                    "stored" if candidate == stored else "current",
+                    "configured" if number + 1 == len(candidates) else "current",
+                )
+                continue
+            token = self._accept(response, body)  # raises if this one was refused too
+            rotated = body.get("refresh_token")
+            if rotated and rotated != candidate:
+                self._refresh_token = str(rotated)
+                self._spent.append(self._refresh_token)
+                if usable and store.write(self._refresh_token):
+                    log.info(
+                        "Salesforce rotated the refresh token; the new one is kept in %s for "
+                        "the next runs",
+                        store.path,
+                    )
+            else:
+                self._refresh_token = candidate
+                if stored and candidate != stored:
+                    store.forget()  # refused: later runs need not try it again
+            return token
+        raise AssertionError("unreachable: the last candidate returns or raises")
+
+    def _request(self, form: dict[str, str]) -> tuple[requests.Response, Any]:
         url = f"{self.settings.login_url}/services/oauth2/token"
         try:
             response = self.session.post(
                 url,
-                data=self._form(),
+                data=form,
                 headers={"Accept": "application/json"},
             )
         except (RetriesExhaustedError, requests.RequestException) as exc:
             raise AuthenticationError(
                 f"Salesforce login at {self.settings.login_url} failed: "
-                f"{scrub(str(exc), self.settings.secrets())}"
+                f"{scrub(str(exc), self.secrets())}"
             ) from None
         self.last_date = http_date(response.headers.get("Date")) or self.last_date
         body: Any
@@ -212,21 +264,23 @@ class _TokenSource:
             body = response.json()
         except ValueError:
             body = {}
-        if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-            code = body.get("error", "") if isinstance(body, dict) else ""
+        return response, body
+
+    @staticmethod
+    def _refused(response: requests.Response, body: Any) -> str | None:
+        """The OAuth error code of a refused login ("" if unnamed), None if it succeeded."""
+        if response.status_code == 200 and isinstance(body, dict) and "access_token" in body:
+            return None
+        return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+    def _accept(self, response: requests.Response, body: Any) -> _Token:
+        code = self._refused(response, body)
+        if code is not None:
             text = body.get("error_description", "") if isinstance(body, dict) else ""
             raise AuthenticationError(
                 f"Salesforce refused the {self.flow} login ({response.status_code} "
-                f"{scrub(str(code))}: {scrub(str(text), self.settings.secrets())}); check the "
+                f"{scrub(code)}: {scrub(str(text), self.secrets())}); check the "
                 f"settings {self._settings_hint()}"
-            )
-        rotated = body.get("refresh_token")
-        if self.flow == "refresh_token" and rotated and rotated != self._refresh_token:
-            self._refresh_token = str(rotated)
-            log.warning(
-                "Salesforce issued a new refresh token (rotation is on for this connected "
-                "app); it is used for the rest of this run. Update the refresh_token setting "
-                "with a fresh token before the old one expires."
             )
         self._generation += 1
         instance_url = str(body.get("instance_url") or self.settings.login_url).rstrip("/")
@@ -241,7 +295,7 @@ class _TokenSource:
         }[self.flow]
 
     def secrets(self) -> tuple[str, ...]:
-        extra = [self._refresh_token or ""]
+        extra = [self._refresh_token or "", *self._spent]
         if self._token is not None:
             extra.append(self._token.value)
         return (*self.settings.secrets(), *(e for e in extra if e))
@@ -405,6 +459,8 @@ class _SalesforceAdapter(HTTPAdapter):
                 response.close()
                 backoff.pause(delay, f"Salesforce answered {status} to {method} {path}")
                 continue
+            if status == 404 and is_api:
+                client._check_api_version(path, response)
             return response
 
 
@@ -583,6 +639,8 @@ class SalesforceClient:
         self._describes: dict[str, dict[str, Any]] = {}
         self._sf: simple_salesforce.Salesforce | None = None
         self._sf_generation = -1
+        self._version_checked = False
+        self._version_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SalesforceClient:
@@ -612,6 +670,36 @@ class SalesforceClient:
         if self._quota.limit is None or self._quota.used is None:
             return None
         return self._quota.used, self._quota.limit
+
+    def _check_api_version(self, path: str, response: requests.Response) -> None:
+        """After a 404 under this client's version: is `api_version` one the org serves?
+
+        Salesforce answers every call of a version it does not serve with 404 NOT_FOUND,
+        which reads like a missing record. Only on a 404 (so the normal path costs nothing),
+        once per client, the versions resource (no API call for Salesforce) is asked; a
+        version it does not list raises ConfigurationError naming the setting.
+        """
+        if not path.startswith(f"/services/data/v{self.api_version}/"):
+            return
+        with self._version_lock:  # the flag also stops the versions call checking itself
+            checked, self._version_checked = self._version_checked, True
+        if checked:
+            return
+        listing = self.session.get(f"{self.instance_url}/services/data/")
+        try:
+            offered = [str(v["version"]) for v in listing.json()]
+        except (ValueError, TypeError, KeyError):
+            return  # no readable list: leave the 404 as Salesforce sent it
+        finally:
+            listing.close()
+        if offered and self.api_version not in offered:
+            response.close()
+            highest = max(offered, key=_version_key)
+            raise ConfigurationError(
+                f"setting 'api_version' is {self.api_version}, a Salesforce API version this "
+                f"org does not serve (it answers 404 NOT_FOUND); the highest it offers is "
+                f"{highest}"
+            )
 
     # --- endpoints ---------------------------------------------------------------------
     @property
@@ -955,6 +1043,13 @@ class SalesforceClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (-1,)
 
 
 def _typed(sobject: str, records: list[dict[str, Any]]) -> list[tuple[int, str, dict[str, Any]]]:

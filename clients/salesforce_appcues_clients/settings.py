@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -19,6 +20,10 @@ from .errors import ConfigurationError
 FRACTION_TYPE = ["number", "string"]
 
 DEFAULT_API_VERSION = "62.0"
+# The only JWT bearer audiences Salesforce accepts besides an Experience Cloud site URL; a
+# My Domain host answers invalid_grant "audience is invalid".
+JWT_AUDIENCE_PRODUCTION = "https://login.salesforce.com"
+JWT_AUDIENCE_SANDBOX = "https://test.salesforce.com"
 APPCUES_REGIONS = {"us": "https://api.appcues.com", "eu": "https://api.eu.appcues.com"}
 
 
@@ -49,12 +54,23 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
                 "type": "string",
                 "title": "Refresh token",
                 "description": (
-                    "OAuth refresh token of the integration user. If Salesforce rotates it, the "
-                    "new one is used for the rest of the run and a warning asks you to update "
-                    "this setting."
+                    "OAuth refresh token of the integration user. If the connected app rotates "
+                    "refresh tokens, the newest one is kept in `token_store_dir` and used by "
+                    "later runs; putting a new token here starts over from it."
                 ),
             }
         ),
+        "token_store_dir": {
+            "type": "string",
+            "title": "Refresh token store",
+            "default": ".salesforce-tokens",
+            "description": (
+                "Folder where a refresh token Salesforce rotates is kept for the next runs "
+                "(one owner-only file per configured token, under a lock). Give the tap and "
+                "the events target the same folder when they share a refresh token; a "
+                "relative path starts at the working directory (the Meltano project)."
+            ),
+        },
         "username": {
             "type": "string",
             "title": "Username",
@@ -103,7 +119,12 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": "boolean",
             "title": "Sandbox org",
             "default": False,
-            "description": "Shorthand for `domain: test` (when `domain` is unset or `login`).",
+            "description": (
+                "The org is a Salesforce sandbox: shorthand for `domain: test` (when `domain` "
+                "is unset or `login`), and the JWT audience `https://test.salesforce.com` "
+                "(chosen anyway for `domain: test` and `*.sandbox.my` hosts; set it for a "
+                "sandbox My Domain without `.sandbox.`, e.g. `acme--uat.my`)."
+            ),
         },
         "api_version": {
             "type": "string",
@@ -291,6 +312,8 @@ class SalesforceSettings:
     retry_max_seconds: float = 300.0
     retry_base_delay: float = 1.0
     bulk_timeout: float = 1800.0
+    is_sandbox: bool = False
+    token_store_dir: str = ".salesforce-tokens"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -325,7 +348,22 @@ class SalesforceSettings:
             retry_max_seconds=_number(config, "retry_max_seconds", 300),
             retry_base_delay=_number(config, "retry_base_delay", 1.0),
             bulk_timeout=_number(config, "bulk_timeout", 1800),
+            is_sandbox=bool(_get(config, "is_sandbox")),
+            token_store_dir=str(_get(config, "token_store_dir", ".salesforce-tokens")),
         )
+
+    @property
+    def jwt_audience(self) -> str:
+        """`aud` of a JWT bearer assertion: test.salesforce.com for sandbox orgs, else
+        login.salesforce.com, whatever host the token request goes to."""
+        host = (urlsplit(self.login_url).hostname or "").lower()
+        if (
+            self.is_sandbox
+            or host == "test.salesforce.com"
+            or host.endswith(".sandbox.my.salesforce.com")
+        ):
+            return JWT_AUDIENCE_SANDBOX
+        return JWT_AUDIENCE_PRODUCTION
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.client_secret, self.refresh_token, self.private_key) if s)

@@ -305,6 +305,37 @@ def test_describe_of_an_unknown_object_names_it(sf, sf_control):
         sf.describe(["Contact", "No_Such__c"])
 
 
+def test_an_api_version_the_org_does_not_serve_is_a_clear_error(
+    sandbox, sf_config, new_sf, sf_control
+):
+    versions_url = f"{sandbox.connection['salesforce']['instance_url']}/services/data/"
+    offered = sf_control.session.get(versions_url, timeout=30).json()
+    highest = max((v["version"] for v in offered), key=lambda v: tuple(map(int, v.split("."))))
+    beyond = f"{int(highest.split('.')[0]) + 1}.0"
+    client = new_sf(sf_config(api_version=beyond))
+    with pytest.raises(ConfigurationError) as info:
+        client.limits()
+    message = str(info.value)
+    assert (
+        "api_version" in message
+        and beyond in message
+        and f"highest it offers is {highest}" in message
+    )
+
+
+def test_a_404_with_a_served_version_stays_not_found_and_checks_the_version_once(sf, sf_control):
+    from simple_salesforce.exceptions import SalesforceResourceNotFound
+
+    sf.limits()
+    before = sf.calls_made
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.simple.Contact.get("003000000000001AAA")
+    assert sf.calls_made - before == 2  # the 404, then the versions list once
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.simple.Contact.get("003000000000002AAA")
+    assert sf.calls_made - before == 3
+
+
 def test_server_time_follows_the_org_clock(sf, sf_control):
     saved = sf_control.call("GET", "clock")["now"]
     sf_control.call("POST", "clock", {"now": "2031-05-06T07:08:09Z", "freeze": True})

@@ -51,6 +51,23 @@ def test_login_url(domain, sandbox, url):
     assert login_url_for(domain, sandbox) == url
 
 
+@pytest.mark.parametrize(
+    ("config", "audience"),
+    [
+        ({}, "https://login.salesforce.com"),
+        ({"domain": "acme.my"}, "https://login.salesforce.com"),
+        ({"domain": "https://127.0.0.1:8443"}, "https://login.salesforce.com"),
+        ({"domain": "test"}, "https://test.salesforce.com"),
+        ({"is_sandbox": True}, "https://test.salesforce.com"),
+        ({"domain": "acme--uat.sandbox.my"}, "https://test.salesforce.com"),
+        ({"domain": "https://ACME--uat.sandbox.my.salesforce.com"}, "https://test.salesforce.com"),
+        ({"domain": "https://127.0.0.1:8443", "is_sandbox": True}, "https://test.salesforce.com"),
+    ],
+)
+def test_jwt_audience_is_login_or_test_never_the_my_domain_host(config, audience):
+    assert SalesforceSettings.from_config(config).jwt_audience == audience
+
+
 def test_bad_domain_names_the_setting():
     with pytest.raises(ConfigurationError, match="domain"):
         login_url_for("127.0.0.1:8443")

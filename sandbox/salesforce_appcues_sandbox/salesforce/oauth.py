@@ -22,8 +22,11 @@ from cryptography.x509.oid import NameOID
 from ..common.clock import SandboxClock
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-# Audiences Salesforce accepts for JWT assertions besides the org's own login host.
-_STANDARD_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+# The JWT audience Salesforce wants: login.salesforce.com for a production org,
+# test.salesforce.com for a sandbox org (an Experience Cloud site URL is not emulated). The
+# org's own host (a My Domain) is refused like any other audience.
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,27 @@ class OAuthServer:
         username: str,
         token_ttl_seconds: float = 7200,
         rotate_refresh_tokens: bool = False,
+        sandbox_org: bool = False,
+        reuse_revokes_family: bool = False,
     ) -> None:
         self.clock = clock
         self.org_id = org_id
         self.user_id = user_id
         self.ttl = timedelta(seconds=token_ttl_seconds)
         self.rotate = rotate_refresh_tokens
+        self.audience = SANDBOX_AUDIENCE if sandbox_org else PRODUCTION_AUDIENCE
         self.base_url = ""
         self._lock = threading.Lock()
         self._tokens: dict[str, datetime] = {}
         key_dir.mkdir(parents=True, exist_ok=True)
         self.credentials = self._load_credentials(key_dir / "salesforce_credentials.json", username)
-        self._refresh_tokens = {self.credentials.refresh_token}
+        # Live refresh tokens -> their family (the approval they descend from by rotation), and
+        # the retired ones. Rotation retires only the token presented; presenting a retired one
+        # again revokes its whole family when `reuse_revokes_family` is on (undocumented for
+        # Salesforce: docs/sandbox.md).
+        self.reuse_revokes_family = reuse_revokes_family
+        self._refresh_tokens: dict[str, str] = {self.credentials.refresh_token: "initial"}
+        self._retired: dict[str, str] = {}
         self.private_key_file, self.certificate_file = _ensure_jwt_key(key_dir)
         cert = x509.load_pem_x509_certificate(self.certificate_file.read_bytes())
         self._jwt_public_key = cert.public_key()
@@ -114,7 +126,7 @@ class OAuthServer:
                 del self._tokens[token]
                 return
             if token in self._refresh_tokens:
-                self._refresh_tokens.discard(token)
+                del self._refresh_tokens[token]
                 return
         raise OAuthError("unsupported_token_type", "this token type is not supported")
 
@@ -123,9 +135,16 @@ class OAuthServer:
         grant = form.get("grant_type", "")
         if grant == "refresh_token":
             self._check_client(form, basic_auth, secret_required=False)
-            if form.get("refresh_token") not in self._refresh_tokens:
+            presented = form.get("refresh_token", "")
+            with self._lock:
+                live = presented in self._refresh_tokens
+                family = self._retired.get(presented)
+                if not live and family is not None and self.reuse_revokes_family:
+                    for token in [t for t, f in self._refresh_tokens.items() if f == family]:
+                        del self._refresh_tokens[token]
+            if not live:
                 raise OAuthError("invalid_grant", "expired access/refresh token")
-            return self._issue(rotate_from=form.get("refresh_token"))
+            return self._issue(rotate_from=presented)
         if grant == "password":
             self._check_client(form, basic_auth, secret_required=True)
             if (
@@ -173,10 +192,9 @@ class OAuthServer:
             raise OAuthError("invalid_grant", "invalid assertion") from None
         if claims.get("iss") != self.credentials.client_id:
             raise OAuthError("invalid_client_id", "client identifier invalid")
-        audiences = {self.base_url, *_STANDARD_AUDIENCES}
         aud = claims.get("aud")
         aud_list = aud if isinstance(aud, list) else [aud]
-        if not any(a in audiences for a in aud_list):
+        if self.audience not in aud_list:
             raise OAuthError("invalid_grant", "audience is invalid")
         if claims.get("sub") != self.credentials.username:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")
@@ -204,6 +222,15 @@ class OAuthServer:
         )
 
     def _issue(self, rotate_from: str | None = None) -> dict[str, Any]:
+        fresh = None
+        if rotate_from is not None and self.rotate:
+            fresh = "5Aep861" + secrets.token_urlsafe(60).replace("-", ".").replace("_", ".")
+            with self._lock:
+                family = self._refresh_tokens.pop(rotate_from, None)
+                if family is None:  # spent by a concurrent request meanwhile
+                    raise OAuthError("invalid_grant", "expired access/refresh token")
+                self._retired[rotate_from] = family
+                self._refresh_tokens[fresh] = family
         now = self.clock.now()
         token = self.new_session()
         issued_at = str(int(now.timestamp() * 1000))
@@ -224,11 +251,7 @@ class OAuthServer:
             "token_type": "Bearer",
             "issued_at": issued_at,
         }
-        if rotate_from is not None and self.rotate:
-            fresh = "5Aep861" + secrets.token_urlsafe(60).replace("-", ".").replace("_", ".")
-            with self._lock:
-                self._refresh_tokens.discard(rotate_from)
-                self._refresh_tokens.add(fresh)
+        if fresh is not None:
             body["refresh_token"] = fresh
         return body
 

@@ -2,7 +2,7 @@
 
 Paging is a snapshot: the first call materialises the ordered rowids of every match into a
 temporary table keyed by position; later pages join that table by position range, so a
-page costs the same at row 2,000 as at row 1,000,000. Cursors are LRU- and age-bounded.
+page costs the same at row 2,000 as at row 1,000,000. Cursors live 2 days, as in Salesforce.
 All SQLite work happens under the lock the storage layer shares.
 """
 
@@ -27,8 +27,11 @@ from .soql import (
     quote_ident,
 )
 
-MAX_CURSORS = 50
-CURSOR_IDLE_SECONDS = 15 * 60  # Salesforce drops a locator after 15 minutes unused
+# Since API v56.0 Salesforce keeps a cursor and its results for 2 days after the query ran,
+# with no limit on open cursors (the old 10-per-user / 15-minutes-idle rules are gone, for
+# every API version). The cap below only bounds the emulator's memory; it is no Salesforce limit.
+CURSOR_LIFETIME_SECONDS = 2 * 24 * 3600
+MAX_CURSORS = 10_000
 _CSV_CHUNK = 2000
 
 
@@ -61,7 +64,7 @@ class _Cursor:
     compiled: CompiledQuery
     total: int
     batch_size: int
-    used: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.monotonic)
 
 
 # -- value shaping ----------------------------------------------------------------------
@@ -234,7 +237,6 @@ class QueryEngine:
             if cursor is None or not offset_text.isdigit():
                 raise SoqlError("INVALID_QUERY_LOCATOR", "invalid query locator")
             self._cursors.move_to_end(cursor_id)
-            cursor.used = time.monotonic()
             offset = int(offset_text)
             end = min(offset + cursor.batch_size, cursor.total)
             records = self._page(cursor.compiled, cursor.table, offset, end - offset, api_version)
@@ -320,7 +322,9 @@ class QueryEngine:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for key in [k for k, c in self._cursors.items() if now - c.used > CURSOR_IDLE_SECONDS]:
+        for key in [
+            k for k, c in self._cursors.items() if now - c.created > CURSOR_LIFETIME_SECONDS
+        ]:
             self._drop(self._cursors.pop(key).table)
 
     def _page(

@@ -3,6 +3,8 @@ and control routes.
 
 Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_seconds (7200),
 daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
+refresh_token_reuse_revokes_family (false), sandbox_org (false: JWT audience
+login.salesforce.com; true: test.salesforce.com),
 bulk1_result_file_records (100000: records per Bulk 1.0 result file).
 """
 
@@ -44,6 +46,7 @@ from .wire import ApiResult, error
 
 logger = logging.getLogger(__name__)
 JSON_TYPE = "application/json;charset=UTF-8"
+OLDEST_VERSION = 20
 LATEST_VERSION = 66
 # Messages Salesforce sends with the error codes fault rules usually inject.
 _FAULT_MESSAGES = {
@@ -88,6 +91,8 @@ class SalesforceService(SandboxService):
             username=INTEGRATION_USERNAME,
             token_ttl_seconds=float(options.get("token_ttl_seconds", 7200)),
             rotate_refresh_tokens=bool(options.get("rotate_refresh_tokens", False)),
+            sandbox_org=bool(options.get("sandbox_org", False)),
+            reuse_revokes_family=bool(options.get("refresh_token_reuse_revokes_family", False)),
         )
         self.usage = ApiUsage(
             clock,
@@ -278,6 +283,12 @@ class SalesforceService(SandboxService):
             )
             response.headers["Sforce-Limit-Info"] = self.usage.header()
             return response
+        if not served(m.group("version")):
+            response = _result_response(
+                error(404, "NOT_FOUND", "The requested resource does not exist")
+            )
+            response.headers["Sforce-Limit-Info"] = self.usage.header()
+            return response
         call = ApiCall(
             method=request.method,
             version=m.group("version"),
@@ -307,6 +318,9 @@ class SalesforceService(SandboxService):
             exc = AsyncApiError(404, "InvalidUrl", "Unknown async API version or resource")
             return _bulk1_response(error_answer(exc, as_json=call.wants_json))
         call.version, call.rest = m.group("version"), m.group("rest") or ""
+        if not served(call.version):
+            exc = AsyncApiError(404, "InvalidUrl", "Unknown async API version or resource")
+            return _bulk1_response(error_answer(exc, as_json=call.wants_json))
         token = _bearer(request)
         if token is None or not self.oauth.is_valid(token):
             exc = AsyncApiError(401, "InvalidSessionId", "Invalid session id")
@@ -352,7 +366,7 @@ class SalesforceService(SandboxService):
         self, method: str, path: str, query: dict[str, str], parent: ApiCall, body: bytes
     ) -> ApiResult:
         m = urls.VERSION_PATH.match(path)
-        if m is None:
+        if m is None or not served(m.group("version")):
             return error(404, "NOT_FOUND", "The requested resource does not exist")
         call = ApiCall(method, m.group("version"), {}, query, parent.headers, body)
         return self._route(method, m.group("rest") or "", call)
@@ -489,11 +503,18 @@ class SalesforceService(SandboxService):
         return JSONResponse({"expired": True})
 
 
+def served(version: str) -> bool:
+    """Whether `version` (e.g. "62.0") is one /services/data/ lists; Salesforce answers any
+    other with 404 NOT_FOUND."""
+    major, _, minor = version.partition(".")
+    return minor == "0" and major.isdigit() and OLDEST_VERSION <= int(major) <= LATEST_VERSION
+
+
 def versions() -> list[dict[str, str]]:
     """Every API version from 20.0 (Winter '11) to the latest, as /services/data/ lists them."""
     seasons = ("Winter", "Spring", "Summer")
     out = []
-    for v in range(20, LATEST_VERSION + 1):
+    for v in range(OLDEST_VERSION, LATEST_VERSION + 1):
         step = v - 20
         year = 11 + step // 3
         out.append(

@@ -81,3 +81,26 @@ def test_describe_field_metadata(org):
     account = org.http.get(org.url("sobjects/Account/describe")).json()
     children = {(c["childSObject"], c["field"]) for c in account["childRelationships"]}
     assert ("Contact", "AccountId") in children
+
+
+def test_versions_the_org_does_not_list_answer_404_not_found(org):
+    """Salesforce serves only the versions `GET /services/data/` lists; others are 404."""
+    base = f"{org.conn['instance_url']}/services/data"
+    listed = [v["version"] for v in org.anon.get(f"{base}/").json()]
+    highest = max(listed, key=float)
+    assert org.http.get(f"{base}/v{highest}/limits").status_code == 200
+    beyond = f"{int(float(highest)) + 1}.0"
+    for version in (beyond, "19.0", "61.5"):
+        assert version not in listed
+        response = org.http.get(f"{base}/v{version}/limits")
+        assert response.status_code == 404, version
+        assert response.json() == [
+            {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+        ]
+    batch = org.http.post(
+        org.url("composite/batch"),
+        json={"batchRequests": [{"method": "GET", "url": f"v{beyond}/limits"}]},
+    ).json()
+    assert batch["results"][0]["statusCode"] == 404
+    bulk1 = org.http.get(f"{org.conn['instance_url']}/services/async/{beyond}/job/750x")
+    assert bulk1.status_code == 404

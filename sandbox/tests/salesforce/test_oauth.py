@@ -88,10 +88,6 @@ def test_jwt_bearer_grant_checks_signature_and_claims(org):
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
     ok = _post_token(org, {"grant_type": grant, "assertion": _assertion(org)})
     assert ok.status_code == 200, ok.text
-    own_host = _post_token(
-        org, {"grant_type": grant, "assertion": _assertion(org, aud=org.conn["login_url"])}
-    )
-    assert own_host.status_code == 200
 
     cases = {
         "aud": (_assertion(org, aud="https://evil.example.com"), "invalid_grant"),
@@ -113,6 +109,21 @@ def test_jwt_bearer_grant_checks_signature_and_claims(org):
     forged = _post_token(org, {"grant_type": grant, "assertion": _assertion(org, key=other)})
     assert forged.status_code == 400
     assert forged.json() == {"error": "invalid_grant", "error_description": "invalid assertion"}
+
+
+def test_jwt_audience_is_login_salesforce_com_for_a_production_org(org):
+    """Salesforce refuses the org's own (My Domain) host and test.salesforce.com as `aud` of a
+    production org; only https://login.salesforce.com passes."""
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    for aud in (org.conn["login_url"], "https://test.salesforce.com", ["https://x.example"]):
+        response = _post_token(org, {"grant_type": grant, "assertion": _assertion(org, aud=aud)})
+        assert response.status_code == 400, aud
+        assert response.json() == {
+            "error": "invalid_grant",
+            "error_description": "audience is invalid",
+        }
+    listed = _assertion(org, aud=["https://other.example", "https://login.salesforce.com"])
+    assert _post_token(org, {"grant_type": grant, "assertion": listed}).status_code == 200
 
 
 def test_grant_errors_use_the_real_codes(org):

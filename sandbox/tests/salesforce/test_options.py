@@ -1,5 +1,9 @@
-"""Service options: refresh-token rotation, token lifetime, extended limit header, allocation."""
+"""Service options: refresh-token rotation, token lifetime, extended limit header, allocation,
+a sandbox org's JWT audience."""
 
+import time
+
+import jwt
 import pytest
 
 from salesforce_appcues_sandbox.server import Sandbox
@@ -12,6 +16,7 @@ def configured():
         "token_ttl_seconds": 60,
         "limit_info_format": "extended",
         "daily_api_limit": 5000,
+        "sandbox_org": True,
     }
     with Sandbox(options={"salesforce": options}) as running:
         yield running
@@ -49,3 +54,57 @@ def test_short_token_lifetime(org):
     assert org.http.get(org.url("limits")).status_code == 200
     org.anon.post(f"{org.control}/clock", json={"advance_seconds": 61}).raise_for_status()
     assert org.http.get(org.url("limits")).status_code == 401
+
+
+def test_a_sandbox_org_wants_test_salesforce_com_as_jwt_audience(org):
+    def login(aud):
+        claims = {
+            "iss": org.conn["client_id"],
+            "sub": org.conn["username"],
+            "aud": aud,
+            "exp": int(time.time()) + 180,
+        }
+        with open(org.conn["jwt_private_key_file"], "rb") as fh:
+            assertion = jwt.encode(claims, fh.read(), algorithm="RS256")
+        form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
+        return org.anon.post(f"{org.conn['login_url']}/services/oauth2/token", data=form)
+
+    assert login("https://test.salesforce.com").status_code == 200
+    for refused in ("https://login.salesforce.com", org.conn["login_url"]):
+        response = login(refused)
+        assert response.status_code == 400
+        assert response.json()["error_description"] == "audience is invalid"
+
+
+@pytest.mark.parametrize("revokes_family", [False, True])
+def test_rotation_retires_the_token_presented_and_optionally_its_family_on_reuse(
+    tmp_path, revokes_family
+):
+    from salesforce_appcues_sandbox.common.clock import SandboxClock
+    from salesforce_appcues_sandbox.salesforce.oauth import OAuthError, OAuthServer
+
+    server = OAuthServer(
+        SandboxClock(),
+        tmp_path,
+        org_id="00D000000000001AAA",
+        user_id="005000000000001AAA",
+        username="u@example.com",
+        rotate_refresh_tokens=True,
+        reuse_revokes_family=revokes_family,
+    )
+    creds = server.credentials
+
+    def refresh(token):
+        form = {"grant_type": "refresh_token", "client_id": creds.client_id}
+        return server.token({**form, "refresh_token": token}, None)
+
+    first = refresh(creds.refresh_token)["refresh_token"]
+    second = refresh(first)["refresh_token"]
+    for spent in (creds.refresh_token, first):
+        with pytest.raises(OAuthError, match="invalid_grant"):
+            refresh(spent)
+    if revokes_family:  # the reuse above revoked the live descendant too
+        with pytest.raises(OAuthError, match="invalid_grant"):
+            refresh(second)
+    else:
+        assert refresh(second)["refresh_token"] not in (first, second)

@@ -639,3 +639,20 @@ def test_filters_match_a_python_oracle(values, texts, op, number, text, negate, 
         if match != negate:
             expected.append(n)
     assert got == expected
+
+
+def test_sixty_open_cursors_all_stay_usable():
+    """Since v56.0 Salesforce has no limit on open cursors (it was 10 per user, the sandbox
+    kept 50): a reader may come back to the first of many."""
+    schema = build_schema()
+    conn = make_db(schema)
+    conn.executemany(
+        'INSERT INTO "Contact" ("Id", "IsDeleted") VALUES (?, 0)',
+        [(_id("003", n),) for n in range(1, 402)],
+    )
+    engine = QueryEngine(conn, threading.RLock(), schema)
+    locators = [
+        run(engine, "SELECT Id FROM Contact", batch_size=200).next_locator for _ in range(60)
+    ]
+    for locator in locators:
+        assert len(engine.next_page(locator, api_version=V).records) == 200
