@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
+
 FORMAT = 1
 
 
@@ -255,3 +257,43 @@ def replay_through(
         target.listen(io.StringIO(text))
 
     return replay(path, run)
+
+
+REPLAY_HELP = (
+    "Send the records of this dead-letter file through the target again (same settings, same "
+    "checks), remove those delivered, keep the others with their new reason, and exit."
+)
+
+
+def replay_option() -> click.Option:
+    """The `--replay-dead-letters FILE` option both targets add to their command line."""
+    return click.Option(
+        ["--replay-dead-letters", "replay_dead_letters"],
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=REPLAY_HELP,
+    )
+
+
+def run_replay(
+    make_target: Callable[[dict[str, Any]], Any], config: Mapping[str, Any], path: Path
+) -> int:
+    """The command: replays `path`, prints what happened (stderr), returns the exit code."""
+
+    def make(settings: dict[str, Any]) -> Any:
+        target = make_target(settings)
+        # An environment variable must not send the replay's letters into the file replayed.
+        used = str(target.config.get("dead_letter_path"))
+        if used != settings["dead_letter_path"]:
+            raise click.ClickException(
+                f"the replay could not direct its dead letters to a new file (dead_letter_path "
+                f"is {used}, from the environment?); unset it for the replay"
+            )
+        return target
+
+    try:
+        result = replay_through(make, config, path)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.describe(Path(path)), err=True)
+    return 0

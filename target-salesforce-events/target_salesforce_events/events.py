@@ -13,13 +13,24 @@ from typing import Any
 _DERIVED_ID_NAMESPACE = uuid.UUID("5b0d6f7e-1c55-4b8e-9a43-6a1f0c2d9e21")
 
 
+_FIELD_OF_REASON = {
+    "missing_name": "name",
+    "missing_user_id": "user_id",
+    "invalid_user_id": "user_id",
+    "missing_timestamp": "timestamp",
+    "invalid_timestamp": "timestamp",
+    "invalid_event_id": "id",
+}
+
+
 class InvalidEventError(ValueError):
     """A record that cannot become an event; `reason` is the dead-letter reason code."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.field = field or _FIELD_OF_REASON.get(reason)  # the record's field at fault
 
 
 @dataclass(frozen=True)

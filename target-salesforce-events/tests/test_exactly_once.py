@@ -152,7 +152,7 @@ def test_huge_ids_are_dead_lettered_not_fatal(strategy, org, orgs, kit, tmp_path
     config = chosen.config()
     _, states = kit.run_target(config, batch)
     assert [r["Subject"] for r in chosen.events_of_plain(contact)] == ["Appcues Goal Reached - A"]
-    reasons = {(d["user_id"][:4], d["reason"], d["status_code"]) for d in kit.dead_letters(config)}
+    reasons = {(d["user_id"][:4], d["reason"], d["status"]) for d in kit.dead_letters(config)}
     assert reasons == {
         ("uuuu", "unmatched_user", None),
         (user[:4], "salesforce_rejected", "STRING_TOO_LONG"),
