@@ -29,7 +29,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,11 @@ FORMAT = 1
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, Decimal) and value.is_finite():
+        # the SDK reads JSON numbers as Decimal: written back as numbers, a replay sees numbers
+        return int(value) if value == value.to_integral_value() else float(value)
     return str(value)
 
 
