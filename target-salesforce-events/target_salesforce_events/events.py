@@ -50,9 +50,44 @@ class AppcuesEvent:
         return salesforce_datetime(self.timestamp)
 
     @property
+    def external_key(self) -> str:
+        """The value written to `event_id_field` (see `salesforce_key`)."""
+        return salesforce_key(self.event_id)
+
+    @property
     def sort_key(self) -> tuple[datetime, str]:
         """Latest-wins order: timestamp, then event id so equal times resolve the same way."""
         return (self.timestamp, self.event_id)
+
+
+# Kept as they are in `salesforce_key`: characters without a case and without a special role.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]_`{|}~")
+
+
+def salesforce_key(event_id: str) -> str:
+    """The event id as stored in Salesforce: a form two different ids never share, even
+    compared without regard to case (Salesforce matches External ID and SOQL text values
+    case-insensitively unless the field is unique and case-sensitive).
+
+    Lowercase ASCII letters, digits and ASCII punctuation (Appcues' uuid event ids) stay as
+    they are; an uppercase ASCII letter X becomes `^x`; `^` becomes `^^`; any other character
+    (non-ASCII, control) becomes `^{<hex code point>}`. So `P9-CROSS` is `^p9-^c^r^o^s^s` and
+    `p9-cross` stays `p9-cross`: two Events. The mapping is one-to-one and deterministic, so
+    the same event always gets the same value.
+    """
+    if all(c in _PLAIN for c in event_id):
+        return event_id
+    out: list[str] = []
+    for char in event_id:
+        if char in _PLAIN:
+            out.append(char)
+        elif char == "^":
+            out.append("^^")
+        elif "A" <= char <= "Z":
+            out.append("^" + char.lower())
+        else:
+            out.append(f"^{{{ord(char):x}}}")
+    return "".join(out)
 
 
 def salesforce_datetime(value: datetime) -> str:

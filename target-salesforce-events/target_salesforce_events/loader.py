@@ -314,7 +314,7 @@ class EventLoader:
             "DurationInMinutes": self.settings.duration_minutes,
         }
         if self.strategy is not None and self.strategy.field:
-            record[self.strategy.field] = event.event_id
+            record[self.strategy.field] = event.external_key
         return record
 
     def _write_events(
