@@ -168,7 +168,7 @@ class Org:
                     col = f"{quote(f.name)} {f.sql_type}"
                     if f.name == "Id":
                         col += " PRIMARY KEY"
-                    elif f.type in _STRING_TYPES:
+                    elif f.type in _STRING_TYPES and not f.case_sensitive:
                         col += " COLLATE NOCASE"  # SOQL and unique checks ignore case
                     cols.append(col)
                 self.conn.execute(
@@ -346,7 +346,9 @@ class Org:
         """
         now = stamp(modstamp or self.clock.now())
         ext_counts: Counter[tuple[str, str, str]] = Counter(
-            _ext_key(op) for op in ops if op.kind == "upsert" and op.ext_value not in (None, "")
+            self._ext_key(op)
+            for op in ops
+            if op.kind == "upsert" and op.ext_value not in (None, "")
         )
         results: list[WriteResult] = []
         written: Counter[str] = Counter()
@@ -356,7 +358,7 @@ class Org:
                     if op.error is not None:
                         results.append(WriteResult(None, False, [op.error]))
                         continue
-                    if op.kind == "upsert" and ext_counts.get(_ext_key(op), 0) > 1:
+                    if op.kind == "upsert" and ext_counts.get(self._ext_key(op), 0) > 1:
                         error = RecordError(
                             "DUPLICATE_EXTERNAL_ID",
                             f"Duplicate external id specified: {op.ext_value}",
@@ -520,6 +522,12 @@ class Org:
         if fdef.name == "Id":
             raise _RecordFailedError(RecordError("NOT_FOUND", "Provided id does not exist", ["Id"]))
         return self._create(obj, {**body, fdef.name: ext_value}, now)
+
+    def _ext_key(self, op: WriteOp) -> tuple[str, str, str]:
+        """An upsert's (object, field, value), compared the way the field matches values."""
+        obj = self.schema.get(op.obj)
+        fdef = obj.field(str(op.ext_field)) if obj is not None else None
+        return _ext_key(op, bool(fdef and fdef.case_sensitive))
 
     def external_id_field(self, obj: ObjectDef, name: str) -> FieldDef:
         fdef = obj.field(name)
@@ -882,8 +890,9 @@ def _in_range(f: FieldDef, number: float) -> float:
     return number
 
 
-def _ext_key(op: WriteOp) -> tuple[str, str, str]:
-    return (op.obj.lower(), str(op.ext_field).lower(), str(op.ext_value).lower())
+def _ext_key(op: WriteOp, case_sensitive: bool) -> tuple[str, str, str]:
+    value = str(op.ext_value)
+    return (op.obj.lower(), str(op.ext_field).lower(), value if case_sensitive else value.lower())
 
 
 def _rolled_back(ops: list[WriteOp], results: list[WriteResult]) -> list[WriteResult]:
