@@ -65,7 +65,8 @@ class DeadLetter:
 
 
 class DeadLetterFile:
-    """Appends entries durably (fsync'd); thread-safe; counts entries by reason."""
+    """Appends entries durably (fsync'd on flush, before the batch counts as done);
+    thread-safe; counts entries by reason."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -74,6 +75,13 @@ class DeadLetterFile:
     @property
     def by_reason(self) -> Counter[str]:
         return self._writer.by_reason
+
+    def add(self, letter: DeadLetter) -> None:
+        """Buffered until `flush` (one fsync per batch, not per record)."""
+        self._writer.add(letter.entry())
+
+    def flush(self) -> None:
+        self._writer.flush()
 
     def write(self, letter: DeadLetter) -> None:
         self._writer.write(letter.entry())

@@ -92,6 +92,8 @@ class ProfileSink(BatchSink):
             # The run stops here (no STATE); say what it did before the traceback.
             self.runtime.log_summary(self.logger, failed=True)
             raise
+        finally:
+            self.runtime.dead_letters.flush()  # durable before the batch counts as done
 
     def _process_batch(self, context: dict) -> None:
         pending = self._map_records(context.get("records", []))
@@ -238,7 +240,7 @@ class ProfileSink(BatchSink):
         key = self._record_key(record)
         message = f"{self.stream_name} record {key or '(no key)'}: {exc}"
         self.logger.warning("Dead-lettered: %s", message)
-        self.runtime.dead_letters.write(
+        self.runtime.dead_letters.add(
             DeadLetter(
                 stream=self.stream_name,
                 record_key=key,
@@ -267,7 +269,7 @@ class ProfileSink(BatchSink):
             f" ({rejection.status or 'import'}): {rejection.detail}"
         )
         self.logger.warning("Dead-lettered: %s", message)
-        self.runtime.dead_letters.write(
+        self.runtime.dead_letters.add(
             DeadLetter(
                 stream=self.stream_name,
                 record_key=key,
