@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 # Namespace for ids derived from an event's content when the record carries none.
@@ -100,8 +101,10 @@ def parse_timestamp(value: Any) -> datetime:
     """ISO 8601 text (naive = UTC), epoch seconds or milliseconds, or a datetime."""
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if abs(value) > 100_000_000_000 else value
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        # singer-sdk reads JSON numbers with a fraction as Decimal
+        number = float(value) if isinstance(value, Decimal) else value
+        seconds = number / 1000 if abs(number) > 100_000_000_000 else number
         parsed = datetime.fromtimestamp(seconds, tz=UTC)
     elif isinstance(value, str) and value.strip():
         text = value.strip()

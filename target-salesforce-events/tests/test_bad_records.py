@@ -72,3 +72,14 @@ def test_text_utf8_cannot_hold_is_dead_lettered_or_delivered_not_fatal(org, kit)
     for n in ("s2", "s3"):
         event_id = f"{org.tag}-{n}"
         assert (event_id in written) != (event_id in letters), (event_id, letters)
+
+
+def test_a_fractional_epoch_timestamp_is_read_not_refused():
+    """singer-sdk reads `1772600769.5` as a Decimal: still epoch seconds (ms above 10^11)."""
+    from decimal import Decimal
+
+    from target_salesforce_events.events import parse_timestamp
+
+    expected = "2026-03-04 05:06:09.500000+00:00"
+    assert str(parse_timestamp(Decimal("1772600769.5"))) == expected
+    assert str(parse_timestamp(Decimal("1772600769500.0"))) == expected
