@@ -140,6 +140,8 @@ class Org:
         schema_file: str | Path | None = None,
     ) -> None:
         self.clock = clock
+        # Option upsert_nonunique_external_id_exact: see matches_exactly.
+        self.nonunique_external_id_exact = False
         self.schema: Schema = load_schema(schema_file)
         self.user_schema: Schema = user_view(self.schema)
         self.defaults = field_defaults(schema_file)
@@ -303,13 +305,25 @@ class Org:
                 return None
             return dict(zip([d[0] for d in cur.description], row, strict=True))
 
+    def matches_exactly(self, fdef: FieldDef) -> bool:
+        """Whether an external-id lookup of this field compares values exactly.
+
+        A unique case-sensitive field does. Any other field ignores case (the common reading);
+        the upsert docs can also be read as "case-insensitive only for a unique field created
+        case-insensitive", which the option upsert_nonunique_external_id_exact switches on
+        for non-unique External ID fields."""
+        if fdef.case_sensitive:
+            return True
+        return self.nonunique_external_id_exact and fdef.external_id and not fdef.unique
+
     def find_by_field(self, obj: ObjectDef, fdef: FieldDef, value: Any) -> list[str]:
         if fdef.name == "Id":
             row = self.get_row(obj, str(value))
             return [str(row["Id"])] if row and not row["IsDeleted"] else []
+        collate = " COLLATE BINARY" if self.matches_exactly(fdef) else ""
         with self.lock:
             rows = self.conn.execute(
-                f'SELECT "Id" FROM {quote(obj.name)} WHERE {quote(fdef.name)} = ? '
+                f'SELECT "Id" FROM {quote(obj.name)} WHERE {quote(fdef.name)} = ?{collate} '
                 'AND "IsDeleted" = 0 ORDER BY "Id" LIMIT 10',
                 (value,),
             ).fetchall()
@@ -527,7 +541,7 @@ class Org:
         """An upsert's (object, field, value), compared the way the field matches values."""
         obj = self.schema.get(op.obj)
         fdef = obj.field(str(op.ext_field)) if obj is not None else None
-        return _ext_key(op, bool(fdef and fdef.case_sensitive))
+        return _ext_key(op, bool(fdef and self.matches_exactly(fdef)))
 
     def external_id_field(self, obj: ObjectDef, name: str) -> FieldDef:
         fdef = obj.field(name)

@@ -102,3 +102,23 @@ def test_case_sensitive_needs_unique(tmp_path):
     path.write_text(yaml.safe_dump(schema))
     with pytest.raises(SchemaFileError, match="case_sensitive needs unique"):
         load_schema(path)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_non_unique_external_id_upsert_case_switch(exact, org_factory):
+    """Product_User_Id__c is an External ID, not unique. Whether Salesforce matches its values
+    ignoring case in upserts is read two ways from its docs: the option picks one."""
+    options = {"upsert_nonunique_external_id_exact": exact}
+    with Sandbox(options={"salesforce": options}) as running:
+        org = org_factory(running.connection["salesforce"], running.connection["ca_bundle"])
+        created = []
+        for value in ("Usr-AbC", "usr-abc"):
+            response = org.http.patch(
+                org.url(f"sobjects/Contact/Product_User_Id__c/{value}"), json={"LastName": value}
+            )
+            assert response.status_code in (200, 201, 204), response.text
+            created.append(response.status_code == 201)
+        assert created == ([True, True] if exact else [True, False])
+        # SOQL still ignores case on this (not unique case-sensitive) field
+        found = org.query("SELECT Id FROM Contact WHERE Product_User_Id__c = 'USR-ABC'")
+        assert found["totalSize"] == (2 if exact else 1)
