@@ -238,7 +238,7 @@ class ProfileSink(BatchSink):
         reason: str | None = None,
     ) -> None:
         key = self._record_key(record)
-        message = f"{self.stream_name} record {key or '(no key)'}: {exc}"
+        message = f"{self.stream_name} record {key or self._named_without_key(record)}: {exc}"
         self.logger.warning("Dead-lettered: %s", message)
         self.runtime.dead_letters.add(
             DeadLetter(
@@ -251,6 +251,13 @@ class ProfileSink(BatchSink):
                 **self._replayable(record),
             )
         )
+
+    def _named_without_key(self, record: Mapping[str, Any]) -> str:
+        """A record without its key is named by its profile id, when it has one."""
+        found, value = resolve_path(record, self.id_field)
+        if found and isinstance(value, str | int) and not isinstance(value, bool):
+            return f"without key ({self.id_field} {value!r})"
+        return "(no key)"
 
     def _replayable(self, record: Mapping[str, Any] | None) -> dict[str, Any]:
         if record is None:

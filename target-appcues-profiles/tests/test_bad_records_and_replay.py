@@ -66,6 +66,7 @@ def test_bad_records_then_a_replay_after_the_fix(appcues, tmp_path, feeds, run):
     }
     assert HIGH in by_user["usr_c0000002"]["message"]
     assert records[1]["Id"] in by_user["usr_c0000002"]["message"]
+    assert "usr_c0000004" in by_user["usr_c0000004"]["message"]  # named without its key
     assert all(
         d["format"] == 1 and d["target"] == "target-appcues-profiles" for d in by_user.values()
     )
