@@ -102,6 +102,7 @@ def profile_id(record: Mapping[str, Any], path: str) -> str:
     text = value if isinstance(value, str) else str(value)
     if not text.strip():
         raise RecordError("blank_id", f"id field '{path}' is blank", path)
+    _check_text(text, path)
     return text
 
 
@@ -169,15 +170,16 @@ class ValueCoercer:
         if isinstance(value, float | Decimal):
             return _number(value)
         if isinstance(value, datetime):
-            return self._datetime(value)
+            return self._datetime(value, where)
         if isinstance(value, date):
             return self._date(value)
         if isinstance(value, time):
             return value.isoformat()
         if isinstance(value, str):
+            _check_text(value, where)
             return self._string(value, kind, where)
         if isinstance(value, list | tuple):
-            return self._joined(value)
+            return self._joined(value, where)
         # Anything else a reader might produce (bytes, sets, ...) is kept as its text.
         return str(value)
 
@@ -188,7 +190,7 @@ class ValueCoercer:
             return None  # an empty date is no date
         try:
             if kind == "date-time":
-                return self._datetime(_parse_datetime(value))
+                return self._datetime(_parse_datetime(value), where, value)
             if kind == "date":
                 return self._date(date.fromisoformat(value[:10]))
             return time.fromisoformat(value).isoformat()
@@ -207,11 +209,24 @@ class ValueCoercer:
             raise RecordError(
                 "invalid_date", f"field '{where}' holds {value!r}, not a valid {kind}", where
             ) from exc
-        return self._datetime(moment) if kind == "date-time" else self._date(moment.date())
+        return (
+            self._datetime(moment, where, value)
+            if kind == "date-time"
+            else self._date(moment.date())
+        )
 
-    def _datetime(self, value: datetime) -> AppcuesValue:
+    def _datetime(self, value: datetime, where: str = "", given: Any = None) -> AppcuesValue:
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        utc = aware.astimezone(UTC)
+        try:
+            utc = aware.astimezone(UTC)
+        except OverflowError:
+            # 9999-12-31T23:00:00-05:00 is in year 10000 in UTC, which no date-time holds.
+            shown = given if given is not None else value.isoformat()
+            raise RecordError(
+                "invalid_date",
+                f"field '{where}' holds {shown!r}, outside the years 1-9999 in UTC",
+                where,
+            ) from None
         if self.date_format == "epoch_ms":
             return int(utc.timestamp() * 1000)
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
@@ -221,11 +236,25 @@ class ValueCoercer:
             return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
         return value.isoformat()
 
-    def _joined(self, values: list[Any] | tuple[Any, ...]) -> AppcuesValue:
+    def _joined(self, values: list[Any] | tuple[Any, ...], where: str) -> AppcuesValue:
         """Arrays become `a;b`, the way Salesforce writes multipicklists."""
-        parts = [_text(self.scalar(v) if not isinstance(v, Mapping) else v) for v in values]
+        parts = [
+            _text(self.scalar(v, where=where) if not isinstance(v, Mapping) else v) for v in values
+        ]
         kept = [p for p in parts if p is not None]
         return ";".join(kept) if kept else None
+
+
+def _check_text(value: str, where: str) -> None:
+    """Text Appcues can receive: JSON input can carry lone surrogates, which UTF-8 cannot."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(
+            "invalid_text",
+            f"field '{where}' holds text with unpaired surrogates, which is not UTF-8",
+            where,
+        ) from None
 
 
 def _number(value: float | Decimal) -> AppcuesValue:
@@ -307,6 +336,7 @@ class AttributeMapper:
             attribute = f"{self.prefix}{name}"
             if attribute.startswith("_") or attribute in RESERVED_ATTRIBUTES:
                 continue
+            _check_text(attribute, source)
             attributes[attribute] = self.coercer.scalar(value, self.date_kinds.get(source), source)
         return attributes
 

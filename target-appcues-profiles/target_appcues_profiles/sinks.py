@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.sinks import BatchSink, RecordSink
 
+from salesforce_appcues_clients.dead_letters import schema_for
 from salesforce_appcues_clients.singer_input import without_date_formats
 
 from .dead_letter import DeadLetter
@@ -39,6 +40,7 @@ class _Pending:
     attributes: dict[str, AppcuesValue]
     record_key: dict[str, Any]
     group_id: str | None = None
+    record: Mapping[str, Any] | None = None  # for the dead letter, should Appcues refuse it
 
 
 class ProfileSink(BatchSink):
@@ -58,6 +60,7 @@ class ProfileSink(BatchSink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         self.runtime: Runtime = target.runtime  # type: ignore[attr-defined]
+        self.stream_schema = schema  # as announced, dates included: what a replay re-announces
         settings = self.runtime.settings
         # Dates are parsed here, not by the SDK, so a bad date dead-letters one record
         # instead of failing the run.
@@ -89,6 +92,8 @@ class ProfileSink(BatchSink):
             # The run stops here (no STATE); say what it did before the traceback.
             self.runtime.log_summary(self.logger, failed=True)
             raise
+        finally:
+            self.runtime.dead_letters.flush()  # durable before the batch counts as done
 
     def _process_batch(self, context: dict) -> None:
         pending = self._map_records(context.get("records", []))
@@ -109,7 +114,7 @@ class ProfileSink(BatchSink):
 
         def rejected_profile(rejection: Rejection) -> None:
             rejected.add(rejection.key)
-            self._dead_letter_rejection(rejection, pending[rejection.key].record_key, "profile")
+            self._dead_letter_rejection(rejection, pending[rejection.key], "profile")
 
         if to_send:
             delivery = self._delivery()
@@ -139,18 +144,33 @@ class ProfileSink(BatchSink):
                 continue
             key = self._record_key(record)
             try:
+                self._check_key_properties(record)
                 pid = profile_id(record, self.id_field)
                 attributes = self.mapper.map(record)
             except RecordError as exc:
-                self._dead_letter_record(key, exc)
+                self._dead_letter_record(record, exc)
                 continue
-            group_id = self._group_of(record, key, pid)
+            group_id = self._group_of(record, pid)
             if pid in pending:
                 summary.add("duplicate")
-            pending[pid] = _Pending(attributes, key, group_id)
+            pending[pid] = _Pending(attributes, key, group_id, record)
         return pending
 
-    def _group_of(self, record: Mapping[str, Any], key: dict[str, Any], pid: str) -> str | None:
+    def _singer_validate_message(self, record: dict) -> None:
+        """The SDK raises here for a record without its key properties, ending the run;
+        `_check_key_properties` dead-letters that record instead."""
+
+    def _check_key_properties(self, record: Mapping[str, Any]) -> None:
+        missing = [k for k in self.key_properties if k not in record]
+        if missing:
+            raise RecordError(
+                "missing_key_property",
+                f"key property {', '.join(repr(k) for k in missing)} of stream "
+                f"'{self.stream_name}' is missing",
+                missing[0],
+            )
+
+    def _group_of(self, record: Mapping[str, Any], pid: str) -> str | None:
         if not self.group_field:
             return None
         found, value = resolve_path(record, self.group_field)
@@ -159,7 +179,7 @@ class ProfileSink(BatchSink):
         try:
             return profile_id(record, self.group_field)
         except RecordError as exc:
-            self._dead_letter_record(key, exc, pid, reason=f"membership_{exc.reason}")
+            self._dead_letter_record(record, exc, pid, reason=f"membership_{exc.reason}")
             return None
 
     def _send_memberships(self, members: dict[str, str], pending: dict[str, _Pending]) -> None:
@@ -180,7 +200,7 @@ class ProfileSink(BatchSink):
             by_group.setdefault(group, []).append(user)
 
         def rejected(rejection: Rejection) -> None:
-            self._dead_letter_rejection(rejection, pending[rejection.key].record_key, "membership")
+            self._dead_letter_rejection(rejection, pending[rejection.key], "membership")
 
         with _LedgerWriter(self, "membership") as confirm:
 
@@ -212,14 +232,15 @@ class ProfileSink(BatchSink):
 
     def _dead_letter_record(
         self,
-        key: dict[str, Any],
+        record: Mapping[str, Any],
         exc: RecordError,
         pid: str | None = None,
         reason: str | None = None,
     ) -> None:
-        message = f"{self.stream_name} record {key or '(no key)'}: {exc}"
+        key = self._record_key(record)
+        message = f"{self.stream_name} record {key or self._named_without_key(record)}: {exc}"
         self.logger.warning("Dead-lettered: %s", message)
-        self.runtime.dead_letters.write(
+        self.runtime.dead_letters.add(
             DeadLetter(
                 stream=self.stream_name,
                 record_key=key,
@@ -227,17 +248,35 @@ class ProfileSink(BatchSink):
                 message=message,
                 profile_id=pid,
                 field=exc.field_name,
+                **self._replayable(record),
             )
         )
 
-    def _dead_letter_rejection(self, rejection: Rejection, key: dict[str, Any], what: str) -> None:
+    def _named_without_key(self, record: Mapping[str, Any]) -> str:
+        """A record without its key is named by its profile id, when it has one."""
+        found, value = resolve_path(record, self.id_field)
+        if found and isinstance(value, str | int) and not isinstance(value, bool):
+            return f"without key ({self.id_field} {value!r})"
+        return "(no key)"
+
+    def _replayable(self, record: Mapping[str, Any] | None) -> dict[str, Any]:
+        if record is None:
+            return {}
+        return {
+            "record": record,
+            "schema": schema_for(self.stream_schema, record),
+            "key_properties": list(self.key_properties),
+        }
+
+    def _dead_letter_rejection(self, rejection: Rejection, item: _Pending, what: str) -> None:
+        key = item.record_key
         message = (
             f"{self.stream_name} record {key or '(no key)'}: Appcues refused the {what} of"
             f" {self.kind if what == 'profile' else 'user'} {rejection.key!r}"
             f" ({rejection.status or 'import'}): {rejection.detail}"
         )
         self.logger.warning("Dead-lettered: %s", message)
-        self.runtime.dead_letters.write(
+        self.runtime.dead_letters.add(
             DeadLetter(
                 stream=self.stream_name,
                 record_key=key,
@@ -246,6 +285,7 @@ class ProfileSink(BatchSink):
                 profile_id=rejection.key,
                 status=rejection.status,
                 detail=rejection.detail,
+                **self._replayable(item.record),
             )
         )
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
+import click
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
+from salesforce_appcues_clients.dead_letters import replay_option, run_replay
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.settings import appcues_properties
 from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
@@ -98,6 +102,38 @@ class TargetAppcuesProfiles(Target):
             if self._runtime is not None:
                 self._runtime.log_summary(self.logger, failed=failed)
                 self._runtime.close()
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        file_input: Any = None,
+        replay_dead_letters: Path | None = None,
+    ) -> None:
+        """Run the target, or with `--replay-dead-letters FILE` replay that file."""
+        if replay_dead_letters is None:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+            return
+        config = config or _ConfigInput()
+        parse_env = config.parse_env
+        sys.exit(
+            run_replay(
+                lambda settings: cls(config=settings, parse_env_config=parse_env),
+                config.config,
+                replay_dead_letters,
+            )
+        )
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        command.params.append(replay_option())
+        return command
 
     def summary(self) -> Mapping[str, Any]:
         """What this run wrote, skipped and dead-lettered, and the Appcues calls it made."""

@@ -69,5 +69,5 @@ def test_dead_letter_lines_and_counts(tmp_path):
     assert lines[0]["field"] == "Product_User_Id__c"
     assert lines[1]["status"] == 400
     assert lines[1]["detail"] == "attribute too long"
-    assert {"time", "stream", "profile_id", "message"} <= set(lines[1])
+    assert {"format", "at", "target", "stream", "profile_id", "message"} <= set(lines[1])
     assert dict(file.by_reason) == {"missing_id": 1, "rejected": 1}

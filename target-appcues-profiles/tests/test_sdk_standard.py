@@ -90,6 +90,19 @@ class TargetRecordBeforeSchemaDeadLettered(TargetRecordBeforeSchemaTest):
             ledger.close()
 
 
+class TargetRecordMissingKeyPropertyDeadLettered(TargetRecordMissingKeyProperty):
+    """The record without its key property is dead-lettered naming the property (issue 15)."""
+
+    def test(self) -> None:
+        self.runner.sync_all()
+
+    def validate(self) -> None:
+        letters = read_dead_letters(f"{self.runner.config['state_dir']}/dead-letters.jsonl")
+        assert [(d["reason"], d["field"], d["record"]) for d in letters] == [
+            ("missing_key_property", "id", {"metric": 8214})
+        ]
+
+
 standard_suite = SingerTestSuite(
     kind="target",
     tests=[
@@ -107,7 +120,7 @@ standard_suite = SingerTestSuite(
         TargetOptionalAttributes,
         TargetPrimaryKeyUpdates,
         TargetRecordBeforeSchemaDeadLettered,
-        TargetRecordMissingKeyProperty,
+        TargetRecordMissingKeyPropertyDeadLettered,
         TargetRecordMissingOptionalFields,
         # The record without its id is dead-lettered (missing_id), the run goes on.
         TargetRecordMissingRequiredProperty,

@@ -7,19 +7,31 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 # Namespace for ids derived from an event's content when the record carries none.
 _DERIVED_ID_NAMESPACE = uuid.UUID("5b0d6f7e-1c55-4b8e-9a43-6a1f0c2d9e21")
 
 
+_FIELD_OF_REASON = {
+    "missing_name": "name",
+    "missing_user_id": "user_id",
+    "invalid_user_id": "user_id",
+    "missing_timestamp": "timestamp",
+    "invalid_timestamp": "timestamp",
+    "invalid_event_id": "id",
+}
+
+
 class InvalidEventError(ValueError):
     """A record that cannot become an event; `reason` is the dead-letter reason code."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.field = field or _FIELD_OF_REASON.get(reason)  # the record's field at fault
 
 
 @dataclass(frozen=True)
@@ -39,9 +51,44 @@ class AppcuesEvent:
         return salesforce_datetime(self.timestamp)
 
     @property
+    def external_key(self) -> str:
+        """The value written to `event_id_field` (see `salesforce_key`)."""
+        return salesforce_key(self.event_id)
+
+    @property
     def sort_key(self) -> tuple[datetime, str]:
         """Latest-wins order: timestamp, then event id so equal times resolve the same way."""
         return (self.timestamp, self.event_id)
+
+
+# Kept as they are in `salesforce_key`: characters without a case and without a special role.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]_`{|}~")
+
+
+def salesforce_key(event_id: str) -> str:
+    """The event id as stored in Salesforce: a form two different ids never share, even
+    compared without regard to case (Salesforce matches External ID and SOQL text values
+    case-insensitively unless the field is unique and case-sensitive).
+
+    Lowercase ASCII letters, digits and ASCII punctuation (Appcues' uuid event ids) stay as
+    they are; an uppercase ASCII letter X becomes `^x`; `^` becomes `^^`; any other character
+    (non-ASCII, control) becomes `^{<hex code point>}`. So `P9-CROSS` is `^p9-^c^r^o^s^s` and
+    `p9-cross` stays `p9-cross`: two Events. The mapping is one-to-one and deterministic, so
+    the same event always gets the same value.
+    """
+    if all(c in _PLAIN for c in event_id):
+        return event_id
+    out: list[str] = []
+    for char in event_id:
+        if char in _PLAIN:
+            out.append(char)
+        elif char == "^":
+            out.append("^^")
+        elif "A" <= char <= "Z":
+            out.append("^" + char.lower())
+        else:
+            out.append(f"^{{{ord(char):x}}}")
+    return "".join(out)
 
 
 def salesforce_datetime(value: datetime) -> str:
@@ -54,8 +101,10 @@ def parse_timestamp(value: Any) -> datetime:
     """ISO 8601 text (naive = UTC), epoch seconds or milliseconds, or a datetime."""
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if abs(value) > 100_000_000_000 else value
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        # singer-sdk reads JSON numbers with a fraction as Decimal
+        number = float(value) if isinstance(value, Decimal) else value
+        seconds = number / 1000 if abs(number) > 100_000_000_000 else number
         parsed = datetime.fromtimestamp(seconds, tz=UTC)
     elif isinstance(value, str) and value.strip():
         text = value.strip()

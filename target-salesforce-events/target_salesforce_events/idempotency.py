@@ -156,7 +156,7 @@ class EventWriter:
             return self._upsert(pending)
         present: dict[str, str | None]
         if self.choice.strategy is Strategy.QUERY:
-            present = dict(self._present_by_id([p.event.event_id for p in pending]))
+            present = dict(self._present_by_id(pending))
         else:
             assert self._ledger is not None
             present = dict.fromkeys(self._ledger.written(p.event.event_id for p in pending))
@@ -193,18 +193,27 @@ class EventWriter:
             for r in results
         ]
 
-    def _present_by_id(self, event_ids: list[str]) -> dict[str, str]:
+    def _present_by_id(self, pending: Sequence[PendingEvent]) -> dict[str, str]:
+        """Event id -> Salesforce Id of those whose Events exist, found by the stored key.
+
+        The keys hold no uppercase letter (`salesforce_key`), so Salesforce's case-insensitive
+        match finds exactly the Event of each key; the exact comparison below only drops rows
+        it returns for other values."""
         assert self.choice.field is not None
         # An id longer than a Text field can hold is not stored anywhere (its insert will be
         # refused with STRING_TOO_LONG), and must not reach a query URI.
-        wanted = {e for e in event_ids if len(e) <= _MAX_TEXT_LENGTH}
+        wanted = {
+            p.event.external_key: p.event.event_id
+            for p in pending
+            if len(p.event.external_key) <= _MAX_TEXT_LENGTH
+        }
         present: dict[str, str] = {}
         prefix = f"SELECT Id, {self.choice.field} FROM Event WHERE"
         for query in soql.in_chunks(prefix, self.choice.field, sorted(wanted)):
             for row in self._client.query(query, include_deleted=True):
                 value = row.get(self.choice.field)
                 if isinstance(value, str) and value in wanted:
-                    present[value] = str(row.get("Id"))
+                    present[wanted[value]] = str(row.get("Id"))
         return present
 
     def _present_by_content(self, chunk: Sequence[PendingEvent]) -> dict[str, str]:
@@ -257,7 +266,7 @@ class EventWriter:
                     _UNCERTAIN_ATTEMPTS,
                 )
                 present = (
-                    self._present_by_id([p.event.event_id for p in remaining])
+                    self._present_by_id(remaining)
                     if self.choice.strategy is Strategy.QUERY
                     else self._present_by_content(remaining)
                 )

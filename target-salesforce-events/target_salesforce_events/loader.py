@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import TemplateError
 
 from salesforce_appcues_clients import soql
+from salesforce_appcues_clients.dead_letters import schema_for
 from salesforce_appcues_clients.errors import SalesforceError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.singer_input import BadLine
@@ -75,6 +76,13 @@ class EventLoader:
         self._writer: EventWriter | None = None
         self._nps_fields: dict[str, NpsFields] = {}
         self.strategy: StrategyChoice | None = None
+        # stream -> (SCHEMA as announced, key properties): what a dead letter keeps for replay
+        self.streams: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+
+    def register_stream(
+        self, stream: str, schema: Mapping[str, Any], key_properties: Iterable[str]
+    ) -> None:
+        self.streams[stream] = (schema, list(key_properties))
 
     # --- set-up on the first batch that needs Salesforce --------------------------------
     def _prepare(self) -> SalesforceClient:
@@ -200,13 +208,19 @@ class EventLoader:
             kw.setdefault("user_id", event.user_id)
             kw.setdefault("event_name", event.name)
             kw.setdefault("record", dict(event.record))
+        known = self.streams.get(str(kw.get("stream")))
+        if known is not None and isinstance(kw.get("record"), Mapping):
+            kw.setdefault("schema", schema_for(known[0], kw["record"]))
+            kw.setdefault("key_properties", known[1])
         self.dead_letters.add(DeadLetter(reason=reason, message=message, **kw))
 
     def _load(self, records: Iterable[Mapping[str, Any]], stream: str) -> None:
         settings = self.settings
         events: dict[str, AppcuesEvent] = {}
+        key_properties = self.streams.get(stream, ({}, []))[1]
         for record in records:
             try:
+                _check_key_properties(record, key_properties, stream)
                 event = parse_event(record)
             except InvalidEventError as exc:
                 raw_id = record.get("id")
@@ -216,6 +230,7 @@ class EventLoader:
                     event_id=str(raw_id) if raw_id not in (None, "") else None,
                     user_id=str(record.get("user_id")) if record.get("user_id") else None,
                     event_name=str(record.get("name")) if record.get("name") else None,
+                    fields=[exc.field] if exc.field else [],
                     stream=stream,
                     record=dict(record),
                 )
@@ -299,7 +314,7 @@ class EventLoader:
             "DurationInMinutes": self.settings.duration_minutes,
         }
         if self.strategy is not None and self.strategy.field:
-            record[self.strategy.field] = event.event_id
+            record[self.strategy.field] = event.external_key
         return record
 
     def _write_events(
@@ -333,7 +348,7 @@ class EventLoader:
                     "salesforce_rejected",
                     str(error.get("message", "")),
                     event,
-                    status_code=str(error.get("statusCode")),
+                    status=str(error.get("statusCode")),
                     fields=[str(f) for f in error.get("fields") or []],
                     stream=stream,
                 )
@@ -349,7 +364,14 @@ class EventLoader:
             try:
                 answers.extend(answers_from(event, target))
             except InvalidEventError as exc:
-                self._dead(exc.reason, exc.message, event, part=NPS_PART, stream=stream)
+                self._dead(
+                    exc.reason,
+                    exc.message,
+                    event,
+                    part=NPS_PART,
+                    fields=[exc.field] if exc.field else [],
+                    stream=stream,
+                )
             else:
                 usable.append(event)
         latest = latest_per_field(answers)
@@ -400,7 +422,7 @@ class EventLoader:
                     str(error.get("message", "")),
                     answer.event,
                     part=NPS_PART,
-                    status_code=str(error.get("statusCode")),
+                    status=str(error.get("statusCode")),
                     fields=[str(f) for f in error.get("fields") or []],
                     stream=stream,
                 )
@@ -448,6 +470,20 @@ class EventLoader:
             self.client.close()
         if self.ledger is not None:
             self.ledger.close()
+
+
+def _check_key_properties(
+    record: Mapping[str, Any], key_properties: list[str], stream: str
+) -> None:
+    """singer-sdk would end the run on such a record; this one record is dead-lettered."""
+    missing = [k for k in key_properties if k not in record]
+    if missing:
+        raise InvalidEventError(
+            "missing_key_property",
+            f"event {record.get('name')!r} of user {record.get('user_id')!r} has no key "
+            f"property {', '.join(repr(k) for k in missing)} (stream {stream!r})",
+            field=missing[0],
+        )
 
 
 def _only(settings: EventSettings, sobject: str) -> EventSettings:

@@ -36,6 +36,7 @@ class EventSink(BatchSink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         self._loader: EventLoader = cast(Any, target).loader
+        self._loader.register_stream(stream_name, schema, key_properties or [])
         # The loader parses timestamps (ISO 8601 or epoch), not the SDK: an unreadable one
         # dead-letters its record as invalid_timestamp instead of failing the run.
         self.schema = without_date_formats(self.schema)
@@ -48,6 +49,10 @@ class EventSink(BatchSink):
                 stream_name,
                 "/".join(missing),
             )
+
+    def _singer_validate_message(self, record: dict) -> None:
+        """The SDK raises here for a record without its key properties, ending the run; the
+        loader dead-letters that record instead (missing_key_property)."""
 
     @property
     def max_size(self) -> int:

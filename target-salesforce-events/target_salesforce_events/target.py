@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 from singer_sdk import Target
 from singer_sdk.plugin_base import _ConfigInput
 
+from salesforce_appcues_clients.dead_letters import replay_option, run_replay
 from salesforce_appcues_clients.settings import salesforce_properties
 from salesforce_appcues_clients.singer_input import DeadLetteringReader
 
@@ -53,8 +55,20 @@ class TargetSalesforceEvents(Target):
         config: _ConfigInput | None = None,
         file_input: Any = None,
         check: bool = False,
+        replay_dead_letters: Path | None = None,
     ) -> None:
-        """Run the target, or with `--check` only the preflight against the org."""
+        """Run the target, or with `--check` only the preflight against the org, or with
+        `--replay-dead-letters FILE` replay that file."""
+        if replay_dead_letters is not None and not check:
+            config = config or _ConfigInput()
+            parse_env = config.parse_env
+            sys.exit(
+                run_replay(
+                    lambda settings: cls(config=settings, parse_env_config=parse_env),
+                    config.config,
+                    replay_dead_letters,
+                )
+            )
         if not check:
             super().invoke(
                 about=about, about_format=about_format, config=config, file_input=file_input
@@ -87,6 +101,7 @@ class TargetSalesforceEvents(Target):
                 "field, Event access, NPS fields, duplicate protection) and exit.",
             )
         )
+        command.params.append(replay_option())
         return command
 
 

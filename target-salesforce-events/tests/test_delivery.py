@@ -177,7 +177,7 @@ def test_a_rejected_record_does_not_block_the_rest(org, kit):
     assert sorted(r["Appcues_Event_Id__c"] for r in org.events_of(contact)) == ["v1", "v4"]
     letters = {d["event_id"]: d for d in kit.dead_letters(config)}
     assert letters[too_long_id]["reason"] == "salesforce_rejected"
-    assert letters[too_long_id]["status_code"] == "STRING_TOO_LONG"
+    assert letters[too_long_id]["status"] == "STRING_TOO_LONG"
     assert letters[too_long_id]["message"]
     assert letters["v3"]["reason"] == "missing_user_id"
     assert letters["v5"]["reason"] == "invalid_user_id"

@@ -152,7 +152,7 @@ def test_huge_ids_are_dead_lettered_not_fatal(strategy, org, orgs, kit, tmp_path
     config = chosen.config()
     _, states = kit.run_target(config, batch)
     assert [r["Subject"] for r in chosen.events_of_plain(contact)] == ["Appcues Goal Reached - A"]
-    reasons = {(d["user_id"][:4], d["reason"], d["status_code"]) for d in kit.dead_letters(config)}
+    reasons = {(d["user_id"][:4], d["reason"], d["status"]) for d in kit.dead_letters(config)}
     assert reasons == {
         ("uuuu", "unmatched_user", None),
         (user[:4], "salesforce_rejected", "STRING_TOO_LONG"),
@@ -190,3 +190,28 @@ def test_ledger_mode_keeps_its_written_ids_when_the_cache_is_pruned(orgs, kit, t
     with sqlite3.connect(ledger) as db:
         assert db.execute("SELECT COUNT(*) FROM written_events").fetchone() == (3,)
         assert db.execute("SELECT COUNT(*) FROM confirmed_events").fetchone() == (3,)
+
+
+def test_ids_differing_only_by_case_are_two_events(strategy_org, kit):
+    """Issue 15: `P9-CROSS` (run 1) and `p9-cross` (run 2, another user) are two events.
+    Salesforce matches External ID and SOQL text values ignoring case, as the sandbox does."""
+    strategy, org = strategy_org
+    a, b = org.user("cross-a"), org.user("cross-b")
+    ca = org.create("Contact", Product_User_Id__c=a)
+    cb = org.create("Contact", Product_User_Id__c=b)
+    upper, lower = f"P9-CROSS-{org.tag.upper()}", f"p9-cross-{org.tag}"
+    config = org.config(sync_nps_fields=False)
+    kit.run_target(config, [kit.event(a, "appcues:flow_completed", TS[0], upper, flowName="A")])
+    second, states = kit.run_target(
+        config, [kit.event(b, "appcues:flow_completed", TS[1], lower, flowName="B")]
+    )
+    assert second.loader.strategy.strategy.value == strategy
+    assert sum(second.loader.summary.events_written.values()) == 1
+    assert states and kit.dead_letters(config) == []
+    rows = org.events_of_plain(ca, cb)
+    assert sorted(r["WhoId"] for r in rows) == sorted([ca, cb])
+    assert {r["Subject"] for r in rows} == {f"Appcues Flow Completed - {n}" for n in "AB"}
+    # Replays of either run still write nothing twice.
+    kit.run_target(config, [kit.event(b, "appcues:flow_completed", TS[1], lower, flowName="B")])
+    kit.run_target(config, [kit.event(a, "appcues:flow_completed", TS[0], upper, flowName="A")])
+    assert len(org.events_of_plain(ca, cb)) == 2

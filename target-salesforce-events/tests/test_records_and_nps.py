@@ -183,14 +183,14 @@ def test_dead_letter_lines(tmp_path):
             "too long",
             event_id="e2",
             user_id="u2",
-            status_code="STRING_TOO_LONG",
+            status="STRING_TOO_LONG",
             fields=["Appcues_Event_Id__c"],
             record={"ts": datetime(2026, 1, 1, tzinfo=UTC)},
         )
     )
     letters.flush()
     lines = [json.loads(line) for line in letters.path.read_text().splitlines()]
-    assert [(x["event_id"], x["reason"], x["status_code"]) for x in lines] == [
+    assert [(x["event_id"], x["reason"], x["status"]) for x in lines] == [
         ("e1", "unmatched_user", None),
         ("e2", "salesforce_rejected", "STRING_TOO_LONG"),
     ]

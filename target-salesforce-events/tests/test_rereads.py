@@ -130,7 +130,7 @@ def test_an_event_salesforce_rejected_is_tried_again_and_its_nps_kept(org, kit):
     # An Event lasts at most 14 days: every Event is refused, the NPS update is not.
     bad = org.config(duration_minutes=14 * 24 * 60 + 1)
     first, _ = kit.run_target(bad, batch)
-    assert [(d["reason"], d["status_code"]) for d in kit.dead_letters(bad)] == [
+    assert [(d["reason"], d["status"]) for d in kit.dead_letters(bad)] == [
         ("salesforce_rejected", "FIELD_INTEGRITY_EXCEPTION")
     ] * 2
     assert first.loader.summary.nps_records_updated == 1

@@ -91,6 +91,21 @@ class TargetRecordBeforeSchemaDeadLettered(TargetRecordBeforeSchemaTest):
         assert _letters(self.runner) == [("record_without_schema", 1), ("missing_name", None)]
 
 
+class TargetRecordMissingKeyPropertyDeadLettered(TargetRecordMissingKeyProperty):
+    """The record without its key property is dead-lettered naming it (issue 15); the SDK
+    would stop the run."""
+
+    def test(self) -> None:
+        self.runner.sync_all()
+
+    def validate(self) -> None:
+        path = Path(self.runner.config["state_dir"]) / "dead-letters.jsonl"
+        letters = [json.loads(x) for x in path.read_text().splitlines()]
+        assert [(d["reason"], d["field"], d["record"]) for d in letters] == [
+            ("missing_key_property", "id", {"metric": 8214})
+        ]
+
+
 def _checked(test_class):
     return type(test_class.__name__, (_AllDeadLettered, test_class), {})
 
@@ -101,7 +116,7 @@ suite = SingerTestSuite(
         TargetCliPrintsTest,
         TargetInvalidSchemaDeadLettered,
         TargetRecordBeforeSchemaDeadLettered,
-        TargetRecordMissingKeyProperty,
+        TargetRecordMissingKeyPropertyDeadLettered,
         *(
             _checked(t)
             for t in (

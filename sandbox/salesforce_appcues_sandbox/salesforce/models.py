@@ -140,6 +140,8 @@ class Org:
         schema_file: str | Path | None = None,
     ) -> None:
         self.clock = clock
+        # Option upsert_nonunique_external_id_exact: see matches_exactly.
+        self.nonunique_external_id_exact = False
         self.schema: Schema = load_schema(schema_file)
         self.user_schema: Schema = user_view(self.schema)
         self.defaults = field_defaults(schema_file)
@@ -168,7 +170,7 @@ class Org:
                     col = f"{quote(f.name)} {f.sql_type}"
                     if f.name == "Id":
                         col += " PRIMARY KEY"
-                    elif f.type in _STRING_TYPES:
+                    elif f.type in _STRING_TYPES and not f.case_sensitive:
                         col += " COLLATE NOCASE"  # SOQL and unique checks ignore case
                     cols.append(col)
                 self.conn.execute(
@@ -303,13 +305,25 @@ class Org:
                 return None
             return dict(zip([d[0] for d in cur.description], row, strict=True))
 
+    def matches_exactly(self, fdef: FieldDef) -> bool:
+        """Whether an external-id lookup of this field compares values exactly.
+
+        A unique case-sensitive field does. Any other field ignores case (the common reading);
+        the upsert docs can also be read as "case-insensitive only for a unique field created
+        case-insensitive", which the option upsert_nonunique_external_id_exact switches on
+        for non-unique External ID fields."""
+        if fdef.case_sensitive:
+            return True
+        return self.nonunique_external_id_exact and fdef.external_id and not fdef.unique
+
     def find_by_field(self, obj: ObjectDef, fdef: FieldDef, value: Any) -> list[str]:
         if fdef.name == "Id":
             row = self.get_row(obj, str(value))
             return [str(row["Id"])] if row and not row["IsDeleted"] else []
+        collate = " COLLATE BINARY" if self.matches_exactly(fdef) else ""
         with self.lock:
             rows = self.conn.execute(
-                f'SELECT "Id" FROM {quote(obj.name)} WHERE {quote(fdef.name)} = ? '
+                f'SELECT "Id" FROM {quote(obj.name)} WHERE {quote(fdef.name)} = ?{collate} '
                 'AND "IsDeleted" = 0 ORDER BY "Id" LIMIT 10',
                 (value,),
             ).fetchall()
@@ -346,7 +360,9 @@ class Org:
         """
         now = stamp(modstamp or self.clock.now())
         ext_counts: Counter[tuple[str, str, str]] = Counter(
-            _ext_key(op) for op in ops if op.kind == "upsert" and op.ext_value not in (None, "")
+            self._ext_key(op)
+            for op in ops
+            if op.kind == "upsert" and op.ext_value not in (None, "")
         )
         results: list[WriteResult] = []
         written: Counter[str] = Counter()
@@ -356,7 +372,7 @@ class Org:
                     if op.error is not None:
                         results.append(WriteResult(None, False, [op.error]))
                         continue
-                    if op.kind == "upsert" and ext_counts.get(_ext_key(op), 0) > 1:
+                    if op.kind == "upsert" and ext_counts.get(self._ext_key(op), 0) > 1:
                         error = RecordError(
                             "DUPLICATE_EXTERNAL_ID",
                             f"Duplicate external id specified: {op.ext_value}",
@@ -520,6 +536,12 @@ class Org:
         if fdef.name == "Id":
             raise _RecordFailedError(RecordError("NOT_FOUND", "Provided id does not exist", ["Id"]))
         return self._create(obj, {**body, fdef.name: ext_value}, now)
+
+    def _ext_key(self, op: WriteOp) -> tuple[str, str, str]:
+        """An upsert's (object, field, value), compared the way the field matches values."""
+        obj = self.schema.get(op.obj)
+        fdef = obj.field(str(op.ext_field)) if obj is not None else None
+        return _ext_key(op, bool(fdef and self.matches_exactly(fdef)))
 
     def external_id_field(self, obj: ObjectDef, name: str) -> FieldDef:
         fdef = obj.field(name)
@@ -882,8 +904,9 @@ def _in_range(f: FieldDef, number: float) -> float:
     return number
 
 
-def _ext_key(op: WriteOp) -> tuple[str, str, str]:
-    return (op.obj.lower(), str(op.ext_field).lower(), str(op.ext_value).lower())
+def _ext_key(op: WriteOp, case_sensitive: bool) -> tuple[str, str, str]:
+    value = str(op.ext_value)
+    return (op.obj.lower(), str(op.ext_field).lower(), value if case_sensitive else value.lower())
 
 
 def _rolled_back(ops: list[WriteOp], results: list[WriteResult]) -> list[WriteResult]:

@@ -59,6 +59,9 @@ class FieldDef:
     external_id: bool = False
     id_lookup: bool = False
     unique: bool = False
+    # A unique field created "case sensitive" (Setup: treat "ABC" and "abc" as different
+    # values): its values match exactly, in upserts, SOQL filters and the unique check.
+    case_sensitive: bool = False
     calculated: bool = False
     calculated_formula: str | None = None
     custom: bool = False

@@ -172,6 +172,7 @@ def _fields(name: str, spec: dict[str, Any]) -> list[FieldDef]:
                 external_id=bool(spec.get("external_id", False)),
                 id_lookup=bool(spec.get("id_lookup", spec.get("external_id", False))),
                 unique=bool(spec.get("unique", False)),
+                case_sensitive=_case_sensitive(name, spec),
                 calculated=formula is not None,
                 calculated_formula=str(formula) if formula is not None else None,
                 custom=name.endswith("__c"),
@@ -229,3 +230,11 @@ def user_view(schema: Schema) -> Schema:
         fields = {k: f for k, f in obj.fields.items() if f.readable_by_user}
         view.add(replace(obj, fields=fields))
     return view
+
+
+def _case_sensitive(name: str, spec: dict[str, Any]) -> bool:
+    """Salesforce offers case sensitivity only for a unique field (Setup's "Unique" option)."""
+    flag = bool(spec.get("case_sensitive", False))
+    if flag and not spec.get("unique"):
+        raise SchemaFileError(f"field {name}: case_sensitive needs unique: true")
+    return flag

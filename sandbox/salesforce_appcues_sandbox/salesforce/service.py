@@ -5,7 +5,9 @@ Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_secon
 daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
 refresh_token_reuse_revokes_family (false), sandbox_org (false: JWT audience
 login.salesforce.com; true: test.salesforce.com),
-bulk1_result_file_records (100000: records per Bulk 1.0 result file).
+bulk1_result_file_records (100000: records per Bulk 1.0 result file),
+upsert_nonunique_external_id_exact (false: upserts by a non-unique External ID field ignore
+case; true: they compare exactly).
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class SalesforceService(SandboxService):
     def __init__(self, clock: SandboxClock, data_dir: Path | None = None, **options: Any) -> None:
         super().__init__(clock, data_dir, **options)
         self.org = Org(clock, data_dir, options.get("schema_file"))
+        self.org.nonunique_external_id_exact = bool(
+            options.get("upsert_nonunique_external_id_exact", False)
+        )
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is not None:
             key_dir = data_dir / "salesforce"

@@ -696,8 +696,12 @@ class _Compiler:
         raise self._type_error(path, fdef)  # pragma: no cover
 
     def _collate(self, fdef: FieldDef) -> str:
-        # Salesforce compares text case-insensitively; ids are compared exactly.
-        return " COLLATE NOCASE" if fdef.type in _STRING_TYPES else ""
+        # Salesforce compares text case-insensitively, except the values of a unique
+        # case-sensitive field ("String comparisons using the equals operator are
+        # case-sensitive for unique case-sensitive fields"); ids are compared exactly.
+        if fdef.type not in _STRING_TYPES:
+            return ""
+        return " COLLATE BINARY" if fdef.case_sensitive else " COLLATE NOCASE"
 
     def _bind(self, value: Any) -> str:
         self.params.append(value)
@@ -799,7 +803,8 @@ class _Compiler:
                 )
             direction = "DESC" if item.descending else "ASC"
             nulls = "NULLS FIRST" if item.nulls_first else "NULLS LAST"
-            terms.append(f"{resolved.column}{self._collate(resolved.field)} {direction} {nulls}")
+            collate = " COLLATE NOCASE" if resolved.field.type in _STRING_TYPES else ""
+            terms.append(f"{resolved.column}{collate} {direction} {nulls}")
         terms.append("t0.rowid ASC")  # a stable tie-break, so paging never reorders
         return ", ".join(terms)
 

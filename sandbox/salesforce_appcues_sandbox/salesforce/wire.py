@@ -159,7 +159,7 @@ def describe_field(f: FieldDef, default: Any = None) -> dict[str, Any]:
         "calculated": f.calculated,
         "calculatedFormula": f.calculated_formula,
         "cascadeDelete": False,
-        "caseSensitive": False,
+        "caseSensitive": f.case_sensitive,
         "compoundFieldName": f.compound_field_name,
         "controllerName": None,
         "createable": f.createable and f.editable_by_user,
