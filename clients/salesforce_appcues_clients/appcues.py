@@ -278,7 +278,7 @@ def csv_body(rows: Iterable[Mapping[str, Any]]) -> bytes:
     materialised = [dict(row) for row in rows]
     header = list(dict.fromkeys(key for row in materialised for key in row))
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # \r and \n in a value get quoted
     writer.writerow(header)
     for row in materialised:
         writer.writerow([_csv_cell(row[k]) if k in row else "" for k in header])

@@ -348,12 +348,11 @@ class ProfileDelivery:
     def _read_back(self, chunk: Chunk) -> bool:
         """True when every sampled row reads back as sent (READBACK_SAMPLE + 1 GETs at most)."""
         get = self.client.get_user_profile if self.kind == "user" else self.client.get_group_profile
-        sample = readback_sample(chunk)
-        self.count("import_readbacks", len(sample))
-        for index in sample:
+        for index in readback_sample(chunk):
             profile_id, attributes = chunk[index]
             with self.slots:
                 profile = get(profile_id)
+            self.count("import_readbacks", 1)
             if not reads_back_as_sent(attributes, profile):
                 logger.info("Read-back of %s %r after an import differs", self.kind, profile_id)
                 return False

@@ -455,13 +455,11 @@ class ImportJob:
             "created_at": iso_ms(self.created_ms),
             "updated_at": iso_ms(self.updated_ms),
         }
-        if style == "minimal":  # like Appcues' analytics export jobs: a status, nothing more
+        if style in ("minimal", "ignores_body"):
+            # minimal: like Appcues' analytics export jobs, a status and nothing more;
+            # ignores_body: the same answer, though the body was never read
             head["status"] = "done" if self.status == "complete" else self.status
             return head
-        if style == "ignores_body":  # the body was never read: nothing counted, all "done"
-            done = self.status in ("complete", "failed")
-            head["status"] = "done" if done else self.status
-            return {**head, "total_rows": 0, "processed_rows": 0, "failed_rows": 0, "errors": []}
         return {
             **head,
             "total_rows": self.total_rows,

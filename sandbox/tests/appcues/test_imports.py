@@ -283,8 +283,8 @@ def test_ignores_body_job_style_accepts_stores_nothing_and_says_done(ac):
     while job["status"] != "done" and time.monotonic() < deadline:
         time.sleep(0.02)
         job = ac.api.get(ac.url(f"jobs/{job_id}")).json()
+    assert set(job) == {"job_id", "status", "created_at", "updated_at"}
     assert job["status"] == "done"
-    assert (job["total_rows"], job["failed_rows"], job["errors"]) == (0, 0, [])
     assert _profile(ac, "u1") is None and _profile(ac, "u3") is None
     assert ac.stats()["profiles_written"] == 0
 
