@@ -297,13 +297,11 @@ class ProfileDelivery:
         try:
             job = self.client.wait_for_job(job_id, timeout=self.import_timeout)
         except ImportJobTimeoutError as exc:
-            logger.warning(
-                "Import job %s was still %r after import_timeout (%g s): its %s rows are not"
-                " confirmed and are sent by PATCH (the job may still apply the same values)",
-                job_id,
-                exc.job.status,
-                self.import_timeout,
-                n,
+            # Its rows are not taken as written; the job may still apply the same values.
+            # A queue that stuck is unlikely to clear within the run: stop waiting on it.
+            self.contract.stop(
+                f"Import job {job_id} was still {exc.job.status!r} after import_timeout"
+                f" ({self.import_timeout:g} s): its {n} rows are not confirmed"
             )
             return dict(chunk), {}
         except AppcuesError as exc:
