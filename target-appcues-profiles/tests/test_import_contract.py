@@ -189,3 +189,26 @@ def test_minimal_job_that_wrote_everything_costs_only_the_read_back(appcues, tmp
     assert calls[IMPORT] == 1
     # first, last, 8 evenly spaced, and the largest row if not among them
     assert 10 <= result.summary["import_readbacks"] <= 11
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_group_imports_are_confirmed_only_on_evidence(appcues, tmp_path, feeds, run, style):
+    appcues.control("POST", "settings", {"import_job_style": style})
+    accounts = [feeds.account(g, Industry=None if g % 3 else "Software") for g in range(30)]
+    messages = [
+        feeds.schema("Account", feeds.ACCOUNT_PROPERTIES),
+        *(feeds.record("Account", a) for a in accounts),
+    ]
+    config = appcues.config(tmp_path, import_threshold=10)
+    result = run(config, messages)
+    for g, account in enumerate(accounts):
+        group = appcues.group(f"acct_{g:06d}")
+        assert group is not None
+        assert group["Name"] == account["Name"]
+        assert group["AnnualRevenue"] == account["AnnualRevenue"]
+        assert group.get("Industry") == account["Industry"]
+    assert result.summary["groups_created"] == 30
+    # detailed: no read-back; minimal: 10 spread rows and the largest; ignores_body: the
+    # first row read back already differs
+    readbacks = {"detailed": 0, "minimal": 11, "ignores_body": 1}[style]
+    assert result.summary["import_readbacks"] == readbacks
