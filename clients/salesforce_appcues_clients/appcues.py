@@ -10,6 +10,8 @@ duplicate.
 from __future__ import annotations
 
 import collections
+import csv
+import io
 import json
 import logging
 import threading
@@ -110,33 +112,177 @@ class RateLimiter:
         return best
 
 
+# The job object of Appcues' import jobs is not documented (docs/clients.md, "Imports"):
+# its status words are read tolerantly, and per-row results only when fully understood.
+JOB_SUCCEEDED = frozenset({"complete", "completed", "done", "finished", "succeeded", "success"})
+JOB_FAILED = frozenset({"failed", "error", "errored", "cancelled", "canceled"})
+
+
+def _count(value: Any) -> int | None:
+    """A row counter as Appcues may send it; None when absent or not a whole number."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
 @dataclass
 class ImportJob:
-    """State of an Appcues import job (GET /jobs/{id}); `errors[].row` is 1-based."""
+    """State of an Appcues import job (GET /jobs/{id}), read without trusting its shape.
+
+    `outcome` is "succeeded", "failed" or "pending" (any word not known to be terminal).
+    The counters are None when the body does not carry them as whole numbers.
+    """
 
     job_id: str
     status: str
-    total_rows: int = 0
-    processed_rows: int = 0
-    failed_rows: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    total_rows: int | None = None
+    processed_rows: int | None = None
+    failed_rows: int | None = None
+    errors: list[Any] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, job_id: str, body: Mapping[str, Any]) -> ImportJob:
+        errors = body.get("errors")
         return cls(
             job_id=str(body.get("job_id") or body.get("id") or job_id),
-            status=str(body.get("status", "")),
-            total_rows=int(body.get("total_rows") or 0),
-            processed_rows=int(body.get("processed_rows") or 0),
-            failed_rows=int(body.get("failed_rows") or 0),
-            errors=list(body.get("errors") or []),
+            status=str(body.get("status") or ""),
+            total_rows=_count(body.get("total_rows")),
+            processed_rows=_count(body.get("processed_rows")),
+            failed_rows=_count(body.get("failed_rows")),
+            errors=list(errors) if isinstance(errors, list) else [],
             raw=dict(body),
         )
 
     @property
+    def outcome(self) -> str:
+        word = self.status.strip().lower()
+        if word in JOB_SUCCEEDED:
+            return "succeeded"
+        return "failed" if word in JOB_FAILED else "pending"
+
+    @property
     def finished(self) -> bool:
-        return self.status in ("complete", "failed")
+        return self.outcome != "pending"
+
+    def listed_errors(self) -> dict[int, str]:
+        """Row number -> message for each error naming a whole-number `row`, as written.
+
+        Whether rows count from 0 or 1 is not documented: see `suspect_indexes`.
+        """
+        rows: dict[int, str] = {}
+        for error in self.errors:
+            row = _count(error.get("row")) if isinstance(error, dict) else None
+            if row is not None:
+                rows.setdefault(row, str(error.get("message") or error.get("detail") or ""))
+        return rows
+
+    def accounts_for(self, rows_sent: int) -> bool:
+        """True when the body gives a verdict for each of the `rows_sent` rows we sent.
+
+        That is: a terminal status; `total_rows` equal to the rows sent, `processed_rows`
+        (if present) too; `failed_rows` equal to the number of listed error rows, each
+        a whole number in 0..rows_sent, every error naming one; and for a failed job, every
+        row failed (a job failed as a whole says nothing about its other rows).
+        """
+        if not self.finished or self.total_rows != rows_sent or self.failed_rows is None:
+            return False
+        if self.processed_rows is not None and self.processed_rows != rows_sent:
+            return False
+        listed = self.listed_errors()
+        if len(listed) != len(self.errors) or any(row > rows_sent for row in listed):
+            return False
+        if len(listed) != self.failed_rows:
+            return False
+        return self.outcome == "succeeded" or self.failed_rows == rows_sent
+
+    def reports_trouble(self, rows_sent: int) -> bool:
+        """True when the body says some rows were not applied (without, maybe, saying which)."""
+        return (
+            self.outcome == "failed"
+            or bool(self.failed_rows)
+            or bool(self.errors)
+            or (self.processed_rows is not None and self.processed_rows != rows_sent)
+        )
+
+    def suspect_indexes(self, rows_sent: int) -> dict[int, str]:
+        """0-based index -> message of each row the errors name under either numbering
+        (from 1, as the sandbox does, or from 0). A row not listed here succeeded whichever
+        numbering Appcues uses, provided `accounts_for(rows_sent)`."""
+        suspects: dict[int, str] = {}
+        for row, message in self.listed_errors().items():
+            for index in (row - 1, row):
+                if 0 <= index < rows_sent:
+                    suspects.setdefault(index, message)
+        return suspects
+
+
+class ImportJobTimeoutError(AppcuesError):
+    """An import job was still not finished when the caller stopped waiting."""
+
+    def __init__(self, job: ImportJob, timeout: float) -> None:
+        super().__init__(
+            0, "Job timeout", f"import job {job.job_id} still {job.status!r} after {timeout:g} s"
+        )
+        self.job = job
+
+
+IMPORT_FORMATS = ("ndjson", "csv")
+_LOOKS_SPECIAL = frozenset({"true", "false", "null"})
+
+
+def csv_can_carry(row: Mapping[str, Any], id_key: str) -> bool:
+    """True when every value of the row reads back unchanged from a CSV import.
+
+    Appcues casts CSV cells (its uploader: `true`/`false` -> boolean, `null` -> null,
+    numerals -> numbers) and an empty cell sends nothing, so text that looks like one of
+    those, empty text, text with outer spaces and integers beyond 2^53 cannot travel as
+    CSV. The id may be a plain integer numeral: ids are text either way.
+    """
+    return all(_csv_safe(value, key == id_key) for key, value in row.items())
+
+
+def _csv_safe(value: Any, is_id: bool) -> bool:
+    if isinstance(value, str):
+        if is_id and value.isascii() and value.isdigit() and value[:1] != "0":
+            return True
+        return _csv_safe_text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return True
+    return isinstance(value, int) and abs(value) <= 2**53
+
+
+def _csv_safe_text(value: str) -> bool:
+    if not value or value != value.strip() or value.lower() in _LOOKS_SPECIAL:
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def csv_body(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """Rows as CSV: a header of every key in first-seen order; a key a row lacks is an
+    empty cell (Appcues sends nothing for it)."""
+    materialised = [dict(row) for row in rows]
+    header = list(dict.fromkeys(key for row in materialised for key in row))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")  # \r and \n in a value get quoted
+    writer.writerow(header)
+    for row in materialised:
+        writer.writerow([_csv_cell(row[k]) if k in row else "" for k in header])
+    return out.getvalue().encode()
 
 
 @dataclass
@@ -173,6 +319,7 @@ class AppcuesClient:
         self._count_lock = threading.Lock()
         self._requests = 0
         self._last_date: datetime | None = None
+        self._job_paths: dict[str, str] = {}  # job id -> the job_url Appcues gave
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], prefix: str = "") -> AppcuesClient:
@@ -323,23 +470,32 @@ class AppcuesClient:
         return list(body) if isinstance(body, list) else []
 
     # --- bulk imports ------------------------------------------------------------------
-    def import_profiles(self, rows: Iterable[Mapping[str, Any]]) -> str:
-        return self._import("profiles", rows)
+    def import_profiles(self, rows: Iterable[Mapping[str, Any]], fmt: str = "ndjson") -> str:
+        return self._import("profiles", rows, fmt)
 
-    def import_groups(self, rows: Iterable[Mapping[str, Any]]) -> str:
-        return self._import("groups", rows)
+    def import_groups(self, rows: Iterable[Mapping[str, Any]], fmt: str = "ndjson") -> str:
+        return self._import("groups", rows, fmt)
 
-    def import_events(self, rows: Iterable[Mapping[str, Any]]) -> str:
-        return self._import("events", rows)
+    def import_events(self, rows: Iterable[Mapping[str, Any]], fmt: str = "ndjson") -> str:
+        return self._import("events", rows, fmt)
 
-    def _import(self, kind: str, rows: Iterable[Mapping[str, Any]]) -> str:
-        body = "".join(
-            json.dumps(dict(row), separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
-            for row in rows
-        ).encode()
-        response = self._request(
-            "POST", f"import/{kind}", data=body, headers={"Content-Type": NDJSON}
-        )
+    def _import(self, kind: str, rows: Iterable[Mapping[str, Any]], fmt: str) -> str:
+        """Starts an import job; returns its id. `fmt`: "ndjson" (an `application/x-ndjson`
+        body) or "csv" (a multipart/form-data upload with a `file` part, as seen from a
+        real client). Neither is documented; see docs/clients.md."""
+        if fmt == "csv":
+            files = {"file": (f"{kind}.csv", csv_body(rows), "text/csv")}
+            response = self._request("POST", f"import/{kind}", files=files)
+        elif fmt == "ndjson":
+            body = "".join(
+                json.dumps(dict(row), separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
+                for row in rows
+            ).encode()
+            response = self._request(
+                "POST", f"import/{kind}", data=body, headers={"Content-Type": NDJSON}
+            )
+        else:
+            raise ValueError(f"unknown import format {fmt!r}; expected one of {IMPORT_FORMATS}")
         answer = self._body(response)
         if not isinstance(answer, dict) or not answer.get("job_id"):
             raise AppcuesError(
@@ -347,14 +503,26 @@ class AppcuesClient:
                 "Unexpected response",
                 f"import/{kind} returned no job_id",
             )
-        return str(answer["job_id"])
+        job_id = str(answer["job_id"])
+        # Poll where Appcues says the job is, when that is under our account's API (the
+        # credentials never go elsewhere); else the guessed route jobs/{id}.
+        base = self._account_url("")
+        job_url = answer.get("job_url")
+        if isinstance(job_url, str) and job_url.startswith(base) and len(job_url) > len(base):
+            with self._count_lock:
+                self._job_paths[job_id] = job_url[len(base) :]
+        return job_id
 
     def get_job(self, job_id: str) -> ImportJob:
-        body = self._body(self._request("GET", f"jobs/{self._id(job_id)}"))
+        path = self._job_paths.get(job_id) or f"jobs/{self._id(job_id)}"
+        body = self._body(self._request("GET", path))
         return ImportJob.from_json(job_id, body if isinstance(body, dict) else {})
 
     def wait_for_job(self, job_id: str, timeout: float = 600.0) -> ImportJob:
-        """Poll an import job until it is complete or failed (backoff from 0.2 s to 5 s)."""
+        """Poll an import job until its status is terminal (backoff from 0.2 s to 5 s).
+
+        Raises ImportJobTimeoutError (carrying the last state) after `timeout` seconds.
+        """
         deadline = time.monotonic() + timeout
         delay = self.job_poll_initial
         while True:
@@ -362,9 +530,7 @@ class AppcuesClient:
             if job.finished:
                 return job
             if time.monotonic() + delay > deadline:
-                raise AppcuesError(
-                    0, "Job timeout", f"import job {job_id} still {job.status} after {timeout:g} s"
-                )
+                raise ImportJobTimeoutError(job, timeout)
             sleep(delay)
             delay = min(self.job_poll_max, delay * 2)
 

@@ -12,6 +12,7 @@ from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.settings import AppcuesSettings
 
 from .dead_letter import DeadLetterFile
+from .delivery import ImportContract
 from .ledger import Ledger
 from .settings import TargetSettings
 from .summary import RunSummary
@@ -29,6 +30,7 @@ class Runtime:
         self.dead_letters = DeadLetterFile(self.settings.dead_letter_path)
         self.summary = RunSummary()
         self.request_slots = threading.Semaphore(self.settings.max_concurrency)
+        self.import_contract = ImportContract()  # what this run learnt about imports
         self._client: AppcuesClient | None = None
         self._lock = threading.Lock()
         self._summary_logged = False

@@ -125,7 +125,10 @@ def target_properties() -> dict[str, dict[str, Any]]:
             "type": "integer",
             "title": "Import job timeout (seconds)",
             "default": 900,
-            "description": "How long to wait for one import job to finish before failing.",
+            "description": (
+                "How long to wait for one import job to finish; after it, the job's rows "
+                "are not taken as written and are sent by PATCH."
+            ),
         },
         "max_concurrency": {
             "type": "integer",

@@ -220,7 +220,8 @@ class ProfileSink(BatchSink):
             import_max_rows=settings.import_max_rows,
             import_timeout=settings.import_timeout,
             request_slots=self.runtime.request_slots,
-            on_import_job=lambda: self.runtime.summary.add("import_jobs"),
+            contract=self.runtime.import_contract,
+            count=self.runtime.summary.add,
         )
 
     # --- dead letters -----------------------------------------------------------------

@@ -43,5 +43,7 @@ class RunSummary:
             "dead_lettered": sum(dead_letters.values()),
             "dead_lettered_by_reason": dict(sorted(dead_letters.items())),
             "import_jobs": c.get("import_jobs", 0),
+            "import_readbacks": c.get("import_readbacks", 0),
+            "import_rows_resent": c.get("import_rows_resent", 0),
             "api_calls": api_calls if api_calls is not None else 0,
         }

@@ -1,7 +1,9 @@
 """Bulk import bodies (JSON array, NDJSON, CSV, multipart `file`) -> rows -> the store.
 
-Row numbers in job errors are 1-based: the array index for JSON, the line number for NDJSON,
-the data row for CSV (the header is row 0, so row 1 is the first line after it).
+Row numbers in job errors are 1-based by default: the array index for JSON, the line number
+for NDJSON, the data row for CSV (the header is row 0, so row 1 is the first line after it).
+The setting `import_error_row_base: 0` numbers them from 0 instead (Appcues' choice is not
+public).
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import email.policy
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .models import AppcuesStore, Event, ImportJob, ValidationError, check_attributes
-from .models import parse_timestamp as _parse_ts
+from .models import (
+    AppcuesStore,
+    Event,
+    ImportJob,
+    ValidationError,
+    check_attributes,
+    parse_event_timestamp,
+)
 
 KINDS = ("profiles", "groups", "events")
 ID_FIELD = {"profiles": "user_id", "groups": "group_id", "events": "user_id"}
@@ -32,6 +40,13 @@ _NDJSON_TYPES = {
     "application/x-jsonlines",
     "application/jsonlines",
 }
+_FORMAT_OF = {
+    "application/json": "json",
+    "text/csv": "csv",
+    "application/csv": "csv",
+    **dict.fromkeys(_NDJSON_TYPES, "ndjson"),
+}
+_MEDIA_OF = {"json": "application/json", "ndjson": "application/x-ndjson", "csv": "text/csv"}
 _NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
 
 
@@ -52,19 +67,33 @@ class Payload:
     rows: list[Any] | None = None  # JSON arrays are parsed up front (400 if malformed)
 
 
-def accept(content_type: str, body: bytes) -> Payload:
-    """Checks what can be checked synchronously; raises PayloadError."""
+def accept(
+    content_type: str, body: bytes, formats: Collection[str] = ("json", "ndjson", "csv")
+) -> Payload:
+    """Checks what can be checked synchronously; raises PayloadError.
+
+    `formats` are the body formats the account accepts (setting `import_formats`); another
+    format is refused with 415 before its body is read.
+    """
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "multipart/form-data":
         body, filename, media = _multipart_file(content_type, body)
         media = _media_from_part(media, filename, body)
+    fmt = _FORMAT_OF.get(media, "")
+    if fmt not in formats:
+        accepted = ", ".join(_MEDIA_OF[f] for f in formats) or "none"
+        raise PayloadError(
+            415,
+            f"unsupported Content-Type {media or '(none)'!r} for imports; accepted: {accepted}"
+            + (" (or multipart/form-data with a 'file' part)" if formats else ""),
+        )
     if not body.strip():
         raise PayloadError(400, "the import body is empty")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PayloadError(400, "the import body is not UTF-8") from None
-    if media == "application/json":
+    if fmt == "json":
         try:
             rows = json.loads(text)
         except ValueError as exc:
@@ -72,15 +101,7 @@ def accept(content_type: str, body: bytes) -> Payload:
         if not isinstance(rows, list):
             raise PayloadError(400, "a JSON import body must be an array of objects")
         return Payload("json", text, rows)
-    if media in _NDJSON_TYPES:
-        return Payload("ndjson", text)
-    if media in ("text/csv", "application/csv"):
-        return Payload("csv", text)
-    raise PayloadError(
-        415,
-        f"unsupported Content-Type {media or '(none)'!r}; use application/json,"
-        " application/x-ndjson, text/csv or multipart/form-data with a 'file' part",
-    )
+    return Payload(fmt, text)
 
 
 def _multipart_file(content_type: str, body: bytes) -> tuple[bytes, str, str]:
@@ -189,7 +210,7 @@ def event_row(row: Any, csv_mode: bool) -> Event:
         raise ValidationError("missing name")
     if row.get("timestamp") in (None, ""):
         raise ValidationError("missing timestamp")
-    ts = _parse_ts(row["timestamp"])
+    ts = parse_event_timestamp(row["timestamp"])
     if csv_mode:  # every other column is an event attribute
         attributes = {k: v for k, v in row.items() if k not in EVENT_FIELDS}
         context: Any = {}
@@ -227,6 +248,9 @@ def run_import(
 ) -> None:
     """The worker's side of an import: validate each row, apply the good ones, record."""
     update(job, now_ms(), status="running")
+    if job.style == "ignores_body":  # as if the body's format were silently not understood
+        update(job, now_ms(), status="complete")
+        return
     if payload.fmt == "csv":
         header = csv_header(payload)
         key = ID_FIELD[job.kind]
@@ -237,7 +261,12 @@ def run_import(
                 job,
                 now_ms(),
                 status="failed",
-                errors=[{"row": 0, "message": f"the CSV header has no {absent[0]} column"}],
+                errors=[
+                    {
+                        "row": 0 if job.row_base == 1 else None,
+                        "message": f"the CSV header has no {absent[0]} column",
+                    }
+                ],
             )
             return
     rows = list(raw_rows(payload))
@@ -258,7 +287,8 @@ def run_import(
             except ValidationError as exc:
                 failed += 1
                 if len(errors) < MAX_ERRORS_KEPT:
-                    errors.append({"row": number, "message": str(exc)})
+                    row = number - 1 + job.row_base
+                    errors.append({"row": row, "message": str(exc)})
         if good_events:
             added = store.add_events(good_events, now_ms())
             for user in {e.user_id for e in good_events}:

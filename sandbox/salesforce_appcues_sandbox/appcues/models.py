@@ -125,6 +125,26 @@ def parse_timestamp(value: Any, field_name: str = "timestamp") -> int:
     raise ValidationError(f"{field_name} must be an RFC 3339 datetime or epoch milliseconds")
 
 
+# Epoch ms below this are before March 1973; as epoch seconds they would be after year 5000.
+EPOCH_MS_FLOOR = 10**11
+
+
+def parse_event_timestamp(value: Any) -> int:
+    """An event's `timestamp`: RFC 3339 (documented) or epoch ms (third-party clients).
+
+    A number below EPOCH_MS_FLOOR is refused rather than stored in early 1970: it is almost
+    surely epoch seconds, which no source documents (*choice*, docs/sandbox.md).
+    """
+    ms = parse_timestamp(value)
+    numeric = isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit())
+    if numeric and ms < EPOCH_MS_FLOOR:
+        raise ValidationError(
+            f"timestamp {value!r} is not epoch milliseconds (it would be {iso_ms(ms)}); epoch"
+            " seconds are not accepted: send an RFC 3339 datetime or epoch milliseconds"
+        )
+    return ms
+
+
 def check_attributes(attrs: Any, *, what: str = "profile") -> dict[str, Any]:
     """A profile update: a flat object of string/number/boolean/null, no `_` names."""
     if not isinstance(attrs, dict):
@@ -422,13 +442,26 @@ class ImportJob:
     processed_rows: int = 0  # rows handled so far, failed ones included
     failed_rows: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # The account's import switches when the job was created (they shape the whole job).
+    style: str = "detailed"  # detailed | minimal | ignores_body
+    row_base: int = 1
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The job as its style answers it (the real job object is not public; see docs)."""
+        style = self.style
+        head = {
             "job_id": self.job_id,
             "status": self.status,
             "created_at": iso_ms(self.created_ms),
             "updated_at": iso_ms(self.updated_ms),
+        }
+        if style in ("minimal", "ignores_body"):
+            # minimal: like Appcues' analytics export jobs, a status and nothing more;
+            # ignores_body: the same answer, though the body was never read
+            head["status"] = "done" if self.status == "complete" else self.status
+            return head
+        return {
+            **head,
             "total_rows": self.total_rows,
             "processed_rows": self.processed_rows,
             "failed_rows": self.failed_rows,
@@ -497,29 +530,63 @@ class JobRegistry:
             self.exports.clear()
 
 
+IMPORT_JOB_STYLES = ("detailed", "minimal", "ignores_body")
+IMPORT_FORMATS = ("json", "ndjson", "csv")
+
+
 @dataclass
 class AccountSettings:
-    """Knobs set by service options and the control API (`POST settings`)."""
+    """Knobs set by service options and the control API (`POST settings`).
+
+    The `import_*` switches answer each plausible way where Appcues' import contract is not
+    public (docs/sandbox.md, "Bulk import and jobs").
+    """
 
     rate_limit_per_second: int = 60
     analytics_delay_seconds: float = 0.0
     max_import_bytes: int = 50 * 1024 * 1024
     export_running_seconds: float = 0.2  # how long an export stays `running` at least
     export_url_ttl_seconds: int = 3600  # presigned download URL lifetime (sandbox clock)
+    import_job_style: str = "detailed"  # detailed | minimal | ignores_body
+    import_formats: list[str] = field(default_factory=lambda: ["ndjson", "csv"])
+    import_error_row_base: int = 1  # errors[].row: 1 = first data row is 1; 0 = it is 0
+    import_job_stalls: bool = False  # jobs stay `running` forever and apply nothing
 
     def update(self, changes: dict[str, Any]) -> None:
         """Applies known keys with type checks; raises ValueError naming a bad one."""
         for key, value in changes.items():
             if key not in self.__dataclass_fields__:
                 raise ValueError(f"unknown setting {key!r}")
-            current = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"setting {key!r} must be a non-negative number")
-            if isinstance(current, int) and not isinstance(current, bool):
-                if key == "rate_limit_per_second" and value < 1:
-                    raise ValueError("rate_limit_per_second must be at least 1")
-                value = int(value)
-            setattr(self, key, value)
+            setattr(self, key, self._checked(key, value))
+
+    def _checked(self, key: str, value: Any) -> Any:
+        if key == "import_job_style":
+            if value not in IMPORT_JOB_STYLES:
+                raise ValueError(f"import_job_style must be one of {list(IMPORT_JOB_STYLES)}")
+            return value
+        if key == "import_formats":
+            if not isinstance(value, list) or not all(v in IMPORT_FORMATS for v in value):
+                raise ValueError(f"import_formats must be a list drawn from {list(IMPORT_FORMATS)}")
+            return list(dict.fromkeys(value))
+        if key == "import_job_stalls":
+            if not isinstance(value, bool):
+                raise ValueError("import_job_stalls must be true or false")
+            return value
+        if key == "import_error_row_base":
+            if value not in (0, 1) or isinstance(value, bool):
+                raise ValueError("import_error_row_base must be 0 or 1")
+            return int(value)
+        current = getattr(self, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"setting {key!r} must be a non-negative number")
+        if isinstance(current, int) and not isinstance(current, bool):
+            if key == "rate_limit_per_second" and value < 1:
+                raise ValueError("rate_limit_per_second must be at least 1")
+            value = int(value)
+        return value
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {
+            k: list(v) if isinstance(v := getattr(self, k), list) else v
+            for k in self.__dataclass_fields__
+        }

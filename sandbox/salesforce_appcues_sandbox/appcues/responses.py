@@ -29,7 +29,7 @@ from .models import (
     check_attributes,
     event_json,
     iso_ms,
-    parse_timestamp,
+    parse_event_timestamp,
 )
 
 if TYPE_CHECKING:
@@ -259,14 +259,26 @@ class AppcuesResponses:
             return problem(404, f"unknown import type {kind!r}")
         body = await read_body(request, svc.settings.max_import_bytes)
         try:
-            payload = imports.accept(request.headers.get("content-type", ""), body)
+            payload = imports.accept(
+                request.headers.get("content-type", ""), body, svc.settings.import_formats
+            )
         except imports.PayloadError as exc:
             return problem(exc.status, str(exc))
         now = svc.now_ms()
-        job = ImportJob(job_id=str(uuid.uuid4()), kind=kind, created_ms=now, updated_ms=now)
+        job = ImportJob(
+            job_id=str(uuid.uuid4()),
+            kind=kind,
+            created_ms=now,
+            updated_ms=now,
+            style=svc.settings.import_job_style,
+            row_base=svc.settings.import_error_row_base,
+        )
         svc.jobs.add_import(job)
         svc.stats.incr("import_jobs")
-        svc.worker.submit(lambda: svc.run_import(job, payload))
+        if svc.settings.import_job_stalls:  # a job that never ends: running, applies nothing
+            job.status = "running"
+        else:
+            svc.worker.submit(lambda: svc.run_import(job, payload))
         job_url = f"{svc.base_url}/v2/accounts/{svc.account_id}/jobs/{job.job_id}"
         return ok(202, "Accepted", job_id=job.job_id, job_url=job_url)
 
@@ -401,7 +413,7 @@ def _event_from_body(user_id: str, body: Any) -> Event:
         raise ValidationError("name is required")
     if body.get("timestamp") in (None, ""):
         raise ValidationError("timestamp is required")
-    timestamp = parse_timestamp(body["timestamp"])
+    timestamp = parse_event_timestamp(body["timestamp"])
     attributes = body.get("attributes") or {}
     context = body.get("context") or {}
     if not isinstance(attributes, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -58,7 +59,13 @@ def test_ndjson_profiles_with_partly_invalid_rows(ac):
     assert ac.stats()["profiles_written"] == 2
 
 
+def _accept_json_arrays(ac):
+    """JSON-array bodies are undocumented for imports: the sandbox takes them only on request."""
+    ac.control("POST", "settings", json={"import_formats": ["json", "ndjson", "csv"]})
+
+
 def test_json_array_groups_import_merges(ac):
+    _accept_json_arrays(ac)
     ac.api.patch(ac.url("groups/g1/profile"), json={"tier": "gold"})
     rows = [{"group_id": "g1", "seats": 10}, {"group_id": "g2", "tier": "free"}]
     job = ac.wait_job(_start(ac, "groups", json=rows))
@@ -175,7 +182,8 @@ def test_csv_events_import_puts_other_columns_in_attributes(ac):
 
 
 def test_an_import_where_every_row_fails_is_failed(ac):
-    job = ac.wait_job(_start(ac, "profiles", json=[{"plan": "x"}, {"plan": "y"}]))
+    rows = _ndjson([{"plan": "x"}, {"plan": "y"}])
+    job = ac.wait_job(_start(ac, "profiles", data=rows, headers=NDJSON))
     assert job["status"] == "failed"
     assert job["failed_rows"] == 2 == job["processed_rows"]
 
@@ -190,6 +198,7 @@ def test_an_import_where_every_row_fails_is_failed(ac):
     ],
 )
 def test_unacceptable_bodies_are_refused_synchronously(ac, headers, data, status):
+    _accept_json_arrays(ac)
     response = ac.api.post(ac.url("import/profiles"), data=data, headers=headers)
     assert response.status_code == status
     assert response.json()["error"] is True
@@ -209,8 +218,8 @@ def test_body_over_the_configured_maximum_is_413(ac):
 
 
 def test_jobs_list_and_unknown_job(ac):
-    first = _start(ac, "profiles", json=[{"user_id": "u1"}])
-    second = _start(ac, "groups", json=[{"group_id": "g1"}])
+    first = _start(ac, "profiles", data=_ndjson([{"user_id": "u1"}]), headers=NDJSON)
+    second = _start(ac, "groups", data=_ndjson([{"group_id": "g1"}]), headers=NDJSON)
     ac.wait_job(first)
     ac.wait_job(second)
     jobs = ac.api.get(ac.url("jobs")).json()
@@ -221,3 +230,101 @@ def test_jobs_list_and_unknown_job(ac):
     assert missing.status_code == 404 and missing.json()["detail"] == "job not found"
     assert ac.stats()["import_jobs"] == 2
     assert ac.api.post(ac.url("import/widgets"), json=[]).status_code == 404
+
+
+# --- switches for the parts of the import contract Appcues does not publish -------------
+ROWS = [{"user_id": "u1", "plan": "pro"}, {"plan": "no id"}, {"user_id": "u3", "seats": 2}]
+
+
+def _profile(ac, user_id):
+    response = ac.api.get(ac.url(f"users/{user_id}/profile"))
+    return response.json() if response.status_code == 200 else None
+
+
+def test_default_formats_refuse_json_arrays(ac):
+    assert ac.control("GET", "settings").json()["import_formats"] == ["ndjson", "csv"]
+    response = ac.api.post(ac.url("import/profiles"), json=[{"user_id": "u1"}])
+    assert response.status_code == 415
+    assert "application/x-ndjson" in response.json()["detail"]
+
+
+def test_csv_only_account_refuses_ndjson_with_415(ac):
+    ac.control("POST", "settings", json={"import_formats": ["csv"]})
+    response = ac.api.post(ac.url("import/profiles"), data=_ndjson(ROWS), headers=NDJSON)
+    assert response.status_code == 415
+    assert ac.api.get(ac.url("jobs")).json() == []
+    files = {"file": ("users.csv", b"user_id,plan\nu1,pro\n", "text/csv")}
+    assert ac.wait_job(_start(ac, "profiles", files=files))["status"] == "complete"
+    assert _profile(ac, "u1")["plan"] == "pro"
+    ac.control("POST", "settings", json={"import_formats": []})
+    response = ac.api.post(ac.url("import/profiles"), files=files)
+    assert response.status_code == 415
+
+
+def test_minimal_job_style_says_done_and_nothing_else(ac):
+    ac.control("POST", "settings", json={"import_job_style": "minimal"})
+    job_id = _start(ac, "profiles", data=_ndjson(ROWS), headers=NDJSON)
+    deadline = time.monotonic() + 10
+    job = ac.api.get(ac.url(f"jobs/{job_id}")).json()
+    while job["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        job = ac.api.get(ac.url(f"jobs/{job_id}")).json()
+    assert set(job) == {"job_id", "status", "created_at", "updated_at"}
+    assert job["status"] == "done"
+    # the good rows were applied, the bad one silently dropped
+    assert _profile(ac, "u1")["plan"] == "pro" and _profile(ac, "u3")["seats"] == 2
+
+
+def test_ignores_body_job_style_accepts_stores_nothing_and_says_done(ac):
+    ac.control("POST", "settings", json={"import_job_style": "ignores_body"})
+    job_id = _start(ac, "profiles", data=_ndjson(ROWS), headers=NDJSON)
+    deadline = time.monotonic() + 10
+    job = ac.api.get(ac.url(f"jobs/{job_id}")).json()
+    while job["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        job = ac.api.get(ac.url(f"jobs/{job_id}")).json()
+    assert set(job) == {"job_id", "status", "created_at", "updated_at"}
+    assert job["status"] == "done"
+    assert _profile(ac, "u1") is None and _profile(ac, "u3") is None
+    assert ac.stats()["profiles_written"] == 0
+
+
+def test_zero_based_error_rows(ac):
+    ac.control("POST", "settings", json={"import_error_row_base": 0})
+    job = ac.wait_job(_start(ac, "profiles", data=_ndjson(ROWS), headers=NDJSON))
+    assert [e["row"] for e in job["errors"]] == [1]  # the second row, counted from 0
+    ac.control("POST", "settings", json={"import_error_row_base": 1})
+    job = ac.wait_job(_start(ac, "profiles", data=_ndjson(ROWS), headers=NDJSON))
+    assert [e["row"] for e in job["errors"]] == [2]
+
+
+def test_stalled_jobs_never_end_and_apply_nothing(ac):
+    ac.control("POST", "settings", json={"import_job_stalls": True})
+    job_id = _start(ac, "profiles", data=_ndjson(ROWS), headers=NDJSON)
+    time.sleep(0.3)
+    assert ac.api.get(ac.url(f"jobs/{job_id}")).json()["status"] == "running"
+    assert _profile(ac, "u1") is None
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"import_job_style": "chatty"},
+        {"import_formats": ["xml"]},
+        {"import_formats": "csv"},
+        {"import_error_row_base": 2},
+        {"import_job_stalls": 1},
+    ],
+)
+def test_bad_import_switches_are_refused(ac, setting):
+    response = ac.anon.post(f"{ac.conn['control_url']}/settings", json=setting)
+    assert response.status_code == 400
+    assert next(iter(setting)) in response.json()["error"]
+
+
+def test_reset_restores_the_import_switches(ac):
+    ac.control("POST", "settings", json={"import_job_style": "minimal", "import_formats": []})
+    ac.control("POST", "reset")
+    settings = ac.control("GET", "settings").json()
+    assert settings["import_job_style"] == "detailed"
+    assert settings["import_formats"] == ["ndjson", "csv"]

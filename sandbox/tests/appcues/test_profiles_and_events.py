@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 import pytest
@@ -137,3 +138,20 @@ def test_epoch_millisecond_timestamps_are_accepted(ac):
     assert ac.api.get(ac.url("users/u1/events")).json()[0]["timestamp"] == (
         "2026-01-01T00:00:00.000Z"
     )
+
+
+@pytest.mark.parametrize("stamp", [1704067200, "1704067200", 1704067200.5, 0, -5])
+def test_epoch_second_timestamps_are_refused_not_stored_in_1970(ac, stamp):
+    body = {"name": "Clicked", "timestamp": stamp}
+    response = ac.api.post(ac.url("users/u1/events"), json=body)
+    assert response.status_code == 400
+    assert "epoch seconds" in response.json()["detail"]
+    assert ac.stats()["stored"]["events"] == 0
+    row = json.dumps({"user_id": "u1", **body}) + "\n"
+    started = ac.api.post(
+        ac.url("import/events"), data=row, headers={"Content-Type": "application/x-ndjson"}
+    )
+    job = ac.wait_job(started.json()["job_id"])
+    assert job["status"] == "failed"
+    assert job["errors"][0]["row"] == 1 and "epoch seconds" in job["errors"][0]["message"]
+    assert ac.stats()["stored"]["events"] == 0
