@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from salesforce_appcues_clients.local_files import local_file_errors
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -44,6 +46,10 @@ class DeadLetterFile:
         self.by_reason: Counter[str] = Counter()
 
     def write(self, letter: DeadLetter) -> None:
+        with local_file_errors(self.path, "dead_letter_path", "write the dead-letter file"):
+            self._append(letter)
+
+    def _append(self, letter: DeadLetter) -> None:
         line = {"time": datetime.now(UTC).isoformat(), **asdict(letter)}
         text = json.dumps(line, ensure_ascii=False, default=str, sort_keys=False)
         with self._lock:

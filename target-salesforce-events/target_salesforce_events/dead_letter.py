@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from salesforce_appcues_clients.local_files import local_file_errors
+
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +61,10 @@ class DeadLetterFile:
 
     def flush(self) -> None:
         """Write what was added, durably, before the batch counts as done."""
+        with local_file_errors(self.path, "dead_letter_path", "write the dead-letter file"):
+            self._write_pending()
+
+    def _write_pending(self) -> None:
         if not self._pending:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
