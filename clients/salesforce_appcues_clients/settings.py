@@ -149,7 +149,7 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": list(FRACTION_TYPE),
             "title": "Org API quota cap (%)",
             "default": 80,
-            "minimum": 1,
+            "exclusiveMinimum": 0,
             "maximum": 100,
             "description": (
                 "Stop the run when the org's rolling 24-hour API usage (all integrations) "
@@ -160,7 +160,7 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": list(FRACTION_TYPE),
             "title": "Per-run API quota cap (%)",
             "default": 25,
-            "minimum": 1,
+            "exclusiveMinimum": 0,
             "maximum": 100,
             "description": (
                 "Stop the run when the calls made by this run pass this share of the org's "
@@ -243,7 +243,6 @@ def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
             "title": "Appcues request rate cap",
             "default": 50,
             "minimum": 1,
-            "maximum": 1000,
             "description": (
                 "Requests per second this process sends to Appcues, shared by all threads "
                 "(Appcues allows 60 per account)."
@@ -288,18 +287,22 @@ def _get(config: Mapping[str, Any], name: str, default: Any = None) -> Any:
 
 
 def bounded(config: Mapping[str, Any], name: str, default: float, spec: Mapping[str, Any]) -> float:
-    """The setting as a number within the schema's `minimum`/`maximum` (text is parsed, as
-    Meltano may pass numbers as text); the error names the setting and the accepted range."""
-    low, high = spec.get("minimum"), spec.get("maximum")
+    """The setting as a number within the schema's range (text is parsed, as Meltano may pass
+    numbers as text); the error names the setting and the accepted range."""
+    low, above, high = spec.get("minimum"), spec.get("exclusiveMinimum"), spec.get("maximum")
     whole = spec.get("type") == "integer"
     kind = "a whole number" if whole else "a number"
-    span = (
-        f" from {low} to {high}"
-        if low is not None and high is not None
-        else f" of at least {low}"
-        if low is not None
-        else ""
+    span = " ".join(
+        part
+        for part in (
+            f"from {low} to {high}" if low is not None and high is not None else "",
+            f"of at least {low}" if low is not None and high is None else "",
+            f"above {above}" if above is not None else "",
+            f"up to {high}" if high is not None and low is None else "",
+        )
+        if part
     )
+    problem = f"setting {name!r} must be {kind} {span}".rstrip()
     value = _get(config, name, default)
     try:
         if isinstance(value, bool):
@@ -308,21 +311,15 @@ def bounded(config: Mapping[str, Any], name: str, default: float, spec: Mapping[
         if whole and number != int(number):
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        raise ConfigurationError(f"setting {name!r} must be {kind}{span}; got {value!r}") from None
+        raise ConfigurationError(f"{problem}; got {value!r}") from None
     if (
-        number != number
+        number != number  # NaN
         or (low is not None and number < low)
+        or (above is not None and number <= above)
         or (high is not None and number > high)
     ):
-        raise ConfigurationError(f"setting {name!r} must be {kind}{span}; got {value!r}")
+        raise ConfigurationError(f"{problem}; got {value!r}")
     return number
-
-
-def check_ranges(config: Mapping[str, Any], properties: Mapping[str, Mapping[str, Any]]) -> None:
-    """Every numeric setting of `properties` that is set lies within its schema's range."""
-    for name, spec in properties.items():
-        if "minimum" in spec or "maximum" in spec:
-            bounded(config, name, 0 if spec.get("minimum") is None else spec["minimum"], spec)
 
 
 def require_https(url: str, setting: str, allowed: bool, allow_setting: str) -> str:
