@@ -539,3 +539,18 @@ def test_dot_user_ids_never_reach_another_route(seeded, tmp_path):
         ac.close()
     requests_seen = seeded.appcues.call("GET", "stats")
     assert "users/../profile" not in json.dumps(requests_seen)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (ENOSPC on write)")
+@pytest.mark.parametrize("executable", ["target-salesforce-events", "target-appcues-profiles"])
+def test_disk_full_on_dead_letters_names_the_path(seeded, tmp_path, executable):
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    if executable == "target-salesforce-events":
+        config = events_config(seeded, tmp_path, dead_letter_path="/dev/full")
+        stdin = EVENT_LINES.replace('"user_id": "usr_c0000001"', '"user_id": "usr-nobody-42"')
+    else:
+        config = profiles_config(seeded, tmp_path, dead_letter_path="/dev/full")
+        stdin = _profile_lines("")  # a blank id: dead-lettered
+    done = run_plugin(executable, config, tmp_path, stdin=stdin)
+    assert_refused(done, "dead_letter_path", "/dev/full", "disk is full")
+    assert '"bookmarks"' not in done.stdout
