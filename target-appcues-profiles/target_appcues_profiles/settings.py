@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from salesforce_appcues_clients.local_files import check_file_path, check_folder_path
+from salesforce_appcues_clients.local_files import (
+    LocalFileError,
+    check_file_path,
+    check_folder_path,
+)
 
 from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
 
@@ -199,7 +203,10 @@ class TargetSettings:
         state_dir = Path(str(get("state_dir", DEFAULT_STATE_DIR))).expanduser()
         dead_letters = config.get("dead_letter_path")
         group_field = config.get("user_group_field") or None
-        check_folder_path(state_dir, "state_dir")
+        try:
+            check_folder_path(state_dir, "state_dir")
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
         settings = cls(
             user_streams=users,
             group_streams=groups,
@@ -224,9 +231,12 @@ class TargetSettings:
                 else state_dir / DEAD_LETTER_FILE
             ),
         )
-        check_file_path(
-            settings.dead_letter_path, "dead_letter_path" if dead_letters else "state_dir"
-        )
+        try:
+            check_file_path(
+                settings.dead_letter_path, "dead_letter_path" if dead_letters else "state_dir"
+            )
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
         return settings
 
     def stream_kind(self, stream_name: str) -> StreamKind | None:

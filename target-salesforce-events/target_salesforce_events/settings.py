@@ -8,8 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 
-from salesforce_appcues_clients.local_files import check_file_path, check_folder_path
+from salesforce_appcues_clients.local_files import (
+    LocalFileError,
+    check_file_path,
+    check_folder_path,
+)
 
 NPS_SCORE = "appcues:nps_score"
 NPS_FEEDBACK = "appcues:nps_feedback"
@@ -170,6 +175,14 @@ def target_properties() -> dict[str, Any]:
     return dict(schema["properties"])
 
 
+class SettingsError(ConfigValidationError, ValueError):
+    """A setting is invalid; the message names it. The SDK's command line prints it as one
+    line (no traceback) and exits 1."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, errors=[message])
+
+
 def _text_or_none(value: Any) -> str | None:
     return str(value).strip() or None if value not in (None, "") else None
 
@@ -182,7 +195,7 @@ def _duration(value: Any) -> int:
     except (TypeError, ValueError, OverflowError):
         minutes = -1
     if not 0 <= minutes <= MAX_DURATION_MINUTES:
-        raise ValueError(
+        raise SettingsError(
             f"setting duration_minutes: {value!r} is not a whole number of minutes from 0 to "
             f"{MAX_DURATION_MINUTES} (Salesforce refuses negative Event durations, and longer "
             "ones unless the org allows multiday events)"
@@ -198,7 +211,7 @@ def _retention_days(value: Any) -> int:
     except (TypeError, ValueError):
         days = -1
     if not 0 <= days <= 36500 or isinstance(value, bool):
-        raise ValueError(
+        raise SettingsError(
             f"setting ledger_retention_days: {value!r} is not a whole number of days "
             "(0 = never forget)"
         )
@@ -230,8 +243,11 @@ class EventSettings:
         state_dir = Path(str(config.get("state_dir") or ".target-salesforce-events"))
         objects = tuple(config.get("user_objects") or ("Contact", "Lead"))
         if not objects:
-            raise ValueError("setting user_objects: name at least one object, e.g. Contact")
-        check_folder_path(state_dir, "state_dir")
+            raise SettingsError("setting user_objects: name at least one object, e.g. Contact")
+        try:
+            check_folder_path(state_dir, "state_dir")
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
         settings = cls(
             user_objects=objects,
             user_id_field=str(config.get("user_id_field") or "Product_User_Id__c"),
@@ -251,13 +267,16 @@ class EventSettings:
                 config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
             ),
         )
-        check_file_path(
-            settings.ledger_path, "ledger_path" if config.get("ledger_path") else "state_dir"
-        )
-        check_file_path(
-            settings.dead_letter_path,
-            "dead_letter_path" if config.get("dead_letter_path") else "state_dir",
-        )
+        try:
+            check_file_path(
+                settings.ledger_path, "ledger_path" if config.get("ledger_path") else "state_dir"
+            )
+            check_file_path(
+                settings.dead_letter_path,
+                "dead_letter_path" if config.get("dead_letter_path") else "state_dir",
+            )
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
         return settings
 
     def writes_event(self, name: str) -> bool:
