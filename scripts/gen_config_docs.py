@@ -56,6 +56,14 @@ def _type(prop: dict[str, Any]) -> str:
         label = f"{label} ({prop['format']})"
     if prop.get("enum"):
         label = "one of " + ", ".join(f"`{v}`" for v in prop["enum"] if v is not None)
+    low, above, high = prop.get("minimum"), prop.get("exclusiveMinimum"), prop.get("maximum")
+    bounds = [
+        *([f"≥ {low}"] if low is not None else []),
+        *([f"> {above}"] if above is not None else []),
+        *([f"≤ {high}"] if high is not None else []),
+    ]
+    if bounds:  # the plugins refuse values outside the range, naming the setting
+        label = f"{label}, {' and '.join(bounds)}"
     return label
 
 

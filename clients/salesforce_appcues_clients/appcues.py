@@ -291,6 +291,9 @@ class AnalyticsResult:
     truncated: bool
 
 
+DOT_SEGMENTS = frozenset({".", ".."})  # path segments that URL normalisation removes
+
+
 class AppcuesClient:
     """One Appcues account; see docs/clients.md for the contract."""
 
@@ -431,6 +434,10 @@ class AppcuesClient:
     def _id(value: str) -> str:
         if not value:
             raise ValueError("an Appcues id must not be empty")
+        if str(value) in DOT_SEGMENTS:
+            # `users/../profile` is another route once a URL is normalised (by requests, a
+            # proxy or Appcues' router), and %2E may be decoded back: never sent.
+            raise ValueError(f"Appcues id {value!r} cannot be sent in a URL path")
         try:
             return quote(str(value), safe="")
         except UnicodeEncodeError:

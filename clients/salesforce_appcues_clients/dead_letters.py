@@ -36,6 +36,8 @@ from typing import Any
 
 import click
 
+from .local_files import local_file_errors
+
 FORMAT = 1
 
 
@@ -113,14 +115,15 @@ class DeadLetterWriter:
         with self._lock:
             if not self._pending:
                 return
-            created = not self.path.exists()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write("".join(line + "\n" for line in self._pending))
-                handle.flush()
-                os.fsync(handle.fileno())
-            if created:
-                fsync_directory(self.path.parent)
+            with local_file_errors(self.path, "dead_letter_path", "write the dead-letter file"):
+                created = not self.path.exists()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("a", encoding="utf-8") as handle:
+                    handle.write("".join(line + "\n" for line in self._pending))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                if created:
+                    fsync_directory(self.path.parent)
             self._pending.clear()
 
     @property

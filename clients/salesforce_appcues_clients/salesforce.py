@@ -72,6 +72,7 @@ BULK_PAGE_SIZE = 50_000
 _API_PATH = re.compile(r"^/services/(data|async)/")
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 _REPLAY_SAFE_POSTS = (
     re.compile(r"/composite/batch/?$"),  # our batches only hold GET describes
     re.compile(r"/jobs/query/?$"),  # a duplicate query job wastes a job, never data
@@ -849,6 +850,8 @@ class SalesforceClient:
             },
         )
         job_id = str(job["id"])
+        if not _RECORD_ID.match(job_id):  # a URL path segment from the answer
+            raise SalesforceError(200, "UNEXPECTED_RESPONSE", f"not a job id: {job_id[:40]!r}")
         self._wait_for_bulk_job(job_id)
         csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long text areas
         locator: str | None = None
@@ -979,6 +982,8 @@ class SalesforceClient:
     ) -> list[RecordResult]:
         if not _SOBJECT_NAME.match(external_id_field):
             raise ValueError(f"not a field name: {external_id_field!r}")
+        if not _SOBJECT_NAME.match(sobject):  # both are URL path segments
+            raise ValueError(f"not an sObject name: {sobject!r}")
         path = f"composite/sobjects/{sobject}/{external_id_field}"
         return self._collections("PATCH", path, _typed(sobject, records), all_or_none)
 

@@ -6,6 +6,7 @@ Plugins merge `salesforce_properties()` / `appcues_properties(prefix)` into thei
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from .errors import ConfigurationError
 
 # Settings that may be fractional also admit numeric text: Meltano 4.4.1 turns a text value of
 # a `decimal` setting into a Decimal it cannot serialise, so meltano.yml declares them as
-# strings, and `_number` parses them (naming the setting when the text is no number).
+# strings, and `bounded` parses them (naming the setting when the text is no number).
 FRACTION_TYPE = ["number", "string"]
 
 DEFAULT_API_VERSION = "62.0"
@@ -24,11 +25,25 @@ DEFAULT_API_VERSION = "62.0"
 # My Domain host answers invalid_grant "audience is invalid".
 JWT_AUDIENCE_PRODUCTION = "https://login.salesforce.com"
 JWT_AUDIENCE_SANDBOX = "https://test.salesforce.com"
+API_VERSION_FORM = re.compile(r"[vV]?\d{2,3}\.0")
 APPCUES_REGIONS = {"us": "https://api.appcues.com", "eu": "https://api.eu.appcues.com"}
 
 
 def _secret(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "secret": True, "writeOnly": True}
+
+
+def _insecure_http(service: str, endpoints: str) -> dict[str, Any]:
+    return {
+        "type": "boolean",
+        "title": f"Allow plain HTTP to {service}",
+        "default": False,
+        "description": (
+            f"Accept an `http://` URL in {endpoints}. Credentials then cross the network "
+            "in clear text: meant only for a local test double you trust. Off: any "
+            "endpoint that is not `https://` (loopback included) is refused at start."
+        ),
+    }
 
 
 def salesforce_properties() -> dict[str, dict[str, Any]]:
@@ -130,12 +145,16 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": "string",
             "title": "API version",
             "default": DEFAULT_API_VERSION,
+            "pattern": r"^[vV]?\d{2,3}\.0$",
             "description": "Salesforce REST API version, e.g. `62.0`.",
         },
+        "allow_insecure_http": _insecure_http("Salesforce", "`domain`"),
         "request_timeout": {
             "type": "integer",
             "title": "Request timeout (seconds)",
             "default": 120,
+            "minimum": 1,
+            "maximum": 3600,
             "description": "Seconds to wait for Salesforce to answer one HTTP request.",
         },
         "ca_bundle": {
@@ -151,6 +170,8 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": list(FRACTION_TYPE),
             "title": "Org API quota cap (%)",
             "default": 80,
+            "exclusiveMinimum": 0,
+            "maximum": 100,
             "description": (
                 "Stop the run when the org's rolling 24-hour API usage (all integrations) "
                 "passes this share of its daily limit."
@@ -160,6 +181,8 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": list(FRACTION_TYPE),
             "title": "Per-run API quota cap (%)",
             "default": 25,
+            "exclusiveMinimum": 0,
+            "maximum": 100,
             "description": (
                 "Stop the run when the calls made by this run pass this share of the org's "
                 "daily API limit."
@@ -169,6 +192,8 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": "integer",
             "title": "Retries per request",
             "default": 5,
+            "minimum": 0,
+            "maximum": 20,
             "description": (
                 "How often a request is retried after a transient failure (connection error, "
                 "timeout, 429, 5xx) before the run fails."
@@ -178,18 +203,24 @@ def salesforce_properties() -> dict[str, dict[str, Any]]:
             "type": "integer",
             "title": "Retry time budget (seconds)",
             "default": 300,
+            "minimum": 0,
+            "maximum": 86400,
             "description": "Total seconds one request may spend waiting between retries.",
         },
         "retry_base_delay": {
             "type": list(FRACTION_TYPE),
             "title": "First retry delay (seconds)",
             "default": 1.0,
+            "minimum": 0,
+            "maximum": 600,
             "description": "Backoff before the first retry; doubles on each further retry.",
         },
         "bulk_timeout": {
             "type": "integer",
             "title": "Bulk query timeout (seconds)",
             "default": 1800,
+            "minimum": 1,
+            "maximum": 86400,
             "description": "A Bulk API 2.0 query job still running after this is aborted.",
         },
     }
@@ -227,10 +258,12 @@ def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
             "title": "Appcues base URL",
             "description": "Overrides `region` with `https://host[:port]` (a proxy, an emulator).",
         },
+        "allow_insecure_http": _insecure_http("Appcues", "the Appcues `base_url`"),
         "max_requests_per_second": {
             "type": "integer",
             "title": "Appcues request rate cap",
             "default": 50,
+            "minimum": 1,
             "description": (
                 "Requests per second this process sends to Appcues, shared by all threads "
                 "(Appcues allows 60 per account)."
@@ -240,6 +273,8 @@ def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
             "type": "integer",
             "title": "Appcues request timeout (seconds)",
             "default": 60,
+            "minimum": 1,
+            "maximum": 3600,
             "description": "Seconds to wait for Appcues to answer one HTTP request.",
         },
         "ca_bundle": {
@@ -251,12 +286,16 @@ def appcues_properties(prefix: str = "") -> dict[str, dict[str, Any]]:
             "type": "integer",
             "title": "Appcues retries per request",
             "default": 3,
+            "minimum": 0,
+            "maximum": 20,
             "description": "Retries after a 429 or 5xx answer before the run fails.",
         },
         "retry_base_delay": {
             "type": list(FRACTION_TYPE),
             "title": "Appcues first retry delay (seconds)",
             "default": 1.0,
+            "minimum": 0,
+            "maximum": 600,
             "description": "Wait before a retry without Retry-After; doubles, capped at 60.",
         },
     }
@@ -268,21 +307,71 @@ def _get(config: Mapping[str, Any], name: str, default: Any = None) -> Any:
     return default if value is None or value == "" else value
 
 
-def _number(config: Mapping[str, Any], name: str, default: float) -> float:
+def bounded(config: Mapping[str, Any], name: str, default: float, spec: Mapping[str, Any]) -> float:
+    """The setting as a number within the schema's range (text is parsed, as Meltano may pass
+    numbers as text); the error names the setting and the accepted range."""
+    low, above, high = spec.get("minimum"), spec.get("exclusiveMinimum"), spec.get("maximum")
+    whole = spec.get("type") == "integer"
+    kind = "a whole number" if whole else "a number"
+    span = " ".join(
+        part
+        for part in (
+            f"from {low} to {high}" if low is not None and high is not None else "",
+            f"of at least {low}" if low is not None and high is None else "",
+            f"above {above}" if above is not None else "",
+            f"up to {high}" if high is not None and low is None else "",
+        )
+        if part
+    )
+    problem = f"setting {name!r} must be {kind} {span}".rstrip()
     value = _get(config, name, default)
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"setting {name!r} must be a number") from None
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+        if whole and number != int(number):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigurationError(f"{problem}; got {value!r}") from None
+    if (
+        number != number  # NaN
+        or (low is not None and number < low)
+        or (above is not None and number <= above)
+        or (high is not None and number > high)
+    ):
+        raise ConfigurationError(f"{problem}; got {value!r}")
+    return number
 
 
-def login_url_for(domain: str | None, is_sandbox: bool = False) -> str:
+def require_https(url: str, setting: str, allowed: bool, allow_setting: str) -> str:
+    """Refuse a plain-HTTP endpoint (credentials would cross the network in clear text)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "https" or (scheme == "http" and allowed):
+        return url
+    if scheme == "http":
+        raise ConfigurationError(
+            f"setting {setting!r} is a plain http:// URL: the credentials would be sent in "
+            f"clear text. Use https://host[:port], or set {allow_setting} to true for a "
+            "local test double you trust"
+        )
+    raise ConfigurationError(f"setting {setting!r} must be an https://host[:port] URL; got {url!r}")
+
+
+def _flag(config: Mapping[str, Any], name: str) -> bool:
+    """A boolean setting; Meltano may pass it as text."""
+    value = _get(config, name, False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
+
+
+def login_url_for(domain: str | None, is_sandbox: bool = False, allow_http: bool = False) -> str:
     """The OAuth base URL for a `domain` setting."""
     domain = (domain or "").strip()
     if not domain or (is_sandbox and domain == "login"):  # "login" may just be the default
         domain = "test" if is_sandbox else "login"
-    if domain.startswith(("https://", "http://")):
-        return domain.rstrip("/")
+    if "://" in domain:
+        return require_https(domain, "domain", allow_http, "allow_insecure_http").rstrip("/")
     if "/" in domain or ":" in domain:
         raise ConfigurationError(
             f"setting 'domain' must be login, test, a My Domain prefix or https://host[:port]; "
@@ -327,12 +416,23 @@ class SalesforceSettings:
                 raise ConfigurationError(
                     f"setting 'private_key_file': cannot read {key_file}: {exc.strerror}"
                 ) from None
-        version = str(_get(config, "api_version", DEFAULT_API_VERSION)).lstrip("vV")
+        raw_version = str(_get(config, "api_version", DEFAULT_API_VERSION)).strip()
+        if not API_VERSION_FORM.fullmatch(raw_version):
+            raise ConfigurationError(
+                f"setting 'api_version' must be a Salesforce API version such as "
+                f"{DEFAULT_API_VERSION} (digits, '.0'); got {raw_version!r}"
+            )
+        version = raw_version.lstrip("vV")
+        props = salesforce_properties()
         flow = str(_get(config, "auth_flow", "auto"))
         if flow not in ("auto", "refresh_token", "jwt_bearer", "client_credentials"):
             raise ConfigurationError(f"setting 'auth_flow' has an unknown value {flow!r}")
         return cls(
-            login_url=login_url_for(_get(config, "domain"), bool(_get(config, "is_sandbox"))),
+            login_url=login_url_for(
+                _get(config, "domain"),
+                bool(_get(config, "is_sandbox")),
+                _flag(config, "allow_insecure_http"),
+            ),
             client_id=_get(config, "client_id"),
             client_secret=_get(config, "client_secret"),
             refresh_token=_get(config, "refresh_token"),
@@ -340,14 +440,18 @@ class SalesforceSettings:
             private_key=private_key,
             auth_flow=flow,
             api_version=version,
-            request_timeout=_number(config, "request_timeout", 120),
+            request_timeout=bounded(config, "request_timeout", 120, props["request_timeout"]),
             ca_bundle=_get(config, "ca_bundle"),
-            quota_percent_total=_number(config, "quota_percent_total", 80),
-            quota_percent_per_run=_number(config, "quota_percent_per_run", 25),
-            max_retries=int(_number(config, "max_retries", 5)),
-            retry_max_seconds=_number(config, "retry_max_seconds", 300),
-            retry_base_delay=_number(config, "retry_base_delay", 1.0),
-            bulk_timeout=_number(config, "bulk_timeout", 1800),
+            quota_percent_total=bounded(
+                config, "quota_percent_total", 80, props["quota_percent_total"]
+            ),
+            quota_percent_per_run=bounded(
+                config, "quota_percent_per_run", 25, props["quota_percent_per_run"]
+            ),
+            max_retries=int(bounded(config, "max_retries", 5, props["max_retries"])),
+            retry_max_seconds=bounded(config, "retry_max_seconds", 300, props["retry_max_seconds"]),
+            retry_base_delay=bounded(config, "retry_base_delay", 1.0, props["retry_base_delay"]),
+            bulk_timeout=bounded(config, "bulk_timeout", 1800, props["bulk_timeout"]),
             is_sandbox=bool(_get(config, "is_sandbox")),
             token_store_dir=str(_get(config, "token_store_dir", ".salesforce-tokens")),
         )
@@ -403,19 +507,35 @@ class AppcuesSettings:
                     f"setting {prefix}region must be one of {sorted(APPCUES_REGIONS)}"
                 )
             base_url = APPCUES_REGIONS[region]
-        rate = _number(config, prefix + "max_requests_per_second", 50)
-        if rate <= 0:
-            raise ConfigurationError(f"setting {prefix}max_requests_per_second must be > 0")
+        props = appcues_properties(prefix)
+        base_url = require_https(
+            str(base_url).strip(),
+            prefix + "base_url" if get("base_url") else prefix + "region",
+            _flag(config, prefix + "allow_insecure_http"),
+            prefix + "allow_insecure_http",
+        )
+        rate = bounded(
+            config,
+            prefix + "max_requests_per_second",
+            50,
+            props[prefix + "max_requests_per_second"],
+        )
         return cls(
             account_id=str(get("account_id")),
             api_key=str(get("api_key")),
             api_secret=str(get("api_secret")),
             base_url=str(base_url).rstrip("/"),
             max_requests_per_second=rate,
-            request_timeout=_number(config, prefix + "request_timeout", 60),
+            request_timeout=bounded(
+                config, prefix + "request_timeout", 60, props[prefix + "request_timeout"]
+            ),
             ca_bundle=get("ca_bundle"),
-            max_retries=int(_number(config, prefix + "max_retries", 3)),
-            retry_base_delay=_number(config, prefix + "retry_base_delay", 1.0),
+            max_retries=int(
+                bounded(config, prefix + "max_retries", 3, props[prefix + "max_retries"])
+            ),
+            retry_base_delay=bounded(
+                config, prefix + "retry_base_delay", 1.0, props[prefix + "retry_base_delay"]
+            ),
             prefix=prefix,
         )
 

@@ -20,6 +20,14 @@ from .timefmt import format_datetime, parse_datetime
 from .windows import GroupCheckpoint
 
 
+class StateError(ValueError):
+    """The incoming state cannot be used; the message names the state and the stream."""
+
+
+class FutureBookmarkError(StateError):
+    """A bookmark lies after the source's clock: every run would read nothing and keep it."""
+
+
 class CheckpointedStream(Stream):
     """An incremental stream whose records arrive in windows, sorted within each window."""
 
@@ -34,6 +42,7 @@ class CheckpointedStream(Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     _checkpoint: GroupCheckpoint | None = None
+    allow_future_bookmark = False  # the streams read the tap's setting
     _checkpoint_context: types.Context | None = None
 
     def apply_catalog(self, catalog: Catalog) -> None:
@@ -55,7 +64,32 @@ class CheckpointedStream(Stream):
         value = state.get("replication_key_value")
         if not value or state.get("replication_key") != self.replication_key:
             return None
-        return parse_datetime(str(value))
+        try:
+            return parse_datetime(str(value))
+        except ValueError:
+            raise StateError(
+                f"state of stream {self.name!r}: bookmark {value!r} is not an ISO 8601 "
+                "instant such as 2024-01-01T00:00:00.000Z; fix or remove the stream's entry"
+            ) from None
+
+    def future_bookmark(self, bookmark: datetime | None, now: datetime, clock: str) -> bool:
+        """Whether the bookmark lies after `clock` (then the run reads nothing). Refused
+        unless `allow_future_bookmark` is set: a wrong state would otherwise stall silently."""
+        if bookmark is None or bookmark <= now:
+            return False
+        message = (
+            f"stream {self.name!r}: the state's bookmark {format_datetime(bookmark)} lies "
+            f"after {clock} ({format_datetime(now)}), so every run would read nothing and "
+            "keep it. Correct the state (e.g. `meltano state set` / `meltano state clear`)"
+        )
+        if not self.allow_future_bookmark:
+            raise FutureBookmarkError(
+                message + ", or set allow_future_bookmark to true to wait for the clock"
+            )
+        self.logger.warning(
+            "%s; allow_future_bookmark is true: nothing read, bookmark kept", message
+        )
+        return True
 
     def begin_checkpoints(self, context: types.Context | None) -> GroupCheckpoint:
         self._checkpoint = GroupCheckpoint(self.bookmark(context))

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from salesforce_appcues_clients.errors import ConfigurationError
+from salesforce_appcues_clients.settings import bounded
+
 from .timefmt import parse_datetime
 
 API_TYPES = ("AUTO", "REST", "BULK2")
@@ -87,6 +90,8 @@ def tap_properties() -> dict[str, dict[str, Any]]:
         "bulk_threshold": {
             "type": "integer",
             "default": 10000,
+            "minimum": 0,
+            "maximum": 100_000_000,
             "title": "Bulk threshold (records)",
             "description": (
                 "Under `AUTO`, a window with more changed records than this is read with "
@@ -96,6 +101,8 @@ def tap_properties() -> dict[str, dict[str, Any]]:
         "lookback_window": {
             "type": "integer",
             "default": 600,
+            "minimum": 0,
+            "maximum": 2_592_000,
             "title": "Lookback (seconds)",
             "description": (
                 "Each run re-reads this many seconds before the bookmark, so records committed "
@@ -106,6 +113,8 @@ def tap_properties() -> dict[str, dict[str, Any]]:
         "lag": {
             "type": "integer",
             "default": 60,
+            "minimum": 0,
+            "maximum": 86_400,
             "title": "Lag (seconds)",
             "description": (
                 "Each run reads up to the org's clock minus this many seconds, leaving time for "
@@ -154,6 +163,8 @@ def tap_properties() -> dict[str, dict[str, Any]]:
         "appcues_lookback_window": {
             "type": "integer",
             "default": 3600,
+            "minimum": 0,
+            "maximum": 2_592_000,
             "title": "Appcues lookback (seconds)",
             "description": (
                 "Each run re-reads this many seconds of events before the bookmark, because "
@@ -163,6 +174,8 @@ def tap_properties() -> dict[str, dict[str, Any]]:
         "appcues_lag": {
             "type": "integer",
             "default": 300,
+            "minimum": 0,
+            "maximum": 86_400,
             "title": "Appcues lag (seconds)",
             "description": (
                 "Each run reads events up to the current time minus this many seconds; the "
@@ -172,6 +185,8 @@ def tap_properties() -> dict[str, dict[str, Any]]:
         "appcues_export_after_days": {
             "type": "integer",
             "default": 7,
+            "minimum": 1,
+            "maximum": 90,
             "title": "Appcues export threshold (days)",
             "description": (
                 "A window of events longer than this (a backfill) whose query comes back "
@@ -179,20 +194,42 @@ def tap_properties() -> dict[str, dict[str, Any]]:
                 "instead of being split into smaller queries."
             ),
         },
+        "allow_future_bookmark": {
+            "type": "boolean",
+            "default": False,
+            "title": "Allow a bookmark in the future",
+            "description": (
+                "A state whose bookmark lies after the source's clock (the org's, or Appcues') "
+                "would make every run read nothing and keep it, so the tap refuses to run "
+                "(exit 1) and says which stream. True: log a warning, read nothing and keep "
+                "the bookmark until the clock passes it."
+            ),
+        },
     }
 
 
-def _int(config: Mapping[str, Any], name: str, default: int, minimum: int = 0) -> int:
-    value = config.get(name)
-    if value is None or value == "":
-        return default
+class SettingsError(ConfigurationError, ValueError):
+    """A tap setting is invalid; the message names it and the accepted form."""
+
+
+def _int(config: Mapping[str, Any], name: str, default: int) -> int:
     try:
-        number = int(value)
+        return int(bounded(config, name, default, tap_properties()[name]))
+    except ConfigurationError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _instant(config: Mapping[str, Any], name: str) -> datetime | None:
+    value = config.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return parse_datetime(value)
     except (TypeError, ValueError):
-        raise ValueError(f"setting {name!r} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"setting {name!r} must be at least {minimum}, got {number}")
-    return number
+        raise SettingsError(
+            f"setting {name!r} must be an ISO 8601 instant such as 2024-01-01T00:00:00Z; "
+            f"got {value!r}"
+        ) from None
 
 
 def _names(config: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -223,6 +260,7 @@ class TapSettings:
     appcues_lookback_window: int
     appcues_lag: int
     appcues_export_after_days: int
+    allow_future_bookmark: bool = False
 
     @property
     def objects(self) -> tuple[str, ...]:
@@ -234,22 +272,20 @@ class TapSettings:
     def from_config(cls, config: Mapping[str, Any]) -> TapSettings:
         api_type = str(config.get("api_type") or "AUTO").upper()
         if api_type not in API_TYPES:
-            raise ValueError(f"setting 'api_type' must be one of {', '.join(API_TYPES)}")
+            raise SettingsError(f"setting 'api_type' must be one of {', '.join(API_TYPES)}")
         user_objects = _names(config, "user_objects", ("Contact",))
         for name in user_objects:
             if name not in ("Lead", "Contact"):
-                raise ValueError(f"setting 'user_objects': {name!r} is not Lead or Contact")
+                raise SettingsError(f"setting 'user_objects': {name!r} is not Lead or Contact")
         rel = config.get("relationship_fields") or {}
         if not isinstance(rel, Mapping):
-            raise ValueError("setting 'relationship_fields' must map object names to lists")
+            raise SettingsError("setting 'relationship_fields' must map object names to lists")
         relationship_fields = {
             str(obj): _names(rel, obj, ()) for obj in rel if isinstance(obj, str)
         }
         account = config.get("account_object", "Account")
-        start = config.get("start_date")
-        appcues_start = config.get("appcues_start_date")
         return cls(
-            start_date=parse_datetime(start) if start else None,
+            start_date=_instant(config, "start_date"),
             user_objects=user_objects,
             account_object=(str(account).strip() or None) if account is not None else None,
             relationship_fields=relationship_fields,
@@ -260,8 +296,15 @@ class TapSettings:
             include_deleted=bool(config.get("include_deleted", True)),
             event_names=_names(config, "appcues_event_names", DEFAULT_EVENT_NAMES),
             include_custom_events=bool(config.get("appcues_include_custom_events", False)),
-            appcues_start_date=parse_datetime(appcues_start) if appcues_start else None,
+            appcues_start_date=_instant(config, "appcues_start_date"),
             appcues_lookback_window=_int(config, "appcues_lookback_window", 3600),
             appcues_lag=_int(config, "appcues_lag", 300),
-            appcues_export_after_days=_int(config, "appcues_export_after_days", 7, minimum=1),
+            appcues_export_after_days=_int(config, "appcues_export_after_days", 7),
+            allow_future_bookmark=_flag(config.get("allow_future_bookmark")),
         )
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)

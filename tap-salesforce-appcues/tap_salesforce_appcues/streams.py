@@ -66,6 +66,7 @@ class SalesforceObjectStream(CheckpointedStream):
         self.obj = obj
         self.parent_paths = list(parent_paths)
         self.sf_tap = tap
+        self.allow_future_bookmark = tap.settings.allow_future_bookmark
         super().__init__(tap, schema=object_schema(obj, self.parent_paths), name=obj.name)
 
     # --- what to read ------------------------------------------------------------------
@@ -92,10 +93,13 @@ class SalesforceObjectStream(CheckpointedStream):
         settings = self.sf_tap.settings
         sf = self.sf_tap.salesforce
         checkpoint = self.begin_checkpoints(context)
+        now = sf.server_time()
+        if self.future_bookmark(checkpoint.bookmark, now, "the org's clock"):
+            return
         window = incremental_window(
             bookmark=checkpoint.bookmark,
             start_date=settings.start_date,
-            now=sf.server_time(),
+            now=now,
             lookback=timedelta(seconds=settings.lookback_window),
             lag=timedelta(seconds=settings.lag),
         )
@@ -252,12 +256,20 @@ class AppcuesEventsStream(CheckpointedStream):
 
     def __init__(self, tap: TapSalesforceAppcues) -> None:
         self.sf_tap = tap
+        self.allow_future_bookmark = tap.settings.allow_future_bookmark
         super().__init__(tap, schema=EVENT_SCHEMA, name=self.name)
 
     def get_records(self, context: types.Context | None) -> Iterator[dict[str, Any]]:
         settings = self.sf_tap.settings
         checkpoint = self.begin_checkpoints(context)
         now = self.sf_tap.appcues_now()
+        clock = (
+            "Appcues' clock"
+            if self.sf_tap.appcues.server_time() is not None
+            else "the local clock (Appcues' is not known before its first answer)"
+        )
+        if self.future_bookmark(checkpoint.bookmark, now, clock):
+            return
         start_date = settings.appcues_start_date
         if checkpoint.bookmark is None and start_date is None:
             start_date = now - self.DEFAULT_HISTORY

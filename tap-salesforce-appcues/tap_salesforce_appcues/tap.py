@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
+import sys
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import IO, Any
 
 from singer_sdk import Stream, Tap
+from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.appcues import AppcuesClient
-from salesforce_appcues_clients.errors import SalesforceError
+from salesforce_appcues_clients.errors import ConfigurationError, SalesforceError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.settings import (
     AppcuesSettings,
@@ -16,6 +21,7 @@ from salesforce_appcues_clients.settings import (
     salesforce_properties,
 )
 
+from .client import StateError
 from .schema_mapping import (
     ObjectInfo,
     ParentPath,
@@ -25,6 +31,7 @@ from .schema_mapping import (
 )
 from .settings import TapSettings, tap_properties
 from .streams import AppcuesEventsStream, SalesforceObjectStream
+from .timefmt import parse_datetime
 
 APPCUES_REQUIRED = ("appcues_account_id", "appcues_api_key", "appcues_api_secret")
 MAX_PARENT_DEPTH = 4
@@ -45,6 +52,7 @@ class TapSalesforceAppcues(Tap):
     }
 
     _sf: SalesforceClient | None = None
+    _state_source = "the state"  # how messages name the incoming state (its file, if any)
     _appcues: AppcuesClient | None = None
     _calls_logged = False
 
@@ -81,6 +89,42 @@ class TapSalesforceAppcues(Tap):
         `AppcuesEventsStream` reads only up to Appcues' clock minus `appcues_lag`.
         """
         return self.appcues.server_time() or datetime.now(UTC)
+
+    # --- the incoming state ------------------------------------------------------------
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+    ) -> None:
+        """The SDK's run, with a state that is not JSON named instead of a parser traceback,
+        and state or settings errors as one line and exit code 1."""
+        try:
+            if state is not None:
+                cls._state_source = f"--state {getattr(state, 'name', '?')}"
+                text = state.read()
+                try:
+                    check_state(json.loads(text), cls._state_source)
+                except json.JSONDecodeError as exc:
+                    raise StateError(
+                        f"{cls._state_source} is not JSON ({exc}); pass the JSON state a "
+                        "target emitted, or {} to start afresh"
+                    ) from None
+                state = io.StringIO(text)
+            super().invoke(
+                about=about,
+                about_format=about_format,
+                config=config,
+                state=state,
+                catalog=catalog,
+            )
+        except (StateError, ConfigurationError) as exc:
+            cls.logger.error("%s", exc)
+            sys.exit(1)
 
     # --- discovery -----------------------------------------------------------------------
     def discover_streams(self) -> list[Stream]:
@@ -216,6 +260,32 @@ class TapSalesforceAppcues(Tap):
         self.logger.info(
             "API calls this run: salesforce=%d appcues=%d", calls["salesforce"], calls["appcues"]
         )
+
+
+def check_state(state: Any, where: str) -> None:
+    """Refuse a state of the wrong shape before any call, naming the state and the stream."""
+    if not isinstance(state, dict):
+        raise StateError(f'{where} must be a JSON object {{"bookmarks": {{...}}}}')
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        raise StateError(f'{where}: "bookmarks" must be an object keyed by stream name')
+    for stream, entry in bookmarks.items():
+        if not isinstance(entry, dict):
+            raise StateError(
+                f"{where}: the entry of stream {stream!r} must be an object such as "
+                '{"replication_key": "SystemModstamp", "replication_key_value": "..."}'
+            )
+        value = entry.get("replication_key_value")
+        if value in (None, ""):
+            continue
+        try:
+            parse_datetime(str(value))
+        except ValueError:
+            raise StateError(
+                f"{where}: stream {stream!r} has the bookmark {value!r}, which is not an "
+                "ISO 8601 instant such as 2024-01-01T00:00:00.000Z; fix or remove the "
+                "stream's entry"
+            ) from None
 
 
 if __name__ == "__main__":

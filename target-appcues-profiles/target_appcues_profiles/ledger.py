@@ -11,12 +11,17 @@ each look changed after the other's write, and both would be re-sent on every ru
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+from salesforce_appcues_clients.local_files import LocalFileError, local_file_errors
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["user", "group", "membership"]
 
@@ -49,17 +54,58 @@ class Ledger:
 
     def __init__(self, state_dir: str | Path, account_id: str) -> None:
         directory = Path(state_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        with local_file_errors(directory, "state_dir", "create the folder"):
+            directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / self.FILE_NAME
         self.account_id = account_id
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        if self._db.execute("PRAGMA user_version").fetchone()[0] not in (0, _LAYOUT):
-            self._db.execute("DROP TABLE IF EXISTS confirmed")  # worst case: one full re-send
-        self._db.execute(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version = {_LAYOUT}")
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # cannot open, locked, disk full
+                message = f"setting state_dir: cannot open the ledger {self.path}: {exc}"
+                raise LocalFileError(message) from None
+            self._set_aside(exc)
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        with local_file_errors(self.path, "state_dir", "open the ledger"):
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            self._prepare(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """The ledger is only a cache of what Appcues confirmed: a damaged one is renamed (kept
+        for inspection) and the run goes on with an empty one, which costs one full re-send."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        with local_file_errors(self.path, "state_dir", "set aside the damaged ledger"):
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                companion = self.path.with_name(self.path.name + suffix)
+                if companion.exists():
+                    companion.rename(aside.with_name(aside.name + suffix))
+        log.warning(
+            "The ledger %s is damaged or no SQLite database (%s): set aside as %s; this run "
+            "starts an empty ledger, so every profile is sent once more",
+            self.path,
+            exc,
+            aside,
+        )
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("integrity check failed")
+        db.execute("PRAGMA synchronous=NORMAL")
+        if db.execute("PRAGMA user_version").fetchone()[0] not in (0, _LAYOUT):
+            db.execute("DROP TABLE IF EXISTS confirmed")  # worst case: one full re-send
+        db.execute(_SCHEMA)
+        db.execute(f"PRAGMA user_version = {_LAYOUT}")
 
     def digests(self, kind: Kind, stream: str, profile_ids: Iterable[str]) -> dict[str, str]:
         """Confirmed digest per profile id, for those the ledger knows."""

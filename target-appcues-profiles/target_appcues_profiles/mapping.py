@@ -102,6 +102,13 @@ def profile_id(record: Mapping[str, Any], path: str) -> str:
     text = value if isinstance(value, str) else str(value)
     if not text.strip():
         raise RecordError("blank_id", f"id field '{path}' is blank", path)
+    if text in (".", ".."):
+        # In a URL path `users/../profile` names another route; Appcues cannot address it.
+        raise RecordError(
+            "unaddressable_id",
+            f"id field '{path}' is {text!r}, which Appcues' URL paths cannot address",
+            path,
+        )
     _check_text(text, path)
     return text
 

@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from salesforce_appcues_clients.local_files import (
+    LocalFileError,
+    check_file_path,
+    check_folder_path,
+)
+
 from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
 
 StreamKind = Literal["user", "group"]
@@ -109,6 +115,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
             "title": "Bulk import threshold",
             "default": 100,
             "minimum": 1,
+            "maximum": 100_000_000,
             "description": (
                 "A batch with at least this many profiles to send goes through Appcues bulk "
                 "imports; smaller ones through PATCH requests."
@@ -119,12 +126,15 @@ def target_properties() -> dict[str, dict[str, Any]]:
             "title": "Rows per import job",
             "default": 10000,
             "minimum": 1,
+            "maximum": 1_000_000,
             "description": "Largest number of rows sent in one bulk import job.",
         },
         "import_timeout": {
             "type": "integer",
             "title": "Import job timeout (seconds)",
             "default": 900,
+            "minimum": 1,
+            "maximum": 86400,
             "description": (
                 "How long to wait for one import job to finish; after it, the job's rows "
                 "are not taken as written and are sent by PATCH."
@@ -135,6 +145,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
             "title": "Concurrent PATCH requests",
             "default": 8,
             "minimum": 1,
+            "maximum": 64,
             "description": "PATCH requests in flight at once (all under the shared rate cap).",
         },
         "dead_letter_path": {
@@ -195,7 +206,11 @@ class TargetSettings:
         state_dir = Path(str(get("state_dir", DEFAULT_STATE_DIR))).expanduser()
         dead_letters = config.get("dead_letter_path")
         group_field = config.get("user_group_field") or None
-        return cls(
+        try:
+            check_folder_path(state_dir, "state_dir")
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
+        settings = cls(
             user_streams=users,
             group_streams=groups,
             user_id_field=_text(get("user_id_field", "Product_User_Id__c"), "user_id_field"),
@@ -207,16 +222,25 @@ class TargetSettings:
             date_format=date_format,
             skip_unchanged=bool(get("skip_unchanged", True)),
             state_dir=state_dir,
-            import_threshold=_positive(get("import_threshold", 100), "import_threshold"),
-            import_max_rows=_positive(get("import_max_rows", 10000), "import_max_rows"),
-            import_timeout=float(get("import_timeout", 900)),
-            max_concurrency=_positive(get("max_concurrency", 8), "max_concurrency"),
+            import_threshold=_positive(
+                get("import_threshold", 100), "import_threshold", 100_000_000
+            ),
+            import_max_rows=_positive(get("import_max_rows", 10000), "import_max_rows", 1_000_000),
+            import_timeout=_seconds(get("import_timeout", 900), "import_timeout"),
+            max_concurrency=_positive(get("max_concurrency", 8), "max_concurrency", 64),
             dead_letter_path=(
                 Path(str(dead_letters)).expanduser()
                 if dead_letters
                 else state_dir / DEAD_LETTER_FILE
             ),
         )
+        try:
+            check_file_path(
+                settings.dead_letter_path, "dead_letter_path" if dead_letters else "state_dir"
+            )
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
+        return settings
 
     def stream_kind(self, stream_name: str) -> StreamKind | None:
         """Which profiles a stream feeds; None for streams this target does not route."""
@@ -246,10 +270,27 @@ def _strings(value: Any, name: str) -> list[str]:
     return value
 
 
-def _positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) < 1:
-        raise SettingsError(f"setting {name} must be a whole number of at least 1")
+def _positive(value: Any, name: str, maximum: int) -> int:
+    if isinstance(value, str) and value.strip().isdigit():  # Meltano may pass text
+        value = int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 1 <= int(value) <= maximum
+        or value != int(value)
+    ):
+        raise SettingsError(f"setting {name} must be a whole number from 1 to {maximum}")
     return int(value)
+
+
+def _seconds(value: Any, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if isinstance(value, bool) or not 1 <= seconds <= 86_400:
+        raise SettingsError(f"setting {name} must be a number of seconds from 1 to 86400")
+    return seconds
 
 
 def _id_fields(value: Any) -> dict[str, str]:

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from salesforce_appcues_clients.local_files import LocalFileError, local_file_errors
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS written_events (
     event_id TEXT PRIMARY KEY,
@@ -57,13 +59,42 @@ def _chunks(values: list[str]) -> Iterable[list[str]]:
         yield values[start : start + _CHUNK]
 
 
+class LedgerCorruptError(LocalFileError):
+    """The ledger file is no readable SQLite database. It is part of exactly-once, so the run
+    stops: setting it aside silently could write Events a second time."""
+
+
+def _corrupt(path: Path, exc: sqlite3.DatabaseError) -> LedgerCorruptError:
+    return LedgerCorruptError(
+        f"the ledger {path} is damaged or is no SQLite database ({exc}); the run stops before "
+        "writing anything. It guards against duplicate Events, so: restore it from a backup; "
+        "or, when --check reports the strategy upsert_by_external_id or query_then_insert "
+        "(Salesforce itself keeps Events unique), move it aside and run again (re-read "
+        "events then cost API calls, and NPS latest-wins restarts from the answers seen). "
+        "Under local_ledger, moving it aside can write Events already written a second time."
+    )
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        setting = "ledger_path / state_dir"
+        with local_file_errors(path.parent, setting, "create the ledger's folder"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with local_file_errors(path, setting, "open the ledger"):
+                self._db = sqlite3.connect(str(path), isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                    raise sqlite3.DatabaseError("integrity check failed")
+                self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
+            if isinstance(exc, sqlite3.OperationalError):  # cannot open, locked, disk full
+                message = f"setting {setting}: cannot open the ledger {path}: {exc}"
+                raise LocalFileError(message) from None
+            raise _corrupt(path, exc) from None
 
     def written(self, event_ids: Iterable[str]) -> set[str]:
         """Those of `event_ids` already written to Salesforce."""

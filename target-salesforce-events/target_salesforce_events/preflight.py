@@ -13,7 +13,7 @@ from typing import Any
 from salesforce_appcues_clients.errors import AuthenticationError, ClientError, ConfigurationError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 
-from .idempotency import choose_strategy, find_field
+from .idempotency import Strategy, choose_strategy, find_field
 from .settings import EventSettings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -149,6 +149,30 @@ def _nps_findings(obj: str, describe: Mapping[str, Any], settings: EventSettings
     return found
 
 
+def _strategy_finding(event: Mapping[str, Any], event_id_field: str | None) -> Finding:
+    """The exactly-once strategy; a named event_id_field the run cannot use is a failure, so
+    a typo or a field hidden by field-level security never silently downgrades to the local
+    ledger (only an empty event_id_field chooses it)."""
+    choice = choose_strategy(dict(event), event_id_field)
+    if event_id_field and choice.strategy is Strategy.LEDGER:
+        spec = find_field(dict(event), event_id_field)
+        why = (
+            "Event has no field {0} visible to the integration user (a typo, or hidden by "
+            "field-level security)"
+            if spec is None
+            else "Event.{0} is neither an External ID nor a filterable text field the "
+            "integration user can set"
+        ).format(event_id_field if spec is None else spec.get("name", event_id_field))
+        return Finding(
+            FAIL,
+            "idempotency",
+            f"{why} (setting event_id_field). Create it as a Text External ID (unique) and "
+            "grant the integration user Edit access, name the right field, or set "
+            "event_id_field to empty to rely on the local ledger alone (keep its file).",
+        )
+    return Finding(OK, "idempotency", f"strategy {choice.strategy.value}: {choice.explanation}")
+
+
 def evaluate(
     describes: Mapping[str, Mapping[str, Any] | None], settings: EventSettings
 ) -> list[Finding]:
@@ -197,12 +221,7 @@ def evaluate(
                 findings.append(
                     Finding(OK, "Event", "Events can be created with " + ", ".join(EVENT_FIELDS))
                 )
-            choice = choose_strategy(dict(event), settings.event_id_field)
-            findings.append(
-                Finding(
-                    OK, "idempotency", f"strategy {choice.strategy.value}: {choice.explanation}"
-                )
-            )
+            findings.append(_strategy_finding(event, settings.event_id_field))
     if settings.sync_nps_fields and not settings.nps_date_field:
         findings.append(
             Finding(

@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+from salesforce_appcues_clients.local_files import (
+    LocalFileError,
+    check_file_path,
+    check_folder_path,
+)
 
 NPS_SCORE = "appcues:nps_score"
 NPS_FEEDBACK = "appcues:nps_feedback"
@@ -31,6 +38,8 @@ APPCUES_PREFIX = "appcues:"  # Appcues' own events; anything else is a custom (t
 # Far beyond the tap's lookback (an hour by default): only a manual re-run of older history
 # ever re-reads an event after this, and it then costs calls, not duplicates.
 DEFAULT_LEDGER_RETENTION_DAYS = 30
+# A day: longer Events need the org's multiday events (and never more than 14 days).
+MAX_DURATION_MINUTES = 1440
 
 _TEMPLATE_PAIR = th.ObjectType(
     th.Property("subject", th.StringType),
@@ -88,10 +97,12 @@ def target_properties() -> dict[str, Any]:
         ),
         th.Property(
             "duration_minutes",
-            th.IntegerType,
+            th.IntegerType(minimum=0, maximum=MAX_DURATION_MINUTES),
             default=0,
             title="Event duration",
-            description="DurationInMinutes of each Event.",
+            description="DurationInMinutes of each Event, 0 to 1440 (a day; Salesforce "
+            "refuses negative durations, and longer ones unless the org allows multiday "
+            "events).",
         ),
         th.Property(
             "event_id_field",
@@ -99,7 +110,9 @@ def target_properties() -> dict[str, Any]:
             default="Appcues_Event_Id__c",
             title="Event id field",
             description="Event field holding the Appcues event id: upsert key when it is an "
-            "External ID, else checked by query before insert; empty = local ledger only.",
+            "External ID, else checked by query before insert. A field the integration user "
+            'cannot see or set stops the run (and --check). Empty ("" or null) chooses '
+            "the local ledger as the only guard against duplicates.",
         ),
         th.Property(
             "sync_nps_fields",
@@ -144,7 +157,7 @@ def target_properties() -> dict[str, Any]:
         ),
         th.Property(
             "ledger_retention_days",
-            th.IntegerType,
+            th.IntegerType(minimum=0, maximum=36500),
             default=DEFAULT_LEDGER_RETENTION_DAYS,
             title="Ledger retention (days)",
             description="Days the ledger remembers an event Salesforce confirmed, so a re-read "
@@ -162,8 +175,32 @@ def target_properties() -> dict[str, Any]:
     return dict(schema["properties"])
 
 
+class SettingsError(ConfigValidationError, ValueError):
+    """A setting is invalid; the message names it. The SDK's command line prints it as one
+    line (no traceback) and exits 1."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, errors=[message])
+
+
 def _text_or_none(value: Any) -> str | None:
     return str(value).strip() or None if value not in (None, "") else None
+
+
+def _duration(value: Any) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        minutes = int(value) if not isinstance(value, bool) and float(value) == int(value) else -1
+    except (TypeError, ValueError, OverflowError):
+        minutes = -1
+    if not 0 <= minutes <= MAX_DURATION_MINUTES:
+        raise SettingsError(
+            f"setting duration_minutes: {value!r} is not a whole number of minutes from 0 to "
+            f"{MAX_DURATION_MINUTES} (Salesforce refuses negative Event durations, and longer "
+            "ones unless the org allows multiday events)"
+        )
+    return minutes
 
 
 def _retention_days(value: Any) -> int:
@@ -173,8 +210,8 @@ def _retention_days(value: Any) -> int:
         days = int(value)
     except (TypeError, ValueError):
         days = -1
-    if days < 0 or isinstance(value, bool):
-        raise ValueError(
+    if not 0 <= days <= 36500 or isinstance(value, bool):
+        raise SettingsError(
             f"setting ledger_retention_days: {value!r} is not a whole number of days "
             "(0 = never forget)"
         )
@@ -206,15 +243,19 @@ class EventSettings:
         state_dir = Path(str(config.get("state_dir") or ".target-salesforce-events"))
         objects = tuple(config.get("user_objects") or ("Contact", "Lead"))
         if not objects:
-            raise ValueError("setting user_objects: name at least one object, e.g. Contact")
-        return cls(
+            raise SettingsError("setting user_objects: name at least one object, e.g. Contact")
+        try:
+            check_folder_path(state_dir, "state_dir")
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
+        settings = cls(
             user_objects=objects,
             user_id_field=str(config.get("user_id_field") or "Product_User_Id__c"),
             sync_events=bool(config.get("sync_events", True)),
             event_names=frozenset(config.get("event_names") or DEFAULT_EVENT_NAMES),
             include_custom_events=bool(config.get("include_custom_events", False)),
             templates=dict(config.get("templates") or {}),
-            duration_minutes=int(config.get("duration_minutes") or 0),
+            duration_minutes=_duration(config.get("duration_minutes")),
             event_id_field=_text_or_none(config.get("event_id_field", "Appcues_Event_Id__c")),
             sync_nps_fields=bool(config.get("sync_nps_fields", True)),
             nps_score_field=str(config.get("nps_score_field") or "Appcues_NPS_Score__c"),
@@ -226,6 +267,17 @@ class EventSettings:
                 config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
             ),
         )
+        try:
+            check_file_path(
+                settings.ledger_path, "ledger_path" if config.get("ledger_path") else "state_dir"
+            )
+            check_file_path(
+                settings.dead_letter_path,
+                "dead_letter_path" if config.get("dead_letter_path") else "state_dir",
+            )
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
+        return settings
 
     def writes_event(self, name: str) -> bool:
         """Whether an event of this name becomes a Salesforce Event."""

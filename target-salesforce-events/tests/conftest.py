@@ -63,9 +63,10 @@ class Org:
         self.state_dir = state_dir
         self.client = SalesforceClient.from_config(sandbox_config(sb, state_dir))
         self.tag = uuid.uuid4().hex[:8]  # keeps this test's users apart from others'
+        self.defaults: dict[str, Any] = {}  # settings a variant org needs (under overrides)
 
     def config(self, **overrides: Any) -> dict[str, Any]:
-        return sandbox_config(self.sandbox, self.state_dir, **overrides)
+        return sandbox_config(self.sandbox, self.state_dir, **{**self.defaults, **overrides})
 
     def user(self, name: str) -> str:
         return f"{name}-{self.tag}"

@@ -21,10 +21,9 @@ def no_event_id(raw):
 
 @pytest.fixture(scope="module")
 def orgs(variant_org):
-    return {
-        "query_then_insert": variant_org(plain_text_event_id),
-        "local_ledger": variant_org(no_event_id),
-    }
+    ledger = variant_org(no_event_id)
+    ledger.defaults = {"event_id_field": ""}  # the ledger is chosen explicitly, never by a typo
+    return {"query_then_insert": variant_org(plain_text_event_id), "local_ledger": ledger}
 
 
 @pytest.fixture(params=["upsert_by_external_id", "query_then_insert", "local_ledger"])

@@ -126,18 +126,25 @@ def test_an_unmatched_event_is_tried_again_when_read_again(org, kit):
 def test_an_event_salesforce_rejected_is_tried_again_and_its_nps_kept(org, kit):
     user = org.user("rejected")
     contact = org.create("Contact", Product_User_Id__c=user)
-    batch = batch_for(org, kit, user, "r")
-    # An Event lasts at most 14 days: every Event is refused, the NPS update is not.
-    bad = org.config(duration_minutes=14 * 24 * 60 + 1)
+    # Event ids longer than Appcues_Event_Id__c holds (128): Salesforce refuses every Event
+    # (STRING_TOO_LONG), not the NPS update. (A setting out of range can no longer cause a
+    # refusal: the plugins refuse such settings at start.)
+    long_id = f"{org.tag}-r-" + "x" * 180
+    batch = [
+        kit.event(user, "appcues:flow_completed", TS[0], long_id + "1", flowName="F"),
+        kit.event(user, "appcues:nps_score", TS[1], long_id + "2", score=8),
+        kit.event(user, "appcues:flow_started", TS[2], long_id + "3"),  # not selected
+    ]
+    bad = org.config()
     first, _ = kit.run_target(bad, batch)
     assert [(d["reason"], d["status"]) for d in kit.dead_letters(bad)] == [
-        ("salesforce_rejected", "FIELD_INTEGRITY_EXCEPTION")
+        ("salesforce_rejected", "STRING_TOO_LONG")
     ] * 2
     assert first.loader.summary.nps_records_updated == 1
-    assert org.events_of(contact) == []
+    assert org.events_of_plain(contact) == []
     assert confirmed_rows(bad) == {}, "a refused Event leaves its event unconfirmed"
 
-    fixed = org.config()
+    fixed = org.config(event_id_field="Location")  # 255 characters: query_then_insert
     calls = Calls(org).start()
     second, _ = kit.run_target(fixed, batch)
     assert sum(second.loader.summary.events_written.values()) == 2
@@ -145,8 +152,8 @@ def test_an_event_salesforce_rejected_is_tried_again_and_its_nps_kept(org, kit):
     assert second.loader.summary.nps_answers_superseded == 1
     assert "PATCH /services/data/vXX.X/composite/sobjects" not in calls.made()
     assert org.get("Contact", contact, SCORE)[SCORE] == 8.0
-    assert len(org.events_of(contact)) == 2
-    assert set(confirmed_rows(fixed)) == {f"{org.tag}-r1", f"{org.tag}-r2"}
+    assert len(org.events_of_plain(contact)) == 2
+    assert set(confirmed_rows(fixed)) == {long_id + "1", long_id + "2"}
 
 
 def test_events_written_before_a_failed_nps_update_are_not_remembered(org, kit):
