@@ -11,6 +11,7 @@ next run delivers everything exactly once.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,9 @@ class Scenario:
     tap: dict[str, Any] = field(default_factory=dict)  # overrides for the faulted run
     target: dict[str, Any] = field(default_factory=dict)
     setup: Callable[[Any], Any] | None = None
-    kill: bool = False  # SIGKILL the target once the first rule has fired
+    kill: bool = False  # signal the target once the first rule has fired
+    kill_signal: int = signal.SIGKILL
+    target_rc: int | None = None  # the faulted run's target exit code, when it is known
     leads: int = 50
 
 
@@ -181,6 +184,27 @@ PROFILE_SCENARIOS = [
         kill=True,
         first_run_ok=False,
     ),
+    Scenario(
+        # Issue 15: singer-sdk's handler drained, emitted the last STATE and exited 0 with
+        # 6 of 40 users written. Now the PATCHes in flight finish, no STATE, exit 143.
+        "target SIGTERMed in PATCH mode (PATCHes in flight)",
+        appcues=[rule("latency", latency_ms=1500, times=10_000, match=AC_PATCH)],
+        target={"import_threshold": 100_000},
+        kill=True,
+        kill_signal=signal.SIGTERM,
+        target_rc=128 + signal.SIGTERM,
+        first_run_ok=False,
+        message=r"stopped by SIGTERM: no STATE beyond the confirmed writes",
+    ),
+    Scenario(
+        "target SIGINTed mid-batch (import in flight)",
+        appcues=[rule("latency", latency_ms=1500, match=AC_IMPORT)],
+        kill=True,
+        kill_signal=signal.SIGINT,
+        target_rc=128 + signal.SIGINT,
+        first_run_ok=False,
+        message=r"stopped by SIGINT",
+    ),
 ]
 
 EVENT_SCENARIOS = [
@@ -241,6 +265,16 @@ EVENT_SCENARIOS = [
         kill=True,
         first_run_ok=False,
     ),
+    Scenario(
+        # Issue 15: exit 0 and a final STATE with 0 of 60 Events written.
+        "target SIGTERMed mid-batch (upsert in flight)",
+        salesforce=[rule("latency", latency_ms=3000, match=SF_WRITE)],
+        kill=True,
+        kill_signal=signal.SIGTERM,
+        target_rc=128 + signal.SIGTERM,
+        first_run_ok=False,
+        message=r"stopped by SIGTERM: no STATE beyond the confirmed writes",
+    ),
 ]
 
 # Exactly-once strategies other than the upsert, where a replay could duplicate an Event.
@@ -261,6 +295,18 @@ STRATEGY_SCENARIOS = [
             salesforce=[rule("latency", latency_ms=1500, match=SF_WRITE)],
             kill=True,
             first_run_ok=False,
+        ),
+    ),
+    (
+        "",
+        Scenario(
+            "local_ledger: target SIGINTed with an insert in flight",
+            salesforce=[rule("latency", latency_ms=3000, match=SF_WRITE)],
+            kill=True,
+            kill_signal=signal.SIGINT,
+            target_rc=128 + signal.SIGINT,
+            first_run_ok=False,
+            message=r"stopped by SIGINT",
         ),
     ),
     (
@@ -288,7 +334,10 @@ def drive(world, pipeline, scenario: Scenario, check: Callable[[], Any]) -> Any:
     if scenario.kill:
         kill = latency_kill(world, "salesforce" if scenario.salesforce else "appcues")
     first = pipeline.run(
-        tap_overrides=scenario.tap, target_overrides=scenario.target, kill_target_when=kill
+        tap_overrides=scenario.tap,
+        target_overrides=scenario.target,
+        kill_target_when=kill,
+        kill_signal=scenario.kill_signal,
     )
     # A set-up (quota used up, Bulk jobs failing, refused rows) counts as one fault.
     figures.faults += world.clear_faults() + int(first.killed) + int(scenario.setup is not None)
@@ -302,6 +351,8 @@ def drive(world, pipeline, scenario: Scenario, check: Callable[[], Any]) -> Any:
         world.salesforce.call("POST", "bulk", {"fail_jobs": 0, "abort_jobs": 0})
     if scenario.kill:
         assert first.killed, "the write never reached the sandbox"
+    if scenario.target_rc is not None:
+        assert first.target_rc == scenario.target_rc, _tail(first)
     if scenario.first_run_ok:
         assert first.ok, _tail(first)
     elif scenario.first_run_ok is False:
