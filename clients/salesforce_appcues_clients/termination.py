@@ -41,7 +41,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._depth = 0  # protected sections open in the main thread
+        self._depth = 0  # protected sections open (a drain in the main or a worker thread)
         self._lock = threading.Lock()
 
     @property
@@ -70,7 +70,8 @@ class StopRequest:
 
     @contextmanager
     def protected(self) -> Iterator[None]:
-        """A section a signal must not cut (main thread only): the stop waits for its end."""
+        """A section a signal must not cut: the stop waits for its end, and the end of the
+        outermost section raises `Terminated` if nothing did before."""
         with self._lock:
             self._depth += 1
         try:

@@ -118,6 +118,13 @@ class TargetAppcuesProfiles(Target):
         with STOP.protected():
             super().drain_all(is_endofpipe=is_endofpipe)
 
+    def drain_one(self, sink: Sink) -> None:  # type: ignore[misc]
+        # A full sink drains alone (no STATE follows): protected the same way. The run
+        # stops after the batch that crossed the dead-letter threshold.
+        with STOP.protected():
+            super().drain_one(sink)
+        self.runtime.check_dead_letter_threshold()
+
     def _process_record_message(self, message_dict: dict) -> None:
         self.runtime.records_read += 1
         super()._process_record_message(message_dict)

@@ -9,6 +9,7 @@ from typing import IO, Any
 import click
 from singer_sdk import Target
 from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.sinks import Sink
 
 from salesforce_appcues_clients.dead_letter_threshold import (
     DeadLetterThreshold,
@@ -96,10 +97,17 @@ class TargetSalesforceEvents(Target):
         STOP.handle(signum, frame)
 
     def drain_all(self, *, is_endofpipe: bool = False) -> None:  # type: ignore[misc]
-        # A signal during a drain lets the request in flight finish and stops before the
+        # A signal during a drain lets the requests in flight finish and stops before the
         # next one; the STATE that follows a complete drain is still emitted.
         with STOP.protected():
             super().drain_all(is_endofpipe=is_endofpipe)
+
+    def drain_one(self, sink: Sink) -> None:  # type: ignore[misc]
+        # A full sink drains alone (no STATE follows): protected the same way. The run
+        # stops after the batch that crossed the dead-letter threshold.
+        with STOP.protected():
+            super().drain_one(sink)
+        self._check_dead_letter_threshold()
 
     def _process_record_message(self, message_dict: dict) -> None:
         self.records_read += 1

@@ -790,6 +790,7 @@ class Harness:
     """What the test modules use (with --import-mode=importlib they cannot import conftest)."""
 
     figures = FIGURES
+    bin = BIN
     user_id = USER_ID
     profiles_pipeline = staticmethod(profiles_pipeline)
     events_pipeline = staticmethod(events_pipeline)
