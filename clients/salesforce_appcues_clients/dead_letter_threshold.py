@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ConfigurationError
+from .settings import FRACTION_TYPE
+
 EXIT_TOO_MANY_DEAD_LETTERS = 65  # EX_DATAERR (sysexits.h): the input could not be delivered
 DEFAULT_MAX_FRACTION = 0.5
 DEFAULT_MIN_COUNT = 20
@@ -21,7 +24,7 @@ def threshold_properties() -> dict[str, dict[str, Any]]:
     """JSON-schema properties of the two threshold settings (shared by both targets)."""
     return {
         "dead_letter_max_fraction": {
-            "type": "number",
+            "type": list(FRACTION_TYPE),  # numeric text too (meltano.yml declares it a string)
             "minimum": 0,
             "maximum": 1,
             "default": DEFAULT_MAX_FRACTION,
@@ -59,12 +62,17 @@ class DeadLetterThreshold:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DeadLetterThreshold:
-        fraction = config.get("dead_letter_max_fraction")
-        count = config.get("dead_letter_min_count")
-        return cls(
-            max_fraction=DEFAULT_MAX_FRACTION if fraction is None else float(fraction),
-            min_count=DEFAULT_MIN_COUNT if count is None else int(count),
-        )
+        fraction = _setting(config, "dead_letter_max_fraction", DEFAULT_MAX_FRACTION, float)
+        count = _setting(config, "dead_letter_min_count", DEFAULT_MIN_COUNT, int)
+        if not 0 <= fraction <= 1:
+            raise ConfigurationError(
+                f"setting 'dead_letter_max_fraction' must be between 0 and 1; got {fraction:g}"
+            )
+        if count < 0:
+            raise ConfigurationError(
+                f"setting 'dead_letter_min_count' must be 0 or more; got {count}"
+            )
+        return cls(max_fraction=fraction, min_count=int(count))
 
     def exceeded(self, dead_lettered: int, records: int) -> bool:
         return (
@@ -83,3 +91,14 @@ class DeadLetterThreshold:
                 "and no STATE is emitted for it. A wrong setting (e.g. the id field) is the "
                 "usual cause: see the dead-letter file for the reasons."
             )
+
+
+def _setting(config: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
+    value = config.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        expected = "a number between 0 and 1" if kind is float else "a whole number"
+        raise ConfigurationError(f"setting {name!r} must be {expected}; got {value!r}") from None

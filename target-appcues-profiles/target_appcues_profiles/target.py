@@ -139,16 +139,17 @@ class TargetAppcuesProfiles(Target):
         self.runtime.records_read += 1
         self.logger.error("Dead-lettered: %s", bad.message)
         record = bad.record or {}
-        self.runtime.dead_letters.write(
-            DeadLetter(
-                stream=bad.stream,
-                record_key={"Id": record["Id"]} if "Id" in record else {},
-                reason=bad.reason,
-                message=bad.message,
-                line_number=bad.number,
-                line_text=bad.text,
+        with STOP.protected():  # a dead letter is written whole
+            self.runtime.dead_letters.write(
+                DeadLetter(
+                    stream=bad.stream,
+                    record_key={"Id": record["Id"]} if "Id" in record else {},
+                    reason=bad.reason,
+                    message=bad.message,
+                    line_number=bad.number,
+                    line_text=bad.text,
+                )
             )
-        )
 
     def process_endofpipe(self) -> None:
         failed = True

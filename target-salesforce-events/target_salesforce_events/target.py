@@ -8,6 +8,7 @@ from typing import IO, Any
 
 import click
 from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
@@ -16,6 +17,7 @@ from salesforce_appcues_clients.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
 )
+from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.run_lock import RunLock, RunLockedError
 from salesforce_appcues_clients.settings import salesforce_properties
 from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
@@ -47,7 +49,10 @@ class TargetSalesforceEvents(Target):
         # One client, ledger and dead-letter file for the run: drain sinks one at a time.
         self.max_parallelism = 1
         self.loader = EventLoader(self.config)
-        self.threshold = DeadLetterThreshold.from_config(self.config)
+        try:
+            self.threshold = DeadLetterThreshold.from_config(self.config)
+        except ConfigurationError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         self._closed = False
         self.records_read = 0  # RECORD messages and unreadable lines: the threshold's base
         # On the ledger, which is part of exactly-once: a second run on it refuses to start.
@@ -115,7 +120,8 @@ class TargetSalesforceEvents(Target):
 
     def _dead_letter_line(self, bad: BadLine) -> None:
         self.records_read += 1
-        self.loader.dead_letter_line(bad)
+        with STOP.protected():  # a dead letter is written whole
+            self.loader.dead_letter_line(bad)
 
     def _check_dead_letter_threshold(self) -> None:
         self.threshold.check(self.loader.dead_letters.total, self.records_read)
