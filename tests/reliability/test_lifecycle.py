@@ -225,8 +225,16 @@ def test_second_run_on_the_same_state_is_refused(world, tmp_path, plugin):
         second = start(command, tmp_path, "second", stdin=second_in)
         second.wait(timeout=60)
         first.wait(timeout=120)
-    world.clear_faults()
+    faults = world.clear_faults()
     first_out, first_log = output(tmp_path, "first")
+    H.remember(
+        f"lifecycle {plugin} state files",
+        "".join(
+            p.read_bytes().decode("utf-8", "replace")
+            for p in (tmp_path / "state").rglob("*")
+            if p.is_file()
+        ),
+    )
     second_out, second_log = output(tmp_path, "second")
     assert second.returncode == EXIT_LOCKED, second_log[-3000:]
     assert "Run refused" in second_log
@@ -245,6 +253,9 @@ def test_second_run_on_the_same_state_is_refused(world, tmp_path, plugin):
         finally:
             sf.close()
         assert len(subjects) == 20 and len(set(subjects)) == 20, subjects
+        figures = H.figures.scenario("events: a second run on the same ledger (refused)")
+        figures.faults, figures.runs, figures.checked = faults + 1, 2, 20
+        figures.duplicates = len(subjects) - len(set(subjects))
     # The lock went with the first process: a third run starts (and finds nothing to do).
     with source.open() as third_in:
         third = start(command, tmp_path, "third", stdin=third_in)
@@ -298,6 +309,9 @@ def test_events_run_with_the_wrong_user_id_field_fails(world, tmp_path):
     finally:
         sf.close()
     assert len(written) == 60
+    figures = H.figures.scenario("events: user_id_field Email (all dead-lettered), then fixed")
+    figures.faults, figures.runs, figures.checked = 1, 2, 60
+    figures.dead_lettered = len(wrong.dead_letters)
 
 
 def _contacts(first: int, count: int, *, with_id: bool) -> list[str]:
@@ -388,7 +402,7 @@ def test_quiet_runs_with_a_few_dead_letters_stay_green(world, tmp_path):
     ]
     fed = H.feed_target(
         "target-salesforce-events",
-        {**world.salesforce_config(), "state_dir": str(tmp_path / "events")},
+        {**world.salesforce_config(), "state_dir": str(tmp_path / "events" / "state")},
         [
             msg(
                 {
@@ -412,7 +426,7 @@ def test_quiet_runs_with_a_few_dead_letters_stay_green(world, tmp_path):
             **world.appcues_config(),
             "user_streams": ["Contact"],
             "group_streams": [],
-            "state_dir": str(tmp_path / "profiles"),
+            "state_dir": str(tmp_path / "profiles" / "state"),
         },
         [
             msg(
