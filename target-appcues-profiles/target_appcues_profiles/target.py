@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePath
 from types import FrameType
 from typing import IO, Any, ClassVar
@@ -124,6 +125,21 @@ class TargetAppcuesProfiles(Target):
         with STOP.protected():
             super().drain_one(sink)
         self.runtime.check_dead_letter_threshold()
+
+    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+        """Sinks drain in parallel, and every drain ends before this returns or raises:
+        singer-sdk's joblib pool raises the first error at once and leaves the other sinks'
+        threads running, so a stopped run would exit before they record the writes they
+        finished. The first error that is not a stop is raised (it says why the run failed)."""
+        sinks = list(sink_list)
+        if parallelism == 1 or len(sinks) < 2:
+            super()._drain_all(sinks, 1)
+            return
+        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="drain") as pool:
+            futures = [pool.submit(self.drain_one, sink) for sink in sinks]
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, Terminated)), errors[0])
 
     def _process_record_message(self, message_dict: dict) -> None:
         self.runtime.records_read += 1

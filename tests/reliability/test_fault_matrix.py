@@ -49,6 +49,7 @@ class Scenario:
     setup: Callable[[Any], Any] | None = None
     kill: bool = False  # signal the target once the first rule has fired
     kill_signal: int = signal.SIGKILL
+    kill_after: int = 1  # held writes that must have reached the service first
     target_rc: int | None = None  # the faulted run's target exit code, when it is known
     leads: int = 50
 
@@ -62,10 +63,10 @@ def _bind(harness):
     H.__dict__.update({k: getattr(harness, k) for k in dir(harness) if not k.startswith("__")})
 
 
-def latency_kill(world, service: str) -> Callable[[], bool]:
-    """True once the write held by the latency rule has reached the service."""
+def latency_kill(world, service: str, fired: int = 1) -> Callable[[], bool]:
+    """True once `fired` writes held by the latency rule have reached the service."""
     control = world.salesforce if service == "salesforce" else world.appcues
-    return lambda: control.fired() > 0
+    return lambda: control.fired() >= fired
 
 
 def api_usage(used: int, limit: int) -> Callable[[Any], None]:
@@ -191,6 +192,7 @@ PROFILE_SCENARIOS = [
         appcues=[rule("latency", latency_ms=1500, times=10_000, match=AC_PATCH)],
         target={"import_threshold": 100_000},
         kill=True,
+        kill_after=20,  # some PATCHes confirmed, others in flight
         kill_signal=signal.SIGTERM,
         target_rc=128 + signal.SIGTERM,
         first_run_ok=False,
@@ -332,7 +334,8 @@ def drive(world, pipeline, scenario: Scenario, check: Callable[[], Any]) -> Any:
     world.appcues.faults(*scenario.appcues)
     kill = None
     if scenario.kill:
-        kill = latency_kill(world, "salesforce" if scenario.salesforce else "appcues")
+        service = "salesforce" if scenario.salesforce else "appcues"
+        kill = latency_kill(world, service, scenario.kill_after)
     first = pipeline.run(
         tap_overrides=scenario.tap,
         target_overrides=scenario.target,
