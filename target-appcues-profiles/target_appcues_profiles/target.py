@@ -60,7 +60,7 @@ class TargetAppcuesProfiles(Target):
         )
         self._runtime: Runtime | None = None
         if isinstance(self.message_reader, DeadLetteringReader):
-            self.message_reader.on_bad_line = self._dead_letter_line
+            self.message_reader.on_bad_line = self._on_bad_line
         if validate_config:
             _ = self.runtime  # a bad setting fails at start, naming the setting
 
@@ -150,22 +150,25 @@ class TargetAppcuesProfiles(Target):
         self.runtime.check_dead_letter_threshold()
         super()._write_state_message(state)
 
+    def _on_bad_line(self, bad: BadLine) -> None:
+        self.runtime.records_read += 1
+        with STOP.protected():  # a dead letter is written whole
+            self._dead_letter_line(bad)
+
     def _dead_letter_line(self, bad: BadLine) -> None:
         """A line that is no usable Singer message: logged, dead-lettered, the rest read on."""
-        self.runtime.records_read += 1
         self.logger.error("Dead-lettered: %s", bad.message)
         record = bad.record or {}
-        with STOP.protected():  # a dead letter is written whole
-            self.runtime.dead_letters.write(
-                DeadLetter(
-                    stream=bad.stream,
-                    record_key={"Id": record["Id"]} if "Id" in record else {},
-                    reason=bad.reason,
-                    message=bad.message,
-                    line_number=bad.number,
-                    line_text=bad.text,
-                )
+        self.runtime.dead_letters.write(
+            DeadLetter(
+                stream=bad.stream,
+                record_key={"Id": record["Id"]} if "Id" in record else {},
+                reason=bad.reason,
+                message=bad.message,
+                line_number=bad.number,
+                line_text=bad.text,
             )
+        )
 
     def process_endofpipe(self) -> None:
         failed = True
