@@ -260,7 +260,11 @@ def replay_through(
     `dead_letter_path` pointed at a fresh file for the replay's own dead letters."""
 
     def run(text: str, letters: Path) -> None:
-        target = make_target({**config, "dead_letter_path": str(letters)})
+        # The dead-letter threshold is off: records still refused stay in the file instead
+        # of failing the replay (a fraction of 1 is never passed).
+        target = make_target(
+            {**config, "dead_letter_path": str(letters), "dead_letter_max_fraction": 1}
+        )
         target.listen(io.StringIO(text))
 
     return replay(path, run)

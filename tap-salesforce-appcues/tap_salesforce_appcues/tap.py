@@ -7,9 +7,11 @@ import json
 import sys
 from datetime import UTC, datetime
 from functools import cached_property
+from types import FrameType
 from typing import IO, Any
 
 from singer_sdk import Stream, Tap
+from singer_sdk.io_base import SingerWriter
 from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.appcues import AppcuesClient
@@ -20,6 +22,7 @@ from salesforce_appcues_clients.settings import (
     appcues_properties,
     salesforce_properties,
 )
+from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .client import StateError
 from .schema_mapping import (
@@ -38,6 +41,14 @@ MAX_PARENT_DEPTH = 4
 SALESFORCE_CREDENTIALS = ("refresh_token", "private_key", "private_key_file", "client_secret")
 
 
+class _WholeLineWriter(SingerWriter):
+    """A signal never cuts a message in half: the target would dead-letter the fragment."""
+
+    def write_message(self, message: Any) -> None:
+        with STOP.protected():
+            super().write_message(message)
+
+
 class TapSalesforceAppcues(Tap):
     """Reads changed Salesforce user and account records, and Appcues events."""
 
@@ -51,6 +62,7 @@ class TapSalesforceAppcues(Tap):
         },
     }
 
+    message_writer_class = _WholeLineWriter
     _sf: SalesforceClient | None = None
     _state_source = "the state"  # how messages name the incoming state (its file, if any)
     _appcues: AppcuesClient | None = None
@@ -260,6 +272,20 @@ class TapSalesforceAppcues(Tap):
         self.logger.info(
             "API calls this run: salesforce=%d appcues=%d", calls["salesforce"], calls["appcues"]
         )
+
+    # --- SIGTERM / SIGINT --------------------------------------------------------------------
+    def sync_all(self) -> None:  # type: ignore[misc]
+        """Syncs; a stop signal ends it with 128 + the signal number and no further message
+        (singer-sdk would emit a last STATE and exit 0)."""
+        try:
+            super().sync_all()
+        except Terminated as exc:
+            self.logger.error("Tap %s: no further records or STATE emitted", exc)
+            self.close_clients()
+            sys.exit(exc.exit_code)
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        STOP.handle(signum, frame)
 
 
 def check_state(state: Any, where: str) -> None:

@@ -29,6 +29,7 @@ from salesforce_appcues_clients.appcues import (
     csv_can_carry,
 )
 from salesforce_appcues_clients.errors import AppcuesError
+from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .mapping import AppcuesValue
 
@@ -237,6 +238,7 @@ class ProfileDelivery:
             for start in range(0, len(items), self.import_max_rows)
         ]
         while pending:
+            STOP.checkpoint()  # a job started is waited for; none is started after a stop
             chunk = pending.pop(0)
             fmt = self.contract.format
             if fmt == "csv":
@@ -400,7 +402,8 @@ def _run_concurrently(
     on_rejected: Rejected,
     reason: str,
 ) -> None:
-    """Runs at most `max_workers` requests at once; stops submitting after a fatal error.
+    """Runs at most `max_workers` requests at once; stops submitting after a fatal error
+    or a stop request (SIGTERM/SIGINT), and reports the requests in flight before raising.
 
     The client's shared rate limiter paces the requests; this only bounds how many wait.
     """
@@ -410,6 +413,8 @@ def _run_concurrently(
         for keys, call in tasks:
             while len(running) >= max_workers:
                 fatal = _collect(running, on_confirmed, on_rejected, reason) or fatal
+            if fatal is None and STOP.signum is not None:
+                fatal = Terminated(STOP.signum)
             if fatal is not None:
                 break
             running[pool.submit(call)] = keys

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.dead_letter_threshold import DeadLetterThreshold
+from salesforce_appcues_clients.run_lock import RunLock
 from salesforce_appcues_clients.settings import AppcuesSettings
 
 from .dead_letter import DeadLetterFile
@@ -26,9 +28,14 @@ class Runtime:
         self.config = config
         self.settings = TargetSettings.from_config(config)
         self.appcues = AppcuesSettings.from_config(config)
-        self.ledger = Ledger(self.settings.state_dir, self.appcues.account_id)
+        # Taken at the start of a run, before the ledger is opened: a second run on this
+        # state_dir refuses instead of sharing it.
+        self.run_lock = RunLock(self.settings.state_dir / "run.lock", "target-appcues-profiles")
+        self._ledger: Ledger | None = None
         self.dead_letters = DeadLetterFile(self.settings.dead_letter_path)
         self.summary = RunSummary()
+        self.threshold = DeadLetterThreshold.from_config(config)
+        self.records_read = 0  # RECORD messages and unreadable lines: the threshold's base
         self.request_slots = threading.Semaphore(self.settings.max_concurrency)
         self.import_contract = ImportContract()  # what this run learnt about imports
         self._client: AppcuesClient | None = None
@@ -43,11 +50,21 @@ class Runtime:
             return self._client
 
     @property
+    def ledger(self) -> Ledger:
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = Ledger(self.settings.state_dir, self.appcues.account_id)
+            return self._ledger
+
+    @property
     def api_calls(self) -> int:
         return self._client.requests_made if self._client is not None else 0
 
     def report(self) -> dict[str, Any]:
         return self.summary.report(self.dead_letters.by_reason, self.api_calls)
+
+    def check_dead_letter_threshold(self) -> None:
+        self.threshold.check(sum(self.dead_letters.by_reason.values()), self.records_read)
 
     def log_summary(self, logger: logging.Logger, *, failed: bool = False) -> None:
         """Logs the summary once per run (a failing batch logs it before the error)."""
@@ -65,4 +82,5 @@ class Runtime:
             self._closed = True
         if self._client is not None:
             self._client.close()
-        self.ledger.close()
+        if self._ledger is not None:
+            self._ledger.close()

@@ -10,6 +10,7 @@ from singer_sdk.sinks import BatchSink, RecordSink
 
 from salesforce_appcues_clients.dead_letters import schema_for
 from salesforce_appcues_clients.singer_input import without_date_formats
+from salesforce_appcues_clients.termination import STOP
 
 from .dead_letter import DeadLetter
 from .delivery import ProfileDelivery, Rejection
@@ -86,6 +87,7 @@ class ProfileSink(BatchSink):
 
     # --- one batch --------------------------------------------------------------------
     def process_batch(self, context: dict) -> None:
+        STOP.checkpoint()  # stopped: a batch not started is left for the next run
         try:
             self._process_batch(context)
         except Exception:

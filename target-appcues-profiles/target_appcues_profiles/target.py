@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePath
-from typing import Any, ClassVar
+from types import FrameType
+from typing import IO, Any, ClassVar
 
 import click
 from singer_sdk import Target
@@ -13,10 +15,16 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
+from salesforce_appcues_clients.dead_letter_threshold import (
+    TooManyDeadLettersError,
+    threshold_properties,
+)
 from salesforce_appcues_clients.dead_letters import replay_option, run_replay
 from salesforce_appcues_clients.errors import ConfigurationError
+from salesforce_appcues_clients.run_lock import RunLockedError
 from salesforce_appcues_clients.settings import appcues_properties
 from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
+from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .dead_letter import DeadLetter
 from .runtime import Runtime
@@ -31,7 +39,7 @@ class TargetAppcuesProfiles(Target):
     package_name = "target-appcues-profiles"
     config_jsonschema: ClassVar[dict] = {
         "type": "object",
-        "properties": {**appcues_properties(), **target_properties()},
+        "properties": {**appcues_properties(), **target_properties(), **threshold_properties()},
         "required": ["account_id", "api_key", "api_secret"],
     }
     default_sink_class = UserProfileSink
@@ -55,7 +63,7 @@ class TargetAppcuesProfiles(Target):
         )
         self._runtime: Runtime | None = None
         if isinstance(self.message_reader, DeadLetteringReader):
-            self.message_reader.on_bad_line = self._dead_letter_line
+            self.message_reader.on_bad_line = self._on_bad_line
         if validate_config:
             _ = self.runtime  # a bad setting fails at start, naming the setting
 
@@ -78,6 +86,78 @@ class TargetAppcuesProfiles(Target):
             return GroupProfileSink
         return UnroutedStreamSink
 
+    # --- the run: one at a time, stoppable, failing past the dead-letter threshold --------
+    def listen(self, file_input: IO[str] | None = None) -> None:  # type: ignore[misc]
+        """Reads the input under the state_dir lock; ends the process with the exit code of
+        a refused, stopped or failed run (docs/operations.md, "Exit codes")."""
+        try:
+            self.runtime.run_lock.acquire()
+            super().listen(file_input)
+        except RunLockedError as exc:
+            self.logger.error("Run refused: %s", exc)
+            sys.exit(exc.exit_code)
+        except Terminated as exc:
+            self._end(f"Run {exc}: no STATE beyond the confirmed writes", failed=True)
+            sys.exit(exc.exit_code)
+        except TooManyDeadLettersError as exc:
+            self._end(f"Run failed: {exc}", failed=True)
+            sys.exit(exc.exit_code)
+        finally:
+            self.runtime.run_lock.release()
+
+    def _end(self, message: str, *, failed: bool) -> None:
+        self.logger.error("%s", message)
+        if self._runtime is not None:
+            self._runtime.log_summary(self.logger, failed=failed)
+            self._runtime.close()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Not singer-sdk's drain-and-confirm-everything: see salesforce_appcues_clients
+        .termination."""
+        STOP.handle(signum, frame)
+
+    def drain_all(self, *, is_endofpipe: bool = False) -> None:  # type: ignore[misc]
+        # A signal during a drain lets the requests in flight finish and stops before the
+        # next one; the STATE that follows a complete drain is still emitted.
+        with STOP.protected():
+            super().drain_all(is_endofpipe=is_endofpipe)
+
+    def drain_one(self, sink: Sink) -> None:  # type: ignore[misc]
+        # A full sink drains alone (no STATE follows): protected the same way. The run
+        # stops after the batch that crossed the dead-letter threshold.
+        with STOP.protected():
+            super().drain_one(sink)
+        self.runtime.check_dead_letter_threshold()
+
+    def _drain_all(self, sink_list: Iterable[Sink], parallelism: int) -> None:
+        """Sinks drain in parallel, and every drain ends before this returns or raises:
+        singer-sdk's joblib pool raises the first error at once and leaves the other sinks'
+        threads running, so a stopped run would exit before they record the writes they
+        finished. The first error that is not a stop is raised (it says why the run failed)."""
+        sinks = list(sink_list)
+        if parallelism == 1 or len(sinks) < 2:
+            super()._drain_all(sinks, 1)
+            return
+        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="drain") as pool:
+            futures = [pool.submit(self.drain_one, sink) for sink in sinks]
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, Terminated)), errors[0])
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        self.runtime.records_read += 1
+        super()._process_record_message(message_dict)
+
+    def _write_state_message(self, state: dict) -> None:
+        # No STATE past the batch that crossed the dead-letter threshold.
+        self.runtime.check_dead_letter_threshold()
+        super()._write_state_message(state)
+
+    def _on_bad_line(self, bad: BadLine) -> None:
+        self.runtime.records_read += 1
+        with STOP.protected():  # a dead letter is written whole
+            self._dead_letter_line(bad)
+
     def _dead_letter_line(self, bad: BadLine) -> None:
         """A line that is no usable Singer message: logged, dead-lettered, the rest read on."""
         self.logger.error("Dead-lettered: %s", bad.message)
@@ -97,6 +177,8 @@ class TargetAppcuesProfiles(Target):
         failed = True
         try:
             super().process_endofpipe()
+            if self._runtime is not None:
+                self._runtime.check_dead_letter_threshold()  # also a run that had no STATE
             failed = False
         finally:
             if self._runtime is not None:

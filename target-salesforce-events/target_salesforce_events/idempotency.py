@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from salesforce_appcues_clients import soql
 from salesforce_appcues_clients.errors import UncertainWriteError
 from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult
+from salesforce_appcues_clients.termination import STOP
 
 from .events import AppcuesEvent, parse_timestamp
 from .ledger import Ledger
@@ -175,23 +176,30 @@ class EventWriter:
         ]
         todo = [p for p in pending if p.event.event_id not in present]
         for start in range(0, len(todo), COLLECTION_SIZE):
+            STOP.checkpoint()  # stopped: no new insert; the ones in flight are recorded
             outcomes.extend(self._insert_chunk(todo[start : start + COLLECTION_SIZE]))
         return outcomes
 
     # --- strategies --------------------------------------------------------------------
     def _upsert(self, pending: Sequence[PendingEvent]) -> list[WriteOutcome]:
         assert self.choice.field is not None
-        results = self._client.upsert("Event", self.choice.field, [p.record for p in pending])
-        return [
-            WriteOutcome(
-                pending[r.index],
-                r.success,
-                r.id,
-                already_present=r.success and r.created is False,
-                errors=r.errors,
+        outcomes: list[WriteOutcome] = []
+        # One call per collection, so that a stop (SIGTERM/SIGINT) waits for one call only.
+        for start in range(0, len(pending), COLLECTION_SIZE):
+            STOP.checkpoint()
+            chunk = pending[start : start + COLLECTION_SIZE]
+            results = self._client.upsert("Event", self.choice.field, [p.record for p in chunk])
+            outcomes.extend(
+                WriteOutcome(
+                    chunk[r.index],
+                    r.success,
+                    r.id,
+                    already_present=r.success and r.created is False,
+                    errors=r.errors,
+                )
+                for r in results
             )
-            for r in results
-        ]
+        return outcomes
 
     def _present_by_id(self, pending: Sequence[PendingEvent]) -> dict[str, str]:
         """Event id -> Salesforce Id of those whose Events exist, found by the stored key.

@@ -22,6 +22,7 @@ from salesforce_appcues_clients.dead_letters import schema_for
 from salesforce_appcues_clients.errors import SalesforceError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.singer_input import BadLine
+from salesforce_appcues_clients.termination import STOP
 
 from .dead_letter import DeadLetter, DeadLetterFile
 from .events import AppcuesEvent, InvalidEventError, parse_event, parse_timestamp
@@ -396,6 +397,7 @@ class EventLoader:
             self.summary.nps_answers_superseded += len(stale)
             settled.update((a.target.record_id, a.part) for a in stale)
             planned.extend((update, fields) for update in updates)
+        STOP.checkpoint()  # stopped: the answers are applied by the next run
         results = (
             client.update_mixed(
                 [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]

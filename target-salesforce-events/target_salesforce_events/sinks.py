@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 from singer_sdk.sinks import BatchSink
 
 from salesforce_appcues_clients.singer_input import without_date_formats
+from salesforce_appcues_clients.termination import STOP
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,6 +61,7 @@ class EventSink(BatchSink):
         return self.batch_size_rows or self.MAX_SIZE_DEFAULT
 
     def process_batch(self, context: dict[str, Any]) -> None:
+        STOP.checkpoint()  # stopped: a batch not started is left for the next run
         try:
             self._loader.load(context.get("records", []), self.stream_name)
         except Exception:

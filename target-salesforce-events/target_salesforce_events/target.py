@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import IO, Any
 
 import click
 from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
+from singer_sdk.sinks import Sink
 
+from salesforce_appcues_clients.dead_letter_threshold import (
+    DeadLetterThreshold,
+    TooManyDeadLettersError,
+    threshold_properties,
+)
 from salesforce_appcues_clients.dead_letters import replay_option, run_replay
+from salesforce_appcues_clients.errors import ConfigurationError
+from salesforce_appcues_clients.run_lock import RunLock, RunLockedError
 from salesforce_appcues_clients.settings import salesforce_properties
-from salesforce_appcues_clients.singer_input import DeadLetteringReader
+from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
+from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .loader import EventLoader
 from .preflight import FAIL, run_preflight
@@ -26,7 +37,11 @@ class TargetSalesforceEvents(Target):
     name = "target-salesforce-events"
     config_jsonschema = {  # noqa: RUF012 - the SDK reads it as a class attribute
         "type": "object",
-        "properties": {**salesforce_properties(), **target_properties()},
+        "properties": {
+            **salesforce_properties(),
+            **target_properties(),
+            **threshold_properties(),
+        },
     }
     default_sink_class = EventSink
     message_reader_class = DeadLetteringReader
@@ -36,15 +51,94 @@ class TargetSalesforceEvents(Target):
         # One client, ledger and dead-letter file for the run: drain sinks one at a time.
         self.max_parallelism = 1
         self.loader = EventLoader(self.config)
+        try:
+            self.threshold = DeadLetterThreshold.from_config(self.config)
+        except ConfigurationError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+        self._closed = False
+        self.records_read = 0  # RECORD messages and unreadable lines: the threshold's base
+        # On the ledger, which is part of exactly-once: a second run on it refuses to start.
+        self.run_lock = RunLock(
+            self.loader.settings.ledger_path.with_name(
+                self.loader.settings.ledger_path.name + ".lock"
+            ),
+            self.name,
+        )
         if isinstance(self.message_reader, DeadLetteringReader):
-            self.message_reader.on_bad_line = self.loader.dead_letter_line
+            self.message_reader.on_bad_line = self._dead_letter_line
+
+    # --- the run: one at a time, stoppable, failing past the dead-letter threshold --------
+    def listen(self, file_input: IO[str] | None = None) -> None:  # type: ignore[misc]
+        """Reads the input under the ledger's lock; ends the process with the exit code of a
+        refused, stopped or failed run (docs/operations.md, "Exit codes")."""
+        try:
+            self.run_lock.acquire()
+        except RunLockedError as exc:
+            self.logger.error("Run refused: %s", exc)
+            sys.exit(exc.exit_code)
+        try:
+            super().listen(file_input)
+        except Terminated as exc:
+            self._end(f"Run {exc}: no STATE beyond the confirmed writes")
+            sys.exit(exc.exit_code)
+        except TooManyDeadLettersError as exc:
+            self._end(f"Run failed: {exc}")
+            sys.exit(exc.exit_code)
+        finally:
+            self.run_lock.release()
+
+    def _end(self, message: str) -> None:
+        self.logger.error("%s", message)
+        self._close()
+
+    def _close(self) -> None:
+        """Closes the loader and logs the summary, once."""
+        if not self._closed:
+            self._closed = True
+            self.loader.close()
+            self.logger.info("%s", self.loader.summary.describe())
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Not singer-sdk's drain-and-confirm-everything: see salesforce_appcues_clients
+        .termination."""
+        STOP.handle(signum, frame)
+
+    def drain_all(self, *, is_endofpipe: bool = False) -> None:  # type: ignore[misc]
+        # A signal during a drain lets the requests in flight finish and stops before the
+        # next one; the STATE that follows a complete drain is still emitted.
+        with STOP.protected():
+            super().drain_all(is_endofpipe=is_endofpipe)
+
+    def drain_one(self, sink: Sink) -> None:  # type: ignore[misc]
+        # A full sink drains alone (no STATE follows): protected the same way. The run
+        # stops after the batch that crossed the dead-letter threshold.
+        with STOP.protected():
+            super().drain_one(sink)
+        self._check_dead_letter_threshold()
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        self.records_read += 1
+        super()._process_record_message(message_dict)
+
+    def _dead_letter_line(self, bad: BadLine) -> None:
+        self.records_read += 1
+        with STOP.protected():  # a dead letter is written whole
+            self.loader.dead_letter_line(bad)
+
+    def _check_dead_letter_threshold(self) -> None:
+        self.threshold.check(self.loader.dead_letters.total, self.records_read)
+
+    def _write_state_message(self, state: dict) -> None:
+        # No STATE past the batch that crossed the dead-letter threshold.
+        self._check_dead_letter_threshold()
+        super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         try:
             super().process_endofpipe()
+            self._check_dead_letter_threshold()  # also a run that had no STATE
         finally:
-            self.loader.close()
-            self.logger.info("%s", self.loader.summary.describe())
+            self._close()
 
     @classmethod
     def invoke(  # type: ignore[override]

@@ -394,8 +394,10 @@ class Pipeline:
         tap_overrides: dict[str, Any] | None = None,
         target_overrides: dict[str, Any] | None = None,
         kill_target_when: Callable[[], bool] | None = None,
+        kill_signal: int = signal.SIGKILL,
     ) -> RunResult:
-        """One run; the target's last STATE becomes the pipeline's state (as Meltano keeps it)."""
+        """One run; the target's last STATE becomes the pipeline's state (as Meltano keeps it).
+        With `kill_target_when`, `kill_signal` goes to the target once it holds."""
         self.runs += 1
         number = self.runs
         catalog = self.catalog()
@@ -432,7 +434,7 @@ class Pipeline:
             deadline = time.monotonic() + 240
             while target.poll() is None and time.monotonic() < deadline:
                 if kill_target_when is not None and not killed and kill_target_when():
-                    target.send_signal(signal.SIGKILL)
+                    target.send_signal(kill_signal)
                     killed = True
                 time.sleep(0.02)
             if target.poll() is None:
@@ -788,6 +790,7 @@ class Harness:
     """What the test modules use (with --import-mode=importlib they cannot import conftest)."""
 
     figures = FIGURES
+    bin = BIN
     user_id = USER_ID
     profiles_pipeline = staticmethod(profiles_pipeline)
     events_pipeline = staticmethod(events_pipeline)

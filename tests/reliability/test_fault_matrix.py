@@ -11,6 +11,7 @@ next run delivers everything exactly once.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,10 @@ class Scenario:
     tap: dict[str, Any] = field(default_factory=dict)  # overrides for the faulted run
     target: dict[str, Any] = field(default_factory=dict)
     setup: Callable[[Any], Any] | None = None
-    kill: bool = False  # SIGKILL the target once the first rule has fired
+    kill: bool = False  # signal the target once the first rule has fired
+    kill_signal: int = signal.SIGKILL
+    kill_after: int = 1  # held writes that must have reached the service first
+    target_rc: int | None = None  # the faulted run's target exit code, when it is known
     leads: int = 50
 
 
@@ -59,10 +63,10 @@ def _bind(harness):
     H.__dict__.update({k: getattr(harness, k) for k in dir(harness) if not k.startswith("__")})
 
 
-def latency_kill(world, service: str) -> Callable[[], bool]:
-    """True once the write held by the latency rule has reached the service."""
+def latency_kill(world, service: str, fired: int = 1) -> Callable[[], bool]:
+    """True once `fired` writes held by the latency rule have reached the service."""
     control = world.salesforce if service == "salesforce" else world.appcues
-    return lambda: control.fired() > 0
+    return lambda: control.fired() >= fired
 
 
 def api_usage(used: int, limit: int) -> Callable[[Any], None]:
@@ -181,6 +185,28 @@ PROFILE_SCENARIOS = [
         kill=True,
         first_run_ok=False,
     ),
+    Scenario(
+        # Issue 15: singer-sdk's handler drained, emitted the last STATE and exited 0 with
+        # 6 of 40 users written. Now the PATCHes in flight finish, no STATE, exit 143.
+        "target SIGTERMed in PATCH mode (PATCHes in flight)",
+        appcues=[rule("latency", latency_ms=1500, times=10_000, match=AC_PATCH)],
+        target={"import_threshold": 100_000},
+        kill=True,
+        kill_after=20,  # some PATCHes confirmed, others in flight
+        kill_signal=signal.SIGTERM,
+        target_rc=128 + signal.SIGTERM,
+        first_run_ok=False,
+        message=r"stopped by SIGTERM: no STATE beyond the confirmed writes",
+    ),
+    Scenario(
+        "target SIGINTed mid-batch (import in flight)",
+        appcues=[rule("latency", latency_ms=1500, match=AC_IMPORT)],
+        kill=True,
+        kill_signal=signal.SIGINT,
+        target_rc=128 + signal.SIGINT,
+        first_run_ok=False,
+        message=r"stopped by SIGINT",
+    ),
 ]
 
 EVENT_SCENARIOS = [
@@ -241,6 +267,16 @@ EVENT_SCENARIOS = [
         kill=True,
         first_run_ok=False,
     ),
+    Scenario(
+        # Issue 15: exit 0 and a final STATE with 0 of 60 Events written.
+        "target SIGTERMed mid-batch (upsert in flight)",
+        salesforce=[rule("latency", latency_ms=3000, match=SF_WRITE)],
+        kill=True,
+        kill_signal=signal.SIGTERM,
+        target_rc=128 + signal.SIGTERM,
+        first_run_ok=False,
+        message=r"stopped by SIGTERM: no STATE beyond the confirmed writes",
+    ),
 ]
 
 # Exactly-once strategies other than the upsert, where a replay could duplicate an Event.
@@ -266,6 +302,18 @@ STRATEGY_SCENARIOS = [
     (
         "",
         Scenario(
+            "local_ledger: target SIGINTed with an insert in flight",
+            salesforce=[rule("latency", latency_ms=3000, match=SF_WRITE)],
+            kill=True,
+            kill_signal=signal.SIGINT,
+            target_rc=128 + signal.SIGINT,
+            first_run_ok=False,
+            message=r"stopped by SIGINT",
+        ),
+    ),
+    (
+        "",
+        Scenario(
             "local_ledger: insert timed out after Salesforce applied it",
             salesforce=[rule("latency", latency_ms=3500, match=SF_WRITE)],
             target={"request_timeout": 2},
@@ -286,9 +334,13 @@ def drive(world, pipeline, scenario: Scenario, check: Callable[[], Any]) -> Any:
     world.appcues.faults(*scenario.appcues)
     kill = None
     if scenario.kill:
-        kill = latency_kill(world, "salesforce" if scenario.salesforce else "appcues")
+        service = "salesforce" if scenario.salesforce else "appcues"
+        kill = latency_kill(world, service, scenario.kill_after)
     first = pipeline.run(
-        tap_overrides=scenario.tap, target_overrides=scenario.target, kill_target_when=kill
+        tap_overrides=scenario.tap,
+        target_overrides=scenario.target,
+        kill_target_when=kill,
+        kill_signal=scenario.kill_signal,
     )
     # A set-up (quota used up, Bulk jobs failing, refused rows) counts as one fault.
     figures.faults += world.clear_faults() + int(first.killed) + int(scenario.setup is not None)
@@ -302,6 +354,8 @@ def drive(world, pipeline, scenario: Scenario, check: Callable[[], Any]) -> Any:
         world.salesforce.call("POST", "bulk", {"fail_jobs": 0, "abort_jobs": 0})
     if scenario.kill:
         assert first.killed, "the write never reached the sandbox"
+    if scenario.target_rc is not None:
+        assert first.target_rc == scenario.target_rc, _tail(first)
     if scenario.first_run_ok:
         assert first.ok, _tail(first)
     elif scenario.first_run_ok is False:

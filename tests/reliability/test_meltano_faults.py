@@ -64,9 +64,14 @@ def project_for(world, run_dir: Path) -> SandboxProject:
     return SandboxProject(world.connection, run_dir)
 
 
-def meltano_run(project: SandboxProject, job: str, log: Path, kill_loader_when=None):
+def meltano_run(
+    project: SandboxProject, job: str, log: Path, kill_loader_when=None, signal_tree_when=None
+):
     """`meltano run <job>`; with `kill_loader_when` (loader name, condition), SIGKILL that
-    loader once the condition holds (the write the latency rule holds has arrived)."""
+    loader once the condition holds (the write the latency rule holds has arrived); with
+    `signal_tree_when` (signal, condition), send the signal to Meltano and every process it
+    started, as Ctrl-C does to a terminal's foreground process group (or systemd's stop to
+    a service's control group)."""
     box: dict = {}
 
     def run() -> None:
@@ -82,6 +87,13 @@ def meltano_run(project: SandboxProject, job: str, log: Path, kill_loader_when=N
             pid = _loader_pid(kill_loader_when[0])
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)
+                killed = True
+        if signal_tree_when and not killed and signal_tree_when[1]():
+            for pid in _meltano_tree():
+                try:
+                    os.kill(pid, signal_tree_when[0])
+                except ProcessLookupError:
+                    continue
                 killed = True
         time.sleep(0.02)
     worker.join()
@@ -107,6 +119,21 @@ def _loader_pid(name: str) -> int | None:
         if needle in cmdline and _descends_from_us(int(entry.name)):
             return int(entry.name)
     return None
+
+
+def _meltano_tree() -> list[int]:
+    """Meltano (started by this test) and the processes under it: tap, target, their
+    helpers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _descends_from_us(int(entry.name)):
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "meltano" in cmdline or "tap-" in cmdline or "target-" in cmdline:
+                found.append(int(entry.name))
+    return found
 
 
 def _descends_from_us(pid: int) -> bool:
@@ -220,3 +247,57 @@ def _bookmarks(project: SandboxProject, state_id: str) -> dict:
     """The job's bookmarks in Meltano's system database ({} when it has none)."""
     found = project.state(state_id) or {}
     return found.get("singer_state", {}).get("bookmarks", {})
+
+
+# --- issue 15: a stopped run confirms only what was written ----------------------------------
+@pytest.mark.parametrize(
+    ("sig", "job"),
+    [
+        (signal.SIGINT, "salesforce-to-appcues"),
+        (signal.SIGTERM, "salesforce-to-appcues"),
+        (signal.SIGINT, "appcues-to-salesforce"),
+        (signal.SIGTERM, "appcues-to-salesforce"),
+    ],
+    ids=["ctrl-c profiles", "sigterm profiles", "ctrl-c events", "sigterm events"],
+)
+def test_stopped_by_a_signal_then_run_again(world, installed, tmp_path, sig, job):
+    """Ctrl-C (SIGINT to the process group) or SIGTERM while the loader's write is held:
+    the loaders stop with 128 + the signal and no STATE beyond their confirmed writes, so
+    the next run delivers everything exactly once (before issue 15, Meltano saved the
+    loader's final STATE and 16 of 40 users were missing for good)."""
+    profiles = job == "salesforce-to-appcues"
+    world.reset(events=not profiles)
+    project = project_for(world, tmp_path / "run")
+    if profiles:
+        world.appcues.faults(
+            {"action": "latency", "latency_ms": 1500, "times": 100, "match": {"path": "/import/"}}
+        )
+        control, loader = world.appcues, "target-appcues-profiles"
+    else:
+        world.salesforce.faults(
+            {"action": "latency", "latency_ms": 3000, "times": 100, "match": {"path": SF_WRITE}}
+        )
+        control, loader = world.salesforce, "target-salesforce-events"
+    first, stopped = meltano_run(
+        project, job, tmp_path / "run-1.log", signal_tree_when=(sig, lambda: control.fired() > 0)
+    )
+    assert stopped, "the held write never reached the sandbox"
+    assert first.returncode != 0, "Meltano must report the stopped run"
+    assert f"stopped by {sig.name}" in first.output, first.output[-3000:]
+    world.clear_faults()
+    time.sleep(3.5)  # the held write lands when its hold ends
+    state_id = (
+        "sandbox:tap-salesforce-appcues--profiles-to-target-appcues-profiles"
+        if profiles
+        else "sandbox:tap-salesforce-appcues--events-to-target-salesforce-events"
+    )
+    assert not _bookmarks(project, state_id), "no bookmark past unconfirmed writes"
+    second, _ = meltano_run(project, job, tmp_path / "run-2.log")
+    assert second.returncode == 0, second.output[-3000:]
+    letters = _letters(project.run_dir, loader)
+    check = (
+        H.check_profiles(world, letters)
+        if profiles
+        else H.check_events(world, letters, "Appcues_Event_Id__c")
+    )
+    _record(world, f"{job}: {sig.name} during the held write, then run again", 2, True, check)
