@@ -68,6 +68,9 @@ _DEFAULT_FAULT_CODE = {
 
 class SalesforceService(SandboxService):
     name: ClassVar[str] = "salesforce"
+    # Salesforce refuses longer URIs with 414 (documented 16,384 bytes since v49.0);
+    # server.py checks the request line before routing. See docs/sandbox.md.
+    max_request_line: ClassVar[int] = 16_384
 
     def __init__(self, clock: SandboxClock, data_dir: Path | None = None, **options: Any) -> None:
         super().__init__(clock, data_dir, **options)
