@@ -63,7 +63,9 @@ def quote(value: SoqlValue) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"SOQL has no literal for {value!r}")
-        return repr(value)
+        # SOQL has no exponent syntax (`1e-05` is MALFORMED_QUERY): write the shortest
+        # round-tripping digits out in full.
+        return format(Decimal(repr(value)), "f")
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"SOQL has no literal for {value!r}")
