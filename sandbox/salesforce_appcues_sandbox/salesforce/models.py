@@ -130,6 +130,9 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+NULL_BOOLEAN_CHOICES = ("refuse", "false")
+
+
 class Org:
     """One emulated org in SQLite (in memory, or a file under the data directory)."""
 
@@ -138,8 +141,15 @@ class Org:
         clock: SandboxClock,
         data_dir: Path | None = None,
         schema_file: str | Path | None = None,
+        null_boolean: str = "refuse",
     ) -> None:
         self.clock = clock
+        if null_boolean not in NULL_BOOLEAN_CHOICES:
+            raise ValueError(f"null_boolean must be one of {', '.join(NULL_BOOLEAN_CHOICES)}")
+        # A checkbox is never null: `refuse` answers INVALID_TYPE_ON_FIELD_IN_RECORD (what
+        # Salesforce answers Apex DML; fieldsToNull refuses non-nillable fields), `false`
+        # stores false (the other plausible REST behaviour). docs/sandbox.md.
+        self.null_boolean = null_boolean
         self.schema: Schema = load_schema(schema_file)
         self.user_schema: Schema = user_view(self.schema)
         self.defaults = field_defaults(schema_file)
@@ -648,6 +658,16 @@ class Org:
                 )
             )
 
+        if value is None and f.type == "boolean":
+            if self.null_boolean == "false":
+                return 0
+            raise _RecordFailedError(
+                RecordError(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                    f"{f.label}: value not of required type: ",
+                    [f.name],
+                )
+            )
         if value is None or (value == "" and f.type != "boolean"):
             return None
         t = f.type
@@ -715,7 +735,7 @@ class Org:
             moment = parse_datetime(value) if isinstance(value, str) else None
             if moment is None:
                 raise bad()
-            return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+            return stamp(moment)  # Salesforce keeps whole seconds: the fraction is dropped
         if t in ("reference", "id"):
             if not isinstance(value, str):
                 raise bad()

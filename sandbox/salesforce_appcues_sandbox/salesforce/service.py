@@ -3,7 +3,8 @@ and control routes.
 
 Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_seconds (7200),
 daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
-bulk1_result_file_records (100000: records per Bulk 1.0 result file).
+bulk1_result_file_records (100000: records per Bulk 1.0 result file), null_boolean
+("refuse" | "false": what a JSON null on a checkbox does).
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ class SalesforceService(SandboxService):
 
     def __init__(self, clock: SandboxClock, data_dir: Path | None = None, **options: Any) -> None:
         super().__init__(clock, data_dir, **options)
-        self.org = Org(clock, data_dir, options.get("schema_file"))
+        self.org = Org(
+            clock,
+            data_dir,
+            options.get("schema_file"),
+            null_boolean=str(options.get("null_boolean", "refuse")),
+        )
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is not None:
             key_dir = data_dir / "salesforce"
