@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,8 +11,8 @@ from singer_sdk.helpers import types
 from singer_sdk.singerlib import Metadata, MetadataMapping
 
 from salesforce_appcues_clients.errors import QuotaExceededError, SalesforceError
-from salesforce_appcues_clients.salesforce import QueryResult
-from salesforce_appcues_clients.soql import quote
+from salesforce_appcues_clients.salesforce import BULK_PAGE_SIZE, QueryResult
+from salesforce_appcues_clients.soql import SAFE_URL_LENGTH, quote
 
 from .client import CheckpointedStream
 from .events import (
@@ -23,6 +24,7 @@ from .events import (
     sort_key,
     spec_time,
 )
+from .field_parts import join_parts
 from .records import RecordShaper
 from .schema_mapping import ObjectInfo, ParentPath, object_schema
 from .timefmt import parse_datetime
@@ -35,6 +37,7 @@ AUTO, REST, BULK2 = "AUTO", "REST", "BULK2"
 # Stream-state key of earlier versions (where the last read stopped); no longer needed.
 READ_UNTIL = "read_until"
 MAX_TIMEOUT_SPLITS = 12
+REST_PAGE_SIZE = 2000  # Salesforce's default query batch (a wide record may get fewer)
 ORDER = "SystemModstamp ASC, Id ASC"
 
 
@@ -45,6 +48,17 @@ def window_filter(window: Window, field: str = "SystemModstamp") -> str:
         parts.append(f"{field} {op} {quote(window.start)}")
     parts.append(f"{field} <= {quote(window.end)}")
     return " AND ".join(parts)
+
+
+def _bulk_is_cheaper(size: int, parts: int) -> bool:
+    """Calls left after the first part's first page: REST parts x pages vs a Bulk job
+    (create, at least one status poll, result pages)."""
+    if size == 0:
+        return False  # the first part said it all: the others are never sent
+    pages = math.ceil(size / REST_PAGE_SIZE)
+    rest_calls = parts * pages - 1
+    bulk_calls = 2 + max(1, math.ceil(size / BULK_PAGE_SIZE))
+    return bulk_calls < rest_calls
 
 
 def _is_query_timeout(exc: SalesforceError) -> bool:
@@ -133,14 +147,26 @@ class SalesforceObjectStream(CheckpointedStream):
             ", ".join(gone) or "the missing fields",
         )
 
-    def _size_up(self, window: Window, rows: QueryResult) -> str:
+    def _size_up(self, window: Window, rows: QueryResult, parts: int = 1) -> str:
         """AUTO: REST, or BULK2 when the REST query's totalSize passes `bulk_threshold`.
 
         The REST query's first page carries the window's size, so this costs no call of its
-        own: a small window goes on reading that same query.
+        own: a small window goes on reading that same query. A wide object (its fields
+        read in `parts` queries) also goes to Bulk when that costs fewer calls.
         """
         size = rows.total_size
         threshold = self.sf_tap.settings.bulk_threshold
+        if parts > 1 and size <= threshold and _bulk_is_cheaper(size, parts):
+            rows.close()
+            self.logger.info(
+                "%s: %d changed records in %s; %d REST queries per page would cost more "
+                "calls than one Bulk job: reading with BULK2",
+                self.name,
+                size,
+                window,
+                parts,
+            )
+            return BULK2
         if size > threshold:
             rows.close()  # nothing of it was emitted; Bulk reads the whole window
             self.logger.info(
@@ -166,12 +192,14 @@ class SalesforceObjectStream(CheckpointedStream):
         checkpoint = self._checkpoint
         assert checkpoint is not None
         soql = shaper.soql(window_filter(window), ORDER)
+        endpoint = sf.base_url + ("queryAll/" if include_deleted else "query/")
+        parts = shaper.soql_parts(window_filter(window), ORDER, endpoint)
         chosen = api
         rows: QueryResult | None = None
         if api == AUTO:
-            rows = sf.query(soql, include_deleted=include_deleted)
+            rows = sf.query(parts[0], include_deleted=include_deleted)
             try:
-                chosen = self._size_up(window, rows)
+                chosen = self._size_up(window, rows, len(parts))
             except QuotaExceededError:
                 raise
             except SalesforceError as exc:
@@ -187,7 +215,11 @@ class SalesforceObjectStream(CheckpointedStream):
         checkpoint.begin_window(sorted_source=chosen == REST)
         emitted = False
         try:
-            if chosen == REST:
+            if chosen == REST and len(parts) > 1:
+                for raw in self._joined(parts, rows, include_deleted):
+                    emitted = True
+                    yield shaper.from_rest(raw)
+            elif chosen == REST:
                 if rows is None:
                     rows = sf.query(soql, include_deleted=include_deleted)
                 for raw in rows:
@@ -214,6 +246,41 @@ class SalesforceObjectStream(CheckpointedStream):
                 return
             raise
         self.end_window()
+
+    def _joined(
+        self, parts: list[str], first: QueryResult | None, include_deleted: bool
+    ) -> Iterator[dict[str, Any]]:
+        """A wide object's window: one query per share of the fields, joined by Id."""
+        sf = self.sf_tap.salesforce
+        results = [first or sf.query(parts[0], include_deleted=include_deleted)]
+        results += [sf.query(p, include_deleted=include_deleted) for p in parts[1:]]
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        self.logger.info(
+            "%s: %d fields selected; reading each window as %d queries joined by Id "
+            "(a query URL must stay under %d bytes)",
+            self.name,
+            len(self.selected_properties()),
+            len(parts),
+            SAFE_URL_LENGTH,
+        )
+
+        def changed(record_id: str, stamp: datetime) -> None:
+            checkpoint.hold(stamp)
+            self.logger.warning(
+                "%s: record %s changed while its fields were read in %d queries; not "
+                "emitted now, the bookmark stays before %s so the next run reads it whole",
+                self.name,
+                record_id,
+                len(parts),
+                stamp.isoformat(),
+            )
+
+        try:
+            yield from join_parts([iter(r) for r in results], changed)
+        finally:
+            for result in results:
+                result.close()
 
     def _after_timeout(
         self, window: Window, shaper: RecordShaper, api: str, splits: int, exc: SalesforceError
