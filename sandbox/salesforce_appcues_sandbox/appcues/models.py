@@ -497,6 +497,12 @@ class JobRegistry:
             self.exports.clear()
 
 
+_SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "analytics_window_end": ("exclusive", "inclusive"),
+    "analytics_window_precision": ("ms", "s"),
+}
+
+
 @dataclass
 class AccountSettings:
     """Knobs set by service options and the control API (`POST settings`)."""
@@ -506,12 +512,22 @@ class AccountSettings:
     max_import_bytes: int = 50 * 1024 * 1024
     export_running_seconds: float = 0.2  # how long an export stays `running` at least
     export_url_ttl_seconds: int = 3600  # presigned download URL lifetime (sandbox clock)
+    # How analytics compares an event with the spec's time window (undocumented; see
+    # docs/sandbox.md): the end excluded or included, bounds in milliseconds or seconds.
+    analytics_window_end: str = "exclusive"
+    analytics_window_precision: str = "ms"
 
     def update(self, changes: dict[str, Any]) -> None:
         """Applies known keys with type checks; raises ValueError naming a bad one."""
         for key, value in changes.items():
             if key not in self.__dataclass_fields__:
                 raise ValueError(f"unknown setting {key!r}")
+            if key in _SETTING_CHOICES:
+                if value not in _SETTING_CHOICES[key]:
+                    choices = " or ".join(_SETTING_CHOICES[key])
+                    raise ValueError(f"setting {key!r} must be {choices}")
+                setattr(self, key, value)
+                continue
             current = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"setting {key!r} must be a non-negative number")
@@ -523,3 +539,10 @@ class AccountSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def analytics_window(self) -> dict[str, Any]:
+        """compile_spec's window keywords."""
+        return {
+            "end_inclusive": self.analytics_window_end == "inclusive",
+            "precision": self.analytics_window_precision,
+        }
