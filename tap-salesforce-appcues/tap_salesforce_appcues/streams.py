@@ -315,6 +315,10 @@ class AppcuesEventsStream(CheckpointedStream):
     replication_key = "timestamp"
     MAX_QUERY_SPAN = timedelta(days=90)
     MIN_SPLIT_SPAN = timedelta(seconds=1)
+    # Whether analytics' end_time is inclusive, and whether it compares in milliseconds or
+    # whole seconds, is undocumented: every query asks for one second more than its window
+    # and keeps only rows inside it (by their own timestamps), once each (by event id).
+    BOUNDARY_OVERLAP = timedelta(seconds=1)
     DEFAULT_HISTORY = timedelta(days=90)
 
     def __init__(self, tap: TapSalesforceAppcues) -> None:
@@ -335,21 +339,18 @@ class AppcuesEventsStream(CheckpointedStream):
             lookback=timedelta(seconds=settings.appcues_lookback_window),
             lag=timedelta(seconds=settings.appcues_lag),
         )
-        # The analytics API reads [start_time, end_time): the start is always inclusive here.
+        # The window is [start, end): the start is always inclusive here.
         if window.start is None or window.end <= window.start:
             self.logger.info("appcues_events: window %s is empty; bookmark kept", window)
             return
         window = Window(window.start, window.end, start_inclusive=True)
-        for chunk in window.chunks(self.MAX_QUERY_SPAN):
+        for chunk in window.chunks(self.MAX_QUERY_SPAN - self.BOUNDARY_OVERLAP):
             settled = self._settled_until()
             if settled is not None and chunk.start is not None and chunk.start >= settled:
                 break  # Appcues' own clock says the rest is still within appcues_lag
             rows = self._query(chunk)
             settled = self._settled_until()
-            records = sorted(
-                (r for r in (event_record(row) for row in rows) if self._wanted(r)),
-                key=sort_key,
-            )
+            records = sorted(self._inside(chunk, rows).values(), key=sort_key)
             if settled is not None:
                 kept = [r for r in records if parse_datetime(r["timestamp"]) < settled]
                 if len(kept) < len(records):
@@ -377,6 +378,19 @@ class AppcuesEventsStream(CheckpointedStream):
             return None
         return now - timedelta(seconds=self.sf_tap.settings.appcues_lag)
 
+    def _inside(self, window: Window, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Wanted records of `[start, end)` by event id: the overlap's extra rows and rows
+        read twice (a split's halves overlap) are dropped."""
+        assert window.start is not None
+        records: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            record = event_record(row)
+            if record["id"] in records or not self._wanted(record):
+                continue
+            if window.start <= parse_datetime(record["timestamp"]) < window.end:
+                records[record["id"]] = record
+        return records
+
     def _wanted(self, record: dict[str, Any]) -> bool:
         settings = self.sf_tap.settings
         return is_wanted(record["name"], settings.event_names, settings.include_custom_events)
@@ -390,12 +404,12 @@ class AppcuesEventsStream(CheckpointedStream):
                 "conditions": conditions,
                 "order_by": [["timestamp", "asc"]],
                 "start_time": spec_time(window.start),
-                "end_time": spec_time(window.end),
+                "end_time": spec_time(window.end + self.BOUNDARY_OVERLAP),
                 "timezone": "UTC",
             }
 
     def _query(self, window: Window) -> list[dict[str, Any]]:
-        """Rows of [start, end) for every name condition."""
+        """Rows of [start, end) (and the overlap) for every name condition."""
         rows: list[dict[str, Any]] = []
         for spec in self._specs(window):
             rows.extend(self._rows(spec, window))
@@ -419,7 +433,7 @@ class AppcuesEventsStream(CheckpointedStream):
         settled = self._settled_until()
         if settled is not None and window.start < settled < window.end:
             window = Window(window.start, settled, True)
-            spec = {**spec, "end_time": spec_time(settled)}
+            spec = {**spec, "end_time": spec_time(settled + self.BOUNDARY_OVERLAP)}
         assert window.start is not None
         span = window.end - window.start
         export_after = timedelta(days=self.sf_tap.settings.appcues_export_after_days)
@@ -431,7 +445,11 @@ class AppcuesEventsStream(CheckpointedStream):
         self.logger.info("appcues_events: %s truncated at 1,000 rows; splitting", window)
         rows: list[dict[str, Any]] = []
         for start, end in ((window.start, middle), (middle, window.end)):
-            half = {**spec, "start_time": spec_time(start), "end_time": spec_time(end)}
+            half = {
+                **spec,
+                "start_time": spec_time(start),
+                "end_time": spec_time(end + self.BOUNDARY_OVERLAP),
+            }
             rows.extend(self._rows(half, Window(start, end, True)))
         return rows
 
