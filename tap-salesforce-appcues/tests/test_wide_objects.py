@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 import yaml
 
+from salesforce_appcues_clients import soql
 from salesforce_appcues_sandbox.salesforce.schema_file import DEFAULT_SCHEMA_FILE
 from salesforce_appcues_sandbox.server import Sandbox
+from tap_salesforce_appcues.field_parts import join_parts
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 from tap_salesforce_appcues.timefmt import parse_datetime
 
@@ -127,3 +129,28 @@ def test_a_catalog_driven_run_selecting_every_field(org, config, run, t0):
     result = run(config(api_type="REST", **CFG), catalog=catalog)
     _assert_whole(result.records["Contact"], written)
     assert set(result.records["Contact"][0]) == set(contact["schema"]["properties"])
+
+
+def test_parts_page_through_their_own_locators(org, sf_client, t0):
+    """Each share pages by its nextRecordsUrl (a short locator): the join spans pages."""
+    rows = [
+        {"LastName": f"p{n}", "Email": f"p{n}@example.com", "Title": f"t{n}"} for n in range(450)
+    ]
+    for n in range(0, 450, 50):  # groups of 50 records sharing one SystemModstamp
+        org.write("Contact", rows[n : n + 50], modstamp=t0 - timedelta(seconds=450 - n))
+    order = "ORDER BY SystemModstamp ASC, Id ASC"
+    endpoint = sf_client.base_url + "query/"
+    columns = ["LastName", "Email", "Title", "FirstName", "Phone"]
+    rest = f"FROM Contact {order}"
+    keys = ("Id", "SystemModstamp")
+    base = soql.query_url_length(endpoint, f"SELECT {', '.join(keys)} {rest}")
+    parts = soql.select_parts(keys, columns, rest, endpoint, max_url_length=base + 20)
+    assert len(parts) >= 3 and all(p[:2] == list(keys) for p in parts)
+    queries = [f"SELECT {', '.join(p)} {rest}" for p in parts]
+    results = [sf_client.query(q, batch_size=200) for q in queries]
+    held: list[str] = []
+    joined = list(join_parts([iter(r) for r in results], lambda rid, at: held.append(rid)))
+    whole = list(sf_client.query(f"SELECT {', '.join([*keys, *columns])} {rest}"))
+    assert held == [] and len(joined) == 450
+    strip = [{k: v for k, v in r.items() if k != "attributes"} for r in joined]
+    assert strip == [{k: v for k, v in r.items() if k != "attributes"} for r in whole]
