@@ -252,7 +252,9 @@ class SalesforceObjectStream(CheckpointedStream):
     ) -> Iterator[dict[str, Any]]:
         """A wide object's window: one query per share of the fields, joined by Id."""
         sf = self.sf_tap.salesforce
-        results = [first or sf.query(parts[0], include_deleted=include_deleted)]
+        if first is None:
+            first = sf.query(parts[0], include_deleted=include_deleted)
+        results = [first]
         results += [sf.query(p, include_deleted=include_deleted) for p in parts[1:]]
         checkpoint = self._checkpoint
         assert checkpoint is not None
