@@ -321,7 +321,8 @@ class AppcuesEventsStream(CheckpointedStream):
     # whole seconds, is undocumented: every query asks for one second more than its window
     # and keeps only rows inside it (by their own timestamps), once each (by event id).
     BOUNDARY_OVERLAP = timedelta(seconds=1)
-    DEFAULT_HISTORY = timedelta(days=90)
+    # The last 90 days, as one query with its overlap (not two when appcues_lag is 0).
+    DEFAULT_HISTORY = MAX_QUERY_SPAN - BOUNDARY_OVERLAP
 
     def __init__(self, tap: TapSalesforceAppcues) -> None:
         self.sf_tap = tap
