@@ -131,6 +131,7 @@ def quote(name: str) -> str:
 
 
 NULL_BOOLEAN_CHOICES = ("refuse", "false")
+DATETIME_FRACTION_CHOICES = ("truncate", "round")
 
 
 class Org:
@@ -142,6 +143,7 @@ class Org:
         data_dir: Path | None = None,
         schema_file: str | Path | None = None,
         null_boolean: str = "refuse",
+        datetime_fraction: str = "truncate",
     ) -> None:
         self.clock = clock
         if null_boolean not in NULL_BOOLEAN_CHOICES:
@@ -150,6 +152,12 @@ class Org:
         # Salesforce answers Apex DML; fieldsToNull refuses non-nillable fields), `false`
         # stores false (the other plausible REST behaviour). docs/sandbox.md.
         self.null_boolean = null_boolean
+        if datetime_fraction not in DATETIME_FRACTION_CHOICES:
+            choices = ", ".join(DATETIME_FRACTION_CHOICES)
+            raise ValueError(f"datetime_fraction must be one of {choices}")
+        # Datetimes keep whole seconds: the fraction is dropped (`truncate`, the choice) or
+        # rounded half up (`round`), the other plausible way. docs/sandbox.md.
+        self.datetime_fraction = datetime_fraction
         self.schema: Schema = load_schema(schema_file)
         self.user_schema: Schema = user_view(self.schema)
         self.defaults = field_defaults(schema_file)
@@ -735,7 +743,9 @@ class Org:
             moment = parse_datetime(value) if isinstance(value, str) else None
             if moment is None:
                 raise bad()
-            return stamp(moment)  # Salesforce keeps whole seconds: the fraction is dropped
+            if self.datetime_fraction == "round" and moment.microsecond >= 500_000:
+                moment += timedelta(seconds=1)
+            return stamp(moment)  # Salesforce keeps whole seconds
         if t in ("reference", "id"):
             if not isinstance(value, str):
                 raise bad()

@@ -4,7 +4,8 @@ and control routes.
 Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_seconds (7200),
 daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
 bulk1_result_file_records (100000: records per Bulk 1.0 result file), null_boolean
-("refuse" | "false": what a JSON null on a checkbox does).
+("refuse" | "false": what a JSON null on a checkbox does), datetime_fraction ("truncate" |
+"round": how a datetime's fraction of a second is dropped).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class SalesforceService(SandboxService):
             data_dir,
             options.get("schema_file"),
             null_boolean=str(options.get("null_boolean", "refuse")),
+            datetime_fraction=str(options.get("datetime_fraction", "truncate")),
         )
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is not None:

@@ -54,3 +54,19 @@ def test_the_null_boolean_switch_stores_false(null_is_false, org_factory):
     base = {"ActivityDateTime": "2024-01-01T00:00:00Z", "DurationInMinutes": 5}
     event = org.create("Event", **base, IsAllDayEvent=None)
     assert org.get("Event", event)["IsAllDayEvent"] is False
+
+
+@pytest.fixture(scope="module")
+def rounding():
+    with Sandbox(options={"salesforce": {"datetime_fraction": "round"}}) as running:
+        yield running
+
+
+def test_the_datetime_fraction_switch_rounds_half_up(rounding, org_factory):
+    org = org_factory(rounding.connection["salesforce"], rounding.connection["ca_bundle"])
+    up = org.create("Event", ActivityDateTime="2024-01-01T10:00:00.500Z", DurationInMinutes=45)
+    record = org.get("Event", up)
+    assert record["ActivityDateTime"] == "2024-01-01T10:00:01.000+0000"
+    assert record["EndDateTime"] == "2024-01-01T10:45:01.000+0000"
+    down = org.create("Event", ActivityDateTime="2024-01-01T10:00:00.499Z", DurationInMinutes=5)
+    assert org.get("Event", down)["ActivityDateTime"] == "2024-01-01T10:00:00.000+0000"
