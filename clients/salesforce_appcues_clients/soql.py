@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from urllib.parse import quote_plus
@@ -17,6 +17,9 @@ from urllib.parse import quote_plus
 # Salesforce rejects GET URIs over 16,384 bytes; the rest of the URL needs room too.
 DEFAULT_MAX_URI_LENGTH = 16_384
 _URL_ALLOWANCE = 400  # scheme, host, port, /services/data/vNN.N/queryAll?q=
+# A SELECT list is split well inside the limit: 431 (header fields too large) has been
+# observed from about 16,088 characters, so the limit may count the whole request head.
+SAFE_URL_LENGTH = DEFAULT_MAX_URI_LENGTH - 2_048
 
 _SIMPLE_ESCAPES = {
     "\\": "\\\\",
@@ -63,7 +66,9 @@ def quote(value: SoqlValue) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"SOQL has no literal for {value!r}")
-        return repr(value)
+        # SOQL has no exponent syntax (`1e-05` is MALFORMED_QUERY): write the shortest
+        # round-tripping digits out in full.
+        return format(Decimal(repr(value)), "f")
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"SOQL has no literal for {value!r}")
@@ -134,3 +139,41 @@ def in_chunks(
         used += cost
     if chunk:
         yield head + ",".join(chunk) + tail
+
+
+def query_url_length(endpoint: str, soql: str) -> int:
+    """Length of `<endpoint>?q=<soql>` as requests encodes it."""
+    return len(endpoint) + len("?q=") + _encoded_length(soql)
+
+
+def select_parts(
+    keep: Sequence[str],
+    columns: Sequence[str],
+    rest_of_query: str,
+    endpoint: str,
+    max_url_length: int = SAFE_URL_LENGTH,
+) -> list[list[str]]:
+    """The SELECT list `keep + columns`, split into the fewest ordered parts whose queries
+    `SELECT <keep + part> <rest_of_query>` fit a GET URL of `max_url_length` on `endpoint`.
+
+    Every part starts with `keep` (the join keys). One part when the whole list fits.
+    """
+    base = query_url_length(endpoint, f"SELECT {', '.join(keep)} {rest_of_query}")
+    budget = max_url_length - base
+    parts: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for column in columns:
+        if column in keep:
+            continue
+        cost = _encoded_length(f", {column}")
+        if cost > budget:
+            raise ValueError(f"the field {column} alone makes the query too long for a URL")
+        if current and used + cost > budget:
+            parts.append([*keep, *current])
+            current, used = [], 0
+        current.append(column)
+        used += cost
+    if current or not parts:
+        parts.append([*keep, *current])
+    return parts

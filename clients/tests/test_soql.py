@@ -1,5 +1,6 @@
 """SOQL literals and IN chunking, checked against the sandbox's own SOQL string decoder."""
 
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from urllib.parse import quote_plus
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salesforce_appcues_clients import soql
-from salesforce_appcues_sandbox.salesforce.soql import decode_string, parse
+from salesforce_appcues_sandbox.salesforce.soql import SoqlError, decode_string, parse
 
 HOSTILE = [
     "x' OR Name != '",
@@ -114,3 +115,27 @@ def test_in_chunks_with_no_values_yields_nothing():
 def test_in_chunks_rejects_a_bad_field_name():
     with pytest.raises(ValueError):
         list(soql.in_chunks("SELECT Id FROM Lead WHERE", "Email) OR (Id", ["a"]))
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [(1e-05, "0.00001"), (1e16, "10000000000000000"), (-2.5e-3, "-0.0025"), (1.5, "1.5")],
+)
+def test_floats_are_written_without_exponents(value, literal):
+    assert soql.quote(value) == literal
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_finite_float_round_trips_through_the_sandbox_parser(value):
+    literal = soql.quote(value)
+    statement = parse(f"SELECT Id FROM Contact WHERE Appcues_NPS_Score__c = {literal}")
+    assert statement.where.value.kind == "number"
+    parsed = float(Decimal(statement.where.value.value))
+    assert parsed == value and math.copysign(1, parsed) == math.copysign(1, value)
+
+
+@pytest.mark.parametrize("text", ["1e-05", "1E5", "1.5e3", "2.0E-7"])
+def test_the_sandbox_refuses_exponent_literals_as_salesforce_does(text):
+    with pytest.raises(SoqlError) as caught:
+        parse(f"SELECT Id FROM Contact WHERE Appcues_NPS_Score__c = {text}")
+    assert caught.value.error_code == "MALFORMED_QUERY"

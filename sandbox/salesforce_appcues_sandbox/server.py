@@ -87,6 +87,53 @@ class _DatedSend:
         await self._send(message)
 
 
+class _RequestLineLimit:
+    """Answers 414 to a request line longer than the service allows, before any routing.
+
+    h11 only bounds a request head that arrives in pieces (`max_incomplete_event_size`), so
+    a long URI sent in one segment would pass: the limit is checked on the parsed line.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and request_line_length(scope) > self.limit:
+            body = b"<html><body><h1>414 URI Too Long</h1></body></html>"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 414,
+                    "headers": [
+                        (b"content-type", b"text/html"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def request_line_length(scope: Scope) -> int:
+    """Bytes of `METHOD SP request-target SP HTTP/x.y` as the client sent them."""
+    target = len(scope.get("raw_path") or scope["path"].encode())
+    query = scope.get("query_string") or b""
+    if query:
+        target += 1 + len(query)
+    return len(scope["method"]) + 1 + target + len(" HTTP/") + len(scope["http_version"])
+
+
+def _outer_app(service: SandboxService, clock: SandboxClock) -> ASGIApp:
+    app: ASGIApp = service.build_app()
+    limit = getattr(service, "max_request_line", None)
+    if limit:
+        app = _RequestLineLimit(app, limit)
+    return _TransportInScope(_ClockDate(app, clock))
+
+
 class Sandbox:
     """Both services in this process; a context manager."""
 
@@ -135,7 +182,7 @@ class Sandbox:
         cert = ensure_certificate(self.cert_dir)
         for service in self.services:
             config = uvicorn.Config(
-                _TransportInScope(_ClockDate(service.build_app(), self.clock)),
+                _outer_app(service, self.clock),
                 host="127.0.0.1",
                 port=self.ports[service.name],
                 ssl_certfile=str(cert.cert_chain),

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from salesforce_appcues_clients.soql import select_parts
+
 from .schema_mapping import FieldInfo, ObjectInfo, ParentPath, component_key
 from .timefmt import canonical_datetime
 
@@ -145,6 +147,16 @@ class RecordShaper:
         if order_by:
             text += f" ORDER BY {order_by}"
         return text
+
+    def soql_parts(self, where: str, order_by: str, endpoint: str) -> list[str]:
+        """The query as REST GETs that fit a URL on `endpoint`: itself when it fits, else
+        several queries of the same rows, each reading `Id`, `SystemModstamp` and a share of
+        the fields (a wide object; see docs/reliability.md "Wide objects")."""
+        rest = self.soql(where, order_by).split(" FROM ", 1)[1]
+        parts = select_parts(ALWAYS_READ, self.columns, f"FROM {rest}", endpoint)
+        if len(parts) == 1:
+            return [self.soql(where, order_by)]
+        return [f"SELECT {', '.join(part)} FROM {rest}" for part in parts]
 
     def from_rest(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """A REST query record (nested parents, `attributes`) as a stream record.

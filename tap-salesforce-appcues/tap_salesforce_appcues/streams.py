@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,8 +11,8 @@ from singer_sdk.helpers import types
 from singer_sdk.singerlib import Metadata, MetadataMapping
 
 from salesforce_appcues_clients.errors import QuotaExceededError, SalesforceError
-from salesforce_appcues_clients.salesforce import QueryResult
-from salesforce_appcues_clients.soql import quote
+from salesforce_appcues_clients.salesforce import BULK_PAGE_SIZE, QueryResult
+from salesforce_appcues_clients.soql import SAFE_URL_LENGTH, quote
 
 from .client import CheckpointedStream
 from .events import (
@@ -23,6 +24,7 @@ from .events import (
     sort_key,
     spec_time,
 )
+from .field_parts import join_parts
 from .records import RecordShaper
 from .schema_mapping import ObjectInfo, ParentPath, object_schema
 from .timefmt import parse_datetime
@@ -35,6 +37,7 @@ AUTO, REST, BULK2 = "AUTO", "REST", "BULK2"
 # Stream-state key of earlier versions (where the last read stopped); no longer needed.
 READ_UNTIL = "read_until"
 MAX_TIMEOUT_SPLITS = 12
+REST_PAGE_SIZE = 2000  # Salesforce's default query batch (a wide record may get fewer)
 ORDER = "SystemModstamp ASC, Id ASC"
 
 
@@ -45,6 +48,17 @@ def window_filter(window: Window, field: str = "SystemModstamp") -> str:
         parts.append(f"{field} {op} {quote(window.start)}")
     parts.append(f"{field} <= {quote(window.end)}")
     return " AND ".join(parts)
+
+
+def _bulk_is_cheaper(size: int, parts: int) -> bool:
+    """Calls left after the first part's first page: REST parts x pages vs a Bulk job
+    (create, at least one status poll, result pages)."""
+    if size == 0:
+        return False  # the first part said it all: the others are never sent
+    pages = math.ceil(size / REST_PAGE_SIZE)
+    rest_calls = parts * pages - 1
+    bulk_calls = 2 + max(1, math.ceil(size / BULK_PAGE_SIZE))
+    return bulk_calls < rest_calls
 
 
 def _is_query_timeout(exc: SalesforceError) -> bool:
@@ -137,14 +151,26 @@ class SalesforceObjectStream(CheckpointedStream):
             ", ".join(gone) or "the missing fields",
         )
 
-    def _size_up(self, window: Window, rows: QueryResult) -> str:
+    def _size_up(self, window: Window, rows: QueryResult, parts: int = 1) -> str:
         """AUTO: REST, or BULK2 when the REST query's totalSize passes `bulk_threshold`.
 
         The REST query's first page carries the window's size, so this costs no call of its
-        own: a small window goes on reading that same query.
+        own: a small window goes on reading that same query. A wide object (its fields
+        read in `parts` queries) also goes to Bulk when that costs fewer calls.
         """
         size = rows.total_size
         threshold = self.sf_tap.settings.bulk_threshold
+        if parts > 1 and size <= threshold and _bulk_is_cheaper(size, parts):
+            rows.close()
+            self.logger.info(
+                "%s: %d changed records in %s; %d REST queries per page would cost more "
+                "calls than one Bulk job: reading with BULK2",
+                self.name,
+                size,
+                window,
+                parts,
+            )
+            return BULK2
         if size > threshold:
             rows.close()  # nothing of it was emitted; Bulk reads the whole window
             self.logger.info(
@@ -170,12 +196,14 @@ class SalesforceObjectStream(CheckpointedStream):
         checkpoint = self._checkpoint
         assert checkpoint is not None
         soql = shaper.soql(window_filter(window), ORDER)
+        endpoint = sf.base_url + ("queryAll/" if include_deleted else "query/")
+        parts = shaper.soql_parts(window_filter(window), ORDER, endpoint)
         chosen = api
         rows: QueryResult | None = None
         if api == AUTO:
-            rows = sf.query(soql, include_deleted=include_deleted)
+            rows = sf.query(parts[0], include_deleted=include_deleted)
             try:
-                chosen = self._size_up(window, rows)
+                chosen = self._size_up(window, rows, len(parts))
             except QuotaExceededError:
                 raise
             except SalesforceError as exc:
@@ -191,7 +219,11 @@ class SalesforceObjectStream(CheckpointedStream):
         checkpoint.begin_window(sorted_source=chosen == REST)
         emitted = False
         try:
-            if chosen == REST:
+            if chosen == REST and len(parts) > 1:
+                for raw in self._joined(parts, rows, include_deleted):
+                    emitted = True
+                    yield shaper.from_rest(raw)
+            elif chosen == REST:
                 if rows is None:
                     rows = sf.query(soql, include_deleted=include_deleted)
                 for raw in rows:
@@ -218,6 +250,43 @@ class SalesforceObjectStream(CheckpointedStream):
                 return
             raise
         self.end_window()
+
+    def _joined(
+        self, parts: list[str], first: QueryResult | None, include_deleted: bool
+    ) -> Iterator[dict[str, Any]]:
+        """A wide object's window: one query per share of the fields, joined by Id."""
+        sf = self.sf_tap.salesforce
+        if first is None:
+            first = sf.query(parts[0], include_deleted=include_deleted)
+        results = [first]
+        results += [sf.query(p, include_deleted=include_deleted) for p in parts[1:]]
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        self.logger.info(
+            "%s: %d fields selected; reading each window as %d queries joined by Id "
+            "(a query URL must stay under %d bytes)",
+            self.name,
+            len(self.selected_properties()),
+            len(parts),
+            SAFE_URL_LENGTH,
+        )
+
+        def changed(record_id: str, stamp: datetime) -> None:
+            checkpoint.hold(stamp)
+            self.logger.warning(
+                "%s: record %s changed while its fields were read in %d queries; not "
+                "emitted now, the bookmark stays before %s so the next run reads it whole",
+                self.name,
+                record_id,
+                len(parts),
+                stamp.isoformat(),
+            )
+
+        try:
+            yield from join_parts([iter(r) for r in results], changed)
+        finally:
+            for result in results:
+                result.close()
 
     def _after_timeout(
         self, window: Window, shaper: RecordShaper, api: str, splits: int, exc: SalesforceError
@@ -252,7 +321,12 @@ class AppcuesEventsStream(CheckpointedStream):
     replication_key = "timestamp"
     MAX_QUERY_SPAN = timedelta(days=90)
     MIN_SPLIT_SPAN = timedelta(seconds=1)
-    DEFAULT_HISTORY = timedelta(days=90)
+    # Whether analytics' end_time is inclusive, and whether it compares in milliseconds or
+    # whole seconds, is undocumented: every query asks for one second more than its window
+    # and keeps only rows inside it (by their own timestamps), once each (by event id).
+    BOUNDARY_OVERLAP = timedelta(seconds=1)
+    # The last 90 days, as one query with its overlap (not two when appcues_lag is 0).
+    DEFAULT_HISTORY = MAX_QUERY_SPAN - BOUNDARY_OVERLAP
 
     def __init__(self, tap: TapSalesforceAppcues) -> None:
         self.sf_tap = tap
@@ -280,21 +354,18 @@ class AppcuesEventsStream(CheckpointedStream):
             lookback=timedelta(seconds=settings.appcues_lookback_window),
             lag=timedelta(seconds=settings.appcues_lag),
         )
-        # The analytics API reads [start_time, end_time): the start is always inclusive here.
+        # The window is [start, end): the start is always inclusive here.
         if window.start is None or window.end <= window.start:
             self.logger.info("appcues_events: window %s is empty; bookmark kept", window)
             return
         window = Window(window.start, window.end, start_inclusive=True)
-        for chunk in window.chunks(self.MAX_QUERY_SPAN):
+        for chunk in window.chunks(self.MAX_QUERY_SPAN - self.BOUNDARY_OVERLAP):
             settled = self._settled_until()
             if settled is not None and chunk.start is not None and chunk.start >= settled:
                 break  # Appcues' own clock says the rest is still within appcues_lag
             rows = self._query(chunk)
             settled = self._settled_until()
-            records = sorted(
-                (r for r in (event_record(row) for row in rows) if self._wanted(r)),
-                key=sort_key,
-            )
+            records = sorted(self._inside(chunk, rows).values(), key=sort_key)
             if settled is not None:
                 kept = [r for r in records if parse_datetime(r["timestamp"]) < settled]
                 if len(kept) < len(records):
@@ -322,6 +393,19 @@ class AppcuesEventsStream(CheckpointedStream):
             return None
         return now - timedelta(seconds=self.sf_tap.settings.appcues_lag)
 
+    def _inside(self, window: Window, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Wanted records of `[start, end)` by event id: the overlap's extra rows and rows
+        read twice (a split's halves overlap) are dropped."""
+        assert window.start is not None
+        records: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            record = event_record(row)
+            if record["id"] in records or not self._wanted(record):
+                continue
+            if window.start <= parse_datetime(record["timestamp"]) < window.end:
+                records[record["id"]] = record
+        return records
+
     def _wanted(self, record: dict[str, Any]) -> bool:
         settings = self.sf_tap.settings
         return is_wanted(record["name"], settings.event_names, settings.include_custom_events)
@@ -335,12 +419,12 @@ class AppcuesEventsStream(CheckpointedStream):
                 "conditions": conditions,
                 "order_by": [["timestamp", "asc"]],
                 "start_time": spec_time(window.start),
-                "end_time": spec_time(window.end),
+                "end_time": spec_time(window.end + self.BOUNDARY_OVERLAP),
                 "timezone": "UTC",
             }
 
     def _query(self, window: Window) -> list[dict[str, Any]]:
-        """Rows of [start, end) for every name condition."""
+        """Rows of [start, end) (and the overlap) for every name condition."""
         rows: list[dict[str, Any]] = []
         for spec in self._specs(window):
             rows.extend(self._rows(spec, window))
@@ -364,7 +448,7 @@ class AppcuesEventsStream(CheckpointedStream):
         settled = self._settled_until()
         if settled is not None and window.start < settled < window.end:
             window = Window(window.start, settled, True)
-            spec = {**spec, "end_time": spec_time(settled)}
+            spec = {**spec, "end_time": spec_time(settled + self.BOUNDARY_OVERLAP)}
         assert window.start is not None
         span = window.end - window.start
         export_after = timedelta(days=self.sf_tap.settings.appcues_export_after_days)
@@ -376,7 +460,11 @@ class AppcuesEventsStream(CheckpointedStream):
         self.logger.info("appcues_events: %s truncated at 1,000 rows; splitting", window)
         rows: list[dict[str, Any]] = []
         for start, end in ((window.start, middle), (middle, window.end)):
-            half = {**spec, "start_time": spec_time(start), "end_time": spec_time(end)}
+            half = {
+                **spec,
+                "start_time": spec_time(start),
+                "end_time": spec_time(end + self.BOUNDARY_OVERLAP),
+            }
             rows.extend(self._rows(half, Window(start, end, True)))
         return rows
 

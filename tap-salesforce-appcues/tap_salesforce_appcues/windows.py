@@ -100,6 +100,7 @@ class GroupCheckpoint:
         self.bookmark = bookmark
         self._pending: datetime | None = None
         self._sorted = True
+        self._ceiling: datetime | None = None  # hold(): the bookmark stays below this
 
     def begin_window(self, *, sorted_source: bool) -> None:
         self._pending = None
@@ -126,8 +127,16 @@ class GroupCheckpoint:
         """The window's query failed midway: what is pending is not complete."""
         self._pending = None
 
+    def hold(self, value: datetime) -> None:
+        """A record at `value` was not emitted (it will be read again): for the rest of the
+        run the bookmark stays strictly below `value`, so the next run reads it again."""
+        if self._ceiling is None or value < self._ceiling:
+            self._ceiling = value
+
     def _advance(self, value: datetime | None) -> datetime | None:
         if value is None or (self.bookmark is not None and value <= self.bookmark):
+            return None
+        if self._ceiling is not None and value >= self._ceiling:
             return None
         self.bookmark = value
         return value

@@ -123,3 +123,18 @@ def test_empty_window_keeps_the_bookmark():
     cp.begin_window(sorted_source=True)
     assert cp.end_window() is None
     assert cp.bookmark == T0
+
+
+def test_a_held_value_keeps_the_bookmark_below_it_for_the_rest_of_the_run():
+    cp = GroupCheckpoint(bookmark=None)
+    cp.begin_window(sorted_source=True)
+    assert cp.observe(T0) is None
+    cp.hold(T0 + 2 * S)  # a record at +2 s was not emitted
+    assert cp.observe(T0 + 1 * S) == T0  # groups before it still commit
+    assert cp.observe(T0 + 2 * S) == T0 + 1 * S
+    assert cp.observe(T0 + 3 * S) is None  # +2 s is incomplete: no further
+    assert cp.end_window() is None
+    cp.begin_window(sorted_source=True)  # a later window of the same run
+    cp.observe(T0 + 9 * S)
+    assert cp.end_window() is None
+    assert cp.bookmark == T0 + 1 * S

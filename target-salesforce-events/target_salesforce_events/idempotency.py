@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -130,12 +130,19 @@ class WriteOutcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+_SECOND = timedelta(seconds=1)
+
+
 class DeliveryError(RuntimeError):
     """Salesforce stayed unavailable; the batch is not confirmed and no STATE may follow."""
 
 
-def _same_second(a: datetime, b: datetime) -> bool:
-    return a.replace(microsecond=0) == b.replace(microsecond=0)
+def _same_second(stored: datetime, sent: datetime) -> bool:
+    """Whether Salesforce may have stored `sent` as `stored`: it keeps whole seconds, by
+    truncating (what the sandbox does) or, should it round, the next second from .5 on."""
+    floor = sent.replace(microsecond=0)
+    stored = stored.replace(microsecond=0)
+    return stored == floor or (sent.microsecond >= 500_000 and stored == floor + _SECOND)
 
 
 class EventWriter:
@@ -232,7 +239,7 @@ class EventWriter:
         prefix = (
             "SELECT Id, WhoId, ActivityDateTime, Subject FROM Event WHERE "
             f"ActivityDateTime >= {soql.quote(low)} AND "
-            f"ActivityDateTime <= {soql.quote(high.replace(microsecond=999_000))} AND"
+            f"ActivityDateTime <= {soql.quote(high + _SECOND)} AND"
         )
         rows: list[dict[str, Any]] = []
         who_ids = sorted({str(p.record.get("WhoId")) for p in chunk})

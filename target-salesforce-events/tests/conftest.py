@@ -172,12 +172,17 @@ def variant_schema(mutate: Callable[[dict[str, Any]], None], path: Path) -> Path
 
 @pytest.fixture(scope="module")
 def variant_org(tmp_path_factory) -> Iterator[Callable[..., Org]]:
-    """variant_org(mutate, seed=None) -> an Org on a private sandbox with a changed schema."""
+    """variant_org(mutate, seed=None, options=None) -> an Org on a private sandbox with a
+    changed schema (and Salesforce service options)."""
     started: list[tuple[Sandbox, Org]] = []
 
-    def make(mutate: Callable[[dict[str, Any]], None] | None = None, seed: dict | None = None):
+    def make(
+        mutate: Callable[[dict[str, Any]], None] | None = None,
+        seed: dict | None = None,
+        options: dict[str, Any] | None = None,
+    ):
         folder = tmp_path_factory.mktemp("variant")
-        options: dict[str, Any] = {}
+        options = dict(options or {})
         if mutate is not None:
             options["schema_file"] = str(variant_schema(mutate, folder / "schema.yaml"))
         sb = Sandbox(options={"salesforce": options}).start()

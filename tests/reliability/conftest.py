@@ -700,8 +700,9 @@ def check_events(
 
 
 def _instant(value: str) -> str:
+    """The instant to Salesforce's precision: datetimes are stored in whole seconds."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _who_when(row: dict[str, Any]) -> tuple[str, str]:

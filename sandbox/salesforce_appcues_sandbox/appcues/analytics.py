@@ -237,7 +237,11 @@ def compile_spec(
     now: datetime,
     delay_seconds: float,
     max_days: int | None,
+    end_inclusive: bool = False,
+    precision: str = "ms",
 ) -> CompiledQuery:
+    """The spec as SQL. `end_inclusive` / `precision` ("ms" or "s") say how the time
+    window's bounds compare (undocumented; the default is `[start, end)` in ms)."""
     if not isinstance(spec, dict):
         raise SpecError("the query spec must be a JSON object")
     unknown = sorted(set(spec) - SPEC_KEYS)
@@ -278,8 +282,13 @@ def compile_spec(
         outputs.append((name, "plain"))
 
     visible_until = epoch_ms(now) - int(delay_seconds * 1000)
-    params: list[Any] = [epoch_ms(start), epoch_ms(end), visible_until]
-    where = ["timestamp_ms >= ?", "timestamp_ms < ?", "arrival_ms <= ?"]
+    start_ms, end_ms, stamp = epoch_ms(start), epoch_ms(end), "timestamp_ms"
+    if precision == "s":  # bounds and events compared in whole seconds
+        start_ms, end_ms = start_ms // 1000 * 1000, end_ms // 1000 * 1000
+        stamp = "(timestamp_ms / 1000 * 1000)"
+    params: list[Any] = [start_ms, end_ms, visible_until]
+    upper = "<=" if end_inclusive else "<"
+    where = [f"{stamp} >= ?", f"{stamp} {upper} ?", "arrival_ms <= ?"]
     raw_conditions = spec.get("conditions") or []
     if not isinstance(raw_conditions, list):
         raise SpecError("conditions must be an array of [field, operator, value]")

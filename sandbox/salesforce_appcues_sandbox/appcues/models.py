@@ -532,6 +532,10 @@ class JobRegistry:
 
 IMPORT_JOB_STYLES = ("detailed", "minimal", "ignores_body")
 IMPORT_FORMATS = ("json", "ndjson", "csv")
+_SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "analytics_window_end": ("exclusive", "inclusive"),
+    "analytics_window_precision": ("ms", "s"),
+}
 
 
 @dataclass
@@ -551,6 +555,10 @@ class AccountSettings:
     import_formats: list[str] = field(default_factory=lambda: ["ndjson", "csv"])
     import_error_row_base: int = 1  # errors[].row: 1 = first data row is 1; 0 = it is 0
     import_job_stalls: bool = False  # jobs stay `running` forever and apply nothing
+    # How analytics compares an event with the spec's time window (undocumented; see
+    # docs/sandbox.md): the end excluded or included, bounds in milliseconds or seconds.
+    analytics_window_end: str = "exclusive"
+    analytics_window_precision: str = "ms"
 
     def update(self, changes: dict[str, Any]) -> None:
         """Applies known keys with type checks; raises ValueError naming a bad one."""
@@ -560,6 +568,11 @@ class AccountSettings:
             setattr(self, key, self._checked(key, value))
 
     def _checked(self, key: str, value: Any) -> Any:
+        if key in _SETTING_CHOICES:
+            if value not in _SETTING_CHOICES[key]:
+                choices = " or ".join(_SETTING_CHOICES[key])
+                raise ValueError(f"setting {key!r} must be {choices}")
+            return value
         if key == "import_job_style":
             if value not in IMPORT_JOB_STYLES:
                 raise ValueError(f"import_job_style must be one of {list(IMPORT_JOB_STYLES)}")
@@ -589,4 +602,11 @@ class AccountSettings:
         return {
             k: list(v) if isinstance(v := getattr(self, k), list) else v
             for k in self.__dataclass_fields__
+        }
+
+    def analytics_window(self) -> dict[str, Any]:
+        """compile_spec's window keywords."""
+        return {
+            "end_inclusive": self.analytics_window_end == "inclusive",
+            "precision": self.analytics_window_precision,
         }

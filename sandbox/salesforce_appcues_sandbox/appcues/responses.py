@@ -301,6 +301,7 @@ class AppcuesResponses:
                 now=svc.clock.now(),
                 delay_seconds=svc.settings.analytics_delay_seconds,
                 max_days=analytics.SYNC_MAX_DAYS,
+                **svc.settings.analytics_window(),
             )
         except _RefusedError as exc:
             return exc.response()

@@ -159,6 +159,7 @@ class AppcuesService(SandboxService):
                 now=self.clock.now(),
                 delay_seconds=self.settings.analytics_delay_seconds,
                 max_days=None,
+                **self.settings.analytics_window(),
             )
             result = analytics.run(self.store, query, cap=None)
         except analytics.SpecError as exc:

@@ -130,6 +130,10 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+NULL_BOOLEAN_CHOICES = ("refuse", "false")
+DATETIME_FRACTION_CHOICES = ("truncate", "round")
+
+
 class Org:
     """One emulated org in SQLite (in memory, or a file under the data directory)."""
 
@@ -138,8 +142,22 @@ class Org:
         clock: SandboxClock,
         data_dir: Path | None = None,
         schema_file: str | Path | None = None,
+        null_boolean: str = "refuse",
+        datetime_fraction: str = "truncate",
     ) -> None:
         self.clock = clock
+        if null_boolean not in NULL_BOOLEAN_CHOICES:
+            raise ValueError(f"null_boolean must be one of {', '.join(NULL_BOOLEAN_CHOICES)}")
+        # A checkbox is never null: `refuse` answers INVALID_TYPE_ON_FIELD_IN_RECORD (what
+        # Salesforce answers Apex DML; fieldsToNull refuses non-nillable fields), `false`
+        # stores false (the other plausible REST behaviour). docs/sandbox.md.
+        self.null_boolean = null_boolean
+        if datetime_fraction not in DATETIME_FRACTION_CHOICES:
+            choices = ", ".join(DATETIME_FRACTION_CHOICES)
+            raise ValueError(f"datetime_fraction must be one of {choices}")
+        # Datetimes keep whole seconds: the fraction is dropped (`truncate`, the choice) or
+        # rounded half up (`round`), the other plausible way. docs/sandbox.md.
+        self.datetime_fraction = datetime_fraction
         # Option upsert_nonunique_external_id_exact: see matches_exactly.
         self.nonunique_external_id_exact = False
         self.schema: Schema = load_schema(schema_file)
@@ -670,6 +688,16 @@ class Org:
                 )
             )
 
+        if value is None and f.type == "boolean":
+            if self.null_boolean == "false":
+                return 0
+            raise _RecordFailedError(
+                RecordError(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                    f"{f.label}: value not of required type: ",
+                    [f.name],
+                )
+            )
         if value is None or (value == "" and f.type != "boolean"):
             return None
         t = f.type
@@ -737,7 +765,9 @@ class Org:
             moment = parse_datetime(value) if isinstance(value, str) else None
             if moment is None:
                 raise bad()
-            return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+            if self.datetime_fraction == "round" and moment.microsecond >= 500_000:
+                moment += timedelta(seconds=1)
+            return stamp(moment)  # Salesforce keeps whole seconds
         if t in ("reference", "id"):
             if not isinstance(value, str):
                 raise bad()

@@ -5,7 +5,9 @@ Options (`Sandbox(options={"salesforce": {...}})`): schema_file, token_ttl_secon
 daily_api_limit (100000), limit_info_format ("bare" | "extended"), rotate_refresh_tokens,
 refresh_token_reuse_revokes_family (false), sandbox_org (false: JWT audience
 login.salesforce.com; true: test.salesforce.com),
-bulk1_result_file_records (100000: records per Bulk 1.0 result file),
+bulk1_result_file_records (100000: records per Bulk 1.0 result file), null_boolean
+("refuse" | "false": what a JSON null on a checkbox does), datetime_fraction ("truncate" |
+"round": how a datetime's fraction of a second is dropped),
 upsert_nonunique_external_id_exact (false: upserts by a non-unique External ID field ignore
 case; true: they compare exactly).
 """
@@ -75,10 +77,19 @@ _DEFAULT_FAULT_CODE = {
 
 class SalesforceService(SandboxService):
     name: ClassVar[str] = "salesforce"
+    # Salesforce refuses longer URIs with 414 (documented 16,384 bytes since v49.0);
+    # server.py checks the request line before routing. See docs/sandbox.md.
+    max_request_line: ClassVar[int] = 16_384
 
     def __init__(self, clock: SandboxClock, data_dir: Path | None = None, **options: Any) -> None:
         super().__init__(clock, data_dir, **options)
-        self.org = Org(clock, data_dir, options.get("schema_file"))
+        self.org = Org(
+            clock,
+            data_dir,
+            options.get("schema_file"),
+            null_boolean=str(options.get("null_boolean", "refuse")),
+            datetime_fraction=str(options.get("datetime_fraction", "truncate")),
+        )
         self.org.nonunique_external_id_exact = bool(
             options.get("upsert_nonunique_external_id_exact", False)
         )

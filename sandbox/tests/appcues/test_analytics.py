@@ -337,3 +337,38 @@ def test_timestamp_conditions_compare_instants(ac):
     assert [r["user_id"] for r in _query(ac, spec).json()] == ["u2", "u3"]
     bad = {**spec, "conditions": [["timestamp", "==", "soon"]]}
     assert _query(ac, bad).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("end", "precision", "expected"),
+    [
+        ("exclusive", "ms", ["b"]),
+        ("inclusive", "ms", ["b", "c"]),
+        ("exclusive", "s", ["a", "b"]),
+        ("inclusive", "s", ["a", "b", "c"]),
+    ],
+)
+def test_window_bound_switches(ac, end, precision, expected):
+    """How the window's bounds compare is undocumented: each plausible way, by a setting."""
+    ac.control("POST", "clock", json={"now": "2026-03-01T13:00:00Z", "freeze": True})
+    for name, ts in (("a", "00.000"), ("b", "00.500"), ("c", "01.000")):
+        ac.api.post(
+            ac.url("users/u1/events"), json={"name": name, "timestamp": f"2026-03-01T12:00:{ts}Z"}
+        )
+    ac.control(
+        "POST",
+        "settings",
+        json={"analytics_window_end": end, "analytics_window_precision": precision},
+    )
+    spec = {
+        "columns": ["name"],
+        "start_time": "2026-03-01T12:00:00.500Z",
+        "end_time": "2026-03-01T12:00:01.000Z",
+    }
+    assert sorted(r["name"] for r in _query(ac, spec).json()) == expected
+
+
+def test_window_bound_switches_refuse_unknown_values(ac):
+    url = f"{ac.conn['control_url']}/settings"
+    refused = ac.anon.post(url, json={"analytics_window_end": "both"})
+    assert refused.status_code == 400 and "analytics_window_end" in refused.text

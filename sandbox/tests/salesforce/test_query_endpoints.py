@@ -1,5 +1,7 @@
 """/query and /queryAll wiring: paging, batch size, locator URLs, errors."""
 
+import requests
+
 
 def test_query_pages_follow_next_records_url(org):
     org.seed(Account=3, Contact=450)
@@ -35,3 +37,25 @@ def test_query_errors_are_lists(org, errors_of):
     assert errors_of(bad_type) == ["INVALID_TYPE"]
     bad_locator = org.http.get(org.url("query/01g5g0000000zzzAAA-2000"))
     assert bad_locator.status_code == 400
+
+
+def _request_line(url: str, soql: str) -> int:
+    prepared = requests.Request("GET", url, params={"q": soql}).prepare()
+    target = prepared.path_url
+    return len(f"GET {target} HTTP/1.1")
+
+
+def test_a_request_line_over_16384_bytes_is_refused_with_414(org):
+    """Salesforce documents a 16,384-byte URI limit; a longer one never reaches the API."""
+    url = org.url("query")
+    head = "SELECT Id FROM Contact WHERE LastName IN ('"
+    filler = 16_384 - _request_line(url, head + "')")
+    fits = head + "x" * filler + "')"
+    assert _request_line(url, fits) == 16_384
+    assert org.http.get(url, params={"q": fits}).status_code == 200
+    too_long = head + "x" * (filler + 1) + "')"
+    refused = org.http.get(url, params={"q": too_long})
+    assert refused.status_code == 414
+    assert refused.headers["Content-Type"].startswith("text/html")
+    # Nothing routed: the same session goes on working (a new connection).
+    assert org.http.get(url, params={"q": "SELECT Id FROM Contact"}).status_code == 200
