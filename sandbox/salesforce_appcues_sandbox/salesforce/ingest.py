@@ -410,6 +410,9 @@ class IngestJobs:
                 elif job.fail_with is not None and job.processed + len(chunk) >= job.fail_after:
                     stopped = "Failed"
                     job.error_message = job.fail_with
+                if stopped is not None and chunk:  # rows already taken are still written
+                    self._write_chunk(job, obj, columns, chunk, out)
+                    chunk = []
             if stopped is not None:
                 out.unprocessed(row)
                 continue
@@ -417,11 +420,8 @@ class IngestJobs:
             if len(chunk) == CHUNK_RECORDS:
                 self._write_chunk(job, obj, columns, chunk, out)
                 chunk = []
-        if chunk and stopped is None:
+        if chunk:
             self._write_chunk(job, obj, columns, chunk, out)
-        elif chunk:
-            for row in chunk:
-                out.unprocessed(row)
         with self._lock:  # Salesforce counts one batch per 10,000 records received
             self.batches_created += max(1, -(-total // RECORDS_PER_BATCH))
         if stopped is None and job.fail_with is not None:
