@@ -379,3 +379,31 @@ def test_upload_size_limit(org, errors_of):
     too_big = _upload(org, job["id"], "LastName\n" + "x" * 200 + "\n")
     assert too_big.status_code == 413 and errors_of(too_big) == ["EXCEEDED_MAX_SIZE_REQUEST"]
     assert _upload(org, job["id"], "LastName\nok\n").status_code == 201
+
+
+def test_delete_relationship_columns_and_ragged_rows(org):
+    account = org.create("Account", Name="A", Product_Account_Id__c="acc-1")
+    data = "LastName,Account.Product_Account_Id__c\nLinked,ACC-1\nRagged,acc-1,extra\nShort\n"
+    info = _run(org, data, object="Contact", operation="insert")
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (3, 1)
+    ok = {r["LastName"]: r["sf__Id"] for r in _results(org, info["id"], "successfulResults")}
+    assert org.get("Contact", ok["Linked"])["AccountId"] == account
+    assert org.get("Contact", ok["Short"])["AccountId"] is None
+    failed = _results(org, info["id"], "failedResults")
+    assert failed[0]["sf__Error"].startswith("INVALID_FIELD:The row has 3 values")
+
+    polymorphic = _run(
+        org, "Subject,Who.Product_User_Id__c\nx,u\n", object="Event", operation="insert"
+    )
+    assert polymorphic["errorMessage"] == (
+        "InvalidBatch : Field name not found : Who.Product_User_Id__c"
+    )
+
+    gone = _run(org, f"Id\n{ok['Linked']}\n{ok['Linked']}\n", object="Contact", operation="delete")
+    assert (gone["numberRecordsProcessed"], gone["numberRecordsFailed"]) == (2, 1)
+    deleted = _results(org, gone["id"], "successfulResults")
+    assert [(r["sf__Id"], r["sf__Created"]) for r in deleted] == [(ok["Linked"], "false")]
+    assert _results(org, gone["id"], "failedResults")[0]["sf__Error"] == (
+        "ENTITY_IS_DELETED:entity is deleted: --"
+    )
+    assert org.query("SELECT COUNT() FROM Contact")["totalSize"] == 1
