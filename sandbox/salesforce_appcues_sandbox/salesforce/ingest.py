@@ -9,6 +9,7 @@ module owns what is Bulk-specific: the job states, the CSV dialect (delimiter, l
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import tempfile
 import threading
@@ -47,6 +48,44 @@ _ID_OFFSET = 62**6
 _RELATIONSHIP = re.compile(r"^(?:(?P<type>\w+):)?(?P<rel>\w+)\.(?P<field>\w+)$")
 
 
+@dataclass
+class IngestSettings:
+    """Sandbox options (`ingest_<name>`), also settable through `POST bulk` until a reset.
+
+    The last four pick between plausible readings where Salesforce's behaviour is a guess."""
+
+    processing_seconds: float = 0.0  # between UploadComplete and the first write
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    error_format: str = (
+        "bulk"  # sf__Error: "bulk" `CODE:message:fields --` | "plain" `CODE:message`
+    )
+    processed_counts_failed: bool = True  # numberRecordsProcessed includes failed rows
+    results_order: str = "upload"  # "upload" | "reversed" (Salesforce promises no order)
+    empty_results: str = "header"  # a result file without rows: "header" line | "empty" body
+
+    @classmethod
+    def from_options(
+        cls, options: dict[str, Any], base: IngestSettings | None = None
+    ) -> IngestSettings:
+        out = dataclasses.replace(base or cls())
+        for f in dataclasses.fields(cls):
+            key = f"ingest_{f.name}"
+            if key in options:
+                kind = type(getattr(out, f.name))
+                raw = options[key]
+                value = (
+                    raw if kind is not bool or isinstance(raw, bool) else str(raw).lower() == "true"
+                )
+                setattr(out, f.name, kind(value))
+        if out.error_format not in ("bulk", "plain"):
+            raise ValueError("ingest_error_format must be bulk or plain")
+        if out.results_order not in ("upload", "reversed"):
+            raise ValueError("ingest_results_order must be upload or reversed")
+        if out.empty_results not in ("header", "empty"):
+            raise ValueError("ingest_empty_results must be header or empty")
+        return out
+
+
 class _JobFailedError(Exception):
     """The whole job fails (bad header, wrong line ending): state Failed with this message."""
 
@@ -73,6 +112,7 @@ class IngestJob:
     finished: float | None = None
     results: dict[str, Path] = field(default_factory=dict)
     worker: threading.Thread | None = None
+    row_ends: dict[str, list[int]] = field(default_factory=dict)  # per result file, after header
     aborted: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -95,16 +135,13 @@ class IngestJobs:
         clock: SandboxClock,
         org: Org,
         stats: CallStats,
-        *,
-        processing_seconds: float = 0.0,
-        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        settings: IngestSettings | None = None,
     ) -> None:
         self.clock = clock
         self.org = org
         self.stats = stats
-        self._defaults = (processing_seconds, max_upload_bytes)
-        self.processing_seconds = processing_seconds
-        self.max_upload_bytes = max_upload_bytes
+        self._configured = settings or IngestSettings()
+        self.settings = dataclasses.replace(self._configured)
         self._jobs: dict[str, IngestJob] = {}
         self._lock = threading.Lock()
         self._counter = 0
@@ -212,8 +249,11 @@ class IngestJobs:
             elapsed = 0
             if job.started is not None:
                 elapsed = int(((job.finished or time.monotonic()) - job.started) * 1000)
+            processed = job.processed
+            if not self.settings.processed_counts_failed:
+                processed -= job.failed
             out.update(
-                numberRecordsProcessed=job.processed,
+                numberRecordsProcessed=processed,
                 numberRecordsFailed=job.failed,
                 retries=0,
                 totalProcessingTime=elapsed,
@@ -238,11 +278,11 @@ class IngestJobs:
 
     def upload(self, job_id: str, data: bytes) -> None:
         job = self._job(job_id)
-        if len(data) > self.max_upload_bytes:
+        if len(data) > self.settings.max_upload_bytes:
             raise SalesforceError(
                 413,
                 "EXCEEDED_MAX_SIZE_REQUEST",
-                f"The upload is {len(data)} bytes; at most {self.max_upload_bytes} bytes "
+                f"The upload is {len(data)} bytes; at most {self.settings.max_upload_bytes} bytes "
                 "(150 MB once base64-encoded) are accepted per job",
             )
         with self._lock:
@@ -331,7 +371,18 @@ class IngestJobs:
                 "it is JobComplete, Failed or Aborted",
             )
         path = job.results.get(RESULT_KINDS[kind.lower()])
-        return path.read_bytes() if path is not None else b""
+        data = path.read_bytes() if path is not None else b""
+        eol = _LINE_ENDINGS[job.line_ending].encode()
+        header, sep, rows = data.partition(eol)
+        if not rows and self.settings.empty_results == "empty":
+            return b""
+        if self.settings.results_order == "reversed" and rows:
+            # rows may hold quoted line breaks: split on the recorded row boundaries
+            ends = job.row_ends.get(RESULT_KINDS[kind.lower()], [])
+            starts = [0, *ends[:-1]]
+            pieces = [rows[a:b] for a, b in zip(starts, ends, strict=True)]
+            rows = b"".join(reversed(pieces))
+        return header + sep + rows
 
     # --- processing -------------------------------------------------------------------
     def _start(self, job: IngestJob) -> None:
@@ -342,10 +393,10 @@ class IngestJobs:
 
     def _run(self, job: IngestJob) -> None:
         job.started = time.monotonic()
-        if not job.aborted.wait(self.processing_seconds):
+        if not job.aborted.wait(self.settings.processing_seconds):
             job.state = "InProgress"
             job.modstamp = stamp(self.clock.now())
-        writer = _ResultFiles(job, Path(self._dir.name))
+        writer = _ResultFiles(job, Path(self._dir.name), self.settings.error_format)
         try:
             state = self._process(job, writer)
         except _JobFailedError as exc:
@@ -377,18 +428,23 @@ class IngestJobs:
         obj = self.org.object(job.object)
         with job.upload.open("rb") as raw:
             first = raw.readline()
-        if first.endswith(b"\r\n") != (job.line_ending == "CRLF") and first.endswith(b"\n"):
-            raise _JobFailedError(
-                "ClientInputError : LineEnding is invalid on user data. Current LineEnding "
-                f"setting is {job.line_ending}"
-            )
         with job.upload.open(encoding="utf-8-sig", newline="") as text:
             rows = csv.reader(text, delimiter=_DELIMITERS[job.column_delimiter], strict=True)
             header = next(rows, None)
             if not header:
                 raise _JobFailedError("InvalidBatch : No content to process")
             out.start(header)
-            columns = self._columns(job, obj, header)
+            try:
+                if first.endswith(b"\n") and first.endswith(b"\r\n") != (job.line_ending == "CRLF"):
+                    raise _JobFailedError(
+                        "ClientInputError : LineEnding is invalid on user data. Current "
+                        f"LineEnding setting is {job.line_ending}"
+                    )
+                columns = self._columns(job, obj, header)
+            except _JobFailedError:
+                for row in rows:  # nothing was written: every row is unprocessed
+                    out.unprocessed(row)
+                raise
             return self._write_rows(job, obj, columns, rows, out)
 
     def _write_rows(
@@ -555,7 +611,7 @@ class IngestJobs:
         """`POST bulk` for ingest jobs: `fail_ingest_jobs` N (the next N jobs end Failed with
         `ingest_error_message` after `ingest_fail_after_records` records, the rest
         unprocessed), `abort_ingest_jobs` M (the next M end Aborted as if aborted in Setup),
-        `ingest_processing_seconds`, `ingest_max_upload_bytes` (until the next reset)."""
+        and any `ingest_<setting>` of `IngestSettings` (until the next reset)."""
         with self._lock:
             if "fail_ingest_jobs" in body:
                 self.fail_next = int(body["fail_ingest_jobs"])
@@ -565,16 +621,12 @@ class IngestJobs:
                 self.fail_message = str(body["ingest_error_message"])
             if "ingest_fail_after_records" in body:
                 self.fail_after = int(body["ingest_fail_after_records"])
-            if "ingest_processing_seconds" in body:
-                self.processing_seconds = float(body["ingest_processing_seconds"])
-            if "ingest_max_upload_bytes" in body:
-                self.max_upload_bytes = int(body["ingest_max_upload_bytes"])
+            self.settings = IngestSettings.from_options(body, self.settings)
             return {
                 "fail_ingest_jobs": self.fail_next,
                 "abort_ingest_jobs": self.abort_next,
                 "ingest_fail_after_records": self.fail_after,
-                "ingest_processing_seconds": self.processing_seconds,
-                "ingest_max_upload_bytes": self.max_upload_bytes,
+                **{f"ingest_{k}": v for k, v in dataclasses.asdict(self.settings).items()},
             }
 
     def snapshot(self) -> dict[str, int]:
@@ -590,7 +642,7 @@ class IngestJobs:
             self.batches_created = 0
             self.fail_next = self.abort_next = self.fail_after = 0
             self.fail_message = "InternalServerError : the ingest job failed"
-            self.processing_seconds, self.max_upload_bytes = self._defaults
+            self.settings = dataclasses.replace(self._configured)
         for job in jobs:
             self._discard(job)
 
@@ -611,36 +663,41 @@ class _ResultFiles:
     `sf__` columns are always quoted; the row's own values are written back with minimal
     quoting, in the job's delimiter and line ending."""
 
-    def __init__(self, job: IngestJob, directory: Path) -> None:
+    def __init__(self, job: IngestJob, directory: Path, error_format: str = "bulk") -> None:
         self.job = job
+        self.error_format = error_format
         self.delimiter = _DELIMITERS[job.column_delimiter]
         self.eol = _LINE_ENDINGS[job.line_ending]
-        self._files: dict[str, IO[str]] = {}
+        self._files: dict[str, IO[bytes]] = {}
         for kind in ("success", "failed", "unprocessed"):
             path = directory / f"{job.id}.{kind}.csv"
             job.results[kind] = path
-            self._files[kind] = path.open("w", encoding="utf-8", newline="")
+            self._files[kind] = path.open("wb")
         self._width = 0
 
     def start(self, header: list[str]) -> None:
         self._width = len(header)
-        self._line("success", ["sf__Id", "sf__Created"], header)
-        self._line("failed", ["sf__Id", "sf__Error"], header)
-        self._line("unprocessed", [], header)
+        self._line("success", ["sf__Id", "sf__Created"], header, header=True)
+        self._line("failed", ["sf__Id", "sf__Error"], header, header=True)
+        self._line("unprocessed", [], header, header=True)
 
     def success(self, result: WriteResult, row: list[str]) -> None:
         created = "true" if result.created else "false"
         self._line("success", [result.id or "", created], row)
 
     def failure(self, result: WriteResult, row: list[str]) -> None:
-        self._line("failed", [result.id or "", sf_error(result.errors)], row)
+        self._line("failed", [result.id or "", sf_error(result.errors, self.error_format)], row)
 
     def unprocessed(self, row: list[str]) -> None:
         self._line("unprocessed", [], row)
 
-    def _line(self, kind: str, prefix: list[str], row: list[str]) -> None:
+    def _line(self, kind: str, prefix: list[str], row: list[str], *, header: bool = False) -> None:
         cells = [_quote(v) if v else '""' for v in prefix] + [self._minimal(v) for v in row]
-        self._files[kind].write(self.delimiter.join(cells) + self.eol)
+        line = (self.delimiter.join(cells) + self.eol).encode()
+        self._files[kind].write(line)
+        if not header:
+            ends = self.job.row_ends.setdefault(kind, [])
+            ends.append((ends[-1] if ends else 0) + len(line))
 
     def _minimal(self, value: str) -> str:
         if any(c in value for c in (self.delimiter, '"', "\n", "\r")):
@@ -652,6 +709,9 @@ class _ResultFiles:
             handle.close()
 
 
-def sf_error(errors: list[RecordError]) -> str:
-    """`sf__Error`: `CODE:message:field,field --` per error, as Bulk result files spell it."""
+def sf_error(errors: list[RecordError], error_format: str = "bulk") -> str:
+    """`sf__Error`: `CODE:message:field,field --` per error, as Bulk 1.0 result files spell it
+    ("plain": `CODE:message`)."""
+    if error_format == "plain":
+        return " ".join(f"{e.status_code}:{e.message}" for e in errors)
     return " ".join(f"{e.status_code}:{e.message}:{','.join(e.fields)} --" for e in errors)

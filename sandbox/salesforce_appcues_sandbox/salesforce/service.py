@@ -7,8 +7,7 @@ refresh_token_reuse_revokes_family (false), sandbox_org (false: JWT audience
 login.salesforce.com; true: test.salesforce.com),
 bulk1_result_file_records (100000: records per Bulk 1.0 result file),
 upsert_nonunique_external_id_exact (false: upserts by a non-unique External ID field ignore
-case; true: they compare exactly), ingest_processing_seconds (0: how long a closed Bulk 2.0
-ingest job waits before it writes), ingest_max_upload_bytes (117964800: 150 MB base64-encoded).
+case; true: they compare exactly), ingest_* (Bulk 2.0 ingest: see `ingest.IngestSettings`).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from .bulk import BulkQueryJobs
 from .bulk1 import AsyncApiError, Bulk1Jobs
 from .bulk1_responses import Bulk1Answer, Bulk1Api, Bulk1Call, error_answer
 from .header_case import SalesforceHeaderCase
-from .ingest import DEFAULT_MAX_UPLOAD_BYTES, IngestJobs
+from .ingest import IngestJobs, IngestSettings
 from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
 from .oauth import OAuthError, OAuthServer
 from .query_engine import QueryEngine
@@ -119,8 +118,7 @@ class SalesforceService(SandboxService):
             clock,
             self.org,
             self.stats,
-            processing_seconds=float(options.get("ingest_processing_seconds", 0.0)),
-            max_upload_bytes=int(options.get("ingest_max_upload_bytes", DEFAULT_MAX_UPLOAD_BYTES)),
+            IngestSettings.from_options(options),
         )
         # Bulk 1.0 batches and Bulk 2.0 ingest's internal batches share one daily allocation.
         self.usage.bulk_batches_created = lambda: (
@@ -510,7 +508,10 @@ class SalesforceService(SandboxService):
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object"}, status_code=400)
         if any(k.startswith(("ingest_", "fail_ingest", "abort_ingest")) for k in body):
-            return JSONResponse(self.ingest.control(body))
+            try:
+                return JSONResponse(self.ingest.control(body))
+            except (TypeError, ValueError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
         if "fail_bulk1_batches" in body:
             self.bulk1.fail_next = int(body["fail_bulk1_batches"])
             if body.get("bulk1_state_message"):

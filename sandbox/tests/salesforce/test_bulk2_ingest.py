@@ -150,6 +150,7 @@ def test_wrong_line_ending_and_unknown_column_fail_the_job(org):
     crlf = _run(org, "LastName\r\nA\r\n", object="Contact", operation="insert", lineEnding="LF")
     assert crlf["state"] == "Failed"
     assert crlf["errorMessage"].startswith("ClientInputError : LineEnding is invalid")
+    assert _results(org, crlf["id"], "unprocessedrecords") == [{"LastName": "A"}]
     unknown = _run(org, "LastName,Bogus__c\nA,1\n", object="Contact", operation="insert")
     assert unknown["state"] == "Failed"
     assert unknown["errorMessage"] == "InvalidBatch : Field name not found : Bogus__c"
@@ -407,3 +408,32 @@ def test_delete_relationship_columns_and_ragged_rows(org):
         "ENTITY_IS_DELETED:entity is deleted: --"
     )
     assert org.query("SELECT COUNT() FROM Contact")["totalSize"] == 1
+
+
+def test_switches_for_guessed_behaviour(org):
+    """Each guess has a switch so product tests can prove they survive the other reading."""
+    settings = org.anon.post(
+        f"{org.control}/bulk",
+        json={
+            "ingest_error_format": "plain",
+            "ingest_processed_counts_failed": False,
+            "ingest_results_order": "reversed",
+            "ingest_empty_results": "empty",
+        },
+    ).json()
+    assert settings["ingest_results_order"] == "reversed"
+    data = 'LastName,Email\nA,a@example.com\n"B\nB",b@example.com\nC,bad\n'
+    info = _run(org, data, object="Contact", operation="insert")
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 1)
+    ok = _results(org, info["id"], "successfulResults")
+    assert [r["LastName"] for r in ok] == ["B\nB", "A"]
+    failed = _results(org, info["id"], "failedResults")
+    assert failed[0]["sf__Error"] == "INVALID_EMAIL_ADDRESS:Email: invalid email address: bad"
+    empty = org.http.get(org.url(f"jobs/ingest/{info['id']}/unprocessedrecords"))
+    assert empty.status_code == 200 and empty.content == b""
+    bad = org.anon.post(f"{org.control}/bulk", json={"ingest_results_order": "random"})
+    assert bad.status_code == 400
+    org.anon.post(f"{org.control}/reset").raise_for_status()
+    info = _run(org, "LastName,Email\nC,bad\n", object="Contact", operation="insert")
+    assert info["numberRecordsProcessed"] == 1  # reset restored the defaults
+    assert _results(org, info["id"], "failedResults")[0]["sf__Error"].endswith(":Email --")
