@@ -410,7 +410,7 @@ class IngestJobs:
             state = "Failed"
         finally:
             writer.close()
-        if job.aborted.is_set() and state == "Failed" and not job.fail_with:
+        if job.aborted.is_set() and state == "Failed" and job.error_message != job.fail_with:
             state, job.error_message = "Aborted", None
         self._finish(job, state)
 
