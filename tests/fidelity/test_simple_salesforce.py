@@ -278,7 +278,8 @@ def test_bulk2_upsert_by_external_id(sf):
 def test_bulk2_update_lead_nps_fields(sf, org):
     leads = sf.query("SELECT Id FROM Lead WHERE IsConverted = false ORDER BY Id LIMIT 3")
     first, second, converted = (r["Id"] for r in leads["records"])
-    org.control("POST", f"leads/{converted}/convert", {})
+    into = sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 1")["records"][0]["Id"]
+    org.control("POST", f"leads/{converted}/convert", {"contact_id": into})  # no new Contact
     records = [
         {"Id": first, "Appcues_NPS_Score__c": "9", "Appcues_NPS_Feedback__c": "great"},
         {"Id": second, "Appcues_NPS_Score__c": "#N/A", "Appcues_NPS_Feedback__c": ""},
