@@ -5,9 +5,12 @@ A mixin of `RestApi`: the service sets `ingest`; `urls.py` maps the paths to the
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from typing import TYPE_CHECKING
 
 from .ingest import IngestJobs
+from .models import SalesforceError
 from .wire import ApiResult
 
 if TYPE_CHECKING:
@@ -34,9 +37,22 @@ class IngestHandlers:
         return ApiResult(204)
 
     def ingest_upload(self, call: ApiCall) -> ApiResult:
-        self.ingest.upload(call.params["job"], call.body)
+        body = call.body
+        encoding = call.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "deflate"):  # REST accepts compressed request bodies
+            try:
+                body = gzip.decompress(body) if encoding == "gzip" else zlib.decompress(body)
+            except (OSError, EOFError, zlib.error):
+                raise SalesforceError(
+                    400, "INVALID_REQUEST", f"The body is not valid {encoding} data"
+                ) from None
+        self.ingest.upload(call.params["job"], body)
         return ApiResult(201)
 
     def ingest_results(self, call: ApiCall) -> ApiResult:
         data = self.ingest.results(call.params["job"], call.params["kind"])
-        return ApiResult(200, raw=data, media_type="text/csv")
+        headers = {}
+        if "gzip" in call.headers.get("accept-encoding", "").lower():
+            data = gzip.compress(data, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        return ApiResult(200, raw=data, media_type="text/csv; charset=UTF-8", headers=headers)

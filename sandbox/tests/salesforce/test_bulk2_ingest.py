@@ -2,6 +2,7 @@
 errors identical to sObject Collections'."""
 
 import csv
+import gzip
 import io
 import time
 
@@ -442,3 +443,28 @@ def test_switches_for_guessed_behaviour(org):
     info = _run(org, "LastName,Email\nC,bad\n", object="Contact", operation="insert")
     assert info["numberRecordsProcessed"] == 1  # reset restored the defaults
     assert _results(org, info["id"], "failedResults")[0]["sf__Error"].endswith(":Email --")
+
+
+def test_compressed_upload_and_results(org):
+    job = _create(org, object="Contact", operation="insert")
+    data = gzip.compress(b"LastName\nZipped\n")
+    sent = org.http.put(
+        org.url(f"jobs/ingest/{job['id']}/batches"),
+        data=data,
+        headers={"Content-Type": "text/csv", "Content-Encoding": "gzip"},
+    )
+    assert sent.status_code == 201
+    _close(org, job["id"])
+    _wait(org, job["id"])
+    raw = org.http.get(
+        org.url(f"jobs/ingest/{job['id']}/successfulResults"),
+        headers={"Accept-Encoding": "gzip"},
+        stream=True,
+    )
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(raw.raw.read()).decode().endswith(',"true",Zipped\n')
+    plain = org.http.get(
+        org.url(f"jobs/ingest/{job['id']}/successfulResults"),
+        headers={"Accept-Encoding": "identity"},
+    )
+    assert "Content-Encoding" not in plain.headers and plain.text.startswith('"sf__Id"')
