@@ -302,7 +302,7 @@ class IngestJobs:
                     "make sure you only do 'PUT' once on a given Job.",
                 )
             job.upload = Path(self._dir.name) / f"{job.id}.upload.csv"
-            job.upload.write_bytes(data)
+        job.upload.write_bytes(data)  # outside the lock: other jobs go on meanwhile
 
     def set_state(self, job_id: str, body: Any) -> dict[str, Any]:
         job = self._job(job_id)
