@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 from singer_sdk import Stream, Tap
 
 from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.errors import SalesforceError
+from salesforce_appcues_clients.run_summary import RunTotals, log_run_summary
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.settings import (
     AppcuesSettings,
@@ -16,6 +19,7 @@ from salesforce_appcues_clients.settings import (
     salesforce_properties,
 )
 
+from .client import CheckpointedStream
 from .schema_mapping import (
     ObjectInfo,
     ParentPath,
@@ -47,6 +51,10 @@ class TapSalesforceAppcues(Tap):
     _sf: SalesforceClient | None = None
     _appcues: AppcuesClient | None = None
     _calls_logged = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._started = time.monotonic()  # the run summary's duration
+        super().__init__(*args, **kwargs)
 
     @cached_property
     def settings(self) -> TapSettings:
@@ -209,12 +217,35 @@ class TapSalesforceAppcues(Tap):
 
     def log_api_calls_once(self, stream: Stream) -> None:
         """After the last stream's costs: one line with this run's API calls."""
-        if self._calls_logged or list(self.streams.values())[-1] is not stream:
+        if list(self.streams.values())[-1] is stream:
+            self._log_summary(failed=False)
+
+    def _log_summary(self, *, failed: bool) -> None:
+        """The run summary: the API calls line, with the structured fields (run_summary.py)."""
+        if self._calls_logged:
             return
         self._calls_logged = True
         calls = self.api_calls()
-        self.logger.info(
-            "API calls this run: salesforce=%d appcues=%d", calls["salesforce"], calls["appcues"]
+        read = {
+            name: stream.records_read
+            for name, stream in self.streams.items()
+            if isinstance(stream, CheckpointedStream) and stream.selected
+        }
+        totals = RunTotals(
+            failed=failed,
+            duration_seconds=time.monotonic() - self._started,
+            records_read=read,
+            records_written=read,  # every record read is written to stdout
+            records_skipped={},
+            dead_letters={},
+            api_calls=calls,
+        )
+        log_run_summary(
+            self.logger,
+            totals,
+            "API calls this run: salesforce=%d appcues=%d",
+            calls["salesforce"],
+            calls["appcues"],
         )
 
 

@@ -9,6 +9,7 @@ import click
 from singer_sdk import Target
 from singer_sdk.plugin_base import _ConfigInput
 
+from salesforce_appcues_clients.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import salesforce_properties
 from salesforce_appcues_clients.singer_input import DeadLetteringReader
 
@@ -38,11 +39,14 @@ class TargetSalesforceEvents(Target):
             self.message_reader.on_bad_line = self.loader.dead_letter_line
 
     def process_endofpipe(self) -> None:
+        failed = True
         try:
             super().process_endofpipe()
+            failed = False
         finally:
             self.loader.close()
-            self.logger.info("%s", self.loader.summary.describe())
+            summary = self.loader.summary
+            log_run_summary(self.logger, summary.totals(failed=failed), "%s", summary.describe())
 
     @classmethod
     def invoke(  # type: ignore[override]
