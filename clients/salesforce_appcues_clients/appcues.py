@@ -29,6 +29,7 @@ from .errors import (
     UncertainWriteError,
     scrub,
 )
+from .progress import PROGRESS_INTERVAL_SECONDS, JobProgress
 from .settings import AppcuesSettings
 from .transport import (
     TRANSIENT_STATUSES,
@@ -150,6 +151,7 @@ class AppcuesClient:
 
     job_poll_initial = 0.2
     job_poll_max = 5.0
+    progress_interval = PROGRESS_INTERVAL_SECONDS  # between progress lines of a polled job
 
     def __init__(self, settings: AppcuesSettings) -> None:
         self.settings = settings
@@ -357,8 +359,16 @@ class AppcuesClient:
         """Poll an import job until it is complete or failed (backoff from 0.2 s to 5 s)."""
         deadline = time.monotonic() + timeout
         delay = self.job_poll_initial
+        progress = JobProgress(log, "Appcues import job", job_id, self.progress_interval)
         while True:
             job = self.get_job(job_id)
+            progress.polled(
+                job.status,
+                done=job.finished,
+                total_rows=job.total_rows,
+                processed_rows=job.processed_rows,
+                failed_rows=job.failed_rows,
+            )
             if job.finished:
                 return job
             if time.monotonic() + delay > deadline:
@@ -395,10 +405,12 @@ class AppcuesClient:
         job_id = str(started["job_id"])
         deadline = time.monotonic() + timeout
         delay = self.job_poll_initial
+        progress = JobProgress(log, "Appcues analytics export", job_id, self.progress_interval)
         while True:
             state = self._body(self._request("GET", f"analytics/exports/{self._id(job_id)}"))
             state = state if isinstance(state, dict) else {}
             status = state.get("status")
+            progress.polled(str(status), done=status in ("done", "failed"))
             if status == "done":
                 break
             if status == "failed":
