@@ -9,12 +9,13 @@ import click
 from singer_sdk import Target
 from singer_sdk.plugin_base import _ConfigInput
 
+from salesforce_appcues_clients.checks import check_option, report
 from salesforce_appcues_clients.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import salesforce_properties
 from salesforce_appcues_clients.singer_input import DeadLetteringReader
 
 from .loader import EventLoader
-from .preflight import FAIL, run_preflight
+from .preflight import run_preflight
 from .settings import EventSettings, target_properties
 from .sinks import EventSink
 
@@ -72,23 +73,15 @@ class TargetSalesforceEvents(Target):
     def preflight(cls, config: dict[str, Any]) -> int:
         """Print the preflight findings; 0 when the config can run, else 1."""
         findings, calls = run_preflight(config, EventSettings.from_config(config))
-        for finding in findings:
-            click.echo(finding.line())
-        failed = sum(1 for f in findings if f.level == FAIL)
-        verdict = "ready to run" if not failed else f"{failed} problem(s) to fix before a run"
-        click.echo(f"Preflight: {verdict} ({calls} API calls).")
-        return 1 if failed else 0
+        return report(findings, {"salesforce": calls})
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
         command.params.append(
-            click.Option(
-                ["--check"],
-                is_flag=True,
-                default=False,
-                help="Check the config against the Salesforce org (credentials, user id "
-                "field, Event access, NPS fields, duplicate protection) and exit.",
+            check_option(
+                "Check the config against the Salesforce org (credentials, user id "
+                "field, Event access, NPS fields, duplicate protection) and exit."
             )
         )
         return command

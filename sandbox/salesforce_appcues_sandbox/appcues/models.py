@@ -506,6 +506,7 @@ class AccountSettings:
     max_import_bytes: int = 50 * 1024 * 1024
     export_running_seconds: float = 0.2  # how long an export stays `running` at least
     export_url_ttl_seconds: int = 3600  # presigned download URL lifetime (sandbox clock)
+    read_only_key: int = 0  # 1: the key may read but not write (403 on every write)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Applies known keys with type checks; raises ValueError naming a bad one."""
