@@ -44,6 +44,8 @@ from .transport import (
 )
 
 log = logging.getLogger(__name__)
+# The user id of the preflight's write probe (nothing is ever written under it).
+PROBE_USER_ID = "salesforce-appcues-preflight-probe"
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 NDJSON = "application/x-ndjson"
@@ -377,6 +379,25 @@ class AppcuesClient:
                 )
             sleep(delay)
             delay = min(self.job_poll_max, delay * 2)
+
+    # --- preflight probes (--check) ----------------------------------------------------
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """The account's import jobs: a cheap authenticated read (key, secret, account)."""
+        body = self._body(self._request("GET", "jobs"))
+        if isinstance(body, dict):  # a wrapper object rather than a bare list
+            body = body.get("jobs") or body.get("data") or []
+        return [dict(job) for job in body] if isinstance(body, list) else []
+
+    def probe_write(self) -> None:
+        """A write Appcues must refuse without writing: a profile PATCH whose body is not an
+        object. A key allowed to write gets 400 (raised as AppcuesError), one that is not
+        gets 401/403. Assumes Appcues checks permission before the body (docs/sandbox.md)."""
+        self._request(
+            "PATCH",
+            f"users/{self._id(PROBE_USER_ID)}/profile",
+            data=b"[]",
+            headers={"Content-Type": "application/json"},
+        )
 
     # --- analytics ---------------------------------------------------------------------
     def analytics_query(self, spec: Mapping[str, Any]) -> AnalyticsResult:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
+import click
 from singer_sdk import Stream, Tap
+from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.checks import check_option, report
 from salesforce_appcues_clients.errors import SalesforceError
 from salesforce_appcues_clients.run_summary import RunTotals, log_run_summary
 from salesforce_appcues_clients.salesforce import SalesforceClient
@@ -20,6 +25,7 @@ from salesforce_appcues_clients.settings import (
 )
 
 from .client import CheckpointedStream
+from .preflight import run_preflight
 from .schema_mapping import (
     ObjectInfo,
     ParentPath,
@@ -247,6 +253,51 @@ class TapSalesforceAppcues(Tap):
             calls["salesforce"],
             calls["appcues"],
         )
+
+    # --- `--check`: the preflight instead of a sync ------------------------------------
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+        check: bool = False,
+    ) -> None:
+        """Sync, or with `--check` only the preflight (preflight.py) and its exit code."""
+        if not check:
+            super().invoke(
+                about=about, about_format=about_format, config=config, state=state, catalog=catalog
+            )
+            return
+        config = config or _ConfigInput()
+        # No stream set-up (it would describe): the preflight makes its own calls.
+        tap = cls(
+            config=config.config,
+            parse_env_config=config.parse_env,
+            validate_config=True,
+            setup_mapper=False,
+        )
+        try:
+            given = json.loads(catalog.read()) if catalog is not None else None
+            findings, calls = run_preflight(tap, given)
+        finally:
+            tap.close_clients()
+        sys.exit(report(findings, calls))
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        command.params.append(
+            check_option(
+                "Check the config against Salesforce and Appcues (login, API version, "
+                "objects, id fields, selected fields, API quota; Appcues key, region and "
+                "analytics; only the parts configured) and exit: 0 ready, 1 not."
+            )
+        )
+        return command
 
 
 if __name__ == "__main__":
