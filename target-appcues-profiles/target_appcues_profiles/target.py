@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any, ClassVar
 
+import click
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
+from salesforce_appcues_clients.checks import FAIL, Finding, check_option, report
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.settings import appcues_properties
 from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
 
 from .dead_letter import DeadLetter
+from .preflight import run_preflight
 from .runtime import Runtime
-from .settings import SettingsError, target_properties
+from .settings import SettingsError, TargetSettings, target_properties
 from .sinks import GroupProfileSink, UnroutedStreamSink, UserProfileSink
 
 
@@ -102,6 +107,45 @@ class TargetAppcuesProfiles(Target):
     def summary(self) -> Mapping[str, Any]:
         """What this run wrote, skipped and dead-lettered, and the Appcues calls it made."""
         return self.runtime.report()
+
+    # --- `--check`: the preflight instead of a run -----------------------------------
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        file_input: Any = None,
+        check: bool = False,
+    ) -> None:
+        """Run the target, or with `--check` only the preflight (preflight.py)."""
+        if not check:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+            return
+        config = config or _ConfigInput()
+        # validate_config=False: a check opens no ledger; the settings are still validated.
+        target = cls(config=config.config, validate_config=False, parse_env_config=config.parse_env)
+        try:
+            TargetSettings.from_config(target.config)
+        except SettingsError as exc:
+            findings, calls = [Finding(FAIL, "settings", str(exc))], {"appcues": 0}
+        else:
+            findings, calls = run_preflight(target.config)
+        sys.exit(report(findings, calls))
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        command.params.append(
+            check_option(
+                "Check the Appcues key, account, region and write permission (without "
+                "writing) and exit: 0 ready, 1 not."
+            )
+        )
+        return command
 
 
 if __name__ == "__main__":
