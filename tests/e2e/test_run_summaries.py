@@ -105,6 +105,17 @@ def test_events_job_summaries_are_fields_with_the_confirmed_numbers(project):
 
 
 def test_profiles_job_summaries_are_fields_with_the_confirmed_numbers(project):
+    sf = salesforce_client(project.connection)
+    try:  # at least one changed profile, whatever ran before
+        contact = next(iter(sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 1")))
+        assert all(
+            r.success for r in sf.update("Contact", [{"Id": contact["Id"], "Title": UNKNOWN_USER}])
+        )
+    finally:
+        sf.close()
+    stats_before = project.control["appcues"].stats()
+    letters_before = len(project.dead_letters("target-appcues-profiles"))
+
     records = json_run(project, "salesforce-to-appcues")
 
     found = summaries(records)
@@ -130,7 +141,18 @@ def test_profiles_job_summaries_are_fields_with_the_confirmed_numbers(project):
         + details["duplicate_records_merged"]
         + details["unrouted_records_ignored"]
     )
+    # Profiles written: what Appcues counted as written during the run.
+    stats_after = project.control["appcues"].stats()
+    assert written >= 1
+    assert written == sum(
+        stats_after[k] - stats_before[k] for k in ("profiles_written", "groups_written")
+    )
+    new_letters = project.dead_letters("target-appcues-profiles")[letters_before:]
+    assert target["dead_letters"] == dict(Counter(d["reason"] for d in new_letters))
     assert target["api_calls"] == {"appcues": details["api_calls"]}
+    assert (
+        target["api_calls"]["appcues"] == stats_after["total_calls"] - stats_before["total_calls"]
+    )
     assert tap["api_calls"]["salesforce"] > 0
     points = metrics(records, "target-appcues-profiles")
     assert {
