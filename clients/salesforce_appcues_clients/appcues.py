@@ -31,6 +31,7 @@ from .errors import (
     UncertainWriteError,
     scrub,
 )
+from .progress import PROGRESS_INTERVAL_SECONDS, JobProgress
 from .settings import AppcuesSettings
 from .transport import (
     TRANSIENT_STATUSES,
@@ -45,6 +46,8 @@ from .transport import (
 )
 
 log = logging.getLogger(__name__)
+# The user id of the preflight's write probe (nothing is ever written under it).
+PROBE_USER_ID = "salesforce-appcues-preflight-probe"
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 NDJSON = "application/x-ndjson"
@@ -299,6 +302,7 @@ class AppcuesClient:
 
     job_poll_initial = 0.2
     job_poll_max = 5.0
+    progress_interval = PROGRESS_INTERVAL_SECONDS  # between progress lines of a polled job
 
     def __init__(self, settings: AppcuesSettings) -> None:
         self.settings = settings
@@ -532,14 +536,41 @@ class AppcuesClient:
         """
         deadline = time.monotonic() + timeout
         delay = self.job_poll_initial
+        progress = JobProgress(log, "Appcues import job", job_id, self.progress_interval)
         while True:
             job = self.get_job(job_id)
+            progress.polled(
+                job.status,
+                done=job.finished,
+                total_rows=job.total_rows,
+                processed_rows=job.processed_rows,
+                failed_rows=job.failed_rows,
+            )
             if job.finished:
                 return job
             if time.monotonic() + delay > deadline:
                 raise ImportJobTimeoutError(job, timeout)
             sleep(delay)
             delay = min(self.job_poll_max, delay * 2)
+
+    # --- preflight probes (--check) ----------------------------------------------------
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """The account's import jobs: a cheap authenticated read (key, secret, account)."""
+        body = self._body(self._request("GET", "jobs"))
+        if isinstance(body, dict):  # a wrapper object rather than a bare list
+            body = body.get("jobs") or body.get("data") or []
+        return [dict(job) for job in body] if isinstance(body, list) else []
+
+    def probe_write(self) -> None:
+        """A write Appcues must refuse without writing: a profile PATCH whose body is not an
+        object. A key allowed to write gets 400 (raised as AppcuesError), one that is not
+        gets 401/403. Assumes Appcues checks permission before the body (docs/sandbox.md)."""
+        self._request(
+            "PATCH",
+            f"users/{self._id(PROBE_USER_ID)}/profile",
+            data=b"[]",
+            headers={"Content-Type": "application/json"},
+        )
 
     # --- analytics ---------------------------------------------------------------------
     def analytics_query(self, spec: Mapping[str, Any]) -> AnalyticsResult:
@@ -568,10 +599,12 @@ class AppcuesClient:
         job_id = str(started["job_id"])
         deadline = time.monotonic() + timeout
         delay = self.job_poll_initial
+        progress = JobProgress(log, "Appcues analytics export", job_id, self.progress_interval)
         while True:
             state = self._body(self._request("GET", f"analytics/exports/{self._id(job_id)}"))
             state = state if isinstance(state, dict) else {}
             status = state.get("status")
+            progress.polled(str(status), done=status in ("done", "failed"))
             if status == "done":
                 break
             if status == "failed":

@@ -46,6 +46,7 @@ from .errors import (
     UncertainWriteError,
     scrub,
 )
+from .progress import PROGRESS_INTERVAL_SECONDS, JobProgress
 from .settings import SalesforceSettings
 from .token_store import RefreshTokenStore
 from .transport import (
@@ -902,13 +903,20 @@ class SalesforceClient:
 
     bulk_poll_initial = 0.25
     bulk_poll_max = 10.0
+    progress_interval = PROGRESS_INTERVAL_SECONDS  # between progress lines of a polled job
 
     def _wait_for_bulk_job(self, job_id: str) -> None:
         deadline = time.monotonic() + self.settings.bulk_timeout
         delay = self.bulk_poll_initial
+        progress = JobProgress(log, "Bulk 2.0 query job", job_id, self.progress_interval)
         while True:
             info = self._json("GET", f"jobs/query/{job_id}")
             state = str(info.get("state"))
+            progress.polled(
+                state,
+                done=state in ("JobComplete", "Failed", "Aborted"),
+                records_processed=int(info.get("numberRecordsProcessed") or 0),
+            )
             if state == "JobComplete":
                 return
             if state in ("Failed", "Aborted"):

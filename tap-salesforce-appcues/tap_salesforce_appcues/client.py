@@ -44,6 +44,7 @@ class CheckpointedStream(Stream):
     _checkpoint: GroupCheckpoint | None = None
     allow_future_bookmark = False  # the streams read the tap's setting
     _checkpoint_context: types.Context | None = None
+    records_read = 0  # records this run emitted (for the run summary)
 
     def apply_catalog(self, catalog: Catalog) -> None:
         super().apply_catalog(catalog)
@@ -99,7 +100,9 @@ class CheckpointedStream(Stream):
     def _increment_stream_state(
         self, latest_record: types.Record, *, context: types.Context | None = None
     ) -> None:
-        """The SDK's per-record state hook: advance only where a group is complete."""
+        """The SDK's per-record state hook (once per record written): advance only where a
+        group is complete."""
+        self.records_read += 1
         key = self.replication_key
         if self._checkpoint is None or not key or latest_record.get(key) is None:
             return

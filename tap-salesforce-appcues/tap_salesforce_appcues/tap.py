@@ -5,17 +5,21 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from functools import cached_property
 from types import FrameType
 from typing import IO, Any
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.checks import check_option, report
 from salesforce_appcues_clients.errors import ConfigurationError, SalesforceError
+from salesforce_appcues_clients.run_summary import RunTotals, log_run_summary
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.settings import (
     AppcuesSettings,
@@ -24,7 +28,8 @@ from salesforce_appcues_clients.settings import (
 )
 from salesforce_appcues_clients.termination import STOP, Terminated
 
-from .client import StateError
+from .client import CheckpointedStream, StateError
+from .preflight import run_preflight
 from .schema_mapping import (
     ObjectInfo,
     ParentPath,
@@ -68,6 +73,10 @@ class TapSalesforceAppcues(Tap):
     _appcues: AppcuesClient | None = None
     _calls_logged = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._started = time.monotonic()  # the run summary's duration
+        super().__init__(*args, **kwargs)
+
     @cached_property
     def settings(self) -> TapSettings:
         return TapSettings.from_config(self.config)
@@ -104,7 +113,7 @@ class TapSalesforceAppcues(Tap):
 
     # --- the incoming state ------------------------------------------------------------
     @classmethod
-    def invoke(  # type: ignore[override]
+    def _invoke_sync(
         cls,
         *,
         about: bool = False,
@@ -265,13 +274,81 @@ class TapSalesforceAppcues(Tap):
 
     def log_api_calls_once(self, stream: Stream) -> None:
         """After the last stream's costs: one line with this run's API calls."""
-        if self._calls_logged or list(self.streams.values())[-1] is not stream:
+        if list(self.streams.values())[-1] is stream:
+            self._log_summary(failed=False)
+
+    def _log_summary(self, *, failed: bool) -> None:
+        """The run summary: the API calls line, with the structured fields (run_summary.py)."""
+        if self._calls_logged:
             return
         self._calls_logged = True
         calls = self.api_calls()
-        self.logger.info(
-            "API calls this run: salesforce=%d appcues=%d", calls["salesforce"], calls["appcues"]
+        read = {
+            name: stream.records_read
+            for name, stream in self.streams.items()
+            if isinstance(stream, CheckpointedStream) and stream.selected
+        }
+        totals = RunTotals(
+            failed=failed,
+            duration_seconds=time.monotonic() - self._started,
+            records_read=read,
+            records_written=read,  # every record read is written to stdout
+            records_skipped={},
+            dead_letters={},
+            api_calls=calls,
         )
+        log_run_summary(
+            self.logger,
+            totals,
+            "API calls this run: salesforce=%d appcues=%d",
+            calls["salesforce"],
+            calls["appcues"],
+        )
+
+    # --- `--check`: the preflight instead of a sync ------------------------------------
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: _ConfigInput | None = None,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+        check: bool = False,
+    ) -> None:
+        """Sync, or with `--check` only the preflight (preflight.py) and its exit code."""
+        if not check:
+            cls._invoke_sync(
+                about=about, about_format=about_format, config=config, state=state, catalog=catalog
+            )
+            return
+        config = config or _ConfigInput()
+        # No stream set-up (it would describe): the preflight makes its own calls.
+        tap = cls(
+            config=config.config,
+            parse_env_config=config.parse_env,
+            validate_config=True,
+            setup_mapper=False,
+        )
+        try:
+            given = json.loads(catalog.read()) if catalog is not None else None
+            findings, calls = run_preflight(tap, given)
+        finally:
+            tap.close_clients()
+        sys.exit(report(findings, calls))
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        command.params.append(
+            check_option(
+                "Check the config against Salesforce and Appcues (login, API version, "
+                "objects, id fields, selected fields, API quota; Appcues key, region and "
+                "analytics; only the parts configured) and exit: 0 ready, 1 not."
+            )
+        )
+        return command
 
     # --- SIGTERM / SIGINT --------------------------------------------------------------------
     def sync_all(self) -> None:  # type: ignore[misc]

@@ -11,6 +11,7 @@ from typing import Any
 from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.dead_letter_threshold import DeadLetterThreshold
 from salesforce_appcues_clients.run_lock import RunLock
+from salesforce_appcues_clients.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import AppcuesSettings
 
 from .dead_letter import DeadLetterFile
@@ -73,7 +74,8 @@ class Runtime:
                 return
             self._summary_logged = True
         label = "Run failed; summary so far" if failed else "Run summary"
-        logger.info("%s: %s", label, json.dumps(self.report()))
+        totals = self.summary.totals(self.dead_letters.by_reason, self.api_calls, failed=failed)
+        log_run_summary(logger, totals, "%s: %s", label, json.dumps(self.report()))
 
     def close(self) -> None:
         with self._lock:

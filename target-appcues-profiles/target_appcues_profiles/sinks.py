@@ -111,7 +111,7 @@ class ProfileSink(BatchSink):
             for pid, p in pending.items()
             if not settings.skip_unchanged or known.get(pid) != digests[pid]
         }
-        summary.add(f"{self.kind}_unchanged", len(pending) - len(to_send))
+        summary.add(f"{self.kind}_unchanged", len(pending) - len(to_send), stream=self.stream_name)
         rejected: set[str] = set()
 
         def rejected_profile(rejection: Rejection) -> None:
@@ -124,7 +124,10 @@ class ProfileSink(BatchSink):
 
                 def confirmed(ids: Sequence[str]) -> None:
                     for pid in ids:
-                        summary.add(f"{self.kind}_{'changed' if pid in known else 'new'}")
+                        summary.add(
+                            f"{self.kind}_{'changed' if pid in known else 'new'}",
+                            stream=self.stream_name,
+                        )
                     confirm({pid: digests[pid] for pid in ids})
 
                 delivery.send_profiles(to_send, confirmed, rejected_profile)
@@ -140,9 +143,10 @@ class ProfileSink(BatchSink):
         """Profile id -> what to send; the last record of a profile in the batch wins."""
         pending: dict[str, _Pending] = {}
         summary = self.runtime.summary
+        summary.add("read", len(records), stream=self.stream_name)
         for record in records:
             if is_deleted(record):
-                summary.add("deleted")
+                summary.add("deleted", stream=self.stream_name)
                 continue
             key = self._record_key(record)
             try:
@@ -154,7 +158,7 @@ class ProfileSink(BatchSink):
                 continue
             group_id = self._group_of(record, pid)
             if pid in pending:
-                summary.add("duplicate")
+                summary.add("duplicate", stream=self.stream_name)
             pending[pid] = _Pending(attributes, key, group_id, record)
         return pending
 
@@ -329,7 +333,8 @@ class UnroutedStreamSink(RecordSink):
         )
 
     def process_record(self, record: dict, context: dict) -> None:
-        self.runtime.summary.add("unrouted")
+        self.runtime.summary.add("unrouted", stream=self.stream_name)
+        self.runtime.summary.add("read", stream=self.stream_name)
 
 
 class _LedgerWriter:

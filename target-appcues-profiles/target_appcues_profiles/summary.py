@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
+
+from salesforce_appcues_clients.run_summary import RunTotals
+
+# Per-stream outcomes: which counters are records written, which are records skipped.
+WRITTEN = ("user_new", "user_changed", "group_new", "group_changed")
+SKIPPED = ("user_unchanged", "group_unchanged", "deleted", "duplicate", "unrouted")
 
 
 class RunSummary:
@@ -14,11 +21,15 @@ class RunSummary:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
+        self.by_stream: Counter[tuple[str, str]] = Counter()  # (counter, stream)
+        self.started = time.monotonic()
 
-    def add(self, name: str, amount: int = 1) -> None:
+    def add(self, name: str, amount: int = 1, *, stream: str | None = None) -> None:
         if amount:
             with self._lock:
                 self.counts[name] += amount
+                if stream is not None:
+                    self.by_stream[name, stream] += amount
 
     def get(self, name: str) -> int:
         with self._lock:
@@ -47,3 +58,30 @@ class RunSummary:
             "import_rows_resent": c.get("import_rows_resent", 0),
             "api_calls": api_calls if api_calls is not None else 0,
         }
+
+    def totals(
+        self, dead_letters: Mapping[str, int], api_calls: int | None, *, failed: bool
+    ) -> RunTotals:
+        """The shared summary shape (clients' run_summary): per stream, reason and service."""
+        with self._lock:
+            by_stream = dict(self.by_stream)
+        read: Counter[str] = Counter()
+        written: Counter[str] = Counter()
+        skipped: Counter[str] = Counter()
+        for (name, stream), count in by_stream.items():
+            if name == "read":
+                read[stream] += count
+            elif name in WRITTEN:
+                written[stream] += count
+            elif name in SKIPPED:
+                skipped[stream] += count
+        return RunTotals(
+            failed=failed,
+            duration_seconds=time.monotonic() - self.started,
+            records_read=read,
+            records_written=written,
+            records_skipped=skipped,
+            dead_letters=dead_letters,
+            api_calls={"appcues": api_calls or 0},
+            details=self.report(dead_letters, api_calls),
+        )

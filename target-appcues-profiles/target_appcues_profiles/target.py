@@ -15,6 +15,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
+from salesforce_appcues_clients.checks import FAIL, Finding, check_option, report
 from salesforce_appcues_clients.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
@@ -27,8 +28,9 @@ from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
 from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .dead_letter import DeadLetter
+from .preflight import run_preflight
 from .runtime import Runtime
-from .settings import SettingsError, target_properties
+from .settings import SettingsError, TargetSettings, target_properties
 from .sinks import GroupProfileSink, UnroutedStreamSink, UserProfileSink
 
 
@@ -185,6 +187,11 @@ class TargetAppcuesProfiles(Target):
                 self._runtime.log_summary(self.logger, failed=failed)
                 self._runtime.close()
 
+    def summary(self) -> Mapping[str, Any]:
+        """What this run wrote, skipped and dead-lettered, and the Appcues calls it made."""
+        return self.runtime.report()
+
+    # --- `--check`: the preflight instead of a run -----------------------------------
     @classmethod
     def invoke(  # type: ignore[override]
         cls,
@@ -193,33 +200,48 @@ class TargetAppcuesProfiles(Target):
         about_format: str | None = None,
         config: _ConfigInput | None = None,
         file_input: Any = None,
+        check: bool = False,
         replay_dead_letters: Path | None = None,
     ) -> None:
-        """Run the target, or with `--replay-dead-letters FILE` replay that file."""
-        if replay_dead_letters is None:
+        """Run the target, or with `--check` only the preflight (preflight.py), or with
+        `--replay-dead-letters FILE` replay that file."""
+        if replay_dead_letters is not None and not check:
+            config = config or _ConfigInput()
+            parse_env = config.parse_env
+            sys.exit(
+                run_replay(
+                    lambda settings: cls(config=settings, parse_env_config=parse_env),
+                    config.config,
+                    replay_dead_letters,
+                )
+            )
+        if not check:
             super().invoke(
                 about=about, about_format=about_format, config=config, file_input=file_input
             )
             return
         config = config or _ConfigInput()
-        parse_env = config.parse_env
-        sys.exit(
-            run_replay(
-                lambda settings: cls(config=settings, parse_env_config=parse_env),
-                config.config,
-                replay_dead_letters,
-            )
-        )
+        # validate_config=False: a check opens no ledger; the settings are still validated.
+        target = cls(config=config.config, validate_config=False, parse_env_config=config.parse_env)
+        try:
+            TargetSettings.from_config(target.config)
+        except SettingsError as exc:
+            findings, calls = [Finding(FAIL, "settings", str(exc))], {"appcues": 0}
+        else:
+            findings, calls = run_preflight(target.config)
+        sys.exit(report(findings, calls))
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
+        command.params.append(
+            check_option(
+                "Check the Appcues key, account, region and write permission (without "
+                "writing) and exit: 0 ready, 1 not."
+            )
+        )
         command.params.append(replay_option())
         return command
-
-    def summary(self) -> Mapping[str, Any]:
-        """What this run wrote, skipped and dead-lettered, and the Appcues calls it made."""
-        return self.runtime.report()
 
 
 if __name__ == "__main__":

@@ -177,9 +177,12 @@ class EventLoader:
 
     # --- one batch -------------------------------------------------------------------------
     def load(self, records: Iterable[Mapping[str, Any]], stream: str) -> None:
+        records = list(records)
+        marks = self.summary.count_batch(stream, len(records))
         try:
             self._load(records, stream)
         finally:
+            self.summary.end_batch(stream, marks)
             self.dead_letters.flush()
             self.summary.dead_lettered = self.dead_letters.counts.copy()
             if self.client is not None:

@@ -7,29 +7,34 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from salesforce_appcues_clients.checks import (  # the report shape all three plugins share
+    FAIL,
+    NUMBER_TYPES,
+    OK,
+    TEXT_TYPES,
+    WARN,
+    Finding,
+)
 from salesforce_appcues_clients.errors import AuthenticationError, ClientError, ConfigurationError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 
 from .idempotency import Strategy, choose_strategy, find_field
 from .settings import EventSettings
 
-OK, WARN, FAIL = "ok", "warn", "fail"
-TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "combobox", "picklist"})
-NUMBER_TYPES = frozenset({"double", "int", "currency", "percent", "long"})
+__all__ = [
+    "FAIL",
+    "NUMBER_TYPES",
+    "OK",
+    "TEXT_TYPES",
+    "WARN",
+    "Finding",
+    "evaluate",
+    "run_preflight",
+]
+
 EVENT_FIELDS = ("Subject", "Description", "WhoId", "ActivityDateTime", "DurationInMinutes")
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: str  # ok | warn | fail
-    topic: str
-    message: str
-
-    def line(self) -> str:
-        return f"[{self.level.upper():4}] {self.topic}: {self.message}"
 
 
 def _user_id_findings(obj: str, describe: Mapping[str, Any], setting: str) -> list[Finding]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from salesforce_appcues_clients.run_summary import RunTotals
 
 
 @dataclass
@@ -21,6 +24,48 @@ class RunSummary:
     skipped_unmatched: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
     api_calls: int = 0
+    # Per input stream, for the structured summary (see `count_batch`).
+    records_read: Counter[str] = field(default_factory=Counter)
+    records_written: Counter[str] = field(default_factory=Counter)
+    records_skipped: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+    def _written(self) -> int:
+        """Salesforce records written: Events created and records given NPS answers."""
+        return sum(self.events_written.values()) + self.nps_records_updated
+
+    def _skipped(self) -> int:
+        """Input records that needed no write: Events already present (by the ledger or
+        Salesforce), duplicates in the input, events not selected, superseded NPS answers."""
+        return (
+            sum(self.events_already_present.values())
+            + self.duplicates_in_input
+            + sum(self.events_not_selected.values())
+            + self.nps_answers_superseded
+        )
+
+    def count_batch(self, stream: str, size: int) -> tuple[int, int]:
+        """Call before a batch of `stream`; returns the marks `end_batch` takes."""
+        self.records_read[stream] += size
+        return self._written(), self._skipped()
+
+    def end_batch(self, stream: str, marks: tuple[int, int]) -> None:
+        """Assign what the batch (one at a time: max_parallelism 1) wrote and skipped."""
+        self.records_written[stream] += self._written() - marks[0]
+        self.records_skipped[stream] += self._skipped() - marks[1]
+
+    def totals(self, *, failed: bool) -> RunTotals:
+        """The shared summary shape (clients' run_summary)."""
+        return RunTotals(
+            failed=failed,
+            duration_seconds=time.monotonic() - self.started,
+            records_read=self.records_read,
+            records_written=+self.records_written,
+            records_skipped=+self.records_skipped,
+            dead_letters=self.dead_lettered,
+            api_calls={"salesforce": self.api_calls},
+            details=self.as_dict(),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
+from salesforce_appcues_clients.checks import check_option, report
 from salesforce_appcues_clients.dead_letter_threshold import (
     DeadLetterThreshold,
     TooManyDeadLettersError,
@@ -21,12 +22,13 @@ from salesforce_appcues_clients.dead_letter_threshold import (
 from salesforce_appcues_clients.dead_letters import replay_option, run_replay
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.run_lock import RunLock, RunLockedError
+from salesforce_appcues_clients.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import salesforce_properties
 from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
 from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .loader import EventLoader
-from .preflight import FAIL, run_preflight
+from .preflight import run_preflight
 from .settings import EventSettings, target_properties
 from .sinks import EventSink
 
@@ -89,14 +91,15 @@ class TargetSalesforceEvents(Target):
 
     def _end(self, message: str) -> None:
         self.logger.error("%s", message)
-        self._close()
+        self._close(failed=True)
 
-    def _close(self) -> None:
-        """Closes the loader and logs the summary, once."""
+    def _close(self, *, failed: bool) -> None:
+        """Closes the loader and logs the summary (also as a structured record), once."""
         if not self._closed:
             self._closed = True
             self.loader.close()
-            self.logger.info("%s", self.loader.summary.describe())
+            summary = self.loader.summary
+            log_run_summary(self.logger, summary.totals(failed=failed), "%s", summary.describe())
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """Not singer-sdk's drain-and-confirm-everything: see salesforce_appcues_clients
@@ -134,11 +137,13 @@ class TargetSalesforceEvents(Target):
         super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
+        failed = True
         try:
             super().process_endofpipe()
             self._check_dead_letter_threshold()  # also a run that had no STATE
+            failed = False
         finally:
-            self._close()
+            self._close(failed=failed)
 
     @classmethod
     def invoke(  # type: ignore[override]
@@ -176,23 +181,15 @@ class TargetSalesforceEvents(Target):
     def preflight(cls, config: dict[str, Any]) -> int:
         """Print the preflight findings; 0 when the config can run, else 1."""
         findings, calls = run_preflight(config, EventSettings.from_config(config))
-        for finding in findings:
-            click.echo(finding.line())
-        failed = sum(1 for f in findings if f.level == FAIL)
-        verdict = "ready to run" if not failed else f"{failed} problem(s) to fix before a run"
-        click.echo(f"Preflight: {verdict} ({calls} API calls).")
-        return 1 if failed else 0
+        return report(findings, {"salesforce": calls})
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
         command.params.append(
-            click.Option(
-                ["--check"],
-                is_flag=True,
-                default=False,
-                help="Check the config against the Salesforce org (credentials, user id "
-                "field, Event access, NPS fields, duplicate protection) and exit.",
+            check_option(
+                "Check the config against the Salesforce org (credentials, user id "
+                "field, Event access, NPS fields, duplicate protection) and exit."
             )
         )
         command.params.append(replay_option())

@@ -559,6 +559,7 @@ class AccountSettings:
     # docs/sandbox.md): the end excluded or included, bounds in milliseconds or seconds.
     analytics_window_end: str = "exclusive"
     analytics_window_precision: str = "ms"
+    read_only_key: int = 0  # 1: the key may read but not write (403 on every write)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Applies known keys with type checks; raises ValueError naming a bad one."""

@@ -105,6 +105,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _is_write(request: Request) -> bool:
+    """A request that changes data (analytics queries and exports are reads sent as POST)."""
+    return request.method not in ("GET", "HEAD") and "/analytics/" not in request.url.path
+
+
 def _is_json(request: Request) -> bool:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -146,6 +151,9 @@ class AppcuesResponses:
             account = request.path_params.get("account_id")
             if account is not None and account != svc.account_id:
                 response: Response = problem(404, "account not found")
+            elif svc.settings.read_only_key and _is_write(request):
+                # A key below "Publisher" (docs/sandbox.md): refused before the body is read.
+                response = problem(403, "this API key does not have permission to write data")
             else:
                 try:
                     response = await handler(request)

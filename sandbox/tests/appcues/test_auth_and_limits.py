@@ -117,3 +117,23 @@ def test_stats_group_calls_by_endpoint_pattern(ac):
     assert stats["calls"] == {"PATCH /v2/accounts/{account_id}/users/{user_id}/profile": 4}
     assert stats["profiles_written"] == 4
     assert stats["stored"]["users"] == 4
+
+
+def test_a_read_only_key_reads_but_every_write_answers_403(ac):
+    """`read_only_key`: a key below the Publisher level (the refusal's form is a guess)."""
+    ac.control("POST", "settings", json={"read_only_key": 1})
+    assert ac.api.get(ac.url("jobs")).status_code == 200
+    assert ac.api.get(ac.url("users/u1/profile")).status_code == 404
+    body = _problem(ac.api.patch(ac.url("users/u1/profile"), json={"plan": "x"}), 403)
+    assert "permission" in body["detail"]
+    # Refused before the body is read: an invalid body gets the same 403, not a 400.
+    _problem(ac.api.patch(ac.url("users/u1/profile"), data=b"[]"), 403)
+    _problem(ac.api.post(ac.url("import/profiles"), json=[{"user_id": "u1"}]), 403)
+    spec = {"columns": ["name"], "start_time": "2026-01-01", "end_time": "2026-01-02"}
+    assert ac.api.post(ac.url("analytics/query"), json=spec).status_code == 200  # a read
+    ac.control("POST", "settings", json={"read_only_key": 0})
+    assert ac.api.get(ac.url("users/u1/profile")).status_code == 404
+    _problem(ac.api.patch(ac.url("users/u1/profile"), data=b"[]", headers=JSON), 400)
+
+
+JSON = {"Content-Type": "application/json"}
