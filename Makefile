@@ -41,11 +41,11 @@ constraints:
 demo: setup
 	$(VPY) scripts/demo.py
 
-# Regenerate meltano.yml's plugin settings, .env.example and docs/configuration.md from the
-# plugins' --about output (tests/e2e/test_generated_files.py fails when they are stale).
+# Regenerate, from the plugins' --about output, the plugin definitions under plugins/,
+# meltano.yml's connection settings, .env.example and docs/configuration.md
+# (tests/e2e/test_generated_files.py fails when one is stale).
 meltano-settings: setup
 	$(VPY) scripts/sync_meltano_settings.py
-	$(VPY) scripts/gen_config_docs.py
 
 # Benchmarks (bench/run.py): writes bench/results/latest.json and latest.md. FULL=1 adds the
 # 1,000,000-record tap series and PATCH mode at 100,000 profiles (about 45 minutes more).
