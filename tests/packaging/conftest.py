@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +89,8 @@ def wheel_venvs(
     return venvs
 
 
-@pytest.fixture(scope="session")
-def packaging_sandbox() -> Iterator[Sandbox]:
+@contextmanager
+def seeded_sandbox() -> Iterator[Sandbox]:
     """A seeded sandbox of its own (other suites reset and fault the shared one)."""
     with Sandbox() as running:
         session = requests.Session()
@@ -102,4 +103,17 @@ def packaging_sandbox() -> Iterator[Sandbox]:
                 timeout=120,
             )
             assert response.status_code == 200, f"seeding {service}: {response.text}"
+        yield running
+
+
+@pytest.fixture(scope="session")
+def packaging_sandbox() -> Iterator[Sandbox]:
+    with seeded_sandbox() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def meltano_sandbox() -> Iterator[Sandbox]:
+    """The user project's own: its runs must find the events not yet written."""
+    with seeded_sandbox() as running:
         yield running
