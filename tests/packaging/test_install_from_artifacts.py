@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import plugin_about
+import plugin_definitions
 import pytest
 import requests
 from packaging.requirements import Requirement
@@ -68,6 +69,7 @@ def test_wheel_carries_clients_license_and_metadata(artifacts, plugin):
     assert {"meltano", "singer", "singer-io"} <= set(meta["Keywords"].split(","))
     urls = dict(url.split(", ", 1) for url in meta.get_all("Project-URL") or [])
     assert {"Homepage", "Source", "Issues", "Documentation"} <= set(urls)
+    assert urls["Homepage"] == plugin_definitions.REPOSITORY, "one repository everywhere"
     classifiers = meta.get_all("Classifier") or []
     assert "Programming Language :: Python :: 3.11" in classifiers
     # The package's own README is the long description; its links work outside the repo.

@@ -25,6 +25,11 @@ pytestmark = pytest.mark.slow
 PLUGINS = plugin_about.PLUGINS
 SF = ("client_id", "client_secret", "refresh_token", "domain", "ca_bundle")
 APPCUES = ("account_id", "api_key", "api_secret", "base_url", "ca_bundle")
+# The jobs and schedules of README's "In your own Meltano project".
+JOBS = {
+    "salesforce-to-appcues": "tap-salesforce-appcues--profiles target-appcues-profiles",
+    "appcues-to-salesforce": "tap-salesforce-appcues--events target-salesforce-events",
+}
 
 
 def _sf(prefix: str = "") -> dict[str, str]:
@@ -38,8 +43,9 @@ def _appcues(prefix: str = "") -> dict[str, str]:
 def configure(meltano_yml: Path) -> None:
     """What a user writes after `meltano add`: connections, the two tap roles, a sandbox env.
 
-    The base tap has the Appcues settings alone (the events direction); its `--profiles`
-    child adds the Salesforce ones and selects the Salesforce streams.
+    As in this repository's meltano.yml, two children of the tap split the work; here the
+    Salesforce settings live on the `--profiles` child only, so the `--events` one runs on
+    the Appcues settings alone (no Salesforce login).
     """
     yaml = YAML()
     doc = yaml.load(meltano_yml.read_text())
@@ -48,13 +54,8 @@ def configure(meltano_yml: Path) -> None:
     plugins: dict[str, dict[str, Any]] = {
         p["name"]: p for kind in ("extractors", "loaders") for p in doc["plugins"][kind]
     }
-    plugins["tap-salesforce-appcues"]["config"] = {
-        **_appcues("appcues_"),
-        "appcues_lag": 5,
-        "user_objects": [],
-        "account_object": "",
-    }
-    doc["plugins"]["extractors"].append(
+    plugins["tap-salesforce-appcues"]["config"] = {**_appcues("appcues_"), "appcues_lag": 5}
+    doc["plugins"]["extractors"] += [
         {
             "name": "tap-salesforce-appcues--profiles",
             "inherit_from": "tap-salesforce-appcues",
@@ -66,8 +67,14 @@ def configure(meltano_yml: Path) -> None:
                 "lag": 5,
             },
             "select": ["*.*", "!appcues_events.*"],
-        }
-    )
+        },
+        {
+            "name": "tap-salesforce-appcues--events",
+            "inherit_from": "tap-salesforce-appcues",
+            "config": {"user_objects": [], "account_object": ""},
+            "select": ["appcues_events.*"],
+        },
+    ]
     plugins["target-appcues-profiles"]["config"] = {
         **_appcues(),
         "user_group_field": "Account.Product_Account_Id__c",
@@ -101,6 +108,11 @@ def user_project(source_repo, meltano_sandbox, tmp_path_factory) -> SandboxProje
         kind = plugin_about.PLUGIN_TYPES[plugin][:-1]
         project.meltano("add", kind, plugin, "--from-ref", str(copy), "--no-install")
     configure(root / "meltano.yml")
+    for job, tasks in JOBS.items():
+        project.meltano("job", "add", job, "--tasks", tasks)
+        project.meltano(
+            "schedule", "add", f"{job}-every-5-minutes", "--job", job, "--interval", "*/5 * * * *"
+        )
     project.meltano("install", timeout=1200)
     return project
 
@@ -121,16 +133,13 @@ def test_config_list_shows_the_real_defaults_and_groups(user_project):
     assert "Group 1: client_id, refresh_token" in listed
 
 
-def test_both_directions_run_in_the_user_project(user_project):
-    events = parse_run(
-        user_project.meltano("run", "tap-salesforce-appcues", "target-salesforce-events").output
-    )
+def test_both_jobs_run_in_the_user_project(user_project):
+    schedules = user_project.meltano_json("schedule", "list", "--format=json")["schedules"]["job"]
+    assert {s["job"]["name"] for s in schedules} == set(JOBS)
+    assert {s["cron_interval"] for s in schedules} == {"*/5 * * * *"}
+    events = parse_run(user_project.meltano("run", "appcues-to-salesforce").output)
     assert sum(events.events_written.values()) > 0
     assert events.unmatched and events.unmatched > 0, "the seed has users Salesforce lacks"
-    profiles = parse_run(
-        user_project.meltano(
-            "run", "tap-salesforce-appcues--profiles", "target-appcues-profiles"
-        ).output
-    )
+    profiles = parse_run(user_project.meltano("run", "salesforce-to-appcues").output)
     assert profiles.profiles["users_created"] > 0
     assert profiles.profiles["groups_created"] > 0
