@@ -31,9 +31,10 @@ def run(cmd: list[str | Path], cwd: Path | None = None, timeout: float = 900) ->
     return result.stdout
 
 
-def fresh_venv(path: Path) -> Path:
+def fresh_venv(path: Path, *, with_pip: bool = False) -> Path:
     """A new virtualenv (no package of this repository in it); returns its bin folder."""
-    run([*UV, "venv", "--quiet", "--python", sys.executable, path])
+    run([*UV, "venv", "--quiet", *(["--seed"] if with_pip else []), "--python", sys.executable,
+         path])  # fmt: skip
     return path / "bin"
 
 

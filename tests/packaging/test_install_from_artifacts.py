@@ -133,6 +133,20 @@ def test_installs_from_a_git_url_with_subdirectory(source_repo, tmp_path, plugin
     assert not list(bin_dir.parent.glob("lib/python*/site-packages/salesforce_appcues_clients"))
 
 
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_pip_installs_from_a_git_url_without_any_index(source_repo, artifacts, tmp_path, plugin):
+    """pip itself, with no package index at all: a dependency that is not installed already
+    (such as an unpublished `salesforce-appcues-clients`) fails the install, as it did."""
+    bin_dir = fresh_venv(tmp_path / "venv", with_pip=True)
+    # The public dependencies and the build backend, from the pins; then the plugin removed.
+    uv_install(bin_dir, artifacts[plugin].wheel, "hatchling")
+    uv_pip("uninstall", bin_dir, plugin)
+    run([bin_dir / "pip", "install", "--quiet", "--no-index", "--no-build-isolation",
+         git_url(source_repo, plugin)])  # fmt: skip
+    about = json.loads(run([bin_dir / plugin, "--about", "--format=json"]))
+    assert about["name"] == plugin
+
+
 # --- both directions with the installed plugins -------------------------------------------
 def _write(path: Path, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload))
