@@ -26,7 +26,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 CLIENTS = "salesforce_appcues_clients"
 
 
-class SharedClientsHook(BuildHookInterface):  # type: ignore[type-arg]
+class SharedClientsHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
