@@ -9,7 +9,7 @@ SOURCES := clients/salesforce_appcues_clients sandbox/salesforce_appcues_sandbox
 STAMP := $(VENV)/.setup-done
 UV := $(PYTHON) -m uv
 
-.PHONY: setup test lint typecheck pytest constraints demo meltano-settings
+.PHONY: setup test lint typecheck pytest constraints demo meltano-settings dist
 
 setup: $(STAMP)
 
@@ -36,6 +36,12 @@ test: lint typecheck pytest
 # Re-pin after editing requirements.in or a package's dependencies.
 constraints:
 	$(UV) pip compile requirements.in --python-version 3.11 --no-header -o constraints.txt
+
+# Each plugin's sdist and wheel (the wheel built from the sdist) in dist/: installable alone,
+# the shared clients bundled (docs/architecture.md, "Packaging").
+PLUGINS := tap-salesforce-appcues target-appcues-profiles target-salesforce-events
+dist: setup
+	$(foreach p,$(PLUGINS),$(UV) build --quiet --build-constraint constraints.txt --out-dir dist $(p) &&) true
 
 # The whole two-way sync on the local sandbox, with a summary (scripts/demo.py).
 demo: setup
