@@ -25,7 +25,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging_env import CONSTRAINTS, ROOT, fresh_venv, git_url, run, uv_install, uv_pip
 
-pytestmark = pytest.mark.slow
+# Session fixtures build and install in their first test: more than the default 300 s on a
+# busy 2-core runner.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 PLUGINS = plugin_about.PLUGINS
 CLIENTS = "salesforce_appcues_clients"

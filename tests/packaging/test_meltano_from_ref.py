@@ -20,7 +20,9 @@ from meltano_sandbox import MELTANO, SandboxProject, parse_run
 from packaging_env import CONSTRAINTS, git_url, run
 from ruamel.yaml import YAML
 
-pytestmark = pytest.mark.slow
+# Session fixtures build and install in their first test: more than the default 300 s on a
+# busy 2-core runner.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 PLUGINS = plugin_about.PLUGINS
 SF = ("client_id", "client_secret", "refresh_token", "domain", "ca_bundle")
