@@ -9,7 +9,7 @@ SOURCES := clients/salesforce_appcues_clients sandbox/salesforce_appcues_sandbox
 STAMP := $(VENV)/.setup-done
 UV := $(PYTHON) -m uv
 
-.PHONY: setup test lint typecheck pytest constraints demo meltano-settings
+.PHONY: setup test lint typecheck pytest constraints demo meltano-settings dist
 
 setup: $(STAMP)
 
@@ -37,15 +37,21 @@ test: lint typecheck pytest
 constraints:
 	$(UV) pip compile requirements.in --python-version 3.11 --no-header -o constraints.txt
 
+# Each plugin's sdist and wheel (the wheel built from the sdist) in dist/: installable alone,
+# the shared clients bundled (docs/architecture.md, "Packaging").
+PLUGINS := tap-salesforce-appcues target-appcues-profiles target-salesforce-events
+dist: setup
+	$(foreach p,$(PLUGINS),$(UV) build --quiet --build-constraint constraints.txt --out-dir dist $(p) &&) true
+
 # The whole two-way sync on the local sandbox, with a summary (scripts/demo.py).
 demo: setup
 	$(VPY) scripts/demo.py
 
-# Regenerate meltano.yml's plugin settings, .env.example and docs/configuration.md from the
-# plugins' --about output (tests/e2e/test_generated_files.py fails when they are stale).
+# Regenerate, from the plugins' --about output, the plugin definitions under plugins/,
+# meltano.yml's connection settings, .env.example and docs/configuration.md
+# (tests/e2e/test_generated_files.py fails when one is stale).
 meltano-settings: setup
 	$(VPY) scripts/sync_meltano_settings.py
-	$(VPY) scripts/gen_config_docs.py
 
 # Benchmarks (bench/run.py): writes bench/results/latest.json and latest.md. FULL=1 adds the
 # 1,000,000-record tap series and PATCH mode at 100,000 profiles (about 45 minutes more).

@@ -69,8 +69,10 @@ class SandboxProject:
         run_dir: Path,
         sys_dir: Path | None = None,
         settle_seconds: float = SANDBOX_LAG_SECONDS + 1,
+        project_dir: Path = ROOT,
     ) -> None:
         self.connection = connection
+        self.project_dir = project_dir  # this repository's project, or a user's (tests)
         # A `meltano run` starts at least this long after the previous one ended, so the
         # tap's "now - lag" window already covers what that run wrote (as on a schedule).
         self.settle_seconds = settle_seconds
@@ -110,7 +112,7 @@ class SandboxProject:
             _log_file(log_path) as log,
             subprocess.Popen(
                 cmd,
-                cwd=ROOT,
+                cwd=self.project_dir,
                 env={**self.env, **(extra_env or {})},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -147,7 +149,7 @@ class SandboxProject:
         """Run a meltano command that prints JSON on stdout (its logs go to stderr)."""
         proc = subprocess.run(
             self.command(*args),
-            cwd=ROOT,
+            cwd=self.project_dir,
             env=self.env,
             capture_output=True,
             text=True,

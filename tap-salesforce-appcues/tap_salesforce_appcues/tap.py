@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import click
 from singer_sdk import Stream, Tap
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.plugin_base import _ConfigInput
 
@@ -148,6 +149,15 @@ class TapSalesforceAppcues(Tap):
             sys.exit(1)
 
     # --- discovery -----------------------------------------------------------------------
+    def run_discovery(self) -> str:
+        # `--discover` runs outside the SDK's handler of config errors: same clean exit here.
+        try:
+            return super().run_discovery()
+        except ConfigValidationError as exc:
+            for error in exc.errors:
+                self.logger.error("Config validation error: %s", error)
+            raise click.exceptions.Exit(1) from None
+
     def discover_streams(self) -> list[Stream]:
         try:
             return self._discover()
@@ -164,8 +174,12 @@ class TapSalesforceAppcues(Tap):
         if self.appcues_configured:
             streams.append(AppcuesEventsStream(self))
         elif any(self.config.get(k) for k in APPCUES_REQUIRED):
-            # Half-configured: let the shared settings name what is missing.
-            AppcuesSettings.from_config(self.config, prefix="appcues_")
+            # Half-configured: let the shared settings name what is missing, as a config
+            # error (the CLI prints it and exits 1, no traceback).
+            try:
+                AppcuesSettings.from_config(self.config, prefix="appcues_")
+            except ConfigurationError as exc:
+                raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
         else:
             self.logger.info(
                 "Appcues settings incomplete (%s): no appcues_events stream",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import subprocess
+import sys
+from pathlib import Path
 
-from salesforce_appcues_clients.errors import ConfigurationError
+import pytest
+from singer_sdk.exceptions import ConfigValidationError
+
 from tap_salesforce_appcues.events import (
     event_id,
     event_record,
@@ -130,5 +135,19 @@ def test_config_schema_documents_every_setting():
 
 def test_half_configured_appcues_names_the_missing_setting():
     config = {"appcues_account_id": "a", "appcues_api_key": "k", "user_objects": []}
-    with pytest.raises(ConfigurationError, match="appcues_api_secret"):
+    with pytest.raises(ConfigValidationError, match="appcues_api_secret"):
         TapSalesforceAppcues(config=config, validate_config=False).streams  # noqa: B018
+
+
+@pytest.mark.parametrize("mode", [["--discover"], []], ids=["discover", "sync"])
+def test_half_configured_appcues_is_a_clear_error_not_a_traceback(tmp_path, mode):
+    """Meltano runs `--discover` first, then the sync: both say what is missing and exit 1."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"appcues_account_id": "a", "appcues_api_key": "k"}))
+    tap = Path(sys.executable).parent / "tap-salesforce-appcues"
+    result = subprocess.run(
+        [tap, "--config", config, *mode], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "missing Appcues setting(s): appcues_api_secret" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
-"""meltano.yml's plugin settings, .env.example and docs/configuration.md follow the plugins.
+"""The plugin definitions (plugins/), meltano.yml's connection settings, .env.example and
+docs/configuration.md follow the plugins.
 
 They are generated from `--about --format=json`; a plugin whose settings changed without
 `make meltano-settings` fails here, naming the stale file.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import gen_config_docs
 import plugin_about
+import plugin_definitions
 import pytest
 import sync_meltano_settings
 from ruamel.yaml import YAML
@@ -18,6 +20,16 @@ KINDS = {"string", "integer", "decimal", "boolean", "date_iso8601", "array", "ob
 @pytest.fixture(scope="module")
 def about():
     return plugin_about.all_about()
+
+
+def test_every_generated_file_is_current(about):
+    """One command (`make meltano-settings`) writes them all; none is stale or missing."""
+    stale = [
+        str(path.relative_to(plugin_about.ROOT))
+        for path, text in sync_meltano_settings.render_all(about).items()
+        if not path.exists() or path.read_text() != text
+    ]
+    assert not stale, f"stale: {stale}; run `make meltano-settings`"
 
 
 def test_meltano_yml_is_current(about):
@@ -41,23 +53,62 @@ def test_configuration_doc_is_current(about):
     )
 
 
-def test_every_setting_is_defined_with_secrets_marked(about):
+def _definitions():
+    yaml = YAML(typ="safe")
+    return {
+        plugin: yaml.load(plugin_definitions.hub_path(plugin).read_text())
+        for plugin in plugin_about.PLUGINS
+    }
+
+
+def test_every_setting_is_defined_with_secrets_marked_and_defaults(about):
     project = YAML(typ="safe").load(sync_meltano_settings.MELTANO_YML.read_text())
+    definitions = _definitions()
     for plugin in plugin_about.PLUGINS:
-        entry = next(
-            p for p in project["plugins"][plugin_about.PLUGIN_TYPES[plugin]] if p["name"] == plugin
-        )
-        defined = {s["name"]: s for s in entry["settings"]}
+        definition = definitions[plugin]
+        defined = {s["name"]: s for s in definition["settings"]}
         props = plugin_about.properties(about[plugin])
         assert set(defined) == set(props), plugin
         for name, prop in props.items():
             assert defined[name].get("sensitive", False) == bool(prop.get("secret")), (plugin, name)
             assert defined[name]["kind"] in KINDS, (plugin, name)
+            # Meltano shows (and passes) the plugin's real default, e.g. quota_percent_total 80.
+            assert defined[name].get("value") == prop.get("default"), (plugin, name)
+        entry = next(
+            p for p in project["plugins"][plugin_about.PLUGIN_TYPES[plugin]] if p["name"] == plugin
+        )
+        assert entry["variant"] == definition["variant"], plugin
+        assert "settings" not in entry, f"{plugin}: meltano.yml repeats its definition"
         for key in entry.get("config", {}):
             assert key in props, f"{plugin}: config key {key} is no setting"
-        assert {"state", "catalog", "discover", "about", "stream-maps"} <= set(
-            project["plugins"]["extractors"][0]["capabilities"]
+    assert {"state", "catalog", "discover", "about", "stream-maps"} <= set(
+        definitions["tap-salesforce-appcues"]["capabilities"]
+    )
+    assert defined_value(definitions, "tap-salesforce-appcues", "quota_percent_total") == 80
+
+
+def defined_value(definitions, plugin, name):
+    return next(s for s in definitions[plugin]["settings"] if s["name"] == name).get("value")
+
+
+def test_hub_definitions_install_from_the_git_subdirectory():
+    for plugin, definition in _definitions().items():
+        assert definition["pip_url"] == (
+            f"git+{plugin_definitions.REPOSITORY}.git#subdirectory={plugin}"
         )
+        assert (plugin_about.ROOT / plugin / "pyproject.toml").is_file()
+        assert definition["executable"] == plugin
+        assert definition["namespace"] == plugin.replace("-", "_")
+
+
+def test_group_validation_lets_each_service_run_alone():
+    """The tap runs on Salesforce settings alone or on Appcues settings alone."""
+    groups = _definitions()["tap-salesforce-appcues"]["settings_group_validation"]
+    appcues = {"appcues_account_id", "appcues_api_key", "appcues_api_secret"}
+    assert appcues in [set(g) for g in groups]
+    salesforce_only = [g for g in groups if not appcues & set(g)]
+    assert ["client_id", "refresh_token"] in salesforce_only
+    assert all(set(g) == appcues or not appcues & set(g) for g in groups), groups
 
 
 def test_every_variable_of_env_example_is_read_by_meltano_yml(about):
