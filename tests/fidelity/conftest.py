@@ -2,8 +2,10 @@
 (the clients' pinned virtualenvs: `pinned_python` in tests/conftest.py)."""
 
 from dataclasses import dataclass
+
 import pytest
 import requests
+
 
 @dataclass
 class SalesforceOrg:
