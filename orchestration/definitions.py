@@ -74,7 +74,10 @@ def run_meltano_job(context: dg.OpExecutionContext, job_name: str) -> None:
     if returncode != 0:
         raise dg.Failure(
             description=f"`meltano run {job_name}` exited with {returncode}",
-            metadata={"exit_code": returncode, "output_tail": dg.MetadataValue.text("\n".join(tail))},
+            metadata={
+                "exit_code": returncode,
+                "output_tail": dg.MetadataValue.text("\n".join(tail)),
+            },
         )
     context.log.info(f"`meltano run {job_name}` succeeded")
 

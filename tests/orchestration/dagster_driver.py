@@ -50,7 +50,9 @@ def instance_limits() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text())
         with dg.DagsterInstance.from_config(home) as instance:
-            limits: list[dict[str, Any]] = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+            limits: list[dict[str, Any]] = (
+                instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+            )
             return [dict(limit) for limit in limits]
 
 
@@ -65,7 +67,10 @@ def execute(defs: dg.Definitions, job_name: str) -> dict[str, Any]:
         failures.append(
             {
                 "description": user.description if user else data.error.message,
-                "metadata": {k: str(getattr(v, "value", v)) for k, v in (user.metadata if user else {}).items()},
+                "metadata": {
+                    k: str(getattr(v, "value", v))
+                    for k, v in (user.metadata if user else {}).items()
+                },
             }
         )
     return {"success": result.success, "tags": dict(job.tags), "failures": failures}

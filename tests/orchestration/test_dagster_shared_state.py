@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,10 +29,12 @@ STATE_IDS = {
 }
 USER_ID, GROUP_ID = "Product_User_Id__c", "Product_Account_Id__c"
 EVENT_ID_FIELD = "Appcues_Event_Id__c"
+DEFINITIONS = Path(__file__).resolve().parents[2] / "orchestration" / "definitions.py"
 
 
 def bookmarks(worker, job: str) -> dict[str, Any]:
-    return worker.state(STATE_IDS[job])["singer_state"]["bookmarks"]
+    state = worker.state(STATE_IDS[job])
+    return state.get("singer_state", {}).get("bookmarks", {}) if state else {}
 
 
 def change_data(connection, contacts: int, events: int, title: str) -> None:
@@ -50,7 +53,11 @@ def change_data(connection, contacts: int, events: int, title: str) -> None:
         for contact in found[:events]:
             ac.track_event(
                 str(contact[USER_ID]),
-                {"name": "appcues:goal_reached", "timestamp": now, "attributes": {"goalName": title}},
+                {
+                    "name": "appcues:goal_reached",
+                    "timestamp": now,
+                    "attributes": {"goalName": title},
+                },
             )
     finally:
         sf.close()
@@ -108,6 +115,12 @@ def test_definitions_have_both_five_minute_schedules(workers):
     assert described["instance"] == [
         {"key": "meltano/job", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]
+    # The documented command line sees the same (the code server loads the file anew).
+    listing = workers[0].dagster("schedule", "list", "-f", str(DEFINITIONS))
+    output, _ = listing.communicate(timeout=600)
+    assert listing.returncode == 0, output[-3000:]
+    for name in expected:
+        assert f"Schedule: {name} [RUNNING]\nCron Schedule: */5 * * * *" in output, output
 
 
 def test_state_lives_in_postgres(workers, postgres, rounds):
@@ -158,7 +171,8 @@ def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestrati
         return int(rows[0][0])
 
     try:
-        first = a.start_job(PROFILES_JOB)
+        # A through the documented command line, B through the in-process driver.
+        first = a.dagster("job", "execute", "-f", str(DEFINITIONS), "-j", "salesforce_to_appcues")
         deadline = time.monotonic() + 120
         while not running():
             assert first.poll() is None, "A's run ended before it was seen running"
@@ -166,7 +180,7 @@ def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestrati
             time.sleep(0.5)
         refused = b.run_job(PROFILES_JOB)
         assert running() == 1, "A's run was still in progress when B was refused"
-        finished = a.finish(first)
+        output, _ = first.communicate(timeout=600)
     finally:
         session.delete(f"{salesforce}/faults", timeout=30)
     assert not refused.success
@@ -175,14 +189,13 @@ def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestrati
     assert f"Another '{state_id}' pipeline is already running" in failure["metadata"][
         "output_tail"
     ].replace("\n", " ")
-    assert finished.success, finished.output[-3000:]
+    assert first.returncode == 0, output[-3000:]
+    assert f"`meltano run {PROFILES_JOB}` succeeded" in output
     # The refused start recorded no run of its own; A's run ended well.
     assert running() == 0
 
 
-def test_end_state_has_every_profile_and_every_event_once(
-    workers, orchestration_sandbox, rounds
-):
+def test_end_state_has_every_profile_and_every_event_once(workers, orchestration_sandbox, rounds):
     connection = orchestration_sandbox.connection
     sf, ac = salesforce_client(connection), appcues_client(connection)
     try:
