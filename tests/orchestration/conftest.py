@@ -141,6 +141,9 @@ class Worker:
         self.name = name
         self.project = home / "project"
         self.dagster_python = dagster
+        self.logs = home / "logs"
+        self.logs.mkdir()
+        self.runs = 0
         _copy_project(self.project)
         self.env = {k: v for k, v in os.environ.items() if k not in _STEERING}
         self.env.update(sandbox_variables(connection, home / "run"))
@@ -181,10 +184,22 @@ class Worker:
             [str(self.dagster_python), str(DRIVER), *args, str(DEFINITIONS)],
             cwd=self.project,
             env=self.env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+    def ready_job(self, job: str) -> tuple[subprocess.Popen[str], str]:
+        """The Dagster job loaded and waiting: write a line to its stdin to start the run."""
+        proc = self.driver("execute-on-go", job.replace("-", "_"))
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.strip() == "DRIVER-READY":
+                return proc, "".join(seen)
+        raise AssertionError(f"the Dagster driver ended before it was ready: {''.join(seen)}")
 
     def dagster(self, *args: str) -> subprocess.Popen[str]:
         """The `dagster` command line of the orchestrator's venv, not waited for."""
@@ -205,11 +220,15 @@ class Worker:
         return self.driver("execute", job.replace("-", "_"))
 
     def run_job(self, job: str) -> DagsterRun:
-        return self.finish(self.start_job(job))
+        run = self.finish(self.start_job(job))
+        self.runs += 1
+        (self.logs / f"{self.runs:02d}-{job}.log").write_text(run.output)  # for a failure
+        return run
 
     @staticmethod
-    def finish(proc: subprocess.Popen[str], timeout: float = 600) -> DagsterRun:
-        output, _ = proc.communicate(timeout=timeout)
+    def finish(proc: subprocess.Popen[str], timeout: float = 600, seen: str = "") -> DagsterRun:
+        rest, _ = proc.communicate(timeout=timeout)
+        output = seen + rest
         assert proc.returncode == 0, f"the Dagster driver crashed: {output[-4000:]}"
         marker = output.rindex(_RESULT)
         result: dict[str, Any] = json.loads(output[marker + len(_RESULT) :].splitlines()[0])

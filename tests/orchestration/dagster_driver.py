@@ -4,6 +4,10 @@ prints the outcome as one `DRIVER-RESULT <json>` line.
 
     python dagster_driver.py describe <definitions.py>
     python dagster_driver.py execute <dagster job> <definitions.py>
+    python dagster_driver.py execute-on-go <dagster job> <definitions.py>
+
+`execute-on-go` loads first, prints `DRIVER-READY` and starts the run when a line arrives on
+its standard input (so a test can start a run at a moment of its choosing).
 """
 
 import importlib.util
@@ -79,6 +83,9 @@ def execute(defs: dg.Definitions, job_name: str) -> dict[str, Any]:
 def main() -> int:
     command, *rest = sys.argv[1:]
     defs = load(Path(rest[-1]))
+    if command == "execute-on-go":
+        print("DRIVER-READY", flush=True)
+        sys.stdin.readline()
     outcome = describe(defs) if command == "describe" else execute(defs, rest[0])
     print("DRIVER-RESULT " + json.dumps(outcome), flush=True)
     return 0

@@ -72,7 +72,8 @@ def run_both(worker) -> dict[str, Any]:
         start = bookmarks(worker, job)
         run = worker.run_job(job)
         assert run.success, f"{worker.name} {job}: {run.result} {run.output[-3000:]}"
-        outcome[job] = {"start": start, "summary": run.summary}
+        summary = run.summary
+        outcome[job] = {"start": start, "summary": summary, "lines": summary.summary_lines}
     return outcome
 
 
@@ -144,14 +145,25 @@ def test_each_run_resumes_from_the_other_workers_bookmark(rounds):
         assert first[job]["start"] == {}, f"{job}: the first run starts from nothing"
         assert second[job]["start"] == left_by_a[job], f"{job}: B starts where A stopped"
         assert third[job]["start"] == left_by_b[job], f"{job}: A starts where B stopped"
-    # A's first run moved everything; each later run only what changed since the other's.
-    assert first[PROFILES_JOB]["summary"].profiles["users_created"] > 0
+    # A's first run moved everything; each later run only what changed since the other's
+    # bookmark (and the tap's lookback before it, which the targets recognise).
+    full = first[PROFILES_JOB]["summary"].profiles
+    assert full["users_created"] > 0
     assert sum(first[EVENTS_JOB]["summary"].events_written.values()) > 0
     for run, contacts, events in ((second, 2, 2), (third, 1, 1)):
-        profiles = run[PROFILES_JOB]["summary"].profiles
-        assert profiles["users_created"] == 0
-        assert profiles["users_updated"] == contacts
-        assert run[EVENTS_JOB]["summary"].events_written == {"appcues:goal_reached": events}
+        profiles, lines = run[PROFILES_JOB]["summary"].profiles, run[PROFILES_JOB]["lines"]
+        # "created"/"updated" are relative to the worker's own ledger: B's has never seen
+        # the profiles A wrote, so what it re-reads counts as new there.
+        assert profiles["users_created"] + profiles["users_updated"] >= contacts, lines
+        assert _received(profiles) < _received(full), f"not a full re-read: {lines}"
+        written = run[EVENTS_JOB]["summary"].events_written
+        assert written == {"appcues:goal_reached": events}, run[EVENTS_JOB]["lines"]
+
+
+def _received(profiles: dict[str, Any]) -> int:
+    return sum(
+        profiles[f"users_{outcome}"] for outcome in ("created", "updated", "unchanged_skipped")
+    )
 
 
 def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestration_sandbox, rounds):
@@ -170,19 +182,27 @@ def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestrati
         )
         return int(rows[0][0])
 
+    # B's Dagster process has loaded the definitions and waits, so its start is quick.
+    second, seen = b.ready_job(PROFILES_JOB)
+    # A through the documented command line, B through the in-process driver.
+    first = a.dagster("job", "execute", "-f", str(DEFINITIONS), "-j", "salesforce_to_appcues")
     try:
-        # A through the documented command line, B through the in-process driver.
-        first = a.dagster("job", "execute", "-f", str(DEFINITIONS), "-j", "salesforce_to_appcues")
         deadline = time.monotonic() + 120
         while not running():
             assert first.poll() is None, "A's run ended before it was seen running"
             assert time.monotonic() < deadline, "A's run never showed up as RUNNING"
             time.sleep(0.5)
-        refused = b.run_job(PROFILES_JOB)
+        assert second.stdin is not None
+        second.stdin.write("go\n")
+        second.stdin.close()
+        refused = b.finish(second, seen=seen)
         assert running() == 1, "A's run was still in progress when B was refused"
         output, _ = first.communicate(timeout=600)
     finally:
         session.delete(f"{salesforce}/faults", timeout=30)
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
     assert not refused.success
     (failure,) = refused.result["failures"]
     assert failure["description"] == f"`meltano run {PROFILES_JOB}` exited with 1"
@@ -200,14 +220,23 @@ def test_end_state_has_every_profile_and_every_event_once(workers, orchestration
     sf, ac = salesforce_client(connection), appcues_client(connection)
     try:
         users: dict[str, str] = {}
+        titles: dict[str, Any] = {}
         for sobject in ("Lead", "Contact"):  # Contact last: the target's priority
-            for record in sf.query(f"SELECT Id, {USER_ID} FROM {sobject} WHERE {USER_ID} != null"):
+            for record in sf.query(
+                f"SELECT Id, {USER_ID}, Title FROM {sobject} WHERE {USER_ID} != null"
+            ):
                 users[str(record[USER_ID])] = record["Id"]
+                titles[str(record[USER_ID])] = record["Title"]
         groups = [
             str(r[GROUP_ID])
             for r in sf.query(f"SELECT {GROUP_ID} FROM Account WHERE {GROUP_ID} != null")
         ]
-        missing = [u for u in users if not ac.get_user_profile(u)]
+        # Present, and with the Title of the last edit (made on either worker's watch).
+        missing = []
+        for user, title in titles.items():
+            profile = ac.get_user_profile(user)
+            if not profile or profile.get("Title") != title:
+                missing.append(f"user {user}: {profile and profile.get('Title')!r} != {title!r}")
         missing += [f"group {g}" for g in groups if not ac.get_group_profile(g)]
         assert not missing, f"profiles lost: {missing[:10]}"
 
