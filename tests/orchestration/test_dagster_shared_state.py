@@ -219,14 +219,20 @@ def test_end_state_has_every_profile_and_every_event_once(workers, orchestration
     connection = orchestration_sandbox.connection
     sf, ac = salesforce_client(connection), appcues_client(connection)
     try:
+        # The record an event of each user belongs on: Contact first (the target's
+        # priority), a converted Lead's events on its Contact.
         users: dict[str, str] = {}
         titles: dict[str, Any] = {}
-        for sobject in ("Lead", "Contact"):  # Contact last: the target's priority
-            for record in sf.query(
-                f"SELECT Id, {USER_ID}, Title FROM {sobject} WHERE {USER_ID} != null"
-            ):
-                users[str(record[USER_ID])] = record["Id"]
-                titles[str(record[USER_ID])] = record["Title"]
+        for record in sf.query(
+            f"SELECT Id, {USER_ID}, Title, IsConverted, ConvertedContactId FROM Lead "
+            f"WHERE {USER_ID} != null"
+        ):
+            converted = record["IsConverted"] and record["ConvertedContactId"]
+            users[str(record[USER_ID])] = converted or record["Id"]
+            titles[str(record[USER_ID])] = record["Title"]
+        for record in sf.query(f"SELECT Id, {USER_ID}, Title FROM Contact WHERE {USER_ID} != null"):
+            users[str(record[USER_ID])] = record["Id"]
+            titles[str(record[USER_ID])] = record["Title"]
         groups = [
             str(r[GROUP_ID])
             for r in sf.query(f"SELECT {GROUP_ID} FROM Account WHERE {GROUP_ID} != null")
