@@ -226,8 +226,11 @@ class Worker:
         return run
 
     @staticmethod
-    def finish(proc: subprocess.Popen[str], timeout: float = 600, seen: str = "") -> DagsterRun:
-        rest, _ = proc.communicate(timeout=timeout)
+    def finish(
+        proc: subprocess.Popen[str], timeout: float = 600, seen: str = "", go: bool = False
+    ) -> DagsterRun:
+        """Wait for a driver (`go`: first start the run of a `ready_job`)."""
+        rest, _ = proc.communicate(input="go\n" if go else None, timeout=timeout)
         output = seen + rest
         assert proc.returncode == 0, f"the Dagster driver crashed: {output[-4000:]}"
         marker = output.rindex(_RESULT)

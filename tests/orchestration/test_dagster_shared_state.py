@@ -136,6 +136,8 @@ def test_state_lives_in_postgres(workers, postgres, rounds):
     }
     for worker in workers:
         assert not list((worker.project / ".meltano").glob("*.db")), "no local system database"
+        listed = worker.meltano("state", "list").stdout.split()
+        assert set(STATE_IDS.values()) <= set(listed), f"{worker.name} sees every bookmark"
 
 
 def test_each_run_resumes_from_the_other_workers_bookmark(rounds):
@@ -192,10 +194,7 @@ def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestrati
             assert first.poll() is None, "A's run ended before it was seen running"
             assert time.monotonic() < deadline, "A's run never showed up as RUNNING"
             time.sleep(0.5)
-        assert second.stdin is not None
-        second.stdin.write("go\n")
-        second.stdin.close()
-        refused = b.finish(second, seen=seen)
+        refused = b.finish(second, seen=seen, go=True)
         assert running() == 1, "A's run was still in progress when B was refused"
         output, _ = first.communicate(timeout=600)
     finally:
