@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from meltano_sandbox import SANDBOX_LAG_SECONDS, appcues_client, salesforce_client
 
@@ -37,9 +38,14 @@ def bookmarks(worker, job: str) -> dict[str, Any]:
     return state.get("singer_state", {}).get("bookmarks", {}) if state else {}
 
 
-def change_data(connection, contacts: int, events: int, title: str) -> None:
+def change_data(sandbox, contacts: int, events: int, title: str) -> None:
     """Edit `contacts` Contacts and track `events` Appcues events for their users."""
+    connection = sandbox.connection
     sf, ac = salesforce_client(connection), appcues_client(connection)
+    clock = _control_session(sandbox).get(
+        connection["appcues"]["control_url"].rstrip("/") + "/clock", timeout=30
+    )
+    clock.raise_for_status()
     try:
         found = list(
             sf.query(
@@ -49,7 +55,7 @@ def change_data(connection, contacts: int, events: int, title: str) -> None:
         )
         results = sf.update("Contact", [{"Id": c["Id"], "Title": title} for c in found[:contacts]])
         assert all(r.success for r in results)
-        now = datetime.now(UTC).isoformat()
+        now = clock.json()["now"]  # the sandbox's clock, which the tap's window follows
         for contact in found[:events]:
             ac.track_event(
                 str(contact[USER_ID]),
@@ -80,13 +86,12 @@ def run_both(worker) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def rounds(workers, orchestration_sandbox):
     a, b = workers
-    connection = orchestration_sandbox.connection
     first = run_both(a)
     left_by_a = {job: bookmarks(a, job) for job in STATE_IDS}
-    change_data(connection, contacts=2, events=2, title="worker b")
+    change_data(orchestration_sandbox, contacts=2, events=2, title="worker b")
     second = run_both(b)
     left_by_b = {job: bookmarks(b, job) for job in STATE_IDS}
-    change_data(connection, contacts=1, events=1, title="worker a again")
+    change_data(orchestration_sandbox, contacts=1, events=1, title="worker a again")
     third = run_both(a)
     return {
         "rounds": [first, second, third],
@@ -202,6 +207,7 @@ def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestrati
         for proc in (first, second):
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
     assert not refused.success
     (failure,) = refused.result["failures"]
     assert failure["description"] == f"`meltano run {PROFILES_JOB}` exited with 1"
@@ -266,8 +272,6 @@ def test_end_state_has_every_profile_and_every_event_once(workers, orchestration
 
 
 def _control_session(sandbox):
-    import requests
-
     session = requests.Session()
     session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
     session.verify = str(sandbox.connection["ca_bundle"])
