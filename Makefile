@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 PACKAGES := clients sandbox tap-salesforce-appcues target-appcues-profiles target-salesforce-events
 SOURCES := clients/salesforce_appcues_clients sandbox/salesforce_appcues_sandbox \
 	tap-salesforce-appcues/tap_salesforce_appcues target-appcues-profiles/target_appcues_profiles \
-	target-salesforce-events/target_salesforce_events bench
+	target-salesforce-events/target_salesforce_events bench orchestration
 STAMP := $(VENV)/.setup-done
 UV := $(PYTHON) -m uv
 
