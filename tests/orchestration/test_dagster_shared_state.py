@@ -299,6 +299,7 @@ def _appcues_events(ac) -> list[dict[str, Any]]:
 
 
 def _instant(value: str) -> str:
+    """The instant to Salesforce's precision: datetimes are stored in whole seconds."""
     value = value.replace("Z", "+00:00").replace("+0000", "+00:00")
     moment = datetime.fromisoformat(value).astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
