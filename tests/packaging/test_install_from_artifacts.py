@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import tarfile
+import tomllib
 import zipfile
 from email.message import Message
 from email.parser import Parser
@@ -86,6 +87,18 @@ def test_every_requirement_is_a_pinned_public_package(artifacts, plugin):
     names = {canonicalize_name(Requirement(r).name) for r in meta.get_all("Requires-Dist") or []}
     assert "salesforce-appcues-clients" not in names
     assert names <= pinned(), f"not pinned in constraints.txt: {names - pinned()}"
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_plugin_declares_every_dependency_of_the_bundled_clients(plugin):
+    """The clients ship inside each plugin, so their requirements must be the plugin's too."""
+
+    def names(folder: str) -> set[str]:
+        project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
+        return {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+
+    missing = names("clients") - names(plugin)
+    assert not missing, f"{plugin}/pyproject.toml lacks the clients' {sorted(missing)}"
 
 
 @pytest.mark.parametrize("plugin", PLUGINS)
