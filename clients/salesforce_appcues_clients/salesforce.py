@@ -286,6 +286,14 @@ class _TokenSource:
             )
         self._generation += 1
         instance_url = str(body.get("instance_url") or self.settings.login_url).rstrip("/")
+        if _scheme(instance_url) != "https" and _scheme(self.settings.login_url) == "https":
+            # Every later call would carry the access token to it in clear text.
+            raise AuthenticationError(
+                f"Salesforce's {self.flow} login answered an instance_url that is not "
+                f"https:// ({_scheme(instance_url) or 'no scheme'}); refusing to send the "
+                "access token there. Check `domain` and any proxy between this host and "
+                "Salesforce"
+            )
         log.debug("Salesforce login (%s) succeeded for %s", self.flow, instance_url)
         return _Token(str(body["access_token"]), instance_url, self._generation)
 
@@ -1084,3 +1092,7 @@ def _collection_chunks(
         runs += 1 if new_run else 0
     if chunk:
         yield chunk
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""

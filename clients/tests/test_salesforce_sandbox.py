@@ -21,6 +21,7 @@ from salesforce_appcues_clients.errors import (
     UncertainWriteError,
 )
 from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_sandbox.server import Sandbox
 
 QUERY_PATH = r"/services/data/v[\d.]+/query"
 COLLECTIONS = r"/services/data/v[\d.]+/composite/sobjects$"
@@ -40,6 +41,31 @@ def test_each_auth_flow_reaches_the_api(sandbox, sf_control, flow, sf_config, ne
     assert {"Contact", "Lead", "Account", "Event"} <= names
     assert client.calls_made == 1
     client.close()
+
+
+@pytest.mark.parametrize("instance_url", ["http://127.0.0.1:9", "127.0.0.1:9"])
+def test_a_login_answering_a_plain_http_instance_is_refused(instance_url, tmp_path):
+    """The access token never follows an instance_url that is not https://."""
+    options = {"salesforce": {"instance_url": instance_url}}
+    with Sandbox(options=options) as other:
+        conn = other.connection["salesforce"]
+        client = SalesforceClient.from_config(
+            {
+                "domain": conn["login_url"],
+                "client_id": conn["client_id"],
+                "client_secret": conn["client_secret"],
+                "refresh_token": conn["refresh_token"],
+                "ca_bundle": other.connection["ca_bundle"],
+                "token_store_dir": str(tmp_path / "tokens"),
+            }
+        )
+        try:
+            with pytest.raises(AuthenticationError) as info:
+                client.limits()
+        finally:
+            client.close()
+        assert "instance_url" in str(info.value) and "https://" in str(info.value)
+        assert client.calls_made == 0
 
 
 def test_refused_login_is_a_clear_error_without_secrets(

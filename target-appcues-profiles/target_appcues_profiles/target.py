@@ -5,26 +5,25 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from types import FrameType
 from typing import IO, Any, ClassVar
 
-import click
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
-from salesforce_appcues_clients.checks import FAIL, Finding, check_option, report
+from salesforce_appcues_clients.checks import FAIL, Finding, report
 from salesforce_appcues_clients.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
 )
-from salesforce_appcues_clients.dead_letters import replay_option, run_replay
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.run_lock import RunLockedError
 from salesforce_appcues_clients.settings import appcues_properties
 from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
+from salesforce_appcues_clients.target_commands import TargetCommands
 from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .dead_letter import DeadLetter
@@ -34,7 +33,7 @@ from .settings import SettingsError, TargetSettings, target_properties
 from .sinks import GroupProfileSink, UnroutedStreamSink, UserProfileSink
 
 
-class TargetAppcuesProfiles(Target):
+class TargetAppcuesProfiles(TargetCommands, Target):
     """Loads user and group records into Appcues user and group profiles."""
 
     name = "target-appcues-profiles"
@@ -192,56 +191,21 @@ class TargetAppcuesProfiles(Target):
         return self.runtime.report()
 
     # --- `--check`: the preflight instead of a run -----------------------------------
+    CHECK_HELP = (
+        "Check the Appcues key, account, region and write permission (without writing) and "
+        "exit: 0 ready, 1 not."
+    )
+
     @classmethod
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: _ConfigInput | None = None,
-        file_input: Any = None,
-        check: bool = False,
-        replay_dead_letters: Path | None = None,
-    ) -> None:
-        """Run the target, or with `--check` only the preflight (preflight.py), or with
-        `--replay-dead-letters FILE` replay that file."""
-        if replay_dead_letters is not None and not check:
-            config = config or _ConfigInput()
-            parse_env = config.parse_env
-            sys.exit(
-                run_replay(
-                    lambda settings: cls(config=settings, parse_env_config=parse_env),
-                    config.config,
-                    replay_dead_letters,
-                )
-            )
-        if not check:
-            super().invoke(
-                about=about, about_format=about_format, config=config, file_input=file_input
-            )
-            return
-        config = config or _ConfigInput()
+    def run_check(cls, config: _ConfigInput) -> int:
         # validate_config=False: a check opens no ledger; the settings are still validated.
         target = cls(config=config.config, validate_config=False, parse_env_config=config.parse_env)
         try:
             TargetSettings.from_config(target.config)
         except SettingsError as exc:
-            findings, calls = [Finding(FAIL, "settings", str(exc))], {"appcues": 0}
-        else:
-            findings, calls = run_preflight(target.config)
-        sys.exit(report(findings, calls))
-
-    @classmethod
-    def get_singer_command(cls) -> click.Command:
-        command = super().get_singer_command()
-        command.params.append(
-            check_option(
-                "Check the Appcues key, account, region and write permission (without "
-                "writing) and exit: 0 ready, 1 not."
-            )
-        )
-        command.params.append(replay_option())
-        return command
+            return report([Finding(FAIL, "settings", str(exc))], {"appcues": 0})
+        findings, calls = run_preflight(target.config)
+        return report(findings, calls)
 
 
 if __name__ == "__main__":

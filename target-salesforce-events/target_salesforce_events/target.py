@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-import click
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
-from salesforce_appcues_clients.checks import check_option, report
+from salesforce_appcues_clients.checks import report
 from salesforce_appcues_clients.dead_letter_threshold import (
     DeadLetterThreshold,
     TooManyDeadLettersError,
     threshold_properties,
 )
-from salesforce_appcues_clients.dead_letters import replay_option, run_replay
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.run_lock import RunLock, RunLockedError
 from salesforce_appcues_clients.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import salesforce_properties
 from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
+from salesforce_appcues_clients.target_commands import TargetCommands
 from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .loader import EventLoader
@@ -33,7 +31,7 @@ from .settings import EventSettings, target_properties
 from .sinks import EventSink
 
 
-class TargetSalesforceEvents(Target):
+class TargetSalesforceEvents(TargetCommands, Target):
     """Loads Appcues events into Salesforce Event records and Latest NPS fields."""
 
     name = "target-salesforce-events"
@@ -145,55 +143,21 @@ class TargetSalesforceEvents(Target):
         finally:
             self._close(failed=failed)
 
+    CHECK_HELP = (
+        "Check the config against the Salesforce org (credentials, user id field, Event "
+        "access, NPS fields, duplicate protection) and exit: 0 ready, 1 not."
+    )
+
     @classmethod
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: _ConfigInput | None = None,
-        file_input: Any = None,
-        check: bool = False,
-        replay_dead_letters: Path | None = None,
-    ) -> None:
-        """Run the target, or with `--check` only the preflight against the org, or with
-        `--replay-dead-letters FILE` replay that file."""
-        if replay_dead_letters is not None and not check:
-            config = config or _ConfigInput()
-            parse_env = config.parse_env
-            sys.exit(
-                run_replay(
-                    lambda settings: cls(config=settings, parse_env_config=parse_env),
-                    config.config,
-                    replay_dead_letters,
-                )
-            )
-        if not check:
-            super().invoke(
-                about=about, about_format=about_format, config=config, file_input=file_input
-            )
-            return
-        config = config or _ConfigInput()
+    def run_check(cls, config: _ConfigInput) -> int:
         target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
-        sys.exit(cls.preflight(dict(target.config)))
+        return cls.preflight(dict(target.config))
 
     @classmethod
     def preflight(cls, config: dict[str, Any]) -> int:
         """Print the preflight findings; 0 when the config can run, else 1."""
         findings, calls = run_preflight(config, EventSettings.from_config(config))
         return report(findings, {"salesforce": calls})
-
-    @classmethod
-    def get_singer_command(cls) -> click.Command:
-        command = super().get_singer_command()
-        command.params.append(
-            check_option(
-                "Check the config against the Salesforce org (credentials, user id "
-                "field, Event access, NPS fields, duplicate protection) and exit."
-            )
-        )
-        command.params.append(replay_option())
-        return command
 
 
 if __name__ == "__main__":

@@ -75,8 +75,12 @@ class OAuthServer:
         rotate_refresh_tokens: bool = False,
         sandbox_org: bool = False,
         reuse_revokes_family: bool = False,
+        instance_url: str | None = None,
     ) -> None:
         self.clock = clock
+        # The `instance_url` a login answers: the sandbox's own base URL unless an option names
+        # another (a real org answers its My Domain host whatever host the login went to).
+        self.instance_url = instance_url
         self.org_id = org_id
         self.user_id = user_id
         self.ttl = timedelta(seconds=token_ttl_seconds)
@@ -246,7 +250,7 @@ class OAuthServer:
             "access_token": token,
             "signature": signature,
             "scope": "api refresh_token",
-            "instance_url": self.base_url,
+            "instance_url": self.instance_url or self.base_url,
             "id": identity,
             "token_type": "Bearer",
             "issued_at": issued_at,

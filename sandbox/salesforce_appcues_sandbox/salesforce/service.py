@@ -110,6 +110,7 @@ class SalesforceService(SandboxService):
             rotate_refresh_tokens=bool(options.get("rotate_refresh_tokens", False)),
             sandbox_org=bool(options.get("sandbox_org", False)),
             reuse_revokes_family=bool(options.get("refresh_token_reuse_revokes_family", False)),
+            instance_url=options.get("instance_url"),
         )
         self.usage = ApiUsage(
             clock,
