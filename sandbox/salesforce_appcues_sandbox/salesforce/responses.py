@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import wire
+from . import datetimes, wire
 from .bulk import BulkQueryJobs
 from .ingest_responses import IngestHandlers
 from .models import (
@@ -24,7 +24,6 @@ from .models import (
     SalesforceError,
     WriteOp,
     WriteResult,
-    parse_datetime,
     stamp,
 )
 from .query_engine import QueryEngine, QueryPage
@@ -157,7 +156,7 @@ class RestApi(IngestHandlers):
         start_text, end_text = call.query.get("start"), call.query.get("end")
         if not start_text or not end_text:
             raise SalesforceError(400, "MISSING_ARGUMENT", "start and end are required")
-        start, end = parse_datetime(start_text), parse_datetime(end_text)
+        start, end = datetimes.parse_value(start_text), datetimes.parse_value(end_text)
         if start is None or end is None:
             raise SalesforceError(
                 400, "INVALID_REPLICATION_DATE", "start and end must be ISO 8601 datetimes"
