@@ -44,7 +44,7 @@ def test_a_page_error_surfaces_where_the_reader_reaches_that_page(
         seen.extend(row["Id"] for row in rows)
     assert info.value.error_code == "INVALID_QUERY_LOCATOR"
     assert len(seen) == 200  # every record before the failed page, none after
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     # Asked again, the result requests that page again, as a page-by-page reading would.
     seen.extend(row["Id"] for row in rows)
     assert sorted(seen) == sorted(ids)
@@ -73,7 +73,7 @@ def test_close_waits_for_the_page_in_flight(sf, sf_control, tag, insert_contacts
     assert list(rows) == []
     # The page in flight was the only one fetched beyond the first.
     assert sf_control.calls("GET /services/data") - before == 2
-    sf_control.clear()
+    sf_control.clear_faults()
     assert len(list(sf.query(by_tag(tag), batch_size=200))) == 450
 
 

@@ -79,7 +79,7 @@ def test_expired_session_mid_query_refreshes_once_and_continues(
     rest = list(records)
     assert len(first_page) + len(rest) == 450
     assert len({r["Id"] for r in first_page + rest}) == 450
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert sf._tokens.current().generation == generation + 1
 
 
@@ -89,7 +89,7 @@ def test_503_burst_is_retried(sf, sf_control, tag, debug_logs, insert_contacts):
     sf_control.faults({"match": {"path": QUERY_PATH}, "action": "error", "status": 503, "times": 3})
     before = sf.calls_made
     assert len(_ids(sf, tag)) == 3
-    assert sf_control.fired() == [3]
+    assert sf_control.fired_by_rule() == [3]
     assert sf.calls_made - before == 4
     assert debug_logs.text.count("answered 503") == 3
 
@@ -115,7 +115,7 @@ def test_connection_resets_on_reads_are_retried(sf, sf_control, tag, insert_cont
         {"match": {"method": "GET", "path": QUERY_PATH}, "action": "reset", "times": 2}
     )
     assert len(_ids(sf, tag)) == 2
-    assert sf_control.fired() == [2]
+    assert sf_control.fired_by_rule() == [2]
 
 
 def test_a_reset_insert_is_not_replayed(sf, sf_control, tag):
@@ -124,7 +124,7 @@ def test_a_reset_insert_is_not_replayed(sf, sf_control, tag):
     )
     with pytest.raises(UncertainWriteError, match="not retried"):
         sf.insert("Contact", [{"LastName": tag}])
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert _ids(sf, tag) == []  # nothing was written twice (here: the sandbox dropped it)
 
 
@@ -134,7 +134,7 @@ def test_a_reset_upsert_is_replayed(sf, sf_control, tag):
         "Contact", "Product_User_Id__c", [{"LastName": tag, "Product_User_Id__c": tag}]
     )
     assert results[0].success and results[0].created is True
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert len(_ids(sf, tag)) == 1
 
 
@@ -142,7 +142,7 @@ def test_retry_budget_is_bounded(sf, sf_control):
     sf_control.faults({"match": {"path": QUERY_PATH}, "action": "error", "status": 503})
     with pytest.raises(RetriesExhaustedError, match="gave up after 5 attempts"):
         sf.query_count("SELECT COUNT() FROM Contact")
-    assert sf_control.fired() == [5]
+    assert sf_control.fired_by_rule() == [5]
 
 
 def test_a_rejected_query_is_not_retried(sf, sf_control):
@@ -211,7 +211,7 @@ def test_request_limit_exceeded_becomes_a_quota_error(sf, sf_control):
     )
     with pytest.raises(QuotaExceededError, match="REQUEST_LIMIT_EXCEEDED"):
         sf.query_count("SELECT COUNT() FROM Contact")
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
 
 
 # --- SOQL literals ---------------------------------------------------------------------
@@ -457,7 +457,7 @@ def test_inserts_are_retried_only_when_salesforce_did_not_process_them(sf, sf_co
         }
     )
     assert all(r.success for r in sf.insert("Contact", [{"LastName": tag}]))
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     sf_control.faults(
         {
             "match": {"method": "POST", "path": COLLECTIONS},
@@ -468,7 +468,7 @@ def test_inserts_are_retried_only_when_salesforce_did_not_process_them(sf, sf_co
     )
     with pytest.raises(UncertainWriteError, match="500"):
         sf.insert("Contact", [{"LastName": tag}])
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert len(_ids(sf, tag)) == 1  # one insert landed, nothing duplicated
 
 

@@ -96,6 +96,10 @@ class SandboxControl:
         """How often the current rules fired (the service-wide counter is never reset)."""
         return sum(int(rule["fired"]) for rule in self.call("GET", "faults")["rules"])
 
+    def fired_by_rule(self) -> list[int]:
+        """How often each current rule fired, in the order given."""
+        return [int(rule["fired"]) for rule in self.call("GET", "faults")["rules"]]
+
     def clear_faults(self) -> int:
         """Drop the rules; returns how often they fired."""
         fired = self.fired()
