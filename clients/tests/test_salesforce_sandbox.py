@@ -147,11 +147,11 @@ def test_retry_budget_is_bounded(sf, sf_control):
 
 def test_a_rejected_query_is_not_retried(sf, sf_control):
     sf.limits()
-    before = sf_control.calls("query")
+    before = sf_control.count_calls("query")
     with pytest.raises(SalesforceError) as info:
         list(sf.query("SELECT NoSuchField__c FROM Contact"))
     assert info.value.error_code == "INVALID_FIELD"
-    assert sf_control.calls("query") - before == 1
+    assert sf_control.count_calls("query") - before == 1
 
 
 # --- quota guard ---------------------------------------------------------------------
@@ -275,10 +275,10 @@ def test_in_chunks_queries_find_every_record(sf, sf_control, tag, insert_contact
 def test_collections_chunk_by_200_with_per_record_outcomes(sf, sf_control, tag):
     records = [{"LastName": tag, "FirstName": f"n{i}"} for i in range(450)]
     records[7] = {"FirstName": "no last name"}
-    before_calls, before_sandbox = sf.calls_made, sf_control.calls("POST /services/data")
+    before_calls, before_sandbox = sf.calls_made, sf_control.count_calls("POST /services/data")
     results = sf.insert("Contact", records)
     assert sf.calls_made - before_calls == 3
-    assert sf_control.calls("POST /services/data") - before_sandbox == 3
+    assert sf_control.count_calls("POST /services/data") - before_sandbox == 3
     assert [r.index for r in results] == list(range(450))
     assert [r.index for r in results if not r.success] == [7]
     assert results[7].errors[0]["statusCode"] == "REQUIRED_FIELD_MISSING"
@@ -383,7 +383,7 @@ def test_bulk_query_streams_every_page(sf, sf_control, tag, insert_contacts):
     assert sorted(r["Id"] for r in rows) == sorted(ids)
     assert {r["Title"] for r in rows} == {'bulk, "quoted"\nline'}
     assert {r["Email"] for r in rows} == {""}
-    assert sf_control.calls("results") >= 5  # locator paging
+    assert sf_control.count_calls("results") >= 5  # locator paging
 
 
 def test_a_failed_bulk_job_is_a_clear_error(sf, sf_control):
@@ -493,7 +493,7 @@ def test_threads_sharing_an_expired_session_refresh_it_once(sandbox, sf, sf_cont
 
     sf.limits()
     sandbox.salesforce.expire_sessions()
-    logins_before = sf_control.calls("/services/oauth2/token")
+    logins_before = sf_control.count_calls("/services/oauth2/token")
     barrier = threading.Barrier(4)
     errors = []
 
@@ -510,7 +510,7 @@ def test_threads_sharing_an_expired_session_refresh_it_once(sandbox, sf, sf_cont
     for t in threads:
         t.join()
     assert errors == []
-    assert sf_control.calls("/services/oauth2/token") - logins_before == 1
+    assert sf_control.count_calls("/services/oauth2/token") - logins_before == 1
 
 
 # --- mixed-type updates and query sizing -------------------------------------------------
@@ -529,9 +529,9 @@ def test_update_mixed_sends_contacts_and_leads_together(sf, sf_control, tag):
     for i, record in enumerate(records):
         record["Title"] = f"t{i}"
     records[3]["LastName"] = None  # required
-    before = sf_control.calls("PATCH /services/data")
+    before = sf_control.count_calls("PATCH /services/data")
     results = sf.update_mixed(records)
-    assert sf_control.calls("PATCH /services/data") - before == 2  # ceil(250/200), not 2 + 1
+    assert sf_control.count_calls("PATCH /services/data") - before == 2  # ceil(250/200), not 2 + 1
     assert [r.index for r in results] == list(range(250))
     assert [r.index for r in results if not r.success] == [3]
     assert results[3].errors[0]["statusCode"] == "REQUIRED_FIELD_MISSING"
@@ -566,16 +566,16 @@ def test_collection_calls_hold_at_most_ten_types():
 def test_query_total_size_comes_with_the_first_page(sf, sf_control, tag, insert_contacts):
     insert_contacts(sf, tag, 450)
     text = f"SELECT Id FROM Contact WHERE LastName = {soql.quote(tag)}"
-    before = sf_control.calls("GET /services/data")
+    before = sf_control.count_calls("GET /services/data")
     result = sf.query(text, batch_size=200)
-    assert sf_control.calls("GET /services/data") == before  # lazy until asked
+    assert sf_control.count_calls("GET /services/data") == before  # lazy until asked
     assert result.total_size == 450
-    assert sf_control.calls("GET /services/data") - before == 1
+    assert sf_control.count_calls("GET /services/data") - before == 1
     assert len(list(result)) == 450  # the first page is not fetched again
-    assert sf_control.calls("GET /services/data") - before == 3
+    assert sf_control.count_calls("GET /services/data") - before == 3
 
     sized = sf.query(text, include_deleted=True, batch_size=200)
     assert sized.total_size == 450
     sized.close()  # sized up, then left: no further page is fetched
     assert list(sized) == []
-    assert sf_control.calls("GET /services/data") - before == 4
+    assert sf_control.count_calls("GET /services/data") - before == 4

@@ -72,9 +72,14 @@ class SandboxControl:
         stats: dict[str, Any] = self.call("GET", "stats")
         return stats
 
-    def calls(self, key_fragment: str = "") -> int:
+    def calls(self) -> dict[str, int]:
+        """API calls counted so far, by `METHOD /path pattern`."""
+        calls: dict[str, int] = self.stats()["calls"]
+        return calls
+
+    def count_calls(self, key_fragment: str = "") -> int:
         """API calls counted so far whose `METHOD /path` key contains `key_fragment`."""
-        return sum(n for k, n in self.stats()["calls"].items() if key_fragment in k)
+        return sum(n for k, n in self.calls().items() if key_fragment in k)
 
     def settings(self, **changes: Any) -> dict[str, Any]:
         """The service's settings after `changes` (none: just read them)."""
