@@ -2,6 +2,7 @@
 
 - `SandboxControl`: one service's control API (`<base>/_sandbox`: reset, seed, faults, clock,
   stats, settings). Control calls are never counted as API calls.
+- `salesforce_login`: a refresh-token login as connectors make it (a counted OAuth call).
 - `salesforce_config` / `appcues_config`: a connection (the `connection` dict of `Sandbox`,
   or the connection file `serve --connection-file` writes) as the plugins' settings.
 
@@ -16,7 +17,13 @@ from typing import Any
 
 import requests
 
-__all__ = ["ControlError", "SandboxControl", "appcues_config", "salesforce_config"]
+__all__ = [
+    "ControlError",
+    "SandboxControl",
+    "appcues_config",
+    "salesforce_config",
+    "salesforce_login",
+]
 
 
 class ControlError(AssertionError):
@@ -129,6 +136,25 @@ class SandboxControl:
     def now(self) -> str:
         now: str = self.call("GET", "clock")["now"]
         return now
+
+
+def salesforce_login(connection: dict[str, Any], session: requests.Session) -> dict[str, Any]:
+    """The token answer (`access_token`, `instance_url`, ...) of a refresh-token login;
+    `session` must trust the sandbox's CA."""
+    sf = connection["salesforce"]
+    response = session.post(
+        sf["login_url"].rstrip("/") + "/services/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": sf["client_id"],
+            "client_secret": sf["client_secret"],
+            "refresh_token": sf["refresh_token"],
+        },
+        timeout=60,
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 # --- connection -> plugin settings -------------------------------------------------------
