@@ -10,7 +10,6 @@ import gzip
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -29,34 +28,13 @@ from .models import (
 from .query_engine import QueryEngine, QueryPage
 from .schema import ObjectDef
 from .soql import SoqlError
-from .wire import ApiResult, error
+from .wire import ApiCall, ApiResult, error
 
 MAX_COLLECTION = 200
 MAX_CHUNKS = 10  # runs of same-type records one collection call may hold
 REPLICATION_WINDOW = timedelta(days=30)
 MAX_BATCH = 25
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
-
-
-@dataclass
-class ApiCall:
-    method: str
-    version: str
-    params: dict[str, str]  # path parameters, URL-decoded
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    body: bytes = b""
-    _json: Any = field(default=None, repr=False)
-
-    def json(self) -> Any:
-        if not self.body.strip():
-            return None
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise SalesforceError(
-                400, "JSON_PARSER_ERROR", "The request body is not valid JSON"
-            ) from None
 
 
 class RestApi(IngestHandlers):
