@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,22 +14,22 @@ from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
 
 
+def _fault_free(sandbox, service: str) -> Iterator[SandboxControl]:
+    """The service's control API, its fault rules cleared before and after the test."""
+    with SandboxControl.of(sandbox.connection, service, timeout=30) as control:
+        control.clear_faults()
+        yield control
+        control.clear_faults()
+
+
 @pytest.fixture
 def sf_control(sandbox):
-    control = SandboxControl.of(sandbox.connection, "salesforce", timeout=30)
-    control.clear_faults()
-    yield control
-    control.clear_faults()
-    control.close()
+    yield from _fault_free(sandbox, "salesforce")
 
 
 @pytest.fixture
 def ac_control(sandbox):
-    control = SandboxControl.of(sandbox.connection, "appcues", timeout=30)
-    control.clear_faults()
-    yield control
-    control.clear_faults()
-    control.close()
+    yield from _fault_free(sandbox, "appcues")
 
 
 def _sf_config(sandbox, flow: str = "refresh_token", **overrides: Any) -> dict[str, Any]:
