@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from salesforce_appcues_sandbox.testing import salesforce_config
+from salesforce_appcues_sandbox.testing import appcues_config, salesforce_config
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a first run installs the source
@@ -129,14 +129,7 @@ def our_tap(org, api_type: str, state: dict | None = None) -> tuple[list[dict], 
         "lag": 0,
         "lookback_window": 600,  # Airbyte's default lookback (PT10M)
     }
-    appcues = org.connection["appcues"]
-    config.update(
-        appcues_base_url=appcues["base_url"],
-        appcues_account_id=appcues["account_id"],
-        appcues_api_key=appcues["api_key"],
-        appcues_api_secret=appcues["api_secret"],
-        appcues_ca_bundle=org.ca_bundle,
-    )
+    config.update(appcues_config(org.connection, "appcues_"))
     tap = TapSalesforceAppcues(config=config, state=state or {})
     for name, stream in tap.streams.items():
         stream.selected = name == "Contact"
