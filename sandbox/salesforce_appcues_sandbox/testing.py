@@ -13,7 +13,7 @@ every package's tests can use it.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -41,7 +41,7 @@ class SandboxControl:
         self.session.verify = str(ca_bundle)
 
     @classmethod
-    def of(cls, connection: dict[str, Any], service: str, **kwargs: Any) -> SandboxControl:
+    def of(cls, connection: dict[str, Any], service: str, **kwargs: Any) -> Self:
         """The control API of `service` ("salesforce" or "appcues") of a connection."""
         return cls(connection[service]["control_url"], str(connection["ca_bundle"]), **kwargs)
 
@@ -57,7 +57,7 @@ class SandboxControl:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> SandboxControl:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -103,7 +103,7 @@ T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 def org(sandbox, t0):
     """The Salesforce sandbox, emptied, its clock frozen at `t0`."""
     conn = sandbox.connection
-    control = Org(conn["salesforce"]["control_url"], conn["ca_bundle"])
+    control = Org.of(conn, "salesforce")
     control.call("DELETE", "faults")
     control.call("POST", "reset")
     yield control
