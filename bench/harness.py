@@ -23,6 +23,13 @@ from typing import IO, Any
 
 import requests
 
+from salesforce_appcues_sandbox.testing import (
+    SandboxControl,
+    appcues_config,
+    salesforce_config,
+    salesforce_login,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -30,22 +37,6 @@ _PAGE_KB = resource.getpagesize() // 1024
 
 
 # --- the sandbox ------------------------------------------------------------------------------
-class Control:
-    """One service's control API (`<base>/_sandbox`); never counted as an API call."""
-
-    def __init__(self, control_url: str, ca_bundle: str) -> None:
-        self.url = control_url.rstrip("/")
-        self.session = requests.Session()
-        self.session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
-        self.session.verify = ca_bundle
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        resp = self.session.request(method, f"{self.url}/{path}", json=body, timeout=1800)
-        if resp.status_code >= 300:
-            raise RuntimeError(f"control {method} {path}: {resp.status_code} {resp.text[:500]}")
-        return resp.json() if resp.content else {}
-
-
 class Sandbox:
     """The running sandbox (a child process) as the benchmarks use it."""
 
@@ -53,8 +44,9 @@ class Sandbox:
         self.connection = connection
         self.pid = pid
         self.ca_bundle = str(connection["ca_bundle"])
-        self.sf = Control(connection["salesforce"]["control_url"], self.ca_bundle)
-        self.ac = Control(connection["appcues"]["control_url"], self.ca_bundle)
+        # Control calls wait long: seeding 100,000s of records takes minutes.
+        self.sf = SandboxControl.of(connection, "salesforce", timeout=1800)
+        self.ac = SandboxControl.of(connection, "appcues", timeout=1800)
 
     # data
     def reset(self) -> None:
@@ -113,22 +105,10 @@ class Sandbox:
     # a direct REST session for setting up changes (counted by the sandbox, so made outside
     # any `measured` block)
     def salesforce_session(self) -> tuple[requests.Session, str]:
-        sf = self.connection["salesforce"]
         session = requests.Session()
         session.trust_env = False
         session.verify = self.ca_bundle
-        resp = session.post(
-            sf["login_url"].rstrip("/") + "/services/oauth2/token",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": sf["client_id"],
-                "client_secret": sf["client_secret"],
-                "refresh_token": sf["refresh_token"],
-            },
-            timeout=60,
-        )
-        resp.raise_for_status()
-        body = resp.json()
+        body = salesforce_login(self.connection, session)
         session.headers["Authorization"] = f"Bearer {body['access_token']}"
         return session, body["instance_url"] + "/services/data/v61.0"
 
@@ -157,25 +137,11 @@ def _diff(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 # --- plugin configs ---------------------------------------------------------------------------
 def salesforce_settings(sandbox: Sandbox) -> dict[str, Any]:
-    sf = sandbox.connection["salesforce"]
-    return {
-        "client_id": sf["client_id"],
-        "client_secret": sf["client_secret"],
-        "refresh_token": sf["refresh_token"],
-        "domain": sf["login_url"],
-        "ca_bundle": sandbox.ca_bundle,
-    }
+    return salesforce_config(sandbox.connection)
 
 
 def appcues_settings(sandbox: Sandbox, prefix: str = "") -> dict[str, Any]:
-    ac = sandbox.connection["appcues"]
-    return {
-        f"{prefix}account_id": ac["account_id"],
-        f"{prefix}api_key": ac["api_key"],
-        f"{prefix}api_secret": ac["api_secret"],
-        f"{prefix}base_url": ac["base_url"],
-        f"{prefix}ca_bundle": sandbox.ca_bundle,
-    }
+    return appcues_config(sandbox.connection, prefix)
 
 
 def write_json(path: Path, value: Any) -> Path:

@@ -22,6 +22,8 @@ from typing import Any
 
 import requests
 
+from salesforce_appcues_sandbox.testing import SandboxControl, salesforce_login
+
 FIELDS = (
     "Id,FirstName,LastName,Email,AccountId,Product_User_Id__c,Appcues_NPS_Score__c,"
     "IsDeleted,CreatedDate,SystemModstamp"
@@ -36,39 +38,21 @@ def _session(ca_bundle: str) -> requests.Session:
     return session
 
 
-def _token(session: requests.Session, sf: dict[str, Any]) -> tuple[str, str]:
-    resp = session.post(
-        sf["login_url"].rstrip("/") + "/services/oauth2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": sf["client_id"],
-            "client_secret": sf["client_secret"],
-            "refresh_token": sf["refresh_token"],
-        },
-        timeout=60,
-    )
-    resp.raise_for_status()
-    body = resp.json()
+def _token(session: requests.Session, connection: dict[str, Any]) -> tuple[str, str]:
+    body = salesforce_login(connection, session)
     return body["access_token"], body["instance_url"]
 
 
 def seed(connection: dict[str, Any], contacts: int, seed_value: int = 11) -> None:
-    sf = connection["salesforce"]
-    session = _session(connection["ca_bundle"])
-    control = sf["control_url"].rstrip("/")
-    session.post(f"{control}/reset", timeout=600).raise_for_status()
-    accounts = max(1, contacts // 20)
-    resp = session.post(
-        f"{control}/seed",
-        json={"Contact": contacts, "Account": accounts, "Lead": 0, "seed": seed_value},
-        timeout=1800,
-    )
-    resp.raise_for_status()
+    with SandboxControl.of(connection, "salesforce", timeout=1800) as control:
+        control.reset()
+        accounts = max(1, contacts // 20)
+        control.seed({"Contact": contacts, "Account": accounts, "Lead": 0, "seed": seed_value})
 
 
 def measure_query_all(connection: dict[str, Any]) -> dict[str, Any]:
     session = _session(connection["ca_bundle"])
-    token, instance = _token(session, connection["salesforce"])
+    token, instance = _token(session, connection)
     session.headers["Authorization"] = f"Bearer {token}"
     start = time.perf_counter()
     resp = session.get(
@@ -102,7 +86,7 @@ def measure_query_all(connection: dict[str, Any]) -> dict[str, Any]:
 def measure_lookups(connection: dict[str, Any]) -> dict[str, Any]:
     """Latency of the small queries connectors interleave (id lookups, counts, windows)."""
     session = _session(connection["ca_bundle"])
-    token, instance = _token(session, connection["salesforce"])
+    token, instance = _token(session, connection)
     session.headers["Authorization"] = f"Bearer {token}"
     queries = {
         "lookup_by_external_id": "SELECT Id FROM Contact WHERE Product_User_Id__c = 'usr_c0000042'",
@@ -121,7 +105,7 @@ def measure_lookups(connection: dict[str, Any]) -> dict[str, Any]:
 
 def measure_bulk2(connection: dict[str, Any], max_records: int = 50000) -> dict[str, Any]:
     session = _session(connection["ca_bundle"])
-    token, instance = _token(session, connection["salesforce"])
+    token, instance = _token(session, connection)
     session.headers["Authorization"] = f"Bearer {token}"
     base = f"{instance}/services/data/{API}/jobs/query"
     start = time.perf_counter()

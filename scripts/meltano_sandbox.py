@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import requests
 from plugin_about import ROOT
 from sandbox_env import sandbox_variables
 
 from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
 
 MELTANO = Path(sys.executable).parent / "meltano"
 # The tap's lag in the `sandbox` environment (meltano.yml): it reads up to now - 5 s.
@@ -85,8 +85,8 @@ class SandboxProject:
             self.env["MELTANO_SYS_DIR_ROOT"] = str(sys_dir.resolve())
         self.env["NO_COLOR"] = "1"
         self.control = {
-            "salesforce": SandboxControl(connection["salesforce"]["control_url"], connection),
-            "appcues": SandboxControl(connection["appcues"]["control_url"], connection),
+            name: SandboxControl.of(connection, name, timeout=30)
+            for name in ("salesforce", "appcues")
         }
 
     # --- meltano --------------------------------------------------------------------------
@@ -177,62 +177,12 @@ class SandboxProject:
 
 def salesforce_client(connection: dict[str, Any]) -> SalesforceClient:
     """A client of the sandbox's Salesforce API, as the integration user."""
-    sf = connection["salesforce"]
-    return SalesforceClient.from_config(
-        {
-            "domain": sf["login_url"],
-            "client_id": sf["client_id"],
-            "client_secret": sf["client_secret"],
-            "refresh_token": sf["refresh_token"],
-            "ca_bundle": str(connection["ca_bundle"]),
-        }
-    )
+    return SalesforceClient.from_config(salesforce_config(connection))
 
 
 def appcues_client(connection: dict[str, Any]) -> AppcuesClient:
     """A client of the sandbox's Appcues API."""
-    ac = connection["appcues"]
-    return AppcuesClient.from_config(
-        {
-            "account_id": ac["account_id"],
-            "api_key": ac["api_key"],
-            "api_secret": ac["api_secret"],
-            "base_url": ac["base_url"],
-            "ca_bundle": str(connection["ca_bundle"]),
-        }
-    )
-
-
-class SandboxControl:
-    """One service's control API (`<base>/_sandbox`): stats and the shared clock."""
-
-    def __init__(self, control_url: str, connection: dict[str, Any]) -> None:
-        self.url = control_url.rstrip("/")
-        self.session = requests.Session()
-        self.session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
-        self.session.verify = str(connection["ca_bundle"])
-
-    def get(self, path: str) -> Any:
-        response = self.session.get(f"{self.url}/{path}", timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self.session.post(f"{self.url}/{path}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = self.get("stats")
-        return stats
-
-    def advance_clock(self, seconds: float) -> str:
-        now: str = self.post("clock", {"advance_seconds": seconds})["now"]
-        return now
-
-    def now(self) -> str:
-        now: str = self.get("clock")["now"]
-        return now
+    return AppcuesClient.from_config(appcues_config(connection))
 
 
 # --- the plugins' summary lines ------------------------------------------------------------

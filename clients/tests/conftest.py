@@ -4,100 +4,49 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
 
 
-class Control:
-    """The sandbox control API of one service (faults, clock, stats, ...)."""
-
-    def __init__(self, url: str, ca: str) -> None:
-        self.url = url
-        self.ca = ca
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = ca
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.session.request(method, f"{self.url}/{path}", json=body, timeout=30)
-        assert response.status_code < 400, response.text
-        return response.json() if response.content else None
-
-    def faults(self, *rules: dict[str, Any]) -> None:
-        self.call("POST", "faults", {"rules": list(rules)})
-
-    def injected(self) -> int:
-        return int(self.call("GET", "faults")["injected"])
-
-    def fired(self) -> list[int]:
-        return [r["fired"] for r in self.call("GET", "faults")["rules"]]
-
-    def clear(self) -> None:
-        self.call("DELETE", "faults")
-
-    def stats(self) -> dict[str, Any]:
-        return self.call("GET", "stats")
-
-    def calls(self, key_fragment: str = "") -> int:
-        return sum(n for k, n in self.stats()["calls"].items() if key_fragment in k)
+def _fault_free(sandbox, service: str) -> Iterator[SandboxControl]:
+    """The service's control API, its fault rules cleared before and after the test."""
+    with SandboxControl.of(sandbox.connection, service, timeout=30) as control:
+        control.clear_faults()
+        yield control
+        control.clear_faults()
 
 
 @pytest.fixture
 def sf_control(sandbox):
-    control = Control(
-        sandbox.connection["salesforce"]["control_url"], sandbox.connection["ca_bundle"]
-    )
-    control.clear()
-    yield control
-    control.clear()
+    yield from _fault_free(sandbox, "salesforce")
 
 
 @pytest.fixture
 def ac_control(sandbox):
-    control = Control(sandbox.connection["appcues"]["control_url"], sandbox.connection["ca_bundle"])
-    control.clear()
-    yield control
-    control.clear()
+    yield from _fault_free(sandbox, "appcues")
 
 
 def _sf_config(sandbox, flow: str = "refresh_token", **overrides: Any) -> dict[str, Any]:
-    conn = sandbox.connection["salesforce"]
     config: dict[str, Any] = {
-        "domain": conn["login_url"],
-        "client_id": conn["client_id"],
-        "ca_bundle": sandbox.connection["ca_bundle"],
+        **salesforce_config(sandbox.connection, flow),
         "api_version": "62.0",
         "retry_base_delay": 0.01,
         "max_retries": 4,
         "quota_percent_per_run": 100,
         "quota_percent_total": 100,
     }
-    if flow == "refresh_token":
-        config.update(refresh_token=conn["refresh_token"], client_secret=conn["client_secret"])
-    elif flow == "jwt_bearer":
-        config.update(username=conn["username"], private_key_file=conn["jwt_private_key_file"])
-    elif flow == "client_credentials":
-        config.update(client_secret=conn["client_secret"])
     config.update(overrides)
     return config
 
 
 def _ac_config(sandbox, prefix: str = "", **overrides: Any) -> dict[str, Any]:
-    conn = sandbox.connection["appcues"]
-    config = {
-        "base_url": conn["base_url"],
-        "account_id": conn["account_id"],
-        "api_key": conn["api_key"],
-        "api_secret": conn["api_secret"],
-        "ca_bundle": sandbox.connection["ca_bundle"],
-        "retry_base_delay": 0.01,
-        **overrides,
-    }
+    config = {**appcues_config(sandbox.connection), "retry_base_delay": 0.01, **overrides}
     return {f"{prefix}{k}": v for k, v in config.items()}
 
 

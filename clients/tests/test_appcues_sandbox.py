@@ -147,7 +147,7 @@ def test_429_with_retry_after_and_503_burst_are_retried(ac, ac_control, tag, deb
     )
     before = ac.requests_made
     ac.patch_user_profile(f"{tag}-r", {"ok": True})
-    assert ac_control.fired() == [1, 2]
+    assert ac_control.fired_by_rule() == [1, 2]
     assert ac.requests_made - before == 4
     assert "retrying in 1.0 s" in debug_logs.text
     assert ac.get_user_profile(f"{tag}-r")["ok"] is True
@@ -158,7 +158,7 @@ def test_retries_are_bounded(ac, ac_control):
     with pytest.raises(AppcuesError) as info:
         ac.get_user_profile("someone")
     assert info.value.status == 500 and "gave up after 4 attempts" in str(info.value)
-    assert ac_control.fired() == [4]
+    assert ac_control.fired_by_rule() == [4]
 
 
 def test_a_rejected_request_is_not_retried(ac, ac_control):
@@ -168,7 +168,7 @@ def test_a_rejected_request_is_not_retried(ac, ac_control):
     with pytest.raises(AppcuesError) as info:
         ac.patch_user_profile("someone", {"a": 1})
     assert info.value.status == 400
-    assert ac_control.fired() == [1]
+    assert ac_control.fired_by_rule() == [1]
 
 
 def test_connection_resets(ac, ac_control, tag):
@@ -176,13 +176,13 @@ def test_connection_resets(ac, ac_control, tag):
         {"match": {"method": "GET", "path": "/profile$"}, "action": "reset", "times": 2}
     )
     assert ac.get_user_profile(f"{tag}-none") is None
-    assert ac_control.fired() == [2]
+    assert ac_control.fired_by_rule() == [2]
     ac_control.faults(
         {"match": {"method": "POST", "path": "/events$"}, "action": "reset", "times": 1}
     )
     with pytest.raises(UncertainWriteError):
         ac.track_event(f"{tag}-e", {"name": "x", "timestamp": _now()})
-    assert ac_control.fired() == [1]
+    assert ac_control.fired_by_rule() == [1]
     assert ac.list_user_events(f"{tag}-e") == []
 
 
@@ -200,7 +200,7 @@ def test_analytics_query_is_retried_after_a_reset(ac, ac_control, tag):
         "end_time": (datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
     }
     assert [r["name"] for r in ac.analytics_query(spec).rows] == ["clicked"]
-    assert ac_control.fired() == [1]
+    assert ac_control.fired_by_rule() == [1]
 
 
 def test_unreachable_appcues_exhausts_retries(ac_config, new_ac):

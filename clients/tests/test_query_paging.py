@@ -44,7 +44,7 @@ def test_a_page_error_surfaces_where_the_reader_reaches_that_page(
         seen.extend(row["Id"] for row in rows)
     assert info.value.error_code == "INVALID_QUERY_LOCATOR"
     assert len(seen) == 200  # every record before the failed page, none after
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     # Asked again, the result requests that page again, as a page-by-page reading would.
     seen.extend(row["Id"] for row in rows)
     assert sorted(seen) == sorted(ids)
@@ -53,9 +53,9 @@ def test_a_page_error_surfaces_where_the_reader_reaches_that_page(
 
 def test_a_full_reading_makes_one_call_per_page(sf, sf_control, tag, insert_contacts):
     insert_contacts(sf, tag, 601)
-    before = sf_control.calls("GET /services/data")
+    before = sf_control.count_calls("GET /services/data")
     assert len(list(sf.query(by_tag(tag), batch_size=200))) == 601
-    assert sf_control.calls("GET /services/data") - before == 4
+    assert sf_control.count_calls("GET /services/data") - before == 4
     assert not page_threads()
 
 
@@ -64,7 +64,7 @@ def test_close_waits_for_the_page_in_flight(sf, sf_control, tag, insert_contacts
     sf_control.faults(
         {"match": {"method": "GET", "path": LOCATOR_PAGES}, "action": "latency", "latency_ms": 300}
     )
-    before = sf_control.calls("GET /services/data")
+    before = sf_control.count_calls("GET /services/data")
     rows = sf.query(by_tag(tag), batch_size=200)
     next(rows)  # the reader is on page 1: page 2 is on its way
     assert rows.total_size == 450
@@ -72,19 +72,19 @@ def test_close_waits_for_the_page_in_flight(sf, sf_control, tag, insert_contacts
     assert not page_threads()  # nothing of this result uses the session any more
     assert list(rows) == []
     # The page in flight was the only one fetched beyond the first.
-    assert sf_control.calls("GET /services/data") - before == 2
-    sf_control.clear()
+    assert sf_control.count_calls("GET /services/data") - before == 2
+    sf_control.clear_faults()
     assert len(list(sf.query(by_tag(tag), batch_size=200))) == 450
 
 
 def test_sizing_up_then_closing_fetches_nothing_more(sf, sf_control, tag, insert_contacts):
     insert_contacts(sf, tag, 450)
-    before = sf_control.calls("GET /services/data")
+    before = sf_control.count_calls("GET /services/data")
     rows = sf.query(by_tag(tag), batch_size=200)
     assert rows.total_size == 450
     assert not page_threads()  # sizing up reads no record, so nothing is requested ahead
     rows.close()
-    assert sf_control.calls("GET /services/data") - before == 1
+    assert sf_control.count_calls("GET /services/data") - before == 1
 
 
 def test_importing_the_client_loads_neither_simple_salesforce_nor_jwt():

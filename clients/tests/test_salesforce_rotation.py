@@ -17,6 +17,7 @@ from salesforce_appcues_clients.errors import AuthenticationError, QuotaExceeded
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.token_store import RefreshTokenStore
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import salesforce_config
 
 EXTRA_OBJECTS = [f"Extra_{i:02d}__c" for i in range(24)]
 
@@ -52,16 +53,7 @@ def rotating_sandbox(tmp_path_factory):
 
 
 def _config(sb, **overrides):
-    conn = sb.connection["salesforce"]
-    return {
-        "domain": conn["login_url"],
-        "client_id": conn["client_id"],
-        "client_secret": conn["client_secret"],
-        "refresh_token": conn["refresh_token"],
-        "ca_bundle": sb.connection["ca_bundle"],
-        "retry_base_delay": 0.01,
-        **overrides,
-    }
+    return {**salesforce_config(sb.connection), "retry_base_delay": 0.01, **overrides}
 
 
 @pytest.fixture(scope="module")

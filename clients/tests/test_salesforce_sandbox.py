@@ -105,7 +105,7 @@ def test_expired_session_mid_query_refreshes_once_and_continues(
     rest = list(records)
     assert len(first_page) + len(rest) == 450
     assert len({r["Id"] for r in first_page + rest}) == 450
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert sf._tokens.current().generation == generation + 1
 
 
@@ -115,7 +115,7 @@ def test_503_burst_is_retried(sf, sf_control, tag, debug_logs, insert_contacts):
     sf_control.faults({"match": {"path": QUERY_PATH}, "action": "error", "status": 503, "times": 3})
     before = sf.calls_made
     assert len(_ids(sf, tag)) == 3
-    assert sf_control.fired() == [3]
+    assert sf_control.fired_by_rule() == [3]
     assert sf.calls_made - before == 4
     assert debug_logs.text.count("answered 503") == 3
 
@@ -141,7 +141,7 @@ def test_connection_resets_on_reads_are_retried(sf, sf_control, tag, insert_cont
         {"match": {"method": "GET", "path": QUERY_PATH}, "action": "reset", "times": 2}
     )
     assert len(_ids(sf, tag)) == 2
-    assert sf_control.fired() == [2]
+    assert sf_control.fired_by_rule() == [2]
 
 
 def test_a_reset_insert_is_not_replayed(sf, sf_control, tag):
@@ -150,7 +150,7 @@ def test_a_reset_insert_is_not_replayed(sf, sf_control, tag):
     )
     with pytest.raises(UncertainWriteError, match="not retried"):
         sf.insert("Contact", [{"LastName": tag}])
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert _ids(sf, tag) == []  # nothing was written twice (here: the sandbox dropped it)
 
 
@@ -160,7 +160,7 @@ def test_a_reset_upsert_is_replayed(sf, sf_control, tag):
         "Contact", "Product_User_Id__c", [{"LastName": tag, "Product_User_Id__c": tag}]
     )
     assert results[0].success and results[0].created is True
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert len(_ids(sf, tag)) == 1
 
 
@@ -168,16 +168,16 @@ def test_retry_budget_is_bounded(sf, sf_control):
     sf_control.faults({"match": {"path": QUERY_PATH}, "action": "error", "status": 503})
     with pytest.raises(RetriesExhaustedError, match="gave up after 5 attempts"):
         sf.query_count("SELECT COUNT() FROM Contact")
-    assert sf_control.fired() == [5]
+    assert sf_control.fired_by_rule() == [5]
 
 
 def test_a_rejected_query_is_not_retried(sf, sf_control):
     sf.limits()
-    before = sf_control.calls("query")
+    before = sf_control.count_calls("query")
     with pytest.raises(SalesforceError) as info:
         list(sf.query("SELECT NoSuchField__c FROM Contact"))
     assert info.value.error_code == "INVALID_FIELD"
-    assert sf_control.calls("query") - before == 1
+    assert sf_control.count_calls("query") - before == 1
 
 
 # --- quota guard ---------------------------------------------------------------------
@@ -237,7 +237,7 @@ def test_request_limit_exceeded_becomes_a_quota_error(sf, sf_control):
     )
     with pytest.raises(QuotaExceededError, match="REQUEST_LIMIT_EXCEEDED"):
         sf.query_count("SELECT COUNT() FROM Contact")
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
 
 
 # --- SOQL literals ---------------------------------------------------------------------
@@ -301,10 +301,10 @@ def test_in_chunks_queries_find_every_record(sf, sf_control, tag, insert_contact
 def test_collections_chunk_by_200_with_per_record_outcomes(sf, sf_control, tag):
     records = [{"LastName": tag, "FirstName": f"n{i}"} for i in range(450)]
     records[7] = {"FirstName": "no last name"}
-    before_calls, before_sandbox = sf.calls_made, sf_control.calls("POST /services/data")
+    before_calls, before_sandbox = sf.calls_made, sf_control.count_calls("POST /services/data")
     results = sf.insert("Contact", records)
     assert sf.calls_made - before_calls == 3
-    assert sf_control.calls("POST /services/data") - before_sandbox == 3
+    assert sf_control.count_calls("POST /services/data") - before_sandbox == 3
     assert [r.index for r in results] == list(range(450))
     assert [r.index for r in results if not r.success] == [7]
     assert results[7].errors[0]["statusCode"] == "REQUIRED_FIELD_MISSING"
@@ -409,7 +409,7 @@ def test_bulk_query_streams_every_page(sf, sf_control, tag, insert_contacts):
     assert sorted(r["Id"] for r in rows) == sorted(ids)
     assert {r["Title"] for r in rows} == {'bulk, "quoted"\nline'}
     assert {r["Email"] for r in rows} == {""}
-    assert sf_control.calls("results") >= 5  # locator paging
+    assert sf_control.count_calls("results") >= 5  # locator paging
 
 
 def test_a_failed_bulk_job_is_a_clear_error(sf, sf_control):
@@ -483,7 +483,7 @@ def test_inserts_are_retried_only_when_salesforce_did_not_process_them(sf, sf_co
         }
     )
     assert all(r.success for r in sf.insert("Contact", [{"LastName": tag}]))
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     sf_control.faults(
         {
             "match": {"method": "POST", "path": COLLECTIONS},
@@ -494,7 +494,7 @@ def test_inserts_are_retried_only_when_salesforce_did_not_process_them(sf, sf_co
     )
     with pytest.raises(UncertainWriteError, match="500"):
         sf.insert("Contact", [{"LastName": tag}])
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert len(_ids(sf, tag)) == 1  # one insert landed, nothing duplicated
 
 
@@ -519,7 +519,7 @@ def test_threads_sharing_an_expired_session_refresh_it_once(sandbox, sf, sf_cont
 
     sf.limits()
     sandbox.salesforce.expire_sessions()
-    logins_before = sf_control.calls("/services/oauth2/token")
+    logins_before = sf_control.count_calls("/services/oauth2/token")
     barrier = threading.Barrier(4)
     errors = []
 
@@ -536,7 +536,7 @@ def test_threads_sharing_an_expired_session_refresh_it_once(sandbox, sf, sf_cont
     for t in threads:
         t.join()
     assert errors == []
-    assert sf_control.calls("/services/oauth2/token") - logins_before == 1
+    assert sf_control.count_calls("/services/oauth2/token") - logins_before == 1
 
 
 # --- mixed-type updates and query sizing -------------------------------------------------
@@ -555,9 +555,9 @@ def test_update_mixed_sends_contacts_and_leads_together(sf, sf_control, tag):
     for i, record in enumerate(records):
         record["Title"] = f"t{i}"
     records[3]["LastName"] = None  # required
-    before = sf_control.calls("PATCH /services/data")
+    before = sf_control.count_calls("PATCH /services/data")
     results = sf.update_mixed(records)
-    assert sf_control.calls("PATCH /services/data") - before == 2  # ceil(250/200), not 2 + 1
+    assert sf_control.count_calls("PATCH /services/data") - before == 2  # ceil(250/200), not 2 + 1
     assert [r.index for r in results] == list(range(250))
     assert [r.index for r in results if not r.success] == [3]
     assert results[3].errors[0]["statusCode"] == "REQUIRED_FIELD_MISSING"
@@ -592,16 +592,16 @@ def test_collection_calls_hold_at_most_ten_types():
 def test_query_total_size_comes_with_the_first_page(sf, sf_control, tag, insert_contacts):
     insert_contacts(sf, tag, 450)
     text = f"SELECT Id FROM Contact WHERE LastName = {soql.quote(tag)}"
-    before = sf_control.calls("GET /services/data")
+    before = sf_control.count_calls("GET /services/data")
     result = sf.query(text, batch_size=200)
-    assert sf_control.calls("GET /services/data") == before  # lazy until asked
+    assert sf_control.count_calls("GET /services/data") == before  # lazy until asked
     assert result.total_size == 450
-    assert sf_control.calls("GET /services/data") - before == 1
+    assert sf_control.count_calls("GET /services/data") - before == 1
     assert len(list(result)) == 450  # the first page is not fetched again
-    assert sf_control.calls("GET /services/data") - before == 3
+    assert sf_control.count_calls("GET /services/data") - before == 3
 
     sized = sf.query(text, include_deleted=True, batch_size=200)
     assert sized.total_size == 450
     sized.close()  # sized up, then left: no further page is fetched
     assert list(sized) == []
-    assert sf_control.calls("GET /services/data") - before == 4
+    assert sf_control.count_calls("GET /services/data") - before == 4

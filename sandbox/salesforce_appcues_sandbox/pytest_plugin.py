@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from .server import Sandbox
+from .testing import SandboxControl
 
 
 @pytest.fixture(scope="session")
@@ -33,13 +33,10 @@ def sandbox_ca_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def clean_sandbox(sandbox: Sandbox) -> Sandbox:
     """The session sandbox with both services emptied, faults cleared and the clock reset."""
-    with requests.Session() as http:
-        http.trust_env = False  # the machine's REQUESTS_CA_BUNDLE would override verify
-        http.verify = str(sandbox.connection["ca_bundle"])
-        for name in ("salesforce", "appcues"):
-            control = sandbox.connection[name]["control_url"]
-            http.delete(f"{control}/faults").raise_for_status()
-            http.post(f"{control}/reset").raise_for_status()
-        control = sandbox.connection["salesforce"]["control_url"]
-        http.post(f"{control}/clock", json={"reset": True}).raise_for_status()
+    for name in ("salesforce", "appcues"):
+        with SandboxControl.of(sandbox.connection, name) as control:
+            control.call("DELETE", "faults")
+            control.reset()
+    with SandboxControl.of(sandbox.connection, "salesforce") as control:
+        control.reset_clock()  # one clock for both services
     return sandbox

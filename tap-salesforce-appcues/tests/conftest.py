@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
 from singer_sdk.exceptions import AbortedSyncPausedException
 from singer_sdk.singerlib import Catalog
 
 from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 
@@ -84,35 +84,7 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class Control:
-    """One service's control API (no auth, loopback)."""
-
-    def __init__(self, url: str, ca: str) -> None:
-        self.url = url
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = ca
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.session.request(method, f"{self.url}/{path}", json=body, timeout=120)
-        assert response.status_code < 400, response.text
-        return response.json() if response.content else None
-
-    def clock(self, now: datetime, freeze: bool = True) -> None:
-        self.call("POST", "clock", {"now": now.isoformat(), "freeze": freeze})
-
-    def advance(self, seconds: float) -> None:
-        self.call("POST", "clock", {"advance_seconds": seconds})
-
-    def faults(self, *rules: dict[str, Any]) -> None:
-        self.call("POST", "faults", {"rules": list(rules)})
-
-    def injected(self) -> int:
-        """Faults fired by the current rules (the service-wide counter is never reset)."""
-        return sum(int(r["fired"]) for r in self.call("GET", "faults")["rules"])
-
-
-class Org(Control):
+class Org(SandboxControl):
     """The Salesforce sandbox: writes at explicit SystemModstamps, seeds, stats."""
 
     def write(self, obj: str, records: list[dict], modstamp: datetime | None = None) -> list[str]:
@@ -123,9 +95,6 @@ class Org(Control):
         assert all(r["success"] for r in results), results
         return [r["id"] for r in results]
 
-    def calls(self) -> dict[str, int]:
-        return self.call("GET", "stats")["calls"]
-
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -134,7 +103,7 @@ T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 def org(sandbox, t0):
     """The Salesforce sandbox, emptied, its clock frozen at `t0`."""
     conn = sandbox.connection
-    control = Org(conn["salesforce"]["control_url"], conn["ca_bundle"])
+    control = Org.of(conn, "salesforce")
     control.call("DELETE", "faults")
     control.call("POST", "reset")
     yield control
@@ -147,7 +116,7 @@ def org(sandbox, t0):
 def appcues_control(sandbox, t0):
     """The Appcues sandbox, emptied; the clock (shared with Salesforce) frozen at `t0`."""
     conn = sandbox.connection
-    control = Control(conn["appcues"]["control_url"], conn["ca_bundle"])
+    control = SandboxControl.of(conn, "appcues")
     control.call("POST", "reset")
     control.call("DELETE", "faults")
     yield control
@@ -158,19 +127,10 @@ def appcues_control(sandbox, t0):
 
 
 def sandbox_config(connection: dict, **overrides: Any) -> dict[str, Any]:
-    sf, ac = connection["salesforce"], connection["appcues"]
     config: dict[str, Any] = {
-        "domain": sf["login_url"],
-        "client_id": sf["client_id"],
-        "client_secret": sf["client_secret"],
-        "refresh_token": sf["refresh_token"],
-        "ca_bundle": connection["ca_bundle"],
+        **salesforce_config(connection),
         "retry_base_delay": 0.05,
-        "appcues_base_url": ac["base_url"],
-        "appcues_account_id": ac["account_id"],
-        "appcues_api_key": ac["api_key"],
-        "appcues_api_secret": ac["api_secret"],
-        "appcues_ca_bundle": connection["ca_bundle"],
+        **appcues_config(connection, "appcues_"),
         "appcues_retry_base_delay": 0.05,
         "user_objects": ["Contact"],
         "account_object": "Account",
@@ -265,8 +225,8 @@ def t0(sandbox):
     """The sandbox clock, frozen here for the test: the org's Date header says this time,
     so the tap's windows, the records' SystemModstamps and analytics visibility follow it."""
     conn = sandbox.connection
-    control = Control(conn["salesforce"]["control_url"], conn["ca_bundle"])
-    control.clock(T0, freeze=True)
+    control = SandboxControl.of(conn, "salesforce")
+    control.set_clock(T0, freeze=True)
     yield T0
     control.call("POST", "clock", {"reset": True})
     control.session.close()

@@ -139,9 +139,9 @@ def test_a_quiet_backfill_costs_one_query(appcues_control, config, run, t0):
 
 def test_analytics_delay_is_covered_by_the_lookback(appcues_control, appcues, config, run, t0):
     # C happened 15 minutes ago and reached analytics long ago.
-    appcues_control.clock(t0 - 900 * S)
+    appcues_control.set_clock(t0 - 900 * S)
     appcues.track_event("u-c", {"name": "appcues:flow_completed", "timestamp": iso(t0 - 900 * S)})
-    appcues_control.clock(t0)
+    appcues_control.set_clock(t0)
     # A happened 20 minutes ago but only arrives now (an offline device), and analytics
     # shows events five minutes after they arrive.
     appcues.track_event(
@@ -155,7 +155,7 @@ def test_analytics_delay_is_covered_by_the_lookback(appcues_control, appcues, co
     assert [r["user_id"] for r in first.records["appcues_events"]] == ["u-c"]
     assert first.bookmark("appcues_events") == iso(t0 - 900 * S)
 
-    appcues_control.advance(400)  # A becomes visible in analytics
+    appcues_control.advance_clock(400)  # A becomes visible in analytics
     second = run(
         config(appcues_lookback_window=3600, **cfg), first.state, streams=["appcues_events"]
     )
@@ -188,7 +188,7 @@ def test_events_settle_by_the_appcues_clock(appcues_control, appcues, config, ru
     assert first.bookmark("appcues_events") == iso(t0 - 900 * S)
     assert first.calls == {"salesforce": 0, "appcues": 1}  # the clock cost no call
 
-    appcues_control.advance(300)
+    appcues_control.advance_clock(300)
     second = run(cfg, first.state, streams=["appcues_events"])
     assert "u-new" in [r["user_id"] for r in second.records["appcues_events"]]
     assert second.bookmark("appcues_events") == iso(t0 - 100 * S)

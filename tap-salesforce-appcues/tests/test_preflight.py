@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from salesforce_appcues_sandbox.salesforce.schema_file import DEFAULT_SCHEMA_FILE
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import salesforce_config
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 SALESFORCE_ONLY = ("appcues_account_id", "appcues_api_key", "appcues_api_secret")
@@ -173,14 +174,7 @@ def test_a_numeric_id_field_gets_the_text_formula_advice(config, tmp_path):
     schema = tmp_path / "schema.yaml"
     schema.write_text(yaml.safe_dump(raw))
     with Sandbox(options={"salesforce": {"schema_file": str(schema)}}) as sb:
-        sf = sb.connection["salesforce"]
-        own = config(
-            domain=sf["login_url"],
-            client_id=sf["client_id"],
-            client_secret=sf["client_secret"],
-            refresh_token=sf["refresh_token"],
-            ca_bundle=sb.connection["ca_bundle"],
-        )
+        own = config(**salesforce_config(sb.connection))
         code, out = check(without(own, SALESFORCE_ONLY), tmp_path)
     assert code == 1
     assert "[FAIL] Contact.Product_User_Id__c: Contact.Product_User_Id__c is a number field" in out

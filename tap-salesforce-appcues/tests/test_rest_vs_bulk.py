@@ -80,7 +80,7 @@ def test_auto_sizes_every_incremental_window_at_no_extra_call(org, config, run, 
     assert len(first.records["Contact"]) == 5
 
     # 25 changes arrive before the next scheduled run: above the threshold of 20.
-    org.advance(300)
+    org.advance_clock(300)
     org.write("Contact", [{"LastName": f"b{i}"} for i in range(25)], modstamp=t0 + 100 * second)
     before = org.calls()
     big = run(config(bulk_threshold=20, **cfg), first.state, streams=["Contact"])
@@ -91,7 +91,7 @@ def test_auto_sizes_every_incremental_window_at_no_extra_call(org, config, run, 
     assert big.bookmark("Contact") == "2026-06-01T12:01:40.000Z"
 
     # Three changes by the run after: REST, and the sizing page is the read itself.
-    org.advance(300)
+    org.advance_clock(300)
     org.write("Contact", [{"LastName": f"c{i}"} for i in range(3)], modstamp=t0 + 400 * second)
     before = org.calls()
     small = run(config(bulk_threshold=20, **cfg), big.state, streams=["Contact"])
@@ -116,7 +116,7 @@ def test_bulk_refusal_falls_back_to_rest(org, config, run, t0):
         }
     )
     refused = run(config(api_type="BULK2", **OBJECTS), streams=["Contact"])
-    assert org.injected() == 1
+    assert org.fired() == 1
     assert len(refused.records["Contact"]) == 40
 
 
@@ -159,6 +159,6 @@ def test_bulk_query_timeout_halves_the_window(org, config, run, t0):
     )
     jobs = _jobs(org)
     result = run(config(api_type="BULK2", **OBJECTS), streams=["Contact"])
-    assert org.injected() == 1
+    assert org.fired() == 1
     assert len(set(result.ids("Contact"))) == 40
     assert _jobs(org) - jobs == 3  # the refused job, then one per half

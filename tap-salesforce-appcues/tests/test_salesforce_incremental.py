@@ -40,7 +40,7 @@ def test_late_commit_inside_the_lookback_is_delivered(org, config, run, t0):
     late = org.write("Contact", contacts(1, "late"), modstamp=t0 - 90 * S)
     # ...and one committed far too late (outside the lookback) is not re-read.
     org.write("Contact", contacts(1, "too-late"), modstamp=t0 - 3600 * S)
-    org.advance(120)
+    org.advance_clock(120)
     second = run(config(), first.state, streams=["Contact"])
     delivered = second.ids("Contact")
     assert late[0] in delivered
@@ -57,7 +57,7 @@ def test_bookmark_never_passes_now_minus_lag(org, config, run, t0):
     names = {r["LastName"] for r in result.records["Contact"]}
     assert names == {"old-00000", "old-00001"}  # the fresh ones are still within the lag
     assert result.bookmark("Contact") == iso(t0 - 600 * S)
-    org.advance(60)
+    org.advance_clock(60)
     later = run(config(lag=60), result.state, streams=["Contact"])
     assert {r["LastName"] for r in later.records["Contact"]} >= {"fresh-00000", "fresh-00001"}
     assert later.bookmark("Contact") == iso(t0 - 10 * S)
@@ -93,7 +93,7 @@ def test_empty_window_keeps_the_bookmark_and_costs_one_query(org, config, run, t
     assert first.bookmark("Contact") == iso(t0 - 60 * S)
     assert first.bookmark("Account") is None  # nothing read: no bookmark invented
 
-    org.advance(3600)  # an hour passes with no changes
+    org.advance_clock(3600)  # an hour passes with no changes
     before = sum(org.calls().values())
     second = run(config(lookback_window=0), first.state, streams=["Contact", "Account"])
     assert second.records["Contact"] == []
@@ -135,7 +135,7 @@ def test_query_timeout_halves_the_window_and_retries(org, config, run, t0, api_t
         }
     )
     result = run(config(api_type=api_type), streams=["Contact"])
-    assert org.injected() == 2
+    assert org.fired() == 2
     assert len(set(result.ids("Contact"))) == 18
     assert result.bookmark("Contact") == iso(t0 - 60 * S)
 
@@ -151,7 +151,7 @@ def test_session_expiring_mid_stream_is_recovered(org, config, run, t0):
         }
     )
     result = run(config(api_type="REST"), streams=["Contact"])
-    assert org.injected() == 1
+    assert org.fired() == 1
     assert len(set(result.ids("Contact"))) == 2300
 
 
@@ -174,10 +174,10 @@ def test_converted_leads_come_through_with_their_conversion(org, config, run, t0
     assert all(r["ConvertedContact"] == {"Email": None} for r in open_leads)
 
     # A lead converted later comes through on the next run, with its new contact.
-    org.advance(300)
+    org.advance_clock(300)
     lead_id = open_leads[0]["Id"]
     made = org.call("POST", f"leads/{lead_id}/convert", {})
-    org.advance(60)
+    org.advance_clock(60)
     second = run(cfg, first.state, streams=["Lead"])
     again = next(r for r in second.records["Lead"] if r["Id"] == lead_id)
     assert again["IsConverted"] is True
@@ -239,7 +239,7 @@ def test_a_run_without_changes_costs_one_query_per_stream(
     assert first.bookmark("Contact") and first.bookmark("Account")
     assert first.bookmark("appcues_events")
 
-    org.advance(300)  # the next scheduled run, five minutes later
+    org.advance_clock(300)  # the next scheduled run, five minutes later
     first.state["bookmarks"]["Contact"]["read_until"] = iso(t0)  # as older versions wrote
     with caplog.at_level("INFO"):
         second = run(cfg, first.state)

@@ -11,10 +11,10 @@ import atexit
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 
@@ -22,37 +22,23 @@ def _start() -> tuple[Sandbox, dict]:
     sandbox = Sandbox().start()
     atexit.register(sandbox.stop)
     conn = sandbox.connection
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = conn["ca_bundle"]
-    seed = {"Account": 6, "Contact": 12, "Lead": 6, "seed": 3}
-    session.post(f"{conn['salesforce']['control_url']}/seed", json=seed, timeout=60)
+    with SandboxControl.of(conn, "salesforce", timeout=60) as salesforce:
+        salesforce.seed({"Account": 6, "Contact": 12, "Lead": 6, "seed": 3})
     now = datetime.now(UTC)
-    session.post(
-        f"{conn['appcues']['control_url']}/seed",
-        json={
-            "Contact": 12,
-            "Lead": 6,
-            "events": 400,
-            "seed": 3,
-            "start": (now - timedelta(days=3)).isoformat(),
-            "end": (now - timedelta(hours=1)).isoformat(),
-        },
-        timeout=60,
-    )
-    session.close()
-    sf, ac = conn["salesforce"], conn["appcues"]
+    with SandboxControl.of(conn, "appcues", timeout=60) as appcues:
+        appcues.seed(
+            {
+                "Contact": 12,
+                "Lead": 6,
+                "events": 400,
+                "seed": 3,
+                "start": (now - timedelta(days=3)).isoformat(),
+                "end": (now - timedelta(hours=1)).isoformat(),
+            }
+        )
     config = {
-        "domain": sf["login_url"],
-        "client_id": sf["client_id"],
-        "client_secret": sf["client_secret"],
-        "refresh_token": sf["refresh_token"],
-        "ca_bundle": conn["ca_bundle"],
-        "appcues_base_url": ac["base_url"],
-        "appcues_account_id": ac["account_id"],
-        "appcues_api_key": ac["api_key"],
-        "appcues_api_secret": ac["api_secret"],
-        "appcues_ca_bundle": conn["ca_bundle"],
+        **salesforce_config(conn),
+        **appcues_config(conn, "appcues_"),
         "user_objects": ["Contact", "Lead"],
         "account_object": "Account",
         "relationship_fields": {"Contact": ["Account.Product_Account_Id__c"]},

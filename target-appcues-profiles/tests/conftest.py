@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
-import requests
 
+from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config
 from target_appcues_profiles.dead_letter import read_dead_letters
 from target_appcues_profiles.target import TargetAppcuesProfiles
 
@@ -23,14 +23,11 @@ class AppcuesSandbox:
         self.sandbox = sandbox
         self.connection = sandbox.connection
         self.info = self.connection["appcues"]
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = self.connection["ca_bundle"]
+        self.controls = SandboxControl.of(self.connection, "appcues")
+        self.session = self.controls.session  # for the public API too: the sandbox's CA
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.session.request(method, f"{self.info['control_url']}/{path}", json=body)
-        response.raise_for_status()
-        return response.json()
+        return self.controls.call(method, path, body)
 
     def reset(self) -> None:
         self.control("POST", "reset")
@@ -40,7 +37,7 @@ class AppcuesSandbox:
         return self.control("GET", "stats")
 
     def faults(self, *rules: dict[str, Any]) -> None:
-        self.control("POST", "faults", {"rules": list(rules), "seed": 1})
+        self.controls.faults(*rules, seed=1)
 
     def _get(self, path: str) -> dict[str, Any] | None:
         url = f"{self.info['base_url']}/v2/accounts/{self.info['account_id']}/{path}"
@@ -69,11 +66,7 @@ class AppcuesSandbox:
 
     def config(self, tmp_path: Any, **overrides: Any) -> dict[str, Any]:
         return {
-            "account_id": self.info["account_id"],
-            "api_key": self.info["api_key"],
-            "api_secret": self.info["api_secret"],
-            "base_url": self.info["base_url"],
-            "ca_bundle": self.connection["ca_bundle"],
+            **appcues_config(self.connection),
             "state_dir": str(tmp_path / "state"),
             "retry_base_delay": 0.05,
             **overrides,

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import requests
 import yaml
 from singer_sdk.testing import target_sync_test
 
@@ -19,6 +18,7 @@ from salesforce_appcues_clients import soql
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_sandbox.salesforce.schema_file import DEFAULT_SCHEMA_FILE
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import SandboxControl, salesforce_config
 from target_salesforce_events.target import TargetSalesforceEvents
 
 STREAM = "appcues_events"
@@ -37,13 +37,8 @@ EVENT_SCHEMA = {
 
 
 def sandbox_config(sb: Sandbox, state_dir: Path, **overrides: Any) -> dict[str, Any]:
-    conn = sb.connection["salesforce"]
     config: dict[str, Any] = {
-        "domain": conn["login_url"],
-        "client_id": conn["client_id"],
-        "client_secret": conn["client_secret"],
-        "refresh_token": conn["refresh_token"],
-        "ca_bundle": sb.connection["ca_bundle"],
+        **salesforce_config(sb.connection),
         "retry_base_delay": 0.01,
         "retry_max_seconds": 2,
         "max_retries": 3,
@@ -107,14 +102,8 @@ class Org:
         return row
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
-        base = self.sandbox.connection["salesforce"]["control_url"]
-        with requests.Session() as session:
-            session.trust_env = False
-            response = session.request(
-                method, f"{base}/{path}", json=body, verify=self.sandbox.connection["ca_bundle"]
-            )
-        response.raise_for_status()
-        return response.json()
+        with SandboxControl.of(self.sandbox.connection, "salesforce") as control:
+            return control.call(method, path, body)
 
     def close(self) -> None:
         self.client.close()

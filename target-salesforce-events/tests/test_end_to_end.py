@@ -7,10 +7,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 from singer_sdk.testing import tap_to_target_sync_test
 
 from salesforce_appcues_clients import soql
+from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 from target_salesforce_events.target import TargetSalesforceEvents
 
@@ -26,32 +26,22 @@ def linked(variant_org):
     """A private sandbox whose org and Appcues account are seeded with the same identities."""
     org = variant_org(None, seed={"Account": 5, **COUNTS, "seed": 5})
     now = datetime.now(tz=UTC)
-    ac = org.sandbox.connection["appcues"]
-    with requests.Session() as session:
-        session.trust_env = False
-        answer = session.post(
-            f"{ac['control_url']}/seed",
-            json={
+    with SandboxControl.of(org.sandbox.connection, "appcues") as appcues:
+        appcues.seed(
+            {
                 **COUNTS,
                 "events": 400,
                 "seed": 5,
                 "start": iso(now - timedelta(hours=10)),
                 "end": iso(now - timedelta(hours=1)),
-            },
-            verify=org.sandbox.connection["ca_bundle"],
+            }
         )
-    answer.raise_for_status()
     return org, now
 
 
 def tap_config(org, now):
-    ac = org.sandbox.connection["appcues"]
     return {
-        "appcues_base_url": ac["base_url"],
-        "appcues_account_id": ac["account_id"],
-        "appcues_api_key": ac["api_key"],
-        "appcues_api_secret": ac["api_secret"],
-        "appcues_ca_bundle": org.sandbox.connection["ca_bundle"],
+        **appcues_config(org.sandbox.connection, "appcues_"),
         "appcues_start_date": iso(now - timedelta(hours=12)),
         "appcues_lag": 60,
     }

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import SandboxControl
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
@@ -34,16 +34,9 @@ APPCUES_SEED = {**SALESFORCE_SEED, "unknown_users": 6, "events": 500}
 def e2e_sandbox() -> Iterator[Sandbox]:
     """A sandbox of its own (other tests reset and fault the shared `sandbox` fixture)."""
     with Sandbox() as running:
-        session = requests.Session()
-        session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
         for service, seed in (("salesforce", SALESFORCE_SEED), ("appcues", APPCUES_SEED)):
-            response = session.post(
-                running.connection[service]["control_url"] + "/seed",
-                json=seed,
-                verify=running.connection["ca_bundle"],
-                timeout=120,
-            )
-            assert response.status_code == 200, f"seeding {service}: {response.text}"
+            with SandboxControl.of(running.connection, service) as control:
+                control.seed(seed)
         yield running
 
 

@@ -205,18 +205,13 @@ def test_a_second_run_of_a_job_in_progress_is_refused(project, second_round):
     # Hold the first run's first Salesforce query, so it is surely still running (an idle
     # run can otherwise end before the second one starts).
     salesforce = project.control["salesforce"]
-    salesforce.post(
-        "faults",
+    salesforce.faults(
         {
-            "rules": [
-                {
-                    "match": {"method": "GET", "path": "/queryAll"},
-                    "action": "latency",
-                    "latency_ms": 8000,
-                    "times": 1,
-                }
-            ]
-        },
+            "match": {"method": "GET", "path": "/queryAll"},
+            "action": "latency",
+            "latency_ms": 8000,
+            "times": 1,
+        }
     )
     first = subprocess.Popen(
         project.command("run", "salesforce-to-appcues"),
@@ -236,5 +231,5 @@ def test_a_second_run_of_a_job_in_progress_is_refused(project, second_round):
         assert "already running" in second.output
     finally:
         rest, _ = first.communicate(timeout=240)
-        salesforce.session.delete(f"{salesforce.url}/faults", timeout=30).raise_for_status()
+        salesforce.call("DELETE", "faults")
     assert first.returncode == 0, rest[-2000:]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
+from salesforce_appcues_sandbox.testing import SandboxControl, salesforce_login
+
 
 @dataclass
 class SalesforceOrg:
@@ -25,12 +27,8 @@ class SalesforceOrg:
         return session
 
     def control(self, method: str, path: str, body: dict | None = None) -> dict:
-        with self.session() as session:
-            resp = session.request(
-                method, f"{self.info['control_url'].rstrip('/')}/{path}", json=body, timeout=300
-            )
-        assert resp.status_code < 300, resp.text
-        return resp.json() if resp.content else {}
+        with SandboxControl.of(self.connection, "salesforce", timeout=300) as control:
+            return control.call(method, path, body) or {}
 
     def reseed(self, **counts) -> dict:
         """An org holding exactly what the deterministic generator makes from `counts`."""
@@ -40,18 +38,7 @@ class SalesforceOrg:
     def token(self) -> dict:
         """A refresh-token login, as the connectors do it."""
         with self.session() as session:
-            resp = session.post(
-                f"{self.info['login_url'].rstrip('/')}/services/oauth2/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "client_id": self.info["client_id"],
-                    "client_secret": self.info["client_secret"],
-                    "refresh_token": self.info["refresh_token"],
-                },
-                timeout=60,
-            )
-        assert resp.status_code == 200, resp.text
-        return resp.json()
+            return salesforce_login(self.connection, session)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from salesforce_appcues_sandbox.testing import appcues_config, salesforce_config
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a first run installs the source
@@ -118,13 +119,8 @@ class AirbyteSource:
 
 def our_tap(org, api_type: str, state: dict | None = None) -> tuple[list[dict], dict]:
     """Our tap on the same org, in-process: Contact records and the final state."""
-    info = org.info
     config = {
-        "domain": info["login_url"],
-        "client_id": info["client_id"],
-        "client_secret": info["client_secret"],
-        "refresh_token": info["refresh_token"],
-        "ca_bundle": org.ca_bundle,
+        **salesforce_config(org.connection),
         "user_objects": ["Contact"],
         "account_object": "",
         "relationship_fields": {},
@@ -133,14 +129,7 @@ def our_tap(org, api_type: str, state: dict | None = None) -> tuple[list[dict], 
         "lag": 0,
         "lookback_window": 600,  # Airbyte's default lookback (PT10M)
     }
-    appcues = org.connection["appcues"]
-    config.update(
-        appcues_base_url=appcues["base_url"],
-        appcues_account_id=appcues["account_id"],
-        appcues_api_key=appcues["api_key"],
-        appcues_api_secret=appcues["api_secret"],
-        appcues_ca_bundle=org.ca_bundle,
-    )
+    config.update(appcues_config(org.connection, "appcues_"))
     tap = TapSalesforceAppcues(config=config, state=state or {})
     for name, stream in tap.streams.items():
         stream.selected = name == "Contact"
@@ -215,11 +204,7 @@ def test_check_and_discover_match_our_catalog(org, source_python, tmp_path):
     assert "incremental" in contact["supported_sync_modes"]
     ours = TapSalesforceAppcues(
         config={
-            "domain": org.info["login_url"],
-            "client_id": org.info["client_id"],
-            "client_secret": org.info["client_secret"],
-            "refresh_token": org.info["refresh_token"],
-            "ca_bundle": org.ca_bundle,
+            **salesforce_config(org.connection),
             "user_objects": ["Contact"],
             "account_object": "",
             "relationship_fields": {},

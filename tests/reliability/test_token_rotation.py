@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import SandboxControl, salesforce_config
 
 pytestmark = pytest.mark.slow
 
@@ -57,26 +57,14 @@ def rotating() -> Iterator[tuple[Sandbox, set[str]]]:
             return body
 
         oauth.token = token  # records what it issues, answers unchanged
-        session = requests.Session()
-        session.trust_env = False
-        seeded = session.post(
-            running.connection["salesforce"]["control_url"] + "/seed",
-            json={"seed": 3, "Account": 3, "Contact": 20},
-            verify=running.connection["ca_bundle"],
-            timeout=60,
-        )
-        assert seeded.status_code == 200, seeded.text
+        with SandboxControl.of(running.connection, "salesforce", timeout=60) as control:
+            control.seed({"seed": 3, "Account": 3, "Contact": 20})
         yield running, issued
 
 
 def _salesforce_config(sb: Sandbox, store: Path) -> dict[str, Any]:
-    sf = sb.connection["salesforce"]
     return {
-        "domain": sf["login_url"],
-        "client_id": sf["client_id"],
-        "client_secret": sf["client_secret"],
-        "refresh_token": sf["refresh_token"],
-        "ca_bundle": sb.connection["ca_bundle"],
+        **salesforce_config(sb.connection),
         "token_store_dir": str(store),
         "retry_base_delay": 0.05,
         "request_timeout": 30,

@@ -14,26 +14,22 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import analytics, imports
+from .account import AppcuesAccount
 from .models import (
     Event,
-    ExportJob,
-    ImportJob,
     ValidationError,
     check_attributes,
     event_json,
     iso_ms,
     parse_event_timestamp,
 )
-
-if TYPE_CHECKING:
-    from .service import AppcuesService
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -118,15 +114,16 @@ def _is_json(request: Request) -> bool:
 class AppcuesResponses:
     """Request handlers; every API handler runs behind `api()` (auth, rate limit, account)."""
 
-    def __init__(self, service: AppcuesService) -> None:
-        self.service = service
+    def __init__(self, account: AppcuesAccount, base_url: Callable[[], str]) -> None:
+        self.account = account
+        self.base_url = base_url  # known once the server has bound its port
         self.limiter = RateLimiter()
         self._download_key = uuid.uuid4().bytes  # signs presigned export URLs
 
     # --- the gate in front of every API call -------------------------------------------
     def api(self, handler: Handler) -> Handler:
         async def gated(request: Request) -> Response:
-            svc = self.service
+            svc = self.account
             if not self._authorized(request):
                 return problem(
                     401,
@@ -176,7 +173,7 @@ class AppcuesResponses:
         except (binascii.Error, UnicodeDecodeError):
             return False
         key, sep, secret = decoded.partition(":")
-        svc = self.service
+        svc = self.account
         return bool(sep) and (
             hmac.compare_digest(key.encode(), svc.api_key.encode())
             & hmac.compare_digest(secret.encode(), svc.api_secret.encode())
@@ -185,7 +182,7 @@ class AppcuesResponses:
     async def _json(self, request: Request) -> Any:
         if not _is_json(request):
             raise _RefusedError(415, "Content-Type must be application/json")
-        raw = await read_body(request, self.service.settings.max_import_bytes)
+        raw = await read_body(request, self.account.settings.max_import_bytes)
         try:
             return json.loads(raw)
         except ValueError:
@@ -194,7 +191,7 @@ class AppcuesResponses:
     # --- profiles ----------------------------------------------------------------------
     async def get_profile(self, request: Request) -> Response:
         kind, key = _profile_target(request)
-        profile = self.service.store.get_profile(kind, key)
+        profile = self.account.store.get_profile(kind, key)
         if profile is None:
             return problem(404, f"{kind} not found")
         return JSONResponse(profile)
@@ -207,15 +204,12 @@ class AppcuesResponses:
             return exc.response()
         except ValidationError as exc:
             return problem(400, str(exc))
-        svc = self.service
-        svc.store.merge_profiles(kind, [(key, attrs)], svc.now_ms())
-        svc.stats.incr("profiles_written" if kind == "user" else "groups_written")
+        self.account.merge_profile(kind, key, attrs)
         return ok()
 
     async def delete_user_profile(self, request: Request) -> Response:
-        if not self.service.store.delete_user(request.path_params["user_id"]):
+        if not self.account.delete_user(request.path_params["user_id"]):
             return problem(404, "user not found")
-        self.service.stats.incr("profiles_deleted")
         return Response(status_code=204)
 
     async def add_group_users(self, request: Request) -> Response:
@@ -226,8 +220,7 @@ class AppcuesResponses:
         user_ids = body.get("user_ids") if isinstance(body, dict) else None
         if not isinstance(user_ids, list) or not all(isinstance(u, str) and u for u in user_ids):
             return problem(400, 'body must be {"user_ids": [...]} with non-empty string ids')
-        self.service.store.add_members(request.path_params["group_id"], user_ids)
-        self.service.stats.incr("group_memberships_written", len(user_ids))
+        self.account.add_group_users(request.path_params["group_id"], user_ids)
         return Response(status_code=204)
 
     # --- events ------------------------------------------------------------------------
@@ -239,12 +232,7 @@ class AppcuesResponses:
             return exc.response()
         except ValidationError as exc:
             return problem(400, str(exc))
-        svc = self.service
-        now = svc.now_ms()
-        added = svc.store.add_events([event], now)
-        svc.store.ensure_user(event.user_id, now)
-        svc.stats.incr("events_stored", added)
-        svc.webhooks.notify()
+        self.account.track_event(event)
         return ok()
 
     async def list_events(self, request: Request) -> Response:
@@ -256,12 +244,12 @@ class AppcuesResponses:
             tz = ZoneInfo(zone_name) if zone_name else None
         except (ZoneInfoNotFoundError, ValueError):
             return problem(400, f"unknown time_zone {zone_name!r}")
-        rows = self.service.store.user_events(request.path_params["user_id"], int(raw_limit))
+        rows = self.account.store.user_events(request.path_params["user_id"], int(raw_limit))
         return JSONResponse([event_json(r, tz) if tz else event_json(r) for r in rows])
 
     # --- bulk import and jobs ----------------------------------------------------------
     async def start_import(self, request: Request) -> Response:
-        svc = self.service
+        svc = self.account
         kind = request.path_params["kind"]
         if kind not in imports.KINDS:
             return problem(404, f"unknown import type {kind!r}")
@@ -272,36 +260,22 @@ class AppcuesResponses:
             )
         except imports.PayloadError as exc:
             return problem(exc.status, str(exc))
-        now = svc.now_ms()
-        job = ImportJob(
-            job_id=str(uuid.uuid4()),
-            kind=kind,
-            created_ms=now,
-            updated_ms=now,
-            style=svc.settings.import_job_style,
-            row_base=svc.settings.import_error_row_base,
-        )
-        svc.jobs.add_import(job)
-        svc.stats.incr("import_jobs")
-        if svc.settings.import_job_stalls:  # a job that never ends: running, applies nothing
-            job.status = "running"
-        else:
-            svc.worker.submit(lambda: svc.run_import(job, payload))
-        job_url = f"{svc.base_url}/v2/accounts/{svc.account_id}/jobs/{job.job_id}"
+        job = svc.start_import(kind, payload)
+        job_url = f"{self.base_url()}/v2/accounts/{svc.account_id}/jobs/{job.job_id}"
         return ok(202, "Accepted", job_id=job.job_id, job_url=job_url)
 
     async def list_jobs(self, request: Request) -> Response:
-        return JSONResponse([j.to_json() for j in self.service.jobs.import_jobs()])
+        return JSONResponse([j.to_json() for j in self.account.jobs.import_jobs()])
 
     async def get_job(self, request: Request) -> Response:
-        snapshot = self.service.jobs.import_snapshot(request.path_params["job_id"])
+        snapshot = self.account.jobs.import_snapshot(request.path_params["job_id"])
         if snapshot is None:
             return problem(404, "job not found")
         return JSONResponse(snapshot)
 
     # --- analytics ---------------------------------------------------------------------
     async def analytics_query(self, request: Request) -> Response:
-        svc = self.service
+        svc = self.account
         try:
             spec = await self._json(request)
             query = analytics.compile_spec(
@@ -322,7 +296,7 @@ class AppcuesResponses:
         return response
 
     async def create_export(self, request: Request) -> Response:
-        svc = self.service
+        svc = self.account
         try:
             spec = await self._json(request)
             analytics.compile_spec(
@@ -333,16 +307,13 @@ class AppcuesResponses:
         except analytics.SpecError as exc:
             if exc.status < 500:  # the real engine fails these only when the job runs
                 return problem(exc.status, exc.detail)
-        job = ExportJob(job_id=str(uuid.uuid4()), spec=spec, created_ms=svc.now_ms())
-        svc.jobs.add_export(job)
-        svc.stats.incr("exports")
-        svc.worker.submit(lambda: svc.run_export(job))
+        job = svc.create_export(spec)
         response = JSONResponse({"job_id": job.job_id, "status": "queued"}, status_code=202)
         response.headers.update(self._concurrency_headers())
         return response
 
     async def get_export(self, request: Request) -> Response:
-        svc = self.service
+        svc = self.account
         job = svc.jobs.exports.get(request.path_params["job_id"])
         if job is None:
             return problem(404, "export job not found")
@@ -351,7 +322,7 @@ class AppcuesResponses:
             expires = svc.clock.now() + timedelta(seconds=svc.settings.export_url_ttl_seconds)
             expires_epoch = int(expires.timestamp())
             body["download_url"] = (
-                f"{svc.base_url}/downloads/exports/{job.job_id}.json"
+                f"{self.base_url()}/downloads/exports/{job.job_id}.json"
                 f"?expires={expires_epoch}&signature={self._sign(job.job_id, expires_epoch)}"
             )
             body["expires_at"] = iso_ms(expires_epoch * 1000)
@@ -362,9 +333,7 @@ class AppcuesResponses:
         return response
 
     def _concurrency_headers(self) -> dict[str, str]:
-        busy = sum(
-            1 for j in list(self.service.jobs.exports.values()) if j.status in ("queued", "running")
-        )
+        busy = self.account.busy_exports()
         return {
             "X-Concurrency-Limit": str(EXPORT_CONCURRENCY_LIMIT),
             "X-Concurrency-Used": str(busy),
@@ -383,9 +352,9 @@ class AppcuesResponses:
             signature, self._sign(job_id, int(expires))
         ):
             return _storage_error(403, "SignatureDoesNotMatch", "The request signature is invalid")
-        if self.service.clock.now().timestamp() > int(expires):
+        if self.account.clock.now().timestamp() > int(expires):
             return _storage_error(403, "AccessDenied", "Request has expired")
-        job = self.service.jobs.exports.get(job_id)
+        job = self.account.jobs.exports.get(job_id)
         if job is None or job.status != "done":
             return _storage_error(404, "NoSuchKey", "The specified key does not exist.")
         return Response(job.content, media_type="application/json")

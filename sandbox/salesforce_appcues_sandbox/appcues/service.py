@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,24 +12,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..common import identities
 from ..common.clock import SandboxClock
 from ..common.faults import FaultRule
 from ..common.service import SandboxService, control_json
 from ..common.stats import CallStats
-from . import analytics, generator, imports
-from .models import (
-    AccountSettings,
-    AppcuesStore,
-    ExportJob,
-    ImportJob,
-    JobRegistry,
-    epoch_ms,
-)
+from .account import AppcuesAccount
+from .models import AccountSettings, AppcuesStore, JobRegistry
 from .responses import AppcuesResponses, problem
 from .urls import api_routes
 from .webhooks import WebhookConfig, WebhookSender
-from .worker import BackgroundWorker
 
 # Appcues paths -> the endpoint patterns `GET stats` groups calls by.
 _PATH_PATTERNS = [
@@ -59,22 +48,47 @@ class AppcuesService(SandboxService):
     def __init__(self, clock: SandboxClock, data_dir: Path | None = None, **options: Any) -> None:
         super().__init__(clock, data_dir, **options)
         self.stats = AppcuesCallStats()
-        self.account_id = str(options.get("account_id", "93417"))
-        self.api_key = str(options.get("api_key", f"key-{secrets.token_hex(8)}"))
-        self.api_secret = str(options.get("api_secret", secrets.token_urlsafe(24)))
-        self._default_settings = {
-            k: v for k, v in options.items() if k in AccountSettings.__dataclass_fields__
-        }
-        self.settings = AccountSettings()
-        self.settings.update(self._default_settings)
-        self.store = AppcuesStore(data_dir)
-        self.jobs = JobRegistry()
-        self.worker = BackgroundWorker("appcues-jobs")
-        self.webhooks = WebhookSender(self.store, clock.now, self.account_id, self.stats)
-        self.responses = AppcuesResponses(self)
+        self.account = AppcuesAccount(
+            clock,
+            data_dir,
+            self.stats,
+            account_id=str(options.get("account_id", "93417")),
+            api_key=str(options.get("api_key", f"key-{secrets.token_hex(8)}")),
+            api_secret=str(options.get("api_secret", secrets.token_urlsafe(24))),
+            settings={
+                k: v for k, v in options.items() if k in AccountSettings.__dataclass_fields__
+            },
+        )
+        self.responses = AppcuesResponses(self.account, lambda: self.base_url)
 
-    def now_ms(self) -> int:
-        return epoch_ms(self.clock.now())
+    # The account's parts, as tests and the control API reach them.
+    @property
+    def account_id(self) -> str:
+        return self.account.account_id
+
+    @property
+    def api_key(self) -> str:
+        return self.account.api_key
+
+    @property
+    def api_secret(self) -> str:
+        return self.account.api_secret
+
+    @property
+    def settings(self) -> AccountSettings:
+        return self.account.settings
+
+    @property
+    def store(self) -> AppcuesStore:
+        return self.account.store
+
+    @property
+    def jobs(self) -> JobRegistry:
+        return self.account.jobs
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        return self.account.webhooks
 
     # --- SandboxService ----------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -108,67 +122,18 @@ class AppcuesService(SandboxService):
         }
 
     def close(self) -> None:
-        self.webhooks.close()
-        self.worker.close()
-        self.store.close()
+        self.account.close()
 
     # --- state -------------------------------------------------------------------------
     def reset(self) -> None:
-        self.webhooks.clear()
-        self.store.reset()
-        self.jobs.clear()
-        self.stats.reset()
+        self.account.reset()
         self.responses.limiter.reset()
-        self.settings = AccountSettings()
-        self.settings.update(self._default_settings)
 
     def seed(self, body: dict[str, Any]) -> dict[str, int]:
-        spec = generator.SeedSpec.from_json(body, self.clock.now())
-        result = generator.generate(spec, self.store, self.now_ms())
-        self.stats.incr("events_stored", result["events"])
-        self.webhooks.notify()
-        return result
+        return self.account.seed(body)
 
     def seed_demo(self) -> dict[str, int]:
-        return self.seed(dict(identities.DEMO_SEED))
-
-    def run_import(self, job: ImportJob, payload: imports.Payload) -> None:
-        """Runs on the worker thread; a job dropped by a reset meanwhile is skipped."""
-        if job.job_id not in self.jobs.imports:
-            return
-        imports.run_import(
-            job,
-            payload,
-            self.store,
-            self.now_ms,
-            self.jobs.update_import,
-            self.stats.incr,
-        )
-        self.stats.incr("import_rows", job.processed_rows)
-        self.webhooks.notify()
-
-    def run_export(self, job: ExportJob) -> None:
-        """Runs on the worker thread: queued -> running -> done | failed."""
-        if job.job_id not in self.jobs.exports:
-            return
-        job.status = "running"
-        threading.Event().wait(self.settings.export_running_seconds)
-        try:
-            query = analytics.compile_spec(
-                job.spec,
-                now=self.clock.now(),
-                delay_seconds=self.settings.analytics_delay_seconds,
-                max_days=None,
-                **self.settings.analytics_window(),
-            )
-            result = analytics.run(self.store, query, cap=None)
-        except analytics.SpecError as exc:
-            job.failure_reason = exc.detail
-            job.status = "failed"
-            return
-        job.content = json.dumps(result.rows, separators=(",", ":")).encode()
-        job.row_count = len(result.rows)
-        job.status = "done"
+        return self.account.seed_demo()
 
     # --- control API -------------------------------------------------------------------
     async def _reset(self, request: Request) -> Response:

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from typing import TYPE_CHECKING
 
 from .ingest import IngestJobs
 from .models import SalesforceError
-from .wire import ApiResult
-
-if TYPE_CHECKING:
-    from .responses import ApiCall
+from .wire import ApiCall, ApiResult
 
 
 class IngestHandlers:

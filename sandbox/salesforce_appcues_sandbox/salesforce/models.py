@@ -18,26 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..common.clock import SandboxClock
-from . import ids
-from .schema import FieldDef, ObjectDef, Schema
+from . import datetimes, ids
+from .schema import TEXT_TYPES, FieldDef, ObjectDef, Schema
 from .schema_file import field_defaults, load_schema, user_view
 
-_STRING_TYPES = {
-    "string",
-    "textarea",
-    "email",
-    "phone",
-    "url",
-    "picklist",
-    "multipicklist",
-    "combobox",
-    "encryptedstring",
-}
 _NUMBER_TYPES = {"double", "currency", "percent"}
-_DATETIME_RE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?)?$"
-)
 # Salesforce's check is looser than RFC 5322 but refuses the obvious: no @, spaces, no dot.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _FORMULA_TEXT = re.compile(r"^\s*TEXT\(\s*(\w+)\s*\)\s*$", re.IGNORECASE)
@@ -103,29 +88,6 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def parse_datetime(text: str) -> datetime | None:
-    m = _DATETIME_RE.match(text.strip())
-    if not m:
-        return None
-    day, hh, mm, ss, frac, tz = m.groups()
-    try:
-        base = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    if hh is None:
-        return base
-    micro = int((frac or "0")[:6].ljust(6, "0"))
-    try:
-        moment = base.replace(hour=int(hh), minute=int(mm), second=int(ss or 0), microsecond=micro)
-    except ValueError:
-        return None
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        digits = tz[1:].replace(":", "")
-        moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return moment
-
-
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -188,7 +150,7 @@ class Org:
                     col = f"{quote(f.name)} {f.sql_type}"
                     if f.name == "Id":
                         col += " PRIMARY KEY"
-                    elif f.type in _STRING_TYPES and not f.case_sensitive:
+                    elif f.type in TEXT_TYPES and not f.case_sensitive:
                         col += " COLLATE NOCASE"  # SOQL and unique checks ignore case
                     cols.append(col)
                 self.conn.execute(
@@ -701,7 +663,7 @@ class Org:
         if value is None or (value == "" and f.type != "boolean"):
             return None
         t = f.type
-        if t in _STRING_TYPES:
+        if t in TEXT_TYPES:
             if isinstance(value, list) and t == "multipicklist":
                 value = ";".join(map(str, value))
             if isinstance(value, bool):
@@ -762,7 +724,7 @@ class Org:
             except ValueError:
                 raise bad() from None
         if t == "datetime":
-            moment = parse_datetime(value) if isinstance(value, str) else None
+            moment = datetimes.parse_value(value) if isinstance(value, str) else None
             if moment is None:
                 raise bad()
             if self.datetime_fraction == "round" and moment.microsecond >= 500_000:
@@ -997,14 +959,14 @@ def _derive_event(
     start_text = row.get("ActivityDateTime")
     if not start_text:
         return
-    begin = parse_datetime(str(start_text))
+    begin = datetimes.parse_value(str(start_text))
     assert begin is not None
     row["StartDateTime"] = start_text
     row["ActivityDate"] = begin.date().isoformat()
     duration_sent = "DurationInMinutes" in values and values["DurationInMinutes"] is not None
     end_sent = "EndDateTime" in values and values["EndDateTime"] is not None
     if end_sent and not duration_sent:
-        finish = parse_datetime(str(row["EndDateTime"]))
+        finish = datetimes.parse_value(str(row["EndDateTime"]))
         assert finish is not None
         row["DurationInMinutes"] = int((finish - begin).total_seconds() // 60)
     elif row.get("DurationInMinutes") is not None and not end_sent:
@@ -1033,8 +995,8 @@ def _check_event(row: dict[str, Any]) -> None:
                 ["DurationInMinutes"],
             )
         )
-    start = parse_datetime(str(row["ActivityDateTime"]))
-    end = parse_datetime(str(row["EndDateTime"])) if row.get("EndDateTime") else None
+    start = datetimes.parse_value(str(row["ActivityDateTime"]))
+    end = datetimes.parse_value(str(row["EndDateTime"])) if row.get("EndDateTime") else None
     if start and end and duration is not None and end != start + timedelta(minutes=int(duration)):
         raise _RecordFailedError(
             RecordError(

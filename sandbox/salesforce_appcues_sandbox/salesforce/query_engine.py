@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import ids
 from .schema import FieldDef, Schema
 from .soql import (
     CompiledQuery,
     ResolvedField,
     SoqlError,
     compile_query,
-    id_checksum,
     quote_ident,
 )
 
@@ -47,7 +47,7 @@ def _locator_id(number: int) -> str:
         if number == 0:
             break
     body = "01g5g" + digits.rjust(10, "0")
-    return body + id_checksum(body)
+    return body + ids.checksum(body)
 
 
 @dataclass

@@ -10,12 +10,11 @@ import gzip
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import wire
+from . import datetimes, wire
 from .bulk import BulkQueryJobs
 from .ingest_responses import IngestHandlers
 from .models import (
@@ -24,40 +23,18 @@ from .models import (
     SalesforceError,
     WriteOp,
     WriteResult,
-    parse_datetime,
     stamp,
 )
 from .query_engine import QueryEngine, QueryPage
 from .schema import ObjectDef
 from .soql import SoqlError
-from .wire import ApiResult, error
+from .wire import ApiCall, ApiResult, error
 
 MAX_COLLECTION = 200
 MAX_CHUNKS = 10  # runs of same-type records one collection call may hold
 REPLICATION_WINDOW = timedelta(days=30)
 MAX_BATCH = 25
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
-
-
-@dataclass
-class ApiCall:
-    method: str
-    version: str
-    params: dict[str, str]  # path parameters, URL-decoded
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-case names
-    body: bytes = b""
-    _json: Any = field(default=None, repr=False)
-
-    def json(self) -> Any:
-        if not self.body.strip():
-            return None
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise SalesforceError(
-                400, "JSON_PARSER_ERROR", "The request body is not valid JSON"
-            ) from None
 
 
 class RestApi(IngestHandlers):
@@ -157,7 +134,7 @@ class RestApi(IngestHandlers):
         start_text, end_text = call.query.get("start"), call.query.get("end")
         if not start_text or not end_text:
             raise SalesforceError(400, "MISSING_ARGUMENT", "start and end are required")
-        start, end = parse_datetime(start_text), parse_datetime(end_text)
+        start, end = datetimes.parse_value(start_text), datetimes.parse_value(end_text)
         if start is None or end is None:
             raise SalesforceError(
                 400, "INVALID_REPLICATION_DATE", "start and end must be ISO 8601 datetimes"

@@ -17,6 +17,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # describe 'type' -> (soapType, SQLite column type or None for compound fields)
+# Field types whose values are text: stored as TEXT, compared ignoring case unless the field
+# is case-sensitive.
+TEXT_TYPES = frozenset(
+    {
+        "string",
+        "textarea",
+        "email",
+        "phone",
+        "url",
+        "picklist",
+        "multipicklist",
+        "combobox",
+        "encryptedstring",
+    }
+)
 _TYPES: dict[str, tuple[str, str | None]] = {
     "id": ("tns:ID", "TEXT"),
     "reference": ("tns:ID", "TEXT"),

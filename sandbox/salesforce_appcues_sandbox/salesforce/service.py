@@ -43,11 +43,11 @@ from .ingest import IngestJobs, IngestSettings
 from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
 from .oauth import OAuthError, OAuthServer
 from .query_engine import QueryEngine
-from .responses import ApiCall, RestApi
+from .responses import RestApi
 from .seed import seed_org
 from .soql import SoqlError
 from .usage import ApiUsage
-from .wire import ApiResult, error
+from .wire import ApiCall, ApiResult, error
 
 logger = logging.getLogger(__name__)
 JSON_TYPE = "application/json;charset=UTF-8"

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .schema import FieldDef, ObjectDef, Schema
+from . import datetimes, ids
+from .schema import TEXT_TYPES, FieldDef, ObjectDef, Schema
 
 
 class SoqlError(Exception):
@@ -389,26 +390,6 @@ def encode_string(value: str) -> str:
     return "'" + "".join(out) + "'"
 
 
-_DT_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):?(\d{2}))",
-    re.IGNORECASE,
-)
-
-
-def parse_datetime(text: str) -> tuple[datetime, int]:
-    """A datetime literal as (UTC datetime at whole seconds, nanoseconds)."""
-    match = _DT_RE.fullmatch(text)
-    if match is None:
-        raise ValueError(text)
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    fraction = (match.group(7) or "").ljust(9, "0")
-    moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    if match.group(9):
-        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
-        moment = moment - offset if match.group(9) == "+" else moment + offset
-    return moment, int(fraction)
-
-
 def stored_datetime(moment: datetime, millis: int = 0) -> str:
     """The storage form 'YYYY-MM-DDTHH:MM:SS.mmmZ' of a UTC moment."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
@@ -417,38 +398,13 @@ def stored_datetime(moment: datetime, millis: int = 0) -> str:
 # ---------------------------------------------------------------------------------------
 # Checking against the schema and translating to SQL
 
-_STRING_TYPES = frozenset(
-    {
-        "string",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "encryptedstring",
-        "time",
-    }
-)
+# SOQL also takes a time field's literal as a quoted string.
+_STRING_TYPES = TEXT_TYPES | {"time"}
 _ID_TYPES = frozenset({"id", "reference"})
 _NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
 
 
 _ID_RE = re.compile(r"[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?")
-_CHECKSUM_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def id_checksum(id15: str) -> str:
-    """The 3-character suffix of an 18-character Salesforce id."""
-    out = ""
-    for chunk in range(3):
-        bits = 0
-        for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << i
-        out += _CHECKSUM_CHARS[bits]
-    return out
 
 
 def quote_ident(name: str) -> str:
@@ -663,7 +619,7 @@ class _Compiler:
                     path, "INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}"
                 )
             # a 15-character id names the same record as its 18-character form
-            return text[:15] + id_checksum(text[:15])
+            return text[:15] + ids.checksum(text[:15])
         if ftype == "boolean":
             if lit.kind != "boolean":
                 raise self._type_error(path, fdef)
@@ -688,7 +644,7 @@ class _Compiler:
             if lit.kind != "datetime":
                 raise self._type_error(path, fdef)
             try:
-                return parse_datetime(lit.value)
+                return datetimes.parse_literal(lit.value)
             except ValueError:
                 raise self._error(
                     path, "MALFORMED_QUERY", f"invalid datetime: {lit.value}"
@@ -877,6 +833,5 @@ __all__ = [
     "decode_string",
     "encode_string",
     "parse",
-    "parse_datetime",
     "stored_datetime",
 ]

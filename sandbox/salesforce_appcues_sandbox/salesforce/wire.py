@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import RecordError, WriteResult
+from .models import RecordError, SalesforceError, WriteResult
 from .schema import FieldDef, ObjectDef, Schema
 
 _TEXT_TYPES = {"textarea"}
+
+
+@dataclass
+class ApiCall:
+    method: str
+    version: str
+    params: dict[str, str]  # path parameters, URL-decoded
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes = b""
+    _json: Any = field(default=None, repr=False)
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise SalesforceError(
+                400, "JSON_PARSER_ERROR", "The request body is not valid JSON"
+            ) from None
 
 
 @dataclass

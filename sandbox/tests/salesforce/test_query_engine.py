@@ -7,16 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from salesforce_appcues_sandbox.salesforce.ids import checksum
 from salesforce_appcues_sandbox.salesforce.query_engine import QueryEngine
 from salesforce_appcues_sandbox.salesforce.schema import FieldDef, ObjectDef, Schema
-from salesforce_appcues_sandbox.salesforce.soql import SoqlError, id_checksum
+from salesforce_appcues_sandbox.salesforce.soql import SoqlError
 
 V = "61.0"
 
 
 def _id(prefix, n):
     body = f"{prefix}5g{n:010d}"
-    return body + id_checksum(body)
+    return body + checksum(body)
 
 
 def _system():

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from salesforce_appcues_sandbox.salesforce.datetimes import parse_literal
 from salesforce_appcues_sandbox.salesforce.soql import (
     BoolOp,
     Compare,
@@ -19,7 +20,6 @@ from salesforce_appcues_sandbox.salesforce.soql import (
     decode_string,
     encode_string,
     parse,
-    parse_datetime,
     stored_datetime,
 )
 
@@ -119,7 +119,7 @@ def test_order_by_several_fields_and_limit_offset():
 def test_every_datetime_form_parses_and_normalises(literal, utc):
     stmt = parse(f"SELECT Id FROM Contact WHERE SystemModstamp > {literal}")
     assert stmt.where.value.kind == "datetime"
-    moment, nanos = parse_datetime(stmt.where.value.value)
+    moment, nanos = parse_literal(stmt.where.value.value)
     assert stored_datetime(moment, nanos // 1_000_000) == utc
 
 
@@ -221,5 +221,5 @@ def test_generated_datetimes_parse_to_the_same_moment(moment, suffix):
     moment = moment.replace(microsecond=0)
     literal = moment.strftime("%Y-%m-%dT%H:%M:%S") + suffix
     stmt = parse(f"SELECT Id FROM Contact WHERE SystemModstamp >= {literal}")
-    parsed, nanos = parse_datetime(stmt.where.value.value)
+    parsed, nanos = parse_literal(stmt.where.value.value)
     assert (parsed, nanos) == (moment, 0)
