@@ -1,0 +1,97 @@
+"""`appcues-webhook-receiver serve --config config.json`: the long-lived receiver service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from salesforce_appcues_clients.run_lock import RunLock, RunLockedError
+
+from ..loader import EventLoader
+from ..settings import SettingsError
+from .app import create_app
+from .metrics import ReceiverMetrics
+from .settings import WebhookSettings, loader_config
+from .spool import Spool
+from .worker import SpoolWorker
+
+log = logging.getLogger("appcues_webhook_receiver")
+
+
+def _read_config(paths: tuple[Path, ...]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for path in paths:
+        config.update(json.loads(path.read_text(encoding="utf-8")))
+    return config
+
+
+@click.group()
+def main() -> None:
+    """Appcues webhooks -> Salesforce Events, in real time."""
+
+
+@main.command()
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON config: the events target's settings plus webhook_* (repeatable, later wins).",
+)
+def serve(configs: tuple[Path, ...]) -> None:
+    """Receive, verify and spool deliveries; load them into Salesforce."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = loader_config(_read_config(configs))
+    try:
+        settings = WebhookSettings.from_config(config)
+        loader = EventLoader(config)
+    except SettingsError as exc:
+        click.echo(f"Configuration error: {exc}", err=True)
+        sys.exit(1)
+    # The ledger is part of exactly-once: one process at a time on it (the poll job's
+    # ledger is another file, see docs/operations.md).
+    lock = RunLock(
+        loader.settings.ledger_path.with_name(loader.settings.ledger_path.name + ".lock"),
+        "appcues-webhook-receiver",
+    )
+    try:
+        lock.acquire()
+    except RunLockedError as exc:
+        log.error("Refused to start: %s", exc)
+        sys.exit(exc.exit_code)
+    spool = Spool(settings.spool_path)
+    metrics = ReceiverMetrics(spool)
+    worker = SpoolWorker(spool, loader, settings, metrics)
+    app = create_app(settings, spool, worker, metrics)
+    log.info(
+        "Receiving on http://%s:%d%s (scheme %s); spool %s with %d deliveries waiting",
+        settings.host,
+        settings.port,
+        settings.path,
+        settings.scheme,
+        settings.spool_path,
+        spool.depth(),
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,  # request lines add nothing the metrics do not count
+            server_header=False,
+        )
+    finally:
+        loader.close()
+        log.info("%s", loader.summary.describe())
+        spool.close()
+        lock.release()
