@@ -35,6 +35,7 @@ def create_app(
     worker: SpoolWorker | None,
     metrics: ReceiverMetrics,
     clock: Callable[[], float] = time.time,
+    on_shutdown: Callable[[], None] | None = None,
 ) -> Starlette:
     verifier = SignatureVerifier(settings.secrets, settings.scheme, settings.replay_window_seconds)
 
@@ -84,6 +85,9 @@ def create_app(
         finally:
             if worker is not None:
                 await run_in_threadpool(worker.stop)
+            # here, not after uvicorn.run: uvicorn re-raises SIGTERM once shut down
+            if on_shutdown is not None:
+                on_shutdown()
 
     return Starlette(
         routes=[

@@ -71,7 +71,13 @@ def serve(configs: tuple[Path, ...]) -> None:
     spool = Spool(settings.spool_path)
     metrics = ReceiverMetrics(spool)
     worker = SpoolWorker(spool, loader, settings, metrics)
-    app = create_app(settings, spool, worker, metrics)
+
+    def shut_down() -> None:  # the worker closed the loader when it stopped
+        log.info("%s", loader.summary.describe())
+        spool.close()
+        lock.release()
+
+    app = create_app(settings, spool, worker, metrics, on_shutdown=shut_down)
     log.info(
         "Receiving on http://%s:%d%s (scheme %s); spool %s with %d deliveries waiting",
         settings.host,
@@ -81,17 +87,13 @@ def serve(configs: tuple[Path, ...]) -> None:
         settings.spool_path,
         spool.depth(),
     )
-    try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=False,  # request lines add nothing the metrics do not count
-            server_header=False,
-        )
-    finally:
-        loader.close()
-        log.info("%s", loader.summary.describe())
-        spool.close()
-        lock.release()
+    # SIGTERM/SIGINT: uvicorn stops accepting, the worker ends its batch, `shut_down` runs;
+    # then uvicorn re-raises the signal, so the process ends by it (systemd: a clean stop).
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,  # request lines add nothing the metrics do not count
+        server_header=False,
+    )

@@ -138,6 +138,12 @@ class SpoolWorker:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self.loader.close()  # in this thread: the ledger's SQLite connection was made here
+
+    def _drain(self) -> None:
         pause = 0.0
         while not self.stopping.is_set():
             batch = self._next_batch()
