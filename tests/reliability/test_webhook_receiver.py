@@ -9,6 +9,9 @@ replayed an hour later; tampered body; wrong secret; secret rotation; another sc
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -358,6 +361,199 @@ def test_webhooks_become_events_then_the_poll_job_writes_none(world, tmp_path):
             world, receiver.dead_letters() + pipeline.dead_letters(), "Appcues_Event_Id__c"
         )
         record(figures, checked, receiver)
+    finally:
+        world.appcues.call("DELETE", "webhooks")
+        assert receiver.stop() in STOPPED, receiver.log()[-3000:]
+
+
+def rule(action: str = "error", times: int = 1, **fields: Any) -> dict[str, Any]:
+    match = fields.pop("match", {})
+    if isinstance(match, str):
+        match = {"path": match}
+    return {"action": action, "times": times, "match": match, **fields}
+
+
+def test_sigkill_mid_batch_and_salesforce_faults_during_drain(world, tmp_path):
+    figures = H.figures.scenario("webhook: SIGKILL mid-batch, restart; 5xx/429/session expiry")
+    reset(world)
+    receiver = Receiver(world, tmp_path / "b", webhook_batch_size=25).start()
+    try:
+        subscribe(world, receiver)
+        # A write held at Salesforce: the receiver is killed while it is in flight.
+        world.salesforce.faults(rule("latency", latency_ms=1500, match=SF_WRITE))
+        world.appcues.call("POST", "seed", {**SEED, "events": 300})
+        deadline = time.monotonic() + 60
+        while world.salesforce.fired() < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert world.salesforce.fired() >= 1, receiver.log()[-2000:]
+        receiver.kill()  # mid-batch: its write is in flight, its rows still spooled
+        figures.faults += world.salesforce.clear_faults() + 1
+        # While it is down the sender retries; Salesforce then fails in every way at once.
+        world.salesforce.faults(
+            rule(status=503, times=2, match=SF_WRITE),
+            rule(status=500, match=SF_QUERY),
+            rule(status=429, retry_after=1, match=SF_WRITE),
+            rule("expire_session", match=SF_QUERY),
+            rule("expire_session", match=SF_WRITE),
+        )
+        time.sleep(0.5)
+        receiver.start()  # same port, same spool, same ledger
+        wait_drained(world, receiver)
+        figures.faults += world.salesforce.clear_faults()
+        figures.runs += receiver.starts
+        checked = H.check_events(world, receiver.dead_letters(), "Appcues_Event_Id__c")
+        record(figures, checked, receiver)
+        deliveries = world.appcues.call("GET", "webhooks")["deliveries"]
+        undelivered = [d for d in deliveries if not d["delivered"]]
+        assert not undelivered, undelivered
+        assert any(len(d["status_codes"]) < d["attempts"] for d in deliveries)  # refused conns
+    finally:
+        world.appcues.call("DELETE", "webhooks")
+        world.clear_faults()
+        assert receiver.stop() in STOPPED, receiver.log()[-3000:]
+
+
+def test_sender_timeouts_then_the_poll_job_fills_in(world, tmp_path):
+    """The sender gives up on deliveries it timed out on (some the receiver had spooled,
+    some not); its retries are duplicates the spool or ledger drops, and the poll job is the
+    safety net for what never arrived: 0 lost, 0 duplicates."""
+    figures = H.figures.scenario("webhook: sender timeouts and retries, then the poll job")
+    reset(world)
+    receiver = Receiver(world, tmp_path / "c").start()
+    try:
+        subscribe(world, receiver, timeout_seconds=0.005, max_attempts=2, backoff_seconds=0.01)
+        world.appcues.call("POST", "seed", {**SEED, "events": 150})
+        wait_drained(world, receiver)
+        deliveries = world.appcues.call("GET", "webhooks")["deliveries"]
+        figures.faults += sum(d["attempts"] - len(d["status_codes"]) for d in deliveries)
+        pipeline = H.events_pipeline(world, tmp_path / "poll")
+        result = pipeline.run()
+        figures.runs += 2
+        assert result.ok, result.logs[-3000:]
+        checked = H.check_events(
+            world, receiver.dead_letters() + pipeline.dead_letters(), "Appcues_Event_Id__c"
+        )
+        record(figures, checked, receiver)
+    finally:
+        world.appcues.call("DELETE", "webhooks")
+        assert receiver.stop() in STOPPED, receiver.log()[-3000:]
+
+
+def signed(secret: str, stamp: str, body: bytes, scheme: str = "timestamp.body:hex") -> str:
+    signed_part, encoding = scheme.split(":")
+    message = stamp.encode() + b"." + body if signed_part == "timestamp.body" else body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
+
+
+def stamp_at(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_refused_deliveries_rotation_and_another_scheme(world, tmp_path):
+    figures = H.figures.scenario("webhook: tampered, wrong secret, unsigned, replayed, rotation")
+    reset(world)
+    user = "webhook-security-user"
+    contact_id = new_contact(world, user)
+    receiver = Receiver(world, tmp_path / "d", webhook_secrets=[SECRET, NEXT_SECRET]).start()
+    try:
+        # A delivery exactly as the sender makes it, for a real event of the store.
+        subscribe(world, receiver, secret=NEXT_SECRET)  # rotated: the new secret verifies
+        when = stamp_at(datetime.now(UTC) - timedelta(hours=2))
+        appcues_post(
+            world,
+            user,
+            {"name": "appcues:flow_completed", "timestamp": when, "attributes": {"flowName": "A"}},
+        )
+        wait_drained(world, receiver)
+        (event,) = query(world, f"SELECT Id, Subject FROM Event WHERE WhoId = '{contact_id}'")
+        assert event["Subject"] == "Appcues Flow Completed - A"
+        ac = world.connection["appcues"]
+        with requests.Session() as http:
+            http.trust_env = False
+            listed = http.get(
+                f"{ac['base_url']}/v2/accounts/{ac['account_id']}/users/{user}/events",
+                auth=(ac["api_key"], ac["api_secret"]),
+                verify=world.ca,
+                timeout=30,
+            ).json()
+        payload = {**listed[0], "account_id": ac["account_id"]}
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        now = stamp_at(datetime.now(UTC))
+        hour_ago = stamp_at(datetime.now(UTC) - timedelta(hours=1))
+        tampered = body.replace(b'"flowName":"A"', b'"flowName":"B"')
+        assert tampered != body
+        attempts = {
+            "bad_signature": [
+                (tampered, now, signed(SECRET, now, body)),  # tampered body
+                (body, now, signed("not-the-secret", now, body)),  # wrong secret
+                (body, now, signed(SECRET, now, body, "body:base64")),  # another scheme
+                (body, now, signed(SECRET, now, body, "body:base64")),  # ... logged once
+            ],
+            "unsigned": [(body, now, "")],
+            "stale_timestamp": [(body, hour_ago, signed(SECRET, hour_ago, body))],  # replayed
+        }
+        for reason, cases in attempts.items():
+            for data, stamp, signature in cases:
+                headers = {"Content-Type": "application/json", "X-Apc-Timestamp": stamp}
+                if signature:
+                    headers["X-Apc-Signature"] = signature
+                answer = receiver.http.post(receiver.url, data=data, headers=headers, timeout=10)
+                assert answer.status_code == 401, (reason, answer.text)
+                assert answer.json() == {"error": reason}
+        # The same delivery again, correctly signed (a sender retry, or a replay inside the
+        # window): accepted, and harmless.
+        for secret in (SECRET, NEXT_SECRET):
+            answer = receiver.http.post(
+                receiver.url,
+                data=body,
+                headers={"X-Apc-Timestamp": now, "X-Apc-Signature": signed(secret, now, body)},
+                timeout=10,
+            )
+            assert answer.status_code == 202, answer.text
+        wait_drained(world, receiver)
+        metrics = receiver.metrics()
+        refused = {
+            k: v for k, v in metrics.items() if k.startswith("appcues_webhook_deliveries_refused")
+        }
+        assert refused['appcues_webhook_deliveries_refused_total{reason="bad_signature"}'] == 4
+        assert refused['appcues_webhook_deliveries_refused_total{reason="unsigned"}'] == 1
+        assert refused['appcues_webhook_deliveries_refused_total{reason="stale_timestamp"}'] == 1
+        still = query(world, f"SELECT Id FROM Event WHERE WhoId = '{contact_id}'")
+        assert [row["Id"] for row in still] == [event["Id"]]  # nothing refused was written
+        log = receiver.log()
+        assert log.count("matches scheme 'body:base64'") == 1, log[-3000:]
+        for secret in (SECRET, NEXT_SECRET):
+            assert secret not in log + receiver.files()
+        figures.faults += 6
+        figures.runs += 1
+        checked = H.check_events(world, receiver.dead_letters(), "Appcues_Event_Id__c")
+        record(figures, checked, receiver)
+    finally:
+        world.appcues.call("DELETE", "webhooks")
+        assert receiver.stop() in STOPPED, receiver.log()[-3000:]
+
+
+@pytest.mark.parametrize(
+    "scheme", ["timestamp.body:hex", "timestamp.body:base64", "body:hex", "body:base64"]
+)
+def test_each_plausible_signature_scheme(world, tmp_path, scheme):
+    """The real scheme is not public: the sandbox sends each plausible one, and the receiver
+    set to it accepts it."""
+    reset(world)
+    user = "webhook-scheme-user"
+    contact_id = new_contact(world, user)
+    receiver = Receiver(world, tmp_path / "e", webhook_signature_scheme=scheme).start()
+    try:
+        subscribe(world, receiver, signature_scheme=scheme)
+        when = stamp_at(datetime.now(UTC) - timedelta(hours=1))
+        appcues_post(
+            world, user, {"name": "appcues:goal_reached", "timestamp": when, "attributes": {}}
+        )
+        (delivery,) = wait_drained(world, receiver)
+        assert delivery["status_codes"] == [202]
+        (event,) = query(world, f"SELECT Subject FROM Event WHERE WhoId = '{contact_id}'")
+        assert event["Subject"].startswith("Appcues Goal Reached")
     finally:
         world.appcues.call("DELETE", "webhooks")
         assert receiver.stop() in STOPPED, receiver.log()[-3000:]
