@@ -348,7 +348,17 @@ def test_webhooks_become_events_then_the_poll_job_writes_none(world, tmp_path):
         record(figures, checked, receiver)
         figures.runs += 1
         metrics = receiver.metrics()
-        assert metrics["appcues_webhook_salesforce_events_written_total"] >= len(typed)
+        written = metrics["appcues_webhook_salesforce_events_written_total"]
+        assert written == salesforce_event_count(world) >= len(typed)
+        assert metrics['appcues_webhook_deliveries_accepted_total{outcome="spooled"}'] >= written
+        assert metrics["appcues_webhook_spool_depth"] == 0
+        assert metrics["appcues_webhook_spool_oldest_age_seconds"] == 0
+        assert metrics["appcues_webhook_end_to_end_latency_seconds_count"] >= written
+        assert 0 < metrics["appcues_webhook_salesforce_api_calls_total"] < written
+        assert metrics['appcues_webhook_batches_total{result="failed"}'] == 0
+        assert metrics["appcues_webhook_dead_letters_total"] == len(receiver.dead_letters())
+        health = receiver.health()
+        assert health["status"] == "ok" and health["spool_writable"] and health["worker_running"]
         before = salesforce_event_count(world)
         # The poll job over the same period: same ids, so nothing new.
         pipeline = H.events_pipeline(world, tmp_path / "poll")
@@ -554,6 +564,42 @@ def test_each_plausible_signature_scheme(world, tmp_path, scheme):
         assert delivery["status_codes"] == [202]
         (event,) = query(world, f"SELECT Subject FROM Event WHERE WhoId = '{contact_id}'")
         assert event["Subject"].startswith("Appcues Goal Reached")
+    finally:
+        world.appcues.call("DELETE", "webhooks")
+        assert receiver.stop() in STOPPED, receiver.log()[-3000:]
+
+
+def test_ledger_only_strategy_is_refused_and_the_spool_keeps_everything(world, tmp_path):
+    """Without an Event id field the poll job could not find the receiver's Events: the
+    worker refuses to write, says why, and keeps every delivery for when it is fixed."""
+    figures = H.figures.scenario("webhook: ledger-only strategy refused, spool kept, fixed")
+    reset(world)
+    user = "webhook-ledger-user"
+    contact_id = new_contact(world, user)
+    receiver = Receiver(world, tmp_path / "f", event_id_field="").start()
+    try:
+        subscribe(world, receiver)
+        when = stamp_at(datetime.now(UTC) - timedelta(hours=1))
+        appcues_post(world, user, {"name": "appcues:goal_reached", "timestamp": when})
+        deadline = time.monotonic() + 60
+        while not receiver.health()["last_error"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        health = receiver.health()
+        assert "event_id_field" in health["last_error"], health
+        assert health["spool_depth"] == 1
+        assert query(world, f"SELECT Id FROM Event WHERE WhoId = '{contact_id}'") == []
+        receiver.stop()
+        # Fixed: the same spool is drained by a receiver with the id field.
+        receiver.config.pop("event_id_field")
+        receiver.config_path.write_text(json.dumps(receiver.config))
+        receiver.http = requests.Session()
+        receiver.http.trust_env = False
+        receiver.start()
+        wait_drained(world, receiver)
+        assert len(query(world, f"SELECT Id FROM Event WHERE WhoId = '{contact_id}'")) == 1
+        figures.runs += 2
+        checked = H.check_events(world, receiver.dead_letters(), "Appcues_Event_Id__c")
+        record(figures, checked, receiver)
     finally:
         world.appcues.call("DELETE", "webhooks")
         assert receiver.stop() in STOPPED, receiver.log()[-3000:]
