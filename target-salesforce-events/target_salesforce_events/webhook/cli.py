@@ -68,6 +68,12 @@ def serve(configs: tuple[Path, ...]) -> None:
     except RunLockedError as exc:
         log.error("Refused to start: %s", exc)
         sys.exit(exc.exit_code)
+    if loader.settings.sync_nps_fields and not loader.settings.nps_date_field:
+        log.warning(
+            "nps_date_field is not set: the poll job's ledger does not know the answers the "
+            "receiver wrote, so a poll run may briefly put back an older NPS answer (its next "
+            "run restores the latest). Set nps_date_field on both for latest-wins at all times."
+        )
     spool = Spool(settings.spool_path)
     metrics = ReceiverMetrics(spool)
     worker = SpoolWorker(spool, loader, settings, metrics)
