@@ -84,6 +84,20 @@ def webhook_properties() -> dict[str, Any]:
             description="A batch is loaded when it is full or its oldest delivery is this old.",
         ),
         th.Property(
+            "webhook_busy_rate_per_second",
+            th.NumberType(minimum=0),
+            default=20,
+            description="At this many deliveries per second or more, a batch may wait up to "
+            "webhook_busy_batch_max_age_ms to fill: fewer, fuller Salesforce calls under load.",
+        ),
+        th.Property(
+            "webhook_busy_batch_max_age_ms",
+            th.IntegerType(minimum=0),
+            default=2000,
+            description="The longest a batch waits to fill under load (see "
+            "webhook_busy_rate_per_second).",
+        ),
+        th.Property(
             "webhook_retry_max_seconds",
             th.NumberType(minimum=0),
             default=60,
@@ -119,6 +133,8 @@ class WebhookSettings:
     spool_path: Path
     batch_size: int
     batch_max_age_seconds: float
+    busy_rate_per_second: float
+    busy_batch_max_age_seconds: float
     retry_max_seconds: float
     max_body_bytes: int
 
@@ -150,6 +166,9 @@ class WebhookSettings:
             ),
             batch_size=int(config.get("webhook_batch_size") or 200),
             batch_max_age_seconds=int(config.get("webhook_batch_max_age_ms", 250)) / 1000,
+            busy_rate_per_second=float(config.get("webhook_busy_rate_per_second", 20)),
+            busy_batch_max_age_seconds=int(config.get("webhook_busy_batch_max_age_ms", 2000))
+            / 1000,
             retry_max_seconds=float(config.get("webhook_retry_max_seconds") or 60),
             max_body_bytes=int(config.get("webhook_max_body_bytes") or 1_048_576),
         )

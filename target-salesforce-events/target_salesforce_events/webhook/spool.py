@@ -47,6 +47,7 @@ class Spool:
         self._db.execute("PRAGMA synchronous=FULL")  # each commit fsync'd, WAL included
         self._db.execute(_SCHEMA)
         self._changed = threading.Condition(self._lock)
+        self.appended = 0  # rows added by this process: the worker's arrival rate
 
     def append(
         self, event_key: str, body: bytes, event_time: float | None, received_at: float
@@ -60,6 +61,7 @@ class Spool:
             )
             added = cursor.rowcount == 1
             if added:
+                self.appended += 1
                 self._changed.notify_all()
             return added
 

@@ -1,7 +1,10 @@
 """Drains the spool into Salesforce through the events target's own `EventLoader`.
 
 A batch is loaded when `webhook_batch_size` deliveries wait or the oldest has waited
-`webhook_batch_max_age_ms`, whichever comes first. Rows leave the spool only once the
+`webhook_batch_max_age_ms`, whichever comes first. Under load (deliveries arriving at
+`webhook_busy_rate_per_second` or more) the oldest may wait up to
+`webhook_busy_batch_max_age_ms` for the batch to fill: a few calls per 200 events instead of
+a few per handful, at a latency still of seconds. Rows leave the spool only once the
 loader returned (every event confirmed in Salesforce, or dead-lettered with its reason);
 a batch Salesforce did not confirm stays and is retried with a doubling pause, so an
 outage grows the spool and loses nothing.
@@ -123,6 +126,8 @@ class SpoolWorker:
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="spool-worker", daemon=True)
         self._seen = (0, 0, 0)  # loader totals already counted: written, dead, calls
+        self.arrival_rate = 0.0  # deliveries per second, smoothed
+        self._arrivals = (spool.appended, clock())
         loader.register_stream(STREAM, RECORD_SCHEMA, ["id"])
 
     def start(self) -> None:
@@ -168,8 +173,24 @@ class SpoolWorker:
             pause = 0.0
             self.last_error = None
 
+    def _max_age(self) -> float:
+        """The light-load age, or under load the time a batch takes to fill (capped)."""
+        count, now = self.spool.appended, self.clock()
+        before, then = self._arrivals
+        if now - then >= 0.2:
+            rate = (count - before) / (now - then)
+            self.arrival_rate = (
+                rate if not self.arrival_rate else 0.5 * self.arrival_rate + 0.5 * rate
+            )
+            self._arrivals = (count, now)
+        s = self.settings
+        if self.arrival_rate < s.busy_rate_per_second or self.arrival_rate <= 0:
+            return s.batch_max_age_seconds
+        fill = s.batch_size / self.arrival_rate
+        return max(s.batch_max_age_seconds, min(s.busy_batch_max_age_seconds, fill))
+
     def _next_batch(self) -> list[SpooledDelivery]:
-        size, max_age = self.settings.batch_size, self.settings.batch_max_age_seconds
+        size, max_age = self.settings.batch_size, self._max_age()
         oldest = self.spool.oldest_received_at()
         if oldest is None:
             self.spool.wait_for_rows(1, 0.5)
