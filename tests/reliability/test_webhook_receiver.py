@@ -386,7 +386,7 @@ def rule(action: str = "error", times: int = 1, **fields: Any) -> dict[str, Any]
 def test_sigkill_mid_batch_and_salesforce_faults_during_drain(world, tmp_path):
     figures = H.figures.scenario("webhook: SIGKILL mid-batch, restart; 5xx/429/session expiry")
     reset(world)
-    receiver = Receiver(world, tmp_path / "b", webhook_batch_size=25).start()
+    receiver = Receiver(world, tmp_path / "b", webhook_batch_size=25, webhook_run_seconds=1).start()
     try:
         subscribe(world, receiver)
         # A write held at Salesforce: the receiver is killed while it is in flight.
@@ -409,6 +409,16 @@ def test_sigkill_mid_batch_and_salesforce_faults_during_drain(world, tmp_path):
         time.sleep(0.5)
         receiver.start()  # same port, same spool, same ledger
         wait_drained(world, receiver)
+        # A later event goes through a fresh loader (runs of 1 s here): still one Event.
+        contact_id = new_contact(world, "webhook-next-run-user")
+        time.sleep(1.1)
+        when = stamp_at(datetime.now(UTC) - timedelta(minutes=1))
+        appcues_post(
+            world, "webhook-next-run-user", {"name": "appcues:goal_reached", "timestamp": when}
+        )
+        wait_drained(world, receiver)
+        assert len(query(world, f"SELECT Id FROM Event WHERE WhoId = '{contact_id}'")) == 1
+        assert "Run summary" in receiver.log()  # the loader before it logged its run
         figures.faults += world.salesforce.clear_faults()
         figures.runs += receiver.starts
         checked = H.check_events(world, receiver.dead_letters(), "Appcues_Event_Id__c")
@@ -586,6 +596,7 @@ def test_ledger_only_strategy_is_refused_and_the_spool_keeps_everything(world, t
             time.sleep(0.1)
         health = receiver.health()
         assert "event_id_field" in health["last_error"], health
+        assert health["status"] == "degraded"
         assert health["spool_depth"] == 1
         assert query(world, f"SELECT Id FROM Event WHERE WhoId = '{contact_id}'") == []
         receiver.stop()

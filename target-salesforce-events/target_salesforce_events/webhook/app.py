@@ -63,8 +63,10 @@ def create_app(
     async def healthz(request: Request) -> Response:
         writable = await run_in_threadpool(spool.writable)
         working = worker is None or worker.alive()
+        retrying = worker is not None and worker.last_error is not None
         body = {
-            "status": "ok" if writable and working else "failing",
+            # degraded: up and accepting, but the last batch was not confirmed (retried)
+            "status": "failing" if not (writable and working) else "degraded" if retrying else "ok",
             "spool_writable": writable,
             "worker_running": working,
             "spool_depth": await run_in_threadpool(spool.depth),

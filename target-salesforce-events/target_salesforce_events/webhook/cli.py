@@ -76,10 +76,10 @@ def serve(configs: tuple[Path, ...]) -> None:
         )
     spool = Spool(settings.spool_path)
     metrics = ReceiverMetrics(spool)
-    worker = SpoolWorker(spool, loader, settings, metrics)
+    worker = SpoolWorker(spool, loader, settings, metrics, renew=lambda: EventLoader(config))
 
     def shut_down() -> None:  # the worker closed the loader when it stopped
-        log.info("%s", loader.summary.describe())
+        log.info("%s", worker.loader.summary.describe())
         spool.close()
         lock.release()
 

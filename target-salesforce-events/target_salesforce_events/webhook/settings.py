@@ -98,6 +98,13 @@ def webhook_properties() -> dict[str, Any]:
             "webhook_busy_rate_per_second).",
         ),
         th.Property(
+            "webhook_run_seconds",
+            th.NumberType(minimum=0),
+            default=300,
+            description="The receiver works in 'runs' of this length, as the poll job does: "
+            "user matches are cached for a run, and each run logs its summary.",
+        ),
+        th.Property(
             "webhook_retry_max_seconds",
             th.NumberType(minimum=0),
             default=60,
@@ -136,6 +143,7 @@ class WebhookSettings:
     busy_rate_per_second: float
     busy_batch_max_age_seconds: float
     retry_max_seconds: float
+    run_seconds: float
     max_body_bytes: int
 
     @classmethod
@@ -170,6 +178,7 @@ class WebhookSettings:
             busy_batch_max_age_seconds=int(config.get("webhook_busy_batch_max_age_ms", 2000))
             / 1000,
             retry_max_seconds=float(config.get("webhook_retry_max_seconds") or 60),
+            run_seconds=float(config.get("webhook_run_seconds", 300)),
             max_body_bytes=int(config.get("webhook_max_body_bytes") or 1_048_576),
         )
         try:

@@ -116,9 +116,14 @@ class SpoolWorker:
         settings: WebhookSettings,
         metrics: ReceiverMetrics,
         clock: Callable[[], float] = time.time,
+        renew: Callable[[], EventLoader] | None = None,
     ) -> None:
         self.spool = spool
         self.loader = loader
+        # A loader is one "run": its user matches are cached for its life, as in a poll-job
+        # run; a fresh one every `webhook_run_seconds` picks up conversions and id changes.
+        self._renew = renew
+        self._loader_born = clock()
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
@@ -202,8 +207,21 @@ class SpoolWorker:
             return []
         return self.spool.oldest(size)
 
+    def _renew_if_old(self) -> None:
+        if self._renew is None or self.clock() - self._loader_born < self.settings.run_seconds:
+            return
+        self._count()
+        old = self.loader
+        old.close()
+        log.info("%s", old.summary.describe())
+        self.loader = self._renew()
+        self.loader.register_stream(STREAM, RECORD_SCHEMA, ["id"])
+        self._seen = (0, 0, 0)
+        self._loader_born = self.clock()
+
     def load(self, batch: list[SpooledDelivery]) -> None:
         """Loads one batch; its rows leave the spool only when the loader returned."""
+        self._renew_if_old()
         records: list[dict[str, Any]] = []
         for row in batch:
             try:
