@@ -93,7 +93,7 @@ def webhook_properties() -> dict[str, Any]:
         th.Property(
             "webhook_busy_batch_max_age_ms",
             th.IntegerType(minimum=0),
-            default=2000,
+            default=3000,
             description="The longest a batch waits to fill under load (see "
             "webhook_busy_rate_per_second).",
         ),
@@ -175,7 +175,7 @@ class WebhookSettings:
             batch_size=int(config.get("webhook_batch_size") or 200),
             batch_max_age_seconds=int(config.get("webhook_batch_max_age_ms", 250)) / 1000,
             busy_rate_per_second=float(config.get("webhook_busy_rate_per_second", 20)),
-            busy_batch_max_age_seconds=int(config.get("webhook_busy_batch_max_age_ms", 2000))
+            busy_batch_max_age_seconds=int(config.get("webhook_busy_batch_max_age_ms", 3000))
             / 1000,
             retry_max_seconds=float(config.get("webhook_retry_max_seconds") or 60),
             run_seconds=float(config.get("webhook_run_seconds", 300)),

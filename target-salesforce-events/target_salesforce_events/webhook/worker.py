@@ -179,20 +179,16 @@ class SpoolWorker:
             self.last_error = None
 
     def _max_age(self) -> float:
-        """The light-load age, or under load the time a batch takes to fill (capped)."""
+        """The light-load age, or under load the longer wait that lets batches fill."""
         count, now = self.spool.appended, self.clock()
         before, then = self._arrivals
         if now - then >= 0.2:
             rate = (count - before) / (now - then)
-            self.arrival_rate = (
-                rate if not self.arrival_rate else 0.5 * self.arrival_rate + 0.5 * rate
-            )
+            self.arrival_rate = rate if not self.arrival_rate else (self.arrival_rate + rate) / 2
             self._arrivals = (count, now)
         s = self.settings
-        if self.arrival_rate < s.busy_rate_per_second or self.arrival_rate <= 0:
-            return s.batch_max_age_seconds
-        fill = s.batch_size / self.arrival_rate
-        return max(s.batch_max_age_seconds, min(s.busy_batch_max_age_seconds, fill))
+        busy = 0 < s.busy_rate_per_second <= self.arrival_rate
+        return max(s.batch_max_age_seconds, s.busy_batch_max_age_seconds if busy else 0)
 
     def _next_batch(self) -> list[SpooledDelivery]:
         size, max_age = self.settings.batch_size, self._max_age()
