@@ -144,4 +144,5 @@ def test_serve_refuses_a_bad_config_without_quoting_it(tmp_path):
         check=False,
     )
     assert done.returncode == 1
-    assert "webhook_secrets" in done.stderr and "pw-hunter2" not in done.stderr + done.stdout
+    assert "webhook_secrets" in done.stderr and "array" in done.stderr
+    assert "pw-hunter2" not in done.stderr + done.stdout

@@ -155,7 +155,12 @@ class WebhookSettings:
         if errors:
             where = ".".join(str(p) for p in errors[0].path) or "config"
             # the message may quote the value: never a secret's
-            message = "is not valid" if "secret" in where else errors[0].message
+            message = (
+                f"is not valid (expected {errors[0].validator_value!r} for {errors[0].validator}; "
+                "the value is not shown, it is secret)"
+                if "secret" in where
+                else errors[0].message
+            )
             raise SettingsError(f"setting {where}: {message}")
         secrets = tuple(str(s) for s in config["webhook_secrets"] if s)
         if not 1 <= len(secrets) <= 2:
