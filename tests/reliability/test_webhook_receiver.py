@@ -614,3 +614,37 @@ def test_ledger_only_strategy_is_refused_and_the_spool_keeps_everything(world, t
     finally:
         world.appcues.call("DELETE", "webhooks")
         assert receiver.stop() in STOPPED, receiver.log()[-3000:]
+
+
+def test_salesforce_outage_grows_the_spool_then_drains(world, tmp_path):
+    """Salesforce refuses every write for longer than the client's retries: batches fail,
+    stay in the spool, the backlog shows in /metrics and /healthz, and once Salesforce is
+    back everything is written once."""
+    figures = H.figures.scenario("webhook: Salesforce outage (writes 503 beyond retries)")
+    reset(world)
+    receiver = Receiver(world, tmp_path / "g", webhook_batch_size=50).start()
+    try:
+        subscribe(world, receiver)
+        world.salesforce.faults(rule(status=503, times=40, match=SF_WRITE))
+        world.appcues.call("POST", "seed", {**SEED, "events": 200})
+        deadline = time.monotonic() + 120
+        backlog = 0.0
+        while time.monotonic() < deadline:
+            metrics = receiver.metrics()
+            backlog = max(backlog, metrics["appcues_webhook_spool_depth"])
+            if metrics['appcues_webhook_batches_total{result="failed"}'] >= 2:
+                break
+            time.sleep(0.1)
+        assert metrics['appcues_webhook_batches_total{result="failed"}'] >= 2
+        assert backlog > 0 and metrics["appcues_webhook_spool_oldest_age_seconds"] > 0
+        assert receiver.health()["status"] == "degraded"
+        figures.faults += world.salesforce.clear_faults()  # Salesforce is back
+        wait_drained(world, receiver)
+        assert receiver.health()["status"] == "ok"
+        figures.runs += 1
+        checked = H.check_events(world, receiver.dead_letters(), "Appcues_Event_Id__c")
+        record(figures, checked, receiver)
+    finally:
+        world.appcues.call("DELETE", "webhooks")
+        world.clear_faults()
+        assert receiver.stop() in STOPPED, receiver.log()[-3000:]
