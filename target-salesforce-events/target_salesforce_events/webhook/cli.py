@@ -79,6 +79,11 @@ def serve(configs: tuple[Path, ...]) -> None:
     worker = SpoolWorker(spool, loader, settings, metrics, renew=lambda: EventLoader(config))
 
     def shut_down() -> None:  # the worker closed the loader when it stopped
+        if worker.alive():
+            # A batch still in Salesforce's hands (long retries): its rows stay spooled and
+            # are loaded again at the next start (an upsert by event id, no duplicate).
+            log.warning("Stopping with a batch unconfirmed; it stays in the spool")
+            return
         log.info("%s", worker.loader.summary.describe())
         spool.close()
         lock.release()
