@@ -15,6 +15,9 @@ IMPORT_SPEEDUP = 20
 IDLE_CALLS_PER_STREAM = 1
 RSS_RATIO = 1.5
 SANDBOX_RECORDS_PER_SECOND = 20_000
+# issue 19: the real-time path
+WEBHOOK_P95_SECONDS = {10: 2.0, 100: 5.0}  # events/s -> p95 latency goal
+WEBHOOK_CALLS_PER_1000_AT_100 = 12
 
 LABELS = {"ours_rest": "REST", "ours_bulk2": "Bulk 2.0"}
 
@@ -141,6 +144,37 @@ def sandbox_serving(sv: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def webhook_latency(wl: dict[str, Any]) -> list[dict[str, Any]]:
+    """Held against the upper bound (CreatedDate keeps whole seconds)."""
+    out = []
+    for run in wl.values():
+        rate = int(run["rate_per_second"])
+        upper = run["latency_upper_bound_seconds"]["p95"]
+        if rate in WEBHOOK_P95_SECONDS:
+            goal = WEBHOOK_P95_SECONDS[rate]
+            out.append(
+                {
+                    "key": f"webhook_p95_{rate}",
+                    "goal": f"webhook -> Salesforce Event p95 under {goal:g} s at {rate} events/s",
+                    "figure": f"p95 <= {upper:g} s ({run['events']:,} events in "
+                    f"{run['seconds']:g} s)",
+                    "met": upper < goal,
+                }
+            )
+        if rate == 100:
+            per_1000 = run["salesforce_calls_per_1000"]
+            out.append(
+                {
+                    "key": "webhook_calls_per_1000_at_100",
+                    "goal": f"at most {WEBHOOK_CALLS_PER_1000_AT_100} Salesforce calls per "
+                    "1,000 webhook events at 100 events/s",
+                    "figure": f"{per_1000:g} per 1,000",
+                    "met": per_1000 <= WEBHOOK_CALLS_PER_1000_AT_100,
+                }
+            )
+    return out
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     for key, fn in (
@@ -150,6 +184,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("idle_runs", idle_runs),
         ("memory", memory),
         ("sandbox_serving", sandbox_serving),
+        ("webhook_latency", webhook_latency),
     ):
         if key in results:
             checks += [dict(c, section=key) for c in fn(results[key])]

@@ -84,6 +84,7 @@ def render(r: dict[str, Any]) -> str:
     lines += _idle(r.get("idle_runs"))
     lines += _memory(r.get("memory"), full=r["run"]["mode"] == "full")
     lines += _serving(r.get("sandbox_serving"))
+    lines += _webhook_latency(r.get("webhook_latency"))
     lines += _why(r)
     lines += [
         "",
@@ -410,6 +411,47 @@ def _serving(sv: dict[str, Any] | None) -> list[str]:
         f"Goal >= {sv['goal_records_per_second']:,} records/s: "
         f"{_mark(sv['meets_goal'])}. The fastest plugin above reads far slower, so the "
         "sandbox is not the bottleneck; the sandbox CPU column of each table shows its share.",
+        "",
+    ]
+
+
+def _webhook_latency(wl: dict[str, Any] | None) -> list[str]:
+    if not wl:
+        return []
+    rows = []
+    for run in wl.values():
+        low, high = run["latency_seconds"], run["latency_upper_bound_seconds"]
+        rows.append(
+            [
+                f"{run['rate_per_second']:g}/s x {run['seconds']:g} s",
+                _n(run["events"]),
+                *(f"{max(0.0, low[q]):g} - {high[q]:g}" for q in ("p50", "p95", "p99")),
+                f"{run['salesforce_calls_per_1000']:g}",
+                f"{run['receiver_peak_rss_mb']:g}",
+            ]
+        )
+    return [
+        "## 7. Real time: webhook -> Salesforce Event latency",
+        "",
+        "`bench/webhook_latency.py`: `appcues-webhook-receiver` (default settings) behind the "
+        "sandbox's webhook sender; events posted to the Appcues API at a steady rate, each "
+        "stamped with the moment it is posted. Latency = the Event's `CreatedDate` minus its "
+        "`ActivityDateTime` (the event's time), both on the sandbox clock; `CreatedDate` keeps "
+        "whole seconds, truncated, so each figure is a range of one second (the goals are held "
+        "against its top).",
+        "",
+        *_table(
+            [
+                "rate",
+                "events",
+                "p50 (s)",
+                "p95 (s)",
+                "p99 (s)",
+                "Salesforce calls / 1,000",
+                "receiver peak RSS (MB)",
+            ],
+            rows,
+        ),
         "",
     ]
 

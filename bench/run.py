@@ -34,6 +34,7 @@ import report
 import salesforce_writes
 import sandbox_serving
 import singer_io_tap
+import webhook_latency
 from harness import REPO, Sandbox, child_env, plugin
 
 from salesforce_appcues_sandbox.server import SandboxProcess
@@ -50,6 +51,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "target_sizes": (10_000, 100_000),
         "serving_contacts": 100_000,
         "idle_scale": 1.0,
+        "webhook_rates": (10, 100),
+        "webhook_seconds": 60,
     },
     "quick": {
         "contacts": 200,
@@ -62,6 +65,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "target_sizes": (100, 200),
         "serving_contacts": 200,
         "idle_scale": 0.05,
+        "webhook_rates": (10,),
+        "webhook_seconds": 3,
     },
 }
 SIZES["full"] = SIZES["standard"] | {"patch_sizes": (10_000, 100_000)}
@@ -176,6 +181,13 @@ class Driver:
         self.results["sandbox_serving"] = self.step(
             "sandbox_serving",
             lambda: sandbox_serving.run(sandbox.connection, s["serving_contacts"]),
+        )
+
+        self.results["webhook_latency"] = self.step(
+            "webhook_latency",
+            lambda: webhook_latency.run(
+                sandbox, w / "webhook-latency", s["webhook_rates"], s["webhook_seconds"]
+            ),
         )
 
     def _profile_extraction(self, sandbox: Sandbox, ex: dict[str, Any]) -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+# The id is shared with the webhook receiver: one event, one id, whichever path it takes.
+from salesforce_appcues_clients.appcues_events import event_id as event_id
+
 from .settings import APPCUES_EVENT_PREFIX
 from .timefmt import canonical_datetime
-
-# The id namespace: uuid5(namespace, canonical event) is the same on every read of an event.
-EVENT_ID_NAMESPACE = uuid.UUID("6f0f7a52-5d1e-4c8e-9a43-0b7c2f3d9e11")
 
 # Raw columns the tap asks the analytics API for.
 ANALYTICS_COLUMNS = ["timestamp", "user_id", "name", "group_id", "attributes", "context", "url"]
@@ -52,18 +51,6 @@ def _text(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, str) else str(value)
-
-
-def event_id(user_id: str | None, name: str, timestamp: str, attributes: Mapping[str, Any]) -> str:
-    """uuid5 of the event's identity: user, name, canonical timestamp and attributes."""
-    canonical = json.dumps(
-        [user_id, name, timestamp, attributes],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, canonical))
 
 
 def event_record(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -86,6 +86,11 @@ class EventLoader:
         self.streams[stream] = (schema, list(key_properties))
 
     # --- set-up on the first batch that needs Salesforce --------------------------------
+    def prepare(self) -> None:
+        """Set up now rather than on the first batch (the webhook receiver checks the
+        exactly-once strategy before its first write); later batches reuse the set-up."""
+        self._prepare()
+
     def _prepare(self) -> SalesforceClient:
         if self.client is not None:
             return self.client

@@ -3,10 +3,13 @@
 Signature (the real scheme is not public; this is the sandbox's choice):
 `X-Apc-Timestamp: <ISO 8601 UTC, e.g. 2026-01-01T12:00:00Z>` and
 `X-Apc-Signature: hex(HMAC-SHA256(secret, timestamp + "." + raw body))`.
+The switch `signature_scheme` sends each other plausible scheme: the signed string is
+`timestamp.body` or the body alone, the digest hex or base64.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -25,9 +28,15 @@ from .models import AppcuesStore, event_json, iso_ms
 MAX_DELIVERIES_KEPT = 10_000
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    message = timestamp.encode() + b"." + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+# <signed string>:<encoding>; the first is the sandbox's default choice.
+SIGNATURE_SCHEMES = ("timestamp.body:hex", "timestamp.body:base64", "body:hex", "body:base64")
+
+
+def sign(secret: str, timestamp: str, body: bytes, scheme: str = SIGNATURE_SCHEMES[0]) -> str:
+    signed, encoding = scheme.split(":")
+    message = timestamp.encode() + b"." + body if signed == "timestamp.body" else body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
 
 
 @dataclass
@@ -39,6 +48,7 @@ class WebhookConfig:
     backoff_seconds: float = 0.5  # doubles after each failed attempt
     timeout_seconds: float = 10.0
     verify: bool | str = True  # TLS verification of the target (a CA path is allowed)
+    signature_scheme: str = SIGNATURE_SCHEMES[0]
 
     @classmethod
     def from_json(cls, body: Any) -> WebhookConfig:
@@ -54,6 +64,9 @@ class WebhookConfig:
             isinstance(events, list) and all(isinstance(e, str) for e in events)
         ):
             raise ValueError("events must be an array of event names")
+        scheme = body.get("signature_scheme", SIGNATURE_SCHEMES[0])
+        if scheme not in SIGNATURE_SCHEMES:
+            raise ValueError(f"signature_scheme must be one of {', '.join(SIGNATURE_SCHEMES)}")
         return cls(
             url=url,
             secret=secret,
@@ -62,6 +75,7 @@ class WebhookConfig:
             backoff_seconds=max(0.0, float(body.get("backoff_seconds", 0.5))),
             timeout_seconds=float(body.get("timeout_seconds", 10.0)),
             verify=body.get("verify", True),
+            signature_scheme=scheme,
         )
 
     def public(self) -> dict[str, Any]:
@@ -72,6 +86,7 @@ class WebhookConfig:
             "max_attempts": self.max_attempts,
             "backoff_seconds": self.backoff_seconds,
             "timeout_seconds": self.timeout_seconds,
+            "signature_scheme": self.signature_scheme,
         }
 
 
@@ -170,7 +185,7 @@ class WebhookSender:
                 "Content-Type": "application/json",
                 "User-Agent": "Appcues-Webhooks (salesforce-appcues-sandbox)",
                 "X-Apc-Timestamp": timestamp,
-                "X-Apc-Signature": sign(config.secret, timestamp, body),
+                "X-Apc-Signature": sign(config.secret, timestamp, body, config.signature_scheme),
             }
             self._stats.incr("webhook_attempts")
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -176,3 +177,28 @@ def test_bad_webhook_config_is_refused(ac):
     control = f"{ac.conn['control_url']}/webhooks"
     assert ac.anon.post(control, json={"url": "ftp://x", "secret": "s"}).status_code == 400
     assert ac.anon.post(control, json={"url": "http://127.0.0.1:9/"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("scheme", "signed", "encode"),
+    [
+        ("timestamp.body:base64", True, lambda d: base64.b64encode(d).decode()),
+        ("body:hex", False, bytes.hex),
+        ("body:base64", False, lambda d: base64.b64encode(d).decode()),
+    ],
+)
+def test_signature_scheme_switch(ac, receiver, scheme, signed, encode):
+    hook = receiver()
+    _configure(ac, hook.url, signature_scheme=scheme)
+    assert ac.control("GET", "webhooks").json()["config"]["signature_scheme"] == scheme
+    ac.api.post(ac.url("users/u1/events"), json={"name": "Clicked", "timestamp": 1767225600000})
+    ((headers, body),) = hook.wait_for(1)
+    stamp = headers["X-Apc-Timestamp"]
+    message = stamp.encode() + b"." + body if signed else body
+    expected = encode(hmac.new(SECRET.encode(), message, hashlib.sha256).digest())
+    assert hmac.compare_digest(headers["X-Apc-Signature"], expected)
+
+
+def test_unknown_signature_scheme_is_refused(ac):
+    body = {"url": "http://127.0.0.1:9/", "secret": "s", "signature_scheme": "sha1"}
+    assert ac.anon.post(f"{ac.conn['control_url']}/webhooks", json=body).status_code == 400

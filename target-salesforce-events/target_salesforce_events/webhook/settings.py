@@ -1,0 +1,201 @@
+"""The receiver's settings: the events target's settings plus the webhook's own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from singer_sdk import typing as th
+
+from salesforce_appcues_clients.local_files import LocalFileError, check_file_path
+from salesforce_appcues_clients.settings import salesforce_properties
+
+from ..settings import SettingsError, target_properties
+
+# <signed string>:<encoding>. The real scheme is not public (docs/sandbox.md, "Webhook
+# sender"): the default is the reference notes' proposal, the others are the plausible rest.
+SIGNATURE_SCHEMES = ("timestamp.body:hex", "timestamp.body:base64", "body:hex", "body:base64")
+# The receiver's own state folder by default: its ledger and run lock must not be the poll
+# job's (docs/operations.md, "Real time: the webhook receiver").
+DEFAULT_STATE_DIR = ".appcues-webhook-receiver"
+
+
+def webhook_properties() -> dict[str, Any]:
+    schema = th.PropertiesList(
+        th.Property(
+            "webhook_host",
+            th.StringType,
+            default="127.0.0.1",
+            description="Address the receiver listens on (plain HTTP: put a TLS reverse "
+            "proxy in front of it).",
+        ),
+        th.Property(
+            "webhook_port",
+            th.IntegerType(minimum=0, maximum=65535),
+            default=8787,
+            description="Port the receiver listens on (0 = any free port).",
+        ),
+        th.Property(
+            "webhook_path",
+            th.StringType,
+            default="/appcues/webhooks",
+            description="URL path Appcues posts to.",
+        ),
+        th.Property(
+            "webhook_secrets",
+            th.ArrayType(th.StringType),
+            secret=True,
+            description="Appcues webhook secret(s); two during a rotation (either verifies).",
+        ),
+        th.Property(
+            "webhook_signature_scheme",
+            th.StringType(allowed_values=list(SIGNATURE_SCHEMES)),
+            default=SIGNATURE_SCHEMES[0],
+            description="What X-Apc-Signature signs and how it is encoded: "
+            + ", ".join(SIGNATURE_SCHEMES)
+            + ". A delivery signed another way is refused and the scheme it matched is logged.",
+        ),
+        th.Property(
+            "webhook_replay_window_seconds",
+            th.IntegerType(minimum=1),
+            default=300,
+            description="Deliveries whose X-Apc-Timestamp is further than this from now "
+            "are refused (401).",
+        ),
+        th.Property(
+            "webhook_spool_path",
+            th.StringType(nullable=True),
+            description="SQLite spool of accepted deliveries (default "
+            "<state_dir>/webhook-spool.sqlite3).",
+        ),
+        th.Property(
+            "webhook_batch_size",
+            th.IntegerType(minimum=1, maximum=10_000),
+            default=200,
+            description="Most deliveries loaded into Salesforce per batch.",
+        ),
+        th.Property(
+            "webhook_batch_max_age_ms",
+            th.IntegerType(minimum=0),
+            default=250,
+            description="A batch is loaded when it is full or its oldest delivery is this old.",
+        ),
+        th.Property(
+            "webhook_busy_rate_per_second",
+            th.NumberType(minimum=0),
+            default=20,
+            description="At this many deliveries per second or more, a batch may wait up to "
+            "webhook_busy_batch_max_age_ms to fill: fewer, fuller Salesforce calls under load.",
+        ),
+        th.Property(
+            "webhook_busy_batch_max_age_ms",
+            th.IntegerType(minimum=0),
+            default=3000,
+            description="The longest a batch waits to fill under load (see "
+            "webhook_busy_rate_per_second).",
+        ),
+        th.Property(
+            "webhook_run_seconds",
+            th.NumberType(minimum=0),
+            default=300,
+            description="The receiver works in 'runs' of this length, as the poll job does: "
+            "user matches are cached for a run, and each run logs its summary.",
+        ),
+        th.Property(
+            "webhook_retry_max_seconds",
+            th.NumberType(minimum=0),
+            default=60,
+            description="Longest pause between retries of a batch Salesforce did not confirm.",
+        ),
+        th.Property(
+            "webhook_max_body_bytes",
+            th.IntegerType(minimum=1024),
+            default=1_048_576,
+            description="Larger deliveries are refused (413).",
+        ),
+    ).to_dict()
+    return dict(schema["properties"])
+
+
+def receiver_schema() -> dict[str, Any]:
+    """The events target's settings (same names) plus the webhook's."""
+    return {
+        "type": "object",
+        "properties": {**salesforce_properties(), **target_properties(), **webhook_properties()},
+        "required": ["webhook_secrets"],
+    }
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    host: str
+    port: int
+    path: str
+    secrets: tuple[str, ...]
+    scheme: str
+    replay_window_seconds: int
+    spool_path: Path
+    batch_size: int
+    batch_max_age_seconds: float
+    busy_rate_per_second: float
+    busy_batch_max_age_seconds: float
+    retry_max_seconds: float
+    run_seconds: float
+    max_body_bytes: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> WebhookSettings:
+        errors = sorted(
+            jsonschema.Draft7Validator(receiver_schema()).iter_errors(dict(config)),
+            key=lambda e: list(e.path),
+        )
+        if errors:
+            where = ".".join(str(p) for p in errors[0].path) or "config"
+            # the message may quote the value: never a secret's
+            message = (
+                f"is not valid (expected {errors[0].validator_value!r} for {errors[0].validator}; "
+                "the value is not shown, it is secret)"
+                if "secret" in where
+                else errors[0].message
+            )
+            raise SettingsError(f"setting {where}: {message}")
+        secrets = tuple(str(s) for s in config["webhook_secrets"] if s)
+        if not 1 <= len(secrets) <= 2:
+            raise SettingsError("setting webhook_secrets: give one secret, or two while rotating")
+        state_dir = Path(str(config.get("state_dir") or DEFAULT_STATE_DIR))
+        path = str(config.get("webhook_path") or "/appcues/webhooks")
+        settings = cls(
+            host=str(config.get("webhook_host") or "127.0.0.1"),
+            port=int(config.get("webhook_port", 8787)),
+            path=path if path.startswith("/") else "/" + path,
+            secrets=secrets,
+            scheme=str(config.get("webhook_signature_scheme") or SIGNATURE_SCHEMES[0]),
+            replay_window_seconds=int(config.get("webhook_replay_window_seconds") or 300),
+            spool_path=Path(
+                config.get("webhook_spool_path") or state_dir / "webhook-spool.sqlite3"
+            ),
+            batch_size=int(config.get("webhook_batch_size") or 200),
+            batch_max_age_seconds=int(config.get("webhook_batch_max_age_ms", 250)) / 1000,
+            busy_rate_per_second=float(config.get("webhook_busy_rate_per_second", 20)),
+            busy_batch_max_age_seconds=int(config.get("webhook_busy_batch_max_age_ms", 3000))
+            / 1000,
+            retry_max_seconds=float(config.get("webhook_retry_max_seconds") or 60),
+            run_seconds=float(config.get("webhook_run_seconds", 300)),
+            max_body_bytes=int(config.get("webhook_max_body_bytes") or 1_048_576),
+        )
+        try:
+            check_file_path(
+                settings.spool_path,
+                "webhook_spool_path" if config.get("webhook_spool_path") else "state_dir",
+            )
+        except LocalFileError as exc:
+            raise SettingsError(str(exc)) from None
+        return settings
+
+
+def loader_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config the loader gets: the receiver's own state folder unless one is set."""
+    return {**config, "state_dir": str(config.get("state_dir") or DEFAULT_STATE_DIR)}
