@@ -5,7 +5,7 @@ import io
 
 import pytest
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceMalformedRequest
+from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceOperationError
 
 from salesforce_appcues_sandbox.common import identities
 
@@ -218,3 +218,108 @@ def test_bulk2_refuses_compound_fields_as_salesforce_does(sf, tmp_path):
         )
     (error,) = caught.value.content
     assert error["message"] == "Selecting compound data not supported in Bulk Query"
+
+
+# --- Bulk API 2.0 ingest through `sf.bulk2.<Object>` (Events and Lead NPS fields, the objects
+# the events target loads; Contacts stay as seeded for the tests above) -------------------------
+
+
+def _event(ext, **fields):
+    return {
+        "Appcues_Event_Id__c": ext,
+        "Subject": f"Appcues {ext}",
+        "ActivityDateTime": "2024-05-01T09:00:00.000Z",
+        "DurationInMinutes": "0",
+        **fields,
+    }
+
+
+def test_bulk2_insert_with_partial_failures(sf):
+    records = [_event("bulk2-1"), _event("bulk2-2", ActivityDateTime=""), _event("bulk2-3")]
+    (result,) = sf.bulk2.Event.insert(records=records, wait=0.2)
+    assert (result["numberRecordsProcessed"], result["numberRecordsFailed"]) == (3, 1)
+    assert result["numberRecordsTotal"] == 3
+    outcome = sf.bulk2.Event.get_all_ingest_records(result["job_id"])
+    ok, failed = outcome["successfulRecords"], outcome["failedRecords"]
+    assert sorted(r["Appcues_Event_Id__c"] for r in ok) == ["bulk2-1", "bulk2-3"]
+    assert all(r["sf__Created"] == "true" and r["sf__Id"].startswith("00U") for r in ok)
+    assert [r["Appcues_Event_Id__c"] for r in failed] == ["bulk2-2"]
+    assert failed[0]["sf__Error"].startswith(
+        "REQUIRED_FIELD_MISSING:Required fields are missing: [ActivityDateTime]"
+    )
+    assert outcome["unprocessedRecords"] == []
+    stored = sf.query("SELECT Id FROM Event WHERE Appcues_Event_Id__c LIKE 'bulk2-%'")
+    assert {r["Id"] for r in stored["records"]} == {r["sf__Id"] for r in ok}
+
+
+def test_bulk2_upsert_by_external_id(sf):
+    sf.bulk2.Event.insert(records=[_event("bulk2-up-1")], wait=0.2)
+    records = [
+        _event("BULK2-UP-1", Subject="renamed"),  # matches ignoring case: an update
+        _event("bulk2-up-2"),
+        _event("bulk2-up-3"),
+    ]
+    results = sf.bulk2.Event.upsert(
+        records=records, external_id_field="Appcues_Event_Id__c", batch_size=2, wait=0.2
+    )
+    assert len(results) == 2  # one job per two records
+    assert sum(r["numberRecordsProcessed"] for r in results) == 3
+    assert all(r["numberRecordsFailed"] == 0 for r in results)
+    created = {}
+    for result in results:
+        text = sf.bulk2.Event.get_successful_records(result["job_id"])
+        for row in csv.DictReader(io.StringIO(text)):
+            created[row["Appcues_Event_Id__c"]] = row["sf__Created"]
+    assert created == {"BULK2-UP-1": "false", "bulk2-up-2": "true", "bulk2-up-3": "true"}
+    renamed = sf.query("SELECT Subject FROM Event WHERE Appcues_Event_Id__c = 'bulk2-up-1'")
+    assert [r["Subject"] for r in renamed["records"]] == ["renamed"]
+
+
+def test_bulk2_update_lead_nps_fields(sf, org):
+    leads = sf.query("SELECT Id FROM Lead WHERE IsConverted = false ORDER BY Id LIMIT 3")
+    first, second, converted = (r["Id"] for r in leads["records"])
+    into = sf.query("SELECT Id FROM Contact ORDER BY Id LIMIT 1")["records"][0]["Id"]
+    org.control("POST", f"leads/{converted}/convert", {"contact_id": into})  # no new Contact
+    records = [
+        {"Id": first, "Appcues_NPS_Score__c": "9", "Appcues_NPS_Feedback__c": "great"},
+        {"Id": second, "Appcues_NPS_Score__c": "#N/A", "Appcues_NPS_Feedback__c": ""},
+        {"Id": converted, "Appcues_NPS_Score__c": "3", "Appcues_NPS_Feedback__c": "meh"},
+    ]
+    (result,) = sf.bulk2.Lead.update(records=records, wait=0.2)
+    assert (result["numberRecordsProcessed"], result["numberRecordsFailed"]) == (3, 1)
+    failed = list(csv.DictReader(io.StringIO(sf.bulk2.Lead.get_failed_records(result["job_id"]))))
+    assert [(r["sf__Id"], r["sf__Error"]) for r in failed] == [
+        (converted, "CANNOT_UPDATE_CONVERTED_LEAD:cannot reference converted lead: --")
+    ]
+    got = sf.query(
+        f"SELECT Id, Appcues_NPS_Score__c, Appcues_NPS_Feedback__c FROM Lead "
+        f"WHERE Id IN ('{first}', '{second}') ORDER BY Id"
+    )
+    assert [(r["Appcues_NPS_Score__c"], r["Appcues_NPS_Feedback__c"]) for r in got["records"]] == [
+        (9.0, "great"),
+        (None, None),
+    ]
+
+
+def test_bulk2_failed_job_leaves_unprocessed_records(sf, org):
+    org.control(
+        "POST",
+        "bulk",
+        {
+            "fail_ingest_jobs": 1,
+            "ingest_fail_after_records": 1,
+            "ingest_error_message": "InternalServerError : injected",
+        },
+    )
+    records = [_event("bulk2-fail-1"), _event("bulk2-fail-2"), _event("bulk2-fail-3")]
+    with pytest.raises(SalesforceOperationError, match="InternalServerError : injected"):
+        sf.bulk2.Event.insert(records=records, wait=0.2)
+    jobs = sf.restful("jobs/ingest")["records"]
+    job = next(j for j in reversed(jobs) if j["state"] == "Failed")
+    assert (
+        sf.restful(f"jobs/ingest/{job['id']}")["errorMessage"] == "InternalServerError : injected"
+    )
+    outcome = sf.bulk2.Event.get_all_ingest_records(job["id"])
+    assert len(outcome["successfulRecords"]) == 1
+    assert outcome["failedRecords"] == []
+    assert len(outcome["unprocessedRecords"]) == 2

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import wire
 from .bulk import BulkQueryJobs
+from .ingest_responses import IngestHandlers
 from .models import (
     Org,
     RecordError,
@@ -59,7 +60,7 @@ class ApiCall:
             ) from None
 
 
-class RestApi:
+class RestApi(IngestHandlers):
     """The org's REST surface (everything under /services/data/vXX.X/)."""
 
     def __init__(self, org: Org, engine: QueryEngine, bulk: BulkQueryJobs, limits: Any) -> None:

@@ -7,7 +7,7 @@ refresh_token_reuse_revokes_family (false), sandbox_org (false: JWT audience
 login.salesforce.com; true: test.salesforce.com),
 bulk1_result_file_records (100000: records per Bulk 1.0 result file),
 upsert_nonunique_external_id_exact (false: upserts by a non-unique External ID field ignore
-case; true: they compare exactly).
+case; true: they compare exactly), ingest_* (Bulk 2.0 ingest: see `ingest.IngestSettings`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from .bulk import BulkQueryJobs
 from .bulk1 import AsyncApiError, Bulk1Jobs
 from .bulk1_responses import Bulk1Answer, Bulk1Api, Bulk1Call, error_answer
 from .header_case import SalesforceHeaderCase
+from .ingest import IngestJobs, IngestSettings
 from .models import INTEGRATION_USERNAME, Org, SalesforceError, WriteOp
 from .oauth import OAuthError, OAuthServer
 from .query_engine import QueryEngine
@@ -113,9 +114,19 @@ class SalesforceService(SandboxService):
             self.stats,
             int(options.get("bulk1_result_file_records", 100_000)),
         )
-        self.usage.bulk_batches_created = lambda: self.bulk1.batches_created
+        self.ingest = IngestJobs(
+            clock,
+            self.org,
+            self.stats,
+            IngestSettings.from_options(options),
+        )
+        # Bulk 1.0 batches and Bulk 2.0 ingest's internal batches share one daily allocation.
+        self.usage.bulk_batches_created = lambda: (
+            self.bulk1.batches_created + self.ingest.batches_created
+        )
         self.bulk1_api = Bulk1Api(self.bulk1, self.org.user_id)
         self.api = RestApi(self.org, self.engine, self.bulk, self.usage)
+        self.api.ingest = self.ingest
         self.api.dispatch = self._subrequest
         self.api.base_url = lambda: self.base_url
 
@@ -188,6 +199,7 @@ class SalesforceService(SandboxService):
         }
 
     def close(self) -> None:
+        self.ingest.close()
         self.bulk1.close()
         self.bulk.close()
         self.org.close()
@@ -382,6 +394,7 @@ class SalesforceService(SandboxService):
         return JSONResponse({"reset": True})
 
     def _reset_sync(self) -> None:
+        self.ingest.clear()
         self.bulk1.clear()
         self.bulk.clear()
         self.org.reset()
@@ -418,6 +431,7 @@ class SalesforceService(SandboxService):
                 "records": records,
                 "bulk_jobs": self.bulk.snapshot(),
                 "bulk1_batches": self.bulk1.snapshot(),
+                "ingest_jobs": self.ingest.snapshot(),
                 "api_usage": {"used": self.usage.used, "max": self.usage.max},
             }
         )
@@ -488,10 +502,16 @@ class SalesforceService(SandboxService):
         """`{"fail_jobs": N, "error_message": "...", "abort_jobs": M}`: the next N query jobs
         end Failed, the M after them Aborted. Bulk 1.0: `{"fail_bulk1_batches": N,
         "bulk1_state_message": "..."}` alone: the next N batches end Failed with that
-        stateMessage."""
+        stateMessage. Ingest jobs: keys `fail_ingest_jobs`, `abort_ingest_jobs`, ... alone (see
+        `IngestJobs.control`)."""
         body = await control_json(request)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be an object"}, status_code=400)
+        if any(k.startswith(("ingest_", "fail_ingest", "abort_ingest")) for k in body):
+            try:
+                return JSONResponse(self.ingest.control(body))
+            except (TypeError, ValueError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
         if "fail_bulk1_batches" in body:
             self.bulk1.fail_next = int(body["fail_bulk1_batches"])
             if body.get("bulk1_state_message"):

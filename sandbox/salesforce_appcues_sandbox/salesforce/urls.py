@@ -54,6 +54,19 @@ ROUTES: list[tuple[str, str, dict[str, str]]] = [
         {"GET": "bulk_get", "PATCH": "bulk_abort", "DELETE": "bulk_delete"},
     ),
     ("bulk-results", r"jobs/query/(?P<job>\w+)/results/?", {"GET": "bulk_results"}),
+    ("ingest-jobs", r"jobs/ingest/?", {"POST": "ingest_create", "GET": "ingest_list"}),
+    (
+        "ingest-job",
+        r"jobs/ingest/(?P<job>\w+)/?",
+        {"GET": "ingest_get", "PATCH": "ingest_state", "DELETE": "ingest_delete"},
+    ),
+    ("ingest-upload", r"jobs/ingest/(?P<job>\w+)/batches/?", {"PUT": "ingest_upload"}),
+    (
+        "ingest-results",
+        # simple-salesforce asks for `unprocessedRecords`, the docs spell `unprocessedrecords`
+        r"jobs/ingest/(?P<job>\w+)/(?P<kind>(?i:successfulResults|failedResults|unprocessedRecords))/?",
+        {"GET": "ingest_results"},
+    ),
 ]
 
 # Bulk API 1.0 under /services/async/XX.X/ (no "v" before the version).
