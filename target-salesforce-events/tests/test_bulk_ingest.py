@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,7 @@ def orgs(variant_org):
 def pick(strategy, org, orgs, tmp_path):
     chosen = org if strategy == "upsert_by_external_id" else orgs[strategy]
     chosen.state_dir = tmp_path / "state"
+    chosen.tag = uuid.uuid4().hex[:8]  # the variant orgs serve several tests: fresh ids
     return chosen
 
 
