@@ -7,6 +7,8 @@ one poll per wait + one call per result file read: about 5-6 calls for up to 100
 Result files promise no order, so rows are matched back by a key column (an external id,
 `Id`), or by the whole row's cells when there is none, never by position. A row that comes
 back in no result file stays unconfirmed: the caller must not count it as written.
+`failedResults` is read only when `successfulResults` did not account for every row (the
+job's counters are not relied on: they only pace the polls).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class BulkIngest:
             except SalesforceError:
                 self.abort(job_id)  # Open: nothing of it was processed
                 raise
-            info = self.wait(job_id)
+            info = self.wait(job_id, len(positions))
             state = str(info.get("state"))
             results = self._collect(job_id, columns, records, positions, key_field, outcome)
             outcome.results.extend(results)
@@ -224,16 +226,26 @@ class BulkIngest:
         except SalesforceError as exc:
             log.warning("could not abort Bulk ingest job %s: %s", job_id, exc.message)
 
-    def wait(self, job_id: str) -> dict[str, Any]:
+    def wait(self, job_id: str, rows: int = 0) -> dict[str, Any]:
         """Polls until the job is finished; after `bulk_timeout` it is aborted (what it
-        processed by then stays, the rest is unprocessed). Unknown states keep polling."""
-        deadline = time.monotonic() + self.client.settings.bulk_timeout
+        processed by then stays, the rest is unprocessed). Unknown states keep polling.
+
+        Each poll is an API call: once the job reports progress, the next poll waits for
+        the time the remaining `rows` should take at the rate seen so far (the counter is
+        only a clock: whether it counts failed rows is not relied on)."""
+        started = time.monotonic()
+        deadline = started + self.client.settings.bulk_timeout
         delay = self.poll_initial
         while True:
             info = self.info(job_id)
             state = str(info.get("state"))
             if state in _FINISHED:
                 return info
+            processed = _number(info.get("numberRecordsProcessed"))
+            if 0 < processed < rows:
+                elapsed = time.monotonic() - started
+                estimate = 1.1 * elapsed * (rows - processed) / processed
+                delay = min(self.poll_max, max(self.poll_initial, estimate))
             STOP.checkpoint()  # stopped: the job runs on; its journal entry settles it
             if time.monotonic() + delay > deadline:
                 log.warning(
@@ -281,7 +293,10 @@ class BulkIngest:
         waiting: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
         for i in positions:
             waiting[key_of({c.lower(): cell(records[i].get(c)) for c in columns})].append(i)
+        left = len(positions)
         for kind in ("successfulResults", "failedResults"):
+            if not left:
+                break  # every row is accounted for: the other file would hold none
             for row in self.result_rows(job_id, kind):
                 lowered = {k.lower(): v for k, v in row.items()}
                 slot = waiting.get(key_of(lowered))
@@ -289,6 +304,7 @@ class BulkIngest:
                     log.warning("Bulk ingest job %s: a %s row matches no row sent", job_id, kind)
                     continue
                 index = slot.popleft()
+                left -= 1
                 sf_id = lowered.get("sf__id") or None
                 if kind == "successfulResults":
                     created = lowered.get("sf__created", "").lower()
@@ -301,6 +317,13 @@ class BulkIngest:
                     results.append(RecordResult(index, sf_id, False, None, [error]))
         outcome.unconfirmed.extend(i for slot in waiting.values() for i in slot)
         return results
+
+
+def _number(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _csv_text(rows: list[list[str]]) -> str:
