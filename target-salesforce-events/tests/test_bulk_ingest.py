@@ -169,10 +169,13 @@ def _ledger_has_open_jobs(state_dir: Path) -> bool:
         db.close()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill", "term"])
 @pytest.mark.parametrize("strategy", ["upsert_by_external_id", "query_then_insert", "local_ledger"])
 def test_a_target_killed_mid_job_neither_duplicates_nor_loses(
-    strategy, org, orgs, kit, tmp_path, ingest_control
+    strategy, signum, org, orgs, kit, tmp_path, ingest_control
 ):
+    """SIGKILL: the journal entry made before the upload survives. SIGTERM: the target stops
+    at its next poll, leaving the job journaled, and exits 143 without a STATE."""
     org = pick(strategy, org, orgs, tmp_path)
     users = [org.user(f"kill{i}") for i in range(2)]
     contacts = [org.create("Contact", Product_User_Id__c=u) for u in users]
@@ -197,8 +200,8 @@ def test_a_target_killed_mid_job_neither_duplicates_nor_loses(
     while not {"UploadComplete", "InProgress"} & set(org.control("GET", "stats")["ingest_jobs"]):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == (-signal.SIGKILL if signum == signal.SIGKILL else 143)
     assert process.stdout is not None
     with process.stdout:
         assert process.stdout.read() == b""  # no STATE
