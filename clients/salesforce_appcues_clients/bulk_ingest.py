@@ -124,6 +124,15 @@ class BulkIngest:
                 raise
             info = self.wait(job_id, len(positions))
             state = str(info.get("state"))
+            log.info(
+                "Bulk ingest job %s %s: %s of %d rows processed, %s failed, %s ms in Salesforce",
+                job_id,
+                state,
+                info.get("numberRecordsProcessed"),
+                len(positions),
+                info.get("numberRecordsFailed"),
+                info.get("totalProcessingTime"),
+            )
             results = self._collect(job_id, columns, records, positions, key_field, outcome)
             outcome.results.extend(results)
             if state != "JobComplete":
