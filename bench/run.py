@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import appcues_writes
+import backfill
 import extraction
 import goals
 import idle_runs
@@ -50,6 +51,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "target_sizes": (10_000, 100_000),
         "serving_contacts": 100_000,
         "idle_scale": 1.0,
+        "backfill_sizes": (100_000,),
     },
     "quick": {
         "contacts": 200,
@@ -62,9 +64,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "target_sizes": (100, 200),
         "serving_contacts": 200,
         "idle_scale": 0.05,
+        "backfill_sizes": (300,),
     },
 }
-SIZES["full"] = SIZES["standard"] | {"patch_sizes": (10_000, 100_000)}
+SIZES["full"] = SIZES["standard"] | {
+    "patch_sizes": (10_000, 100_000),
+    "backfill_sizes": (100_000, 1_000_000),
+}
 
 PACKAGES = (
     "tap-salesforce-appcues",
@@ -171,6 +177,17 @@ class Driver:
             lambda: memory.run(
                 sandbox, w / "memory", known, self.mode == "full", s["tap_sizes"], s["target_sizes"]
             ),
+        )
+
+        self.results["backfill"] = self.step(
+            "backfill",
+            lambda: {
+                "batch_size_rows": backfill.BATCH_ROWS,
+                "sizes": {
+                    str(n): backfill.run(sandbox, w / f"backfill-{n}", n, s["users"])
+                    for n in s["backfill_sizes"]
+                },
+            },
         )
 
         self.results["sandbox_serving"] = self.step(
