@@ -149,7 +149,7 @@ def test_a_failed_or_aborted_job_confirms_nothing_it_did_not_write(
     ingest_control(org, **{fault: 1, "ingest_fail_after_records": 2})
     with pytest.raises(Exception, match="not confirmed"):
         kit.run_target(config, batch)
-    target, states = kit.run_target(config, batch)  # the next run: the job behaves
+    _, states = kit.run_target(config, batch)  # the next run: the job behaves
     assert states
     assert len(org.events_of_plain(contact)) == 5  # none lost, none twice
 
@@ -180,7 +180,9 @@ def test_a_target_killed_mid_job_neither_duplicates_nor_loses(
     users = [org.user(f"kill{i}") for i in range(2)]
     contacts = [org.create("Contact", Product_User_Id__c=u) for u in users]
     batch = [
-        kit.event(users[i % 2], "appcues:goal_reached", f"2026-03-03T09:{i:02d}:00Z", f"{org.tag}-k{i}")
+        kit.event(
+            users[i % 2], "appcues:goal_reached", f"2026-03-03T09:{i:02d}:00Z", f"{org.tag}-k{i}"
+        )
         for i in range(8)
     ]
     config = org.config(sync_nps_fields=False, api_type="BULK2")
@@ -188,7 +190,11 @@ def test_a_target_killed_mid_job_neither_duplicates_nor_loses(
     config_path.write_text(json.dumps(config))
     ingest_control(org, ingest_processing_seconds=6)
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("target-salesforce-events")), "--config", str(config_path)],
+        [
+            str(Path(sys.executable).with_name("target-salesforce-events")),
+            "--config",
+            str(config_path),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
