@@ -44,11 +44,13 @@ def error_code(text: str) -> str:
     return code or "UNKNOWN_ERROR"
 
 
-def cell(value: Any) -> str:
-    """A record value as a Bulk CSV cell; None and "" become `#N/A` (set to null), as
-    collections treat a null or empty value."""
+def cell(value: Any, null: str = NULL) -> str:
+    """A record value as a Bulk CSV cell; None and "" become `null`: `#N/A` (set to null, as
+    collections do with a null or empty value) for updates, an empty cell (not set) for
+    inserts and upserts, where leaving a field alone is the same on a new record and keeps
+    a replayed upsert from relying on `#N/A` (documented for Bulk 1.0 only)."""
     if value is None or value == "":
-        return NULL
+        return null
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -106,8 +108,9 @@ class BulkIngest:
         stop request is honoured before each job and while one is polled (the job is
         then left running, for the journal's owner to settle)."""
         columns = list(dict.fromkeys(k for r in records for k in r if k != "attributes"))
+        null = null_cell(operation)
         outcome = IngestOutcome()
-        for start, stop in self._slices(columns, records):
+        for start, stop in self._slices(columns, records, null):
             positions = list(range(start, stop))
             if outcome.failure is not None:
                 outcome.unconfirmed.extend(positions)
@@ -117,7 +120,7 @@ class BulkIngest:
             if on_job is not None:
                 on_job(job_id, positions)
             try:
-                self.upload(job_id, columns, records, positions)
+                self.upload(job_id, columns, records, positions, null)
                 self.close(job_id)
             except SalesforceError:
                 self.abort(job_id)  # Open: nothing of it was processed
@@ -133,7 +136,7 @@ class BulkIngest:
                 info.get("numberRecordsFailed"),
                 info.get("totalProcessingTime"),
             )
-            results = self._collect(job_id, columns, records, positions, key_field, outcome)
+            results = self._collect(job_id, columns, records, positions, key_field, null, outcome)
             outcome.results.extend(results)
             if state != "JobComplete":
                 outcome.failure = (
@@ -146,13 +149,13 @@ class BulkIngest:
         return outcome
 
     def _slices(
-        self, columns: list[str], records: Sequence[Mapping[str, Any]]
+        self, columns: list[str], records: Sequence[Mapping[str, Any]], null: str
     ) -> Iterator[tuple[int, int]]:
         """Consecutive row ranges whose CSV (header included) fits the upload limit."""
         header = len(_csv_text([columns]).encode())
         start, size = 0, header
         for i, record in enumerate(records):
-            row = len(_csv_text([[cell(record.get(c)) for c in columns]]).encode())
+            row = len(_csv_text([[cell(record.get(c), null) for c in columns]]).encode())
             if header + row > self.max_upload_bytes:
                 raise SalesforceError(
                     0,
@@ -191,6 +194,7 @@ class BulkIngest:
         columns: list[str],
         records: Sequence[Mapping[str, Any]],
         positions: list[int],
+        null: str = NULL,
     ) -> None:
         """PUTs the rows as CSV, generated while it is sent (never one whole string)."""
 
@@ -199,7 +203,7 @@ class BulkIngest:
             writer = csv.writer(buffer, lineterminator="\n")
             writer.writerow(columns)
             for i in positions:
-                writer.writerow([cell(records[i].get(c)) for c in columns])
+                writer.writerow([cell(records[i].get(c), null) for c in columns])
                 if buffer.tell() >= _SEND_BYTES:
                     yield buffer.getvalue().encode()
                     buffer.seek(0)
@@ -289,6 +293,7 @@ class BulkIngest:
         records: Sequence[Mapping[str, Any]],
         positions: list[int],
         key_field: str | None,
+        null: str,
         outcome: IngestOutcome,
     ) -> list[RecordResult]:
         """This job's results; the rows it did not report go to `outcome.unconfirmed`."""
@@ -301,7 +306,7 @@ class BulkIngest:
         results: list[RecordResult] = []
         waiting: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
         for i in positions:
-            waiting[key_of({c.lower(): cell(records[i].get(c)) for c in columns})].append(i)
+            waiting[key_of({c.lower(): cell(records[i].get(c), null) for c in columns})].append(i)
         left = len(positions)
         for kind in ("successfulResults", "failedResults"):
             if not left:
@@ -326,6 +331,11 @@ class BulkIngest:
                     results.append(RecordResult(index, sf_id, False, None, [error]))
         outcome.unconfirmed.extend(i for slot in waiting.values() for i in slot)
         return results
+
+
+def null_cell(operation: str) -> str:
+    """The cell a None or "" value becomes in a job of this operation (see `cell`)."""
+    return NULL if operation == "update" else ""
 
 
 def _number(value: Any) -> int:

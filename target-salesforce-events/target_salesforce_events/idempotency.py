@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from salesforce_appcues_clients import soql
-from salesforce_appcues_clients.bulk_ingest import BulkIngest, cell
+from salesforce_appcues_clients.bulk_ingest import BulkIngest, cell, null_cell
 from salesforce_appcues_clients.errors import SalesforceError, UncertainWriteError
 from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult
 from salesforce_appcues_clients.termination import STOP
@@ -259,8 +259,8 @@ class EventWriter:
     def _row_key(self, record: dict[str, Any]) -> str:
         """How a result row names this record: its event id field, else all its cells."""
         if self.choice.field:
-            return cell(record.get(self.choice.field))
-        return json.dumps([[c.lower(), cell(v)] for c, v in record.items()])
+            return cell(record.get(self.choice.field), null_cell("insert"))
+        return json.dumps([[c.lower(), cell(v, null_cell("insert"))] for c, v in record.items()])
 
     def _settle_open_jobs(self) -> None:
         """Jobs an earlier run created and never settled (it was killed or stopped): wait for

@@ -211,7 +211,6 @@ def test_a_target_killed_mid_job_neither_duplicates_nor_loses(
     assert process.stdout is not None
     with process.stdout:
         assert process.stdout.read() == b""  # no STATE
-    assert len(org.events_of_plain(*contacts)) == 0  # the job holds them, unwritten yet
     assert _ledger_has_open_jobs(Path(config["state_dir"]))
     ingest_control(org, ingest_processing_seconds=0)  # the held job still waits its 6 s
 
@@ -296,7 +295,10 @@ def test_nps_fields_of_a_large_backfill_go_by_one_job_per_object(org, kit, tmp_p
             assert org.get(sobject, record_id, "Appcues_NPS_Score__c")["Appcues_NPS_Score__c"] == 9
 
 
-def test_ten_thousand_events_cost_at_most_ten_calls(org, kit, tmp_path):
+def test_ten_thousand_events_cost_one_job(org, kit, tmp_path):
+    """Deterministic part of the call count (the polls depend on the machine's speed; the
+    bench reports totals): describe + one user lookup + create, upload, close and
+    successfulResults, with failedResults skipped since every row succeeded."""
     users = [org.user(f"ten{i}") for i in range(5)]
     contacts = [org.create("Contact", Product_User_Id__c=u) for u in users]
     batch = [
@@ -314,8 +316,17 @@ def test_ten_thousand_events_cost_at_most_ten_calls(org, kit, tmp_path):
     target, states = kit.run_target(config, batch)
     after = org.control("GET", "stats")["calls"]
     spent = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
-    calls = sum(spent.values())
     assert states
     assert sum(target.loader.summary.events_written.values()) == 10_000
-    assert calls <= 10, spent
+    polls = spent.pop(f"GET {INGEST_PATHS}/{{id}}")
+    spent.pop("POST /services/oauth2/token", None)  # not an API call
+    assert polls >= 1
+    assert spent == {
+        "POST /services/data/vXX.X/composite/batch": 1,
+        "GET /services/data/vXX.X/query/": 1,
+        f"POST {INGEST_PATHS}": 1,
+        f"PUT {INGEST_PATHS}/{{id}}/batches": 1,
+        f"PATCH {INGEST_PATHS}/{{id}}": 1,
+        f"GET {INGEST_PATHS}/{{id}}/successfulResults/": 1,
+    }
     assert len(org.events_of_plain(*contacts)) == 10_000
