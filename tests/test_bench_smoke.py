@@ -15,6 +15,7 @@ SECTIONS = (
     "idle_runs",
     "memory",
     "sandbox_serving",
+    "backfill",
 )
 
 
