@@ -126,13 +126,14 @@ class EventLoader:
                 self.strategy.explanation,
             )
         if self.strategy is not None:
-            bulk = self._bulk_ingest(client)
+            # The journal is read whatever api_type is now: a job an earlier run left open
+            # is settled before anything is sent, even if the setting changed since.
             self._writer = EventWriter(
                 client,
                 self.strategy,
                 self._open_ledger() if self.strategy.strategy is Strategy.LEDGER else None,
-                bulk=bulk,
-                journal=self._open_ledger() if bulk is not None else None,
+                bulk=self._bulk_ingest(client),
+                journal=self._open_ledger(),
                 use_bulk=settings.uses_bulk,
             )
         self._matcher = UserMatcher(
@@ -141,10 +142,8 @@ class EventLoader:
         for obj in settings.user_objects:
             self._nps_fields[obj] = self._nps_fields_of(describes[obj])
 
-    def _bulk_ingest(self, client: SalesforceClient) -> BulkIngest | None:
-        """Bulk API 2.0 ingest, unless the settings never use it (then no journal either)."""
-        if self.settings.api_type == "REST":
-            return None
+    def _bulk_ingest(self, client: SalesforceClient) -> BulkIngest:
+        """Bulk API 2.0 ingest over the run's client (no call until a job is needed)."""
         if self._bulk is None:
             self._bulk = BulkIngest(client)
         return self._bulk
@@ -471,9 +470,9 @@ class EventLoader:
             )
         for sobject in sorted(by_bulk):
             held = positions[sobject]
-            bulk = self._bulk_ingest(client)
-            assert bulk is not None
-            outcome = bulk.write(sobject, "update", [records[i] for i in held], key_field="Id")
+            outcome = self._bulk_ingest(client).write(
+                sobject, "update", [records[i] for i in held], key_field="Id"
+            )
             results.extend(replace(r, index=held[r.index]) for r in outcome.results)
             if outcome.failure or outcome.unconfirmed:
                 reason = outcome.failure or "rows missing from the result files"
