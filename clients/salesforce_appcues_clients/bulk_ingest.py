@@ -308,6 +308,7 @@ class BulkIngest:
         for i in positions:
             waiting[key_of({c.lower(): cell(records[i].get(c), null) for c in columns})].append(i)
         left = len(positions)
+        strays = 0
         for kind in ("successfulResults", "failedResults"):
             if not left:
                 break  # every row is accounted for: the other file would hold none
@@ -315,7 +316,7 @@ class BulkIngest:
                 lowered = {k.lower(): v for k, v in row.items()}
                 slot = waiting.get(key_of(lowered))
                 if not slot:
-                    log.warning("Bulk ingest job %s: a %s row matches no row sent", job_id, kind)
+                    strays += 1
                     continue
                 index = slot.popleft()
                 left -= 1
@@ -329,6 +330,13 @@ class BulkIngest:
                     text = lowered.get("sf__error", "")
                     error = {"statusCode": error_code(text), "message": text, "fields": []}
                     results.append(RecordResult(index, sf_id, False, None, [error]))
+        if strays:
+            log.warning(
+                "Bulk ingest job %s: %d result rows match no row sent (their rows stay "
+                "unconfirmed)",
+                job_id,
+                strays,
+            )
         outcome.unconfirmed.extend(i for slot in waiting.values() for i in slot)
         return results
 
