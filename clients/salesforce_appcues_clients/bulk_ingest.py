@@ -83,7 +83,8 @@ class BulkIngest:
     """Bulk API 2.0 ingest through one SalesforceClient."""
 
     poll_initial = 0.25
-    poll_max = 10.0
+    poll_max = 10.0  # while the job shows no progress (queued), the wait doubles up to this
+    poll_max_estimated = 120.0  # once it does, the next poll is at its estimated end
 
     def __init__(self, client: SalesforceClient, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.client = client
@@ -258,9 +259,9 @@ class BulkIngest:
             if 0 < processed < rows:
                 elapsed = time.monotonic() - started
                 estimate = 1.1 * elapsed * (rows - processed) / processed
-                delay = min(self.poll_max, max(self.poll_initial, estimate))
+                delay = min(self.poll_max_estimated, max(self.poll_initial, estimate))
             STOP.checkpoint()  # stopped: the job runs on; its journal entry settles it
-            if time.monotonic() + delay > deadline:
+            if time.monotonic() >= deadline:
                 log.warning(
                     "Bulk ingest job %s still %s after %g s: aborting it (raise the setting "
                     "bulk_timeout for larger loads)",
@@ -270,7 +271,7 @@ class BulkIngest:
                 )
                 self.abort(job_id)
                 return self.info(job_id)
-            sleep(delay)
+            _sleep_unless_stopped(min(delay, deadline - time.monotonic()))
             delay = min(self.poll_max, delay * 2)
 
     def result_rows(self, job_id: str, kind: str) -> Iterator[dict[str, str]]:
@@ -339,6 +340,13 @@ class BulkIngest:
             )
         outcome.unconfirmed.extend(i for slot in waiting.values() for i in slot)
         return results
+
+
+def _sleep_unless_stopped(seconds: float) -> None:
+    """A long wait between polls, cut short by a stop request (checked every second)."""
+    end = time.monotonic() + seconds
+    while not STOP.requested and (left := end - time.monotonic()) > 0:
+        sleep(min(1.0, left))
 
 
 def null_cell(operation: str) -> str:
