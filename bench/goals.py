@@ -18,6 +18,8 @@ SANDBOX_RECORDS_PER_SECOND = 20_000
 # issue 19: the real-time path
 WEBHOOK_P95_SECONDS = {10: 2.0, 100: 5.0}  # events/s -> p95 latency goal
 WEBHOOK_CALLS_PER_1000_AT_100 = 12
+BACKFILL_EVENTS = 1_000_000  # issue 20: a first sync of history
+BACKFILL_MAX_CALLS = 100
 
 LABELS = {"ours_rest": "REST", "ours_bulk2": "Bulk 2.0"}
 
@@ -175,6 +177,47 @@ def webhook_latency(wl: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def backfill(bf: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = {int(n): r for n, r in bf["sizes"].items()}
+    largest = max(runs)
+    big = runs.get(BACKFILL_EVENTS)
+    bulk, coll = runs[largest]["bulk2"], runs[largest]["collections"]
+    out = [
+        {
+            "key": "backfill_calls",
+            "goal": f"backfill of {BACKFILL_EVENTS:,} events through Bulk 2.0 in at most "
+            f"{BACKFILL_MAX_CALLS} Salesforce API calls",
+            "figure": f"{big['bulk2']['api_calls']} calls (collections: "
+            f"{big['collections']['api_calls']})"
+            if big
+            else f"not run at {BACKFILL_EVENTS:,} (FULL=1); at {largest:,}: "
+            f"{bulk['api_calls']} calls (collections: {coll['api_calls']})",
+            "met": big["bulk2"]["api_calls"] <= BACKFILL_MAX_CALLS if big else None,
+        },
+        {
+            "key": "backfill_speed",
+            "goal": "backfill through Bulk 2.0 at least as fast as collections",
+            "figure": f"at {largest:,}: {bulk['events_per_second']:,} vs "
+            f"{coll['events_per_second']:,} events/s",
+            "met": bulk["events_per_second"] >= coll["events_per_second"],
+        },
+    ]
+    small = runs.get(100_000)
+    if big and small:
+        ratio = round(big["bulk2"]["peak_rss_mb"] / small["bulk2"]["peak_rss_mb"], 2)
+        out.append(
+            {
+                "key": "backfill_memory",
+                "goal": f"Bulk 2.0 backfill: peak RSS at {BACKFILL_EVENTS:,} within "
+                f"{RSS_RATIO:g}x of 100,000",
+                "figure": f"{ratio:g}x ({small['bulk2']['peak_rss_mb']:g} -> "
+                f"{big['bulk2']['peak_rss_mb']:g} MB)",
+                "met": ratio <= RSS_RATIO,
+            }
+        )
+    return out
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     for key, fn in (
@@ -185,6 +228,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("memory", memory),
         ("sandbox_serving", sandbox_serving),
         ("webhook_latency", webhook_latency),
+        ("backfill", backfill),
     ):
         if key in results:
             checks += [dict(c, section=key) for c in fn(results[key])]

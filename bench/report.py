@@ -85,6 +85,7 @@ def render(r: dict[str, Any]) -> str:
     lines += _memory(r.get("memory"), full=r["run"]["mode"] == "full")
     lines += _serving(r.get("sandbox_serving"))
     lines += _webhook_latency(r.get("webhook_latency"))
+    lines += _backfill(r.get("backfill"))
     lines += _why(r)
     lines += [
         "",
@@ -454,6 +455,40 @@ def _webhook_latency(wl: dict[str, Any] | None) -> list[str]:
         ),
         "",
     ]
+
+
+def _backfill(bf: dict[str, Any] | None) -> list[str]:
+    if not bf:
+        return []
+    rows = []
+    for size, run in bf["sizes"].items():
+        for mode in ("collections", "bulk2"):
+            m = run[mode]
+            rows.append(
+                [
+                    f"{int(size):,}",
+                    "sObject Collections" if mode == "collections" else "Bulk 2.0 ingest",
+                    m["api_calls"],
+                    m["ingest_calls"],
+                    m["wall_seconds"],
+                    m["events_per_second"],
+                    m["peak_rss_mb"],
+                ]
+            )
+    lines = [
+        "",
+        "## 8. Backfill: a first sync of history (issue 20)",
+        "",
+        "The same events (measurement 2's mix, 1,000 users) through `target-salesforce-events` "
+        f"with `batch_size_rows` {bf['batch_size_rows']:,}, `api_type` REST (collections) "
+        "against AUTO (Bulk 2.0 ingest past `bulk_threshold`), each into a fresh state folder.",
+        "",
+    ]
+    lines += _table(
+        ["events", "writes", "API calls", "of them ingest", "wall s", "events/s", "peak RSS MB"],
+        rows,
+    )
+    return lines
 
 
 def _why(r: dict[str, Any]) -> list[str]:

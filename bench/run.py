@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import appcues_writes
+import backfill
 import extraction
 import goals
 import idle_runs
@@ -53,6 +54,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "idle_scale": 1.0,
         "webhook_rates": (10, 100),
         "webhook_seconds": 60,
+        "backfill_sizes": (100_000,),
     },
     "quick": {
         "contacts": 200,
@@ -67,9 +69,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "idle_scale": 0.05,
         "webhook_rates": (10,),
         "webhook_seconds": 3,
+        "backfill_sizes": (300,),
     },
 }
-SIZES["full"] = SIZES["standard"] | {"patch_sizes": (10_000, 100_000)}
+SIZES["full"] = SIZES["standard"] | {
+    "patch_sizes": (10_000, 100_000),
+    "backfill_sizes": (100_000, 1_000_000),
+}
 
 PACKAGES = (
     "tap-salesforce-appcues",
@@ -176,6 +182,17 @@ class Driver:
             lambda: memory.run(
                 sandbox, w / "memory", known, self.mode == "full", s["tap_sizes"], s["target_sizes"]
             ),
+        )
+
+        self.results["backfill"] = self.step(
+            "backfill",
+            lambda: {
+                "batch_size_rows": backfill.BATCH_ROWS,
+                "sizes": {
+                    str(n): backfill.run(sandbox, w / f"backfill-{n}", n, s["users"])
+                    for n in s["backfill_sizes"]
+                },
+            },
         )
 
         self.results["sandbox_serving"] = self.step(

@@ -16,6 +16,7 @@ SECTIONS = (
     "memory",
     "sandbox_serving",
     "webhook_latency",
+    "backfill",
 )
 
 

@@ -12,8 +12,9 @@ Layers, top to bottom:
   refresh token is kept across runs in a `RefreshTokenStore` (token_store.py).
 
 Write safety: a request is replayed after a failure only when a replay cannot duplicate
-data. GET/PATCH/PUT/DELETE, composite/batch describes and Bulk query job creation are
-replay-safe. Inserts (POST composite/sobjects) are retried only when nothing was sent
+data. GET/PATCH/PUT/DELETE, composite/batch describes and Bulk query and ingest job creation
+are replay-safe (an ingest job holds no data before its upload). Inserts (POST
+composite/sobjects) are retried only when nothing was sent
 (connection refused, connect timeout) or Salesforce said it did not process them (429, 503);
 any other failure after sending raises `UncertainWriteError` instead of risking a duplicate.
 Upserts by external id are idempotent and retried like reads.
@@ -77,6 +78,7 @@ _RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 _REPLAY_SAFE_POSTS = (
     re.compile(r"/composite/batch/?$"),  # our batches only hold GET describes
     re.compile(r"/jobs/query/?$"),  # a duplicate query job wastes a job, never data
+    re.compile(r"/jobs/ingest/?$"),  # an ingest job holds no data until its upload
     re.compile(r"^/services/oauth2/token$"),
 )
 

@@ -10,19 +10,27 @@ An insert that failed after it may have reached Salesforce (the clients' Uncerta
 is never blindly repeated: the writer first asks Salesforce which of those Events exist
 (by id field, or for the ledger by WhoId + ActivityDateTime + Subject) and inserts only the
 rest.
+
+Large batches go through one Bulk API 2.0 ingest job instead of collections (`use_bulk`):
+the same checks run before the job, only its successful results confirm rows, and every job
+is journaled in the ledger's SQLite before its data is sent. A run killed while a job ran
+leaves the entry; the next `write` first waits for that job (and, for the ledger strategy,
+reads its successful results into the ledger), so nothing is sent twice.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from salesforce_appcues_clients import soql
-from salesforce_appcues_clients.errors import UncertainWriteError
+from salesforce_appcues_clients.bulk_ingest import BulkIngest, cell, null_cell
+from salesforce_appcues_clients.errors import SalesforceError, UncertainWriteError
 from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult
 from salesforce_appcues_clients.termination import STOP
 
@@ -149,18 +157,32 @@ class EventWriter:
     """Writes Events through sObject Collections with the chosen strategy."""
 
     def __init__(
-        self, client: EventWriteClient, choice: StrategyChoice, ledger: Ledger | None
+        self,
+        client: EventWriteClient,
+        choice: StrategyChoice,
+        ledger: Ledger | None,
+        bulk: BulkIngest | None = None,
+        journal: Ledger | None = None,
+        use_bulk: Callable[[int], bool] = lambda writes: False,
     ) -> None:
         if choice.strategy is Strategy.LEDGER and ledger is None:
             raise ValueError("the ledger strategy needs a ledger")
+        if bulk is not None and journal is None:
+            raise ValueError("Bulk writes need a journal")
         self._client = client
         self.choice = choice
         self._ledger = ledger
+        self._bulk = bulk
+        self._journal = journal
+        self._use_bulk = use_bulk if bulk is not None else (lambda writes: False)
 
     def write(self, pending: Sequence[PendingEvent]) -> list[WriteOutcome]:
         if not pending:
             return []
+        self._settle_open_jobs()
         if self.choice.strategy is Strategy.UPSERT:
+            if self._use_bulk(len(pending)):
+                return self._bulk_write(pending, "upsert")
             return self._upsert(pending)
         present: dict[str, str | None]
         if self.choice.strategy is Strategy.QUERY:
@@ -182,10 +204,112 @@ class EventWriter:
             if p.event.event_id in present
         ]
         todo = [p for p in pending if p.event.event_id not in present]
+        if self._use_bulk(len(todo)):
+            outcomes.extend(self._bulk_write(todo, "insert"))
+            return outcomes
         for start in range(0, len(todo), COLLECTION_SIZE):
             STOP.checkpoint()  # stopped: no new insert; the ones in flight are recorded
             outcomes.extend(self._insert_chunk(todo[start : start + COLLECTION_SIZE]))
         return outcomes
+
+    # --- Bulk API 2.0 ingest ---------------------------------------------------------------
+    def _bulk_write(self, items: Sequence[PendingEvent], operation: str) -> list[WriteOutcome]:
+        """One job per 100 MB of CSV. Rows Salesforce reported are returned; any row it did
+        not (a Failed/Aborted job, a row in no result file) fails the batch after the
+        confirmed ones are recorded: the next run sends those again, by the same checks."""
+        assert self._bulk is not None and self._journal is not None
+        journal = self._journal
+        keep_rows = self.choice.strategy is Strategy.LEDGER
+
+        def on_job(job_id: str, positions: list[int]) -> None:
+            rows = [items[i] for i in positions]
+            journal.open_ingest_job(
+                job_id,
+                [(self._row_key(p.record), p.event.event_id) for p in rows] if keep_rows else (),
+            )
+            if self._ledger is not None:
+                self._ledger.mark_in_flight(p.event.event_id for p in rows)
+            log.info("Bulk ingest job %s: %s of %d Events", job_id, operation, len(rows))
+
+        def on_settled(job_id: str, results: list[RecordResult]) -> None:
+            self._remember([self._outcome(items, r) for r in results])
+            journal.settle_ingest_job(job_id)
+
+        outcome = self._bulk.write(
+            "Event",
+            operation,
+            [p.record for p in items],
+            key_field=self.choice.field,
+            external_id_field=self.choice.field if operation == "upsert" else None,
+            on_job=on_job,
+            on_settled=on_settled,
+        )
+        if outcome.failure or outcome.unconfirmed:
+            raise DeliveryError(
+                f"{len(outcome.unconfirmed)} of {len(items)} Events were not confirmed by Bulk "
+                f"API 2.0 ({outcome.failure or 'rows missing from the result files'}); the "
+                "batch is not confirmed and the next run sends them again after checking "
+                "which exist"
+            )
+        return [self._outcome(items, r) for r in outcome.results]
+
+    @staticmethod
+    def _outcome(items: Sequence[PendingEvent], result: RecordResult) -> WriteOutcome:
+        return WriteOutcome(
+            items[result.index],
+            result.success,
+            result.id,
+            already_present=result.success and result.created is False,
+            errors=result.errors,
+        )
+
+    def _row_key(self, record: dict[str, Any]) -> str:
+        """How a result row names this record: its event id field, else all its cells."""
+        if self.choice.field:
+            return cell(record.get(self.choice.field), null_cell("insert"))
+        return json.dumps([[c.lower(), cell(v, null_cell("insert"))] for c, v in record.items()])
+
+    def _settle_open_jobs(self) -> None:
+        """Jobs an earlier run created and never settled (it was killed or stopped): wait for
+        each to finish, record what it wrote, then forget it. No call when there is none."""
+        if self._journal is None or self._bulk is None:
+            return
+        for job_id in self._journal.open_ingest_jobs():
+            log.warning("Bulk ingest job %s was left open by an earlier run: settling it", job_id)
+            try:
+                state = self._bulk.state(job_id)
+            except SalesforceError as exc:
+                if exc.error_code != "NOT_FOUND":
+                    raise
+                state = "NOT_FOUND"  # deleted: the ledger's in-flight marks ask Salesforce
+            if state == "Open":
+                self._bulk.abort(job_id)  # its data never fully arrived: nothing written
+            elif state != "NOT_FOUND":
+                state = str(self._bulk.wait(job_id).get("state"))
+            if self._ledger is not None and state in ("JobComplete", "Failed", "Aborted"):
+                self._ledger.add_written(self._written_by(job_id))
+            self._journal.settle_ingest_job(job_id)
+
+    def _written_by(self, job_id: str) -> list[tuple[str, str | None]]:
+        """(event id, Salesforce Id) of the journaled rows in the job's successful results."""
+        assert self._bulk is not None and self._journal is not None
+        keys = self._journal.ingest_job_rows(job_id)
+        if not keys:
+            return []
+        columns = None
+        if not self.choice.field and keys:
+            columns = [c for c, _ in json.loads(next(iter(keys)))]
+        written: list[tuple[str, str | None]] = []
+        for row in self._bulk.result_rows(job_id, "successfulResults"):
+            lowered = {k.lower(): v for k, v in row.items()}
+            if columns is None:
+                key = lowered.get(str(self.choice.field).lower(), "")
+            else:
+                key = json.dumps([[c, lowered.get(c, "")] for c in columns])
+            event_ids = keys.get(key)
+            if event_ids:
+                written.append((event_ids.pop(), lowered.get("sf__id") or None))
+        return written
 
     # --- strategies --------------------------------------------------------------------
     def _upsert(self, pending: Sequence[PendingEvent]) -> list[WriteOutcome]:

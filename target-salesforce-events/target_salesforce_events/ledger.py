@@ -6,6 +6,10 @@
   `ledger_retention_days`.
 - written_events / in_flight: the `local_ledger` strategy's record of inserted Events, its
   only guarantee against duplicates, hence never pruned.
+- ingest_jobs / ingest_job_rows: the journal of Bulk ingest jobs created and not yet settled
+  (results read). A run killed while a job ran leaves its row; the next run waits for that
+  job and reads its results before it sends anything. Rows are kept only for the
+  local_ledger strategy, which has no other way to learn what the job wrote.
 - nps_latest: NPS latest-wins across runs when no `nps_date_field` is configured (one row per
   record and part, so bounded by the org's records).
 
@@ -38,6 +42,16 @@ CREATE TABLE IF NOT EXISTS confirmed_events (
     confirmed_at TEXT NOT NULL   -- local time of the last confirmation, for pruning
 );
 CREATE INDEX IF NOT EXISTS confirmed_events_at ON confirmed_events (confirmed_at);
+CREATE TABLE IF NOT EXISTS ingest_jobs (
+    job_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingest_job_rows (
+    job_id TEXT NOT NULL,
+    row_key TEXT NOT NULL,       -- how a result row names it (external id or the row's cells)
+    event_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ingest_job_rows_job ON ingest_job_rows (job_id);
 CREATE TABLE IF NOT EXISTS nps_latest (
     record_id TEXT NOT NULL,
     part TEXT NOT NULL,          -- 'score' or 'feedback'
@@ -143,6 +157,37 @@ class Ledger:
             )
             found.update(row[0] for row in rows)
         return found
+
+    def open_ingest_job(self, job_id: str, rows: Iterable[tuple[str, str]] = ()) -> None:
+        """Before a job's data is sent: (row key, event id) of the rows it will hold."""
+        now = ledger_time(datetime.now(tz=UTC))
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO ingest_jobs VALUES (?, ?)", (job_id, now))
+            self._db.executemany(
+                "INSERT INTO ingest_job_rows VALUES (?, ?, ?)",
+                [(job_id, key, event_id) for key, event_id in rows],
+            )
+
+    def open_ingest_jobs(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT job_id FROM ingest_jobs ORDER BY 1")]
+
+    def ingest_job_rows(self, job_id: str) -> dict[str, list[str]]:
+        """Row key -> event ids (several when rows are keyed by identical content)."""
+        found: dict[str, list[str]] = {}
+        rows = self._db.execute(
+            "SELECT row_key, event_id FROM ingest_job_rows WHERE job_id = ?", (job_id,)
+        )
+        for key, event_id in rows:
+            found.setdefault(key, []).append(event_id)
+        return found
+
+    def settle_ingest_job(self, job_id: str) -> None:
+        """After the job's outcome is recorded."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM ingest_job_rows WHERE job_id = ?", (job_id,))
+            self._db.execute("DELETE FROM ingest_jobs WHERE job_id = ?", (job_id,))
 
     def confirmed(self, required: Mapping[str, Set[str]]) -> set[str]:
         """Those event ids of `required` whose confirmed effects include all required ones."""

@@ -18,15 +18,23 @@ from typing import Any
 from jinja2 import TemplateError
 
 from salesforce_appcues_clients import soql
+from salesforce_appcues_clients.bulk_ingest import BulkIngest
 from salesforce_appcues_clients.dead_letters import schema_for
 from salesforce_appcues_clients.errors import SalesforceError
-from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_clients.salesforce import RecordResult, SalesforceClient
 from salesforce_appcues_clients.singer_input import BadLine
 from salesforce_appcues_clients.termination import STOP
 
 from .dead_letter import DeadLetter, DeadLetterFile
 from .events import AppcuesEvent, InvalidEventError, parse_event, parse_timestamp
-from .idempotency import EventWriter, PendingEvent, Strategy, StrategyChoice, choose_strategy
+from .idempotency import (
+    DeliveryError,
+    EventWriter,
+    PendingEvent,
+    Strategy,
+    StrategyChoice,
+    choose_strategy,
+)
 from .idempotency import find_field as find_field_spec
 from .ledger import Ledger
 from .matching import MatchedRecord, UserMatcher
@@ -75,6 +83,7 @@ class EventLoader:
         self.ledger: Ledger | None = None
         self._matcher: UserMatcher | None = None
         self._writer: EventWriter | None = None
+        self._bulk: BulkIngest | None = None
         self._nps_fields: dict[str, NpsFields] = {}
         self.strategy: StrategyChoice | None = None
         # stream -> (SCHEMA as announced, key properties): what a dead letter keeps for replay
@@ -122,16 +131,27 @@ class EventLoader:
                 self.strategy.explanation,
             )
         if self.strategy is not None:
+            # The journal is read whatever api_type is now: a job an earlier run left open
+            # is settled before anything is sent, even if the setting changed since.
             self._writer = EventWriter(
                 client,
                 self.strategy,
                 self._open_ledger() if self.strategy.strategy is Strategy.LEDGER else None,
+                bulk=self._bulk_ingest(client),
+                journal=self._open_ledger(),
+                use_bulk=settings.uses_bulk,
             )
         self._matcher = UserMatcher(
             client, settings.user_objects, settings.user_id_field, describes
         )
         for obj in settings.user_objects:
             self._nps_fields[obj] = self._nps_fields_of(describes[obj])
+
+    def _bulk_ingest(self, client: SalesforceClient) -> BulkIngest:
+        """Bulk API 2.0 ingest over the run's client (no call until a job is needed)."""
+        if self._bulk is None:
+            self._bulk = BulkIngest(client)
+        return self._bulk
 
     def _describe(self, client: SalesforceClient, wanted: list[str]) -> dict[str, Any]:
         """One composite/batch for the objects the run needs. A converted Lead's NPS answers
@@ -406,12 +426,8 @@ class EventLoader:
             settled.update((a.target.record_id, a.part) for a in stale)
             planned.extend((update, fields) for update in updates)
         STOP.checkpoint()  # stopped: the answers are applied by the next run
-        results = (
-            client.update_mixed(
-                [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
-            )
-            if planned
-            else []
+        results = self._apply_updates(
+            client, [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
         )
         applied: list[tuple[str, str, Any, str]] = []
         for result in results:
@@ -442,6 +458,38 @@ class EventLoader:
             a.event.event_id for a in answers if (a.target.record_id, a.part) not in settled
         }
         return {e.event_id for e in usable} - unsettled
+
+    def _apply_updates(
+        self, client: SalesforceClient, records: list[dict[str, Any]]
+    ) -> list[RecordResult]:
+        """NPS updates: an object with more than the bulk threshold of records gets one Bulk
+        update job (keyed by Id), the others share mixed-type collections calls. An update
+        repeats harmlessly, so these jobs need no journal."""
+        positions: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            positions.setdefault(record["attributes"]["type"], []).append(i)
+        by_bulk = {t for t, held in positions.items() if self.settings.uses_bulk(len(held))}
+        rest = [i for i, r in enumerate(records) if r["attributes"]["type"] not in by_bulk]
+        results: list[RecordResult] = []
+        if rest:
+            results.extend(
+                replace(r, index=rest[r.index])
+                for r in client.update_mixed([records[i] for i in rest])
+            )
+        for sobject in sorted(by_bulk):
+            held = positions[sobject]
+            outcome = self._bulk_ingest(client).write(
+                sobject, "update", [records[i] for i in held], key_field="Id"
+            )
+            results.extend(replace(r, index=held[r.index]) for r in outcome.results)
+            if outcome.failure or outcome.unconfirmed:
+                reason = outcome.failure or "rows missing from the result files"
+                raise DeliveryError(
+                    f"{len(outcome.unconfirmed)} of {len(held)} {sobject} NPS updates were not "
+                    f"confirmed by Bulk API 2.0 ({reason}); the batch is not confirmed"
+                )
+        results.sort(key=lambda r: r.index)
+        return results
 
     def _nps_fields_for(self, sobject: str) -> NpsFields:
         """Fields of an object reached only through a converted Lead (e.g. Contact)."""

@@ -41,6 +41,12 @@ DEFAULT_LEDGER_RETENTION_DAYS = 30
 # A day: longer Events need the org's multiday events (and never more than 14 days).
 MAX_DURATION_MINUTES = 1440
 
+API_TYPES = ("AUTO", "REST", "BULK2")
+# Collections cost ceil(n/200) calls, a Bulk 2.0 ingest job about 6 (create, upload, close,
+# a poll or two, results): from 2,000 writes (10 calls) a job is cheaper, with margin for its
+# extra polls; below, collections answer at once where a job waits seconds for its queue.
+DEFAULT_BULK_THRESHOLD = 2000
+
 _TEMPLATE_PAIR = th.ObjectType(
     th.Property("subject", th.StringType),
     th.Property("description", th.StringType),
@@ -143,6 +149,24 @@ def target_properties() -> dict[str, Any]:
             "decides latest-wins across runs (else the local ledger does).",
         ),
         th.Property(
+            "api_type",
+            th.StringType(allowed_values=list(API_TYPES)),
+            default="AUTO",
+            title="Salesforce API for writes",
+            description="`AUTO`: a batch's Event writes (after the ledger and user matching) "
+            "and each object's NPS field updates go through Bulk API 2.0 ingest when more than "
+            "`bulk_threshold`, sObject Collections otherwise. `REST` or `BULK2` force one API.",
+        ),
+        th.Property(
+            "bulk_threshold",
+            th.IntegerType(minimum=0, maximum=100_000_000),
+            default=DEFAULT_BULK_THRESHOLD,
+            title="Bulk threshold (records)",
+            description="Under `AUTO`, more writes than this in a batch go through one Bulk "
+            "API 2.0 ingest job (about 6 API calls) instead of collections of 200 (one call "
+            "each).",
+        ),
+        th.Property(
             "state_dir",
             th.StringType,
             default=".target-salesforce-events",
@@ -218,6 +242,25 @@ def _retention_days(value: Any) -> int:
     return days
 
 
+def _api_type(value: Any) -> str:
+    api_type = str(value or "AUTO").strip().upper()
+    if api_type not in API_TYPES:
+        raise SettingsError(f"setting api_type: {value!r} is not one of {', '.join(API_TYPES)}")
+    return api_type
+
+
+def _bulk_threshold(value: Any) -> int:
+    if value in (None, ""):
+        return DEFAULT_BULK_THRESHOLD
+    try:
+        threshold = int(value) if not isinstance(value, bool) else -1
+    except (TypeError, ValueError):
+        threshold = -1
+    if threshold < 0:
+        raise SettingsError(f"setting bulk_threshold: {value!r} is not a whole number >= 0")
+    return threshold
+
+
 @dataclass(frozen=True)
 class EventSettings:
     """The target's settings, with defaults applied and paths resolved."""
@@ -237,6 +280,8 @@ class EventSettings:
     ledger_path: Path
     ledger_retention_days: int
     dead_letter_path: Path
+    api_type: str = "AUTO"
+    bulk_threshold: int = DEFAULT_BULK_THRESHOLD
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> EventSettings:
@@ -266,6 +311,8 @@ class EventSettings:
             dead_letter_path=Path(
                 config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
             ),
+            api_type=_api_type(config.get("api_type")),
+            bulk_threshold=_bulk_threshold(config.get("bulk_threshold")),
         )
         try:
             check_file_path(
@@ -286,6 +333,12 @@ class EventSettings:
         if name.startswith(APPCUES_PREFIX):
             return name in self.event_names
         return self.include_custom_events or name in self.event_names
+
+    def uses_bulk(self, writes: int) -> bool:
+        """Whether this many writes of one kind go through a Bulk API 2.0 ingest job."""
+        if writes == 0 or self.api_type == "REST":
+            return False
+        return self.api_type == "BULK2" or writes > self.bulk_threshold
 
     def updates_nps(self, name: str) -> bool:
         return self.sync_nps_fields and name in NPS_EVENTS

@@ -1,0 +1,122 @@
+"""BulkIngest against the sandbox's Bulk API 2.0 ingest: the upload limit splits a write into
+several jobs, results are matched by key (any order, either error spelling, empty files),
+a replayed upload after a reset, and the timeout aborts the job."""
+
+from __future__ import annotations
+
+import pytest
+
+from salesforce_appcues_clients.bulk_ingest import BulkIngest, error_code
+
+DEFAULTS = {
+    "ingest_error_format": "bulk",
+    "ingest_processed_counts_failed": True,
+    "ingest_results_order": "upload",
+    "ingest_empty_results": "header",
+    "ingest_processing_seconds": 0,
+}
+
+
+@pytest.fixture
+def ingest_switches(sf_control):
+    yield lambda **body: sf_control.call("POST", "bulk", body)
+    sf_control.call("POST", "bulk", DEFAULTS)
+
+
+def contacts(tag: str, n: int) -> list[dict[str, object]]:
+    return [
+        {"LastName": f"{tag}-{i}", "Product_User_Id__c": f"{tag}-{i}", "Email": None}
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {},
+        {"ingest_results_order": "reversed"},
+        {"ingest_error_format": "plain"},
+        {"ingest_empty_results": "empty"},
+        {"ingest_processed_counts_failed": False},
+    ],
+    ids=lambda s: "-".join(map(str, s.values())) or "defaults",
+)
+def test_a_write_over_the_upload_limit_becomes_several_jobs(
+    sf, sf_control, tag, ingest_switches, switches
+):
+    ingest_switches(**switches)
+    records = contacts(tag, 30)
+    records[7]["Product_User_Id__c"] = "x" * 300  # too long: that row alone fails
+    bulk = BulkIngest(sf, max_upload_bytes=600)
+    created = sf_control.calls("POST /services/data/vXX.X/jobs/ingest")
+    jobs: list[tuple[str, list[int]]] = []
+    settled: list[str] = []
+    outcome = bulk.write(
+        "Contact",
+        "upsert",
+        records,
+        key_field="Product_User_Id__c",
+        external_id_field="Product_User_Id__c",
+        on_job=lambda job_id, positions: jobs.append((job_id, positions)),
+        on_settled=lambda job_id, results: settled.append(job_id),
+    )
+    assert sf_control.calls("POST /services/data/vXX.X/jobs/ingest") - created == len(jobs) > 1
+    assert [j for j, _ in jobs] == settled
+    assert sorted(i for _, positions in jobs for i in positions) == list(range(30))
+    assert outcome.failure is None and outcome.unconfirmed == []
+    assert [r.index for r in outcome.results] == list(range(30))
+    failed = [r for r in outcome.results if not r.success]
+    assert [r.index for r in failed] == [7]
+    (error,) = failed[0].errors
+    assert error["statusCode"] == "STRING_TOO_LONG"
+    assert error["message"].startswith("STRING_TOO_LONG:")
+    assert all(r.created for r in outcome.results if r.success)
+    found = {
+        row["Product_User_Id__c"]: row["Id"]
+        for row in sf.query(
+            f"SELECT Id, Product_User_Id__c FROM Contact WHERE LastName LIKE '{tag}-%'"
+        )
+    }
+    assert {r.id for r in outcome.results if r.success} == set(found.values())
+    assert len(found) == 29
+
+
+def test_rows_are_matched_by_whole_content_without_a_key(sf, tag, ingest_switches):
+    ingest_switches(ingest_results_order="reversed")
+    records = [{"LastName": tag, "FirstName": "Same"}, {"LastName": tag, "FirstName": "Other"}]
+    records.append(dict(records[0]))  # identical rows are interchangeable
+    outcome = BulkIngest(sf).write("Contact", "insert", records)
+    assert outcome.unconfirmed == [] and all(r.success for r in outcome.results)
+    assert len({r.id for r in outcome.results}) == 3
+
+
+def test_a_reset_upload_is_replayed_from_the_start(sf, sf_control, tag):
+    sf_control.faults(
+        {"action": "reset", "times": 1, "match": {"method": "PUT", "path": r"/batches$"}}
+    )
+    outcome = BulkIngest(sf).write("Contact", "insert", contacts(tag, 5))
+    assert sf_control.fired() == [1]
+    assert [r.success for r in outcome.results] == [True] * 5
+
+
+def test_a_failed_job_leaves_its_unprocessed_rows_unconfirmed(sf, sf_control, tag):
+    sf_control.call("POST", "bulk", {"fail_ingest_jobs": 1, "ingest_error_message": "broken"})
+    outcome = BulkIngest(sf).write("Contact", "insert", contacts(tag, 4))
+    assert outcome.failure is not None and "Failed: broken" in outcome.failure
+    assert sorted(outcome.unconfirmed) == [0, 1, 2, 3]
+    assert outcome.results == []
+
+
+def test_a_job_past_bulk_timeout_is_aborted(tag, ingest_switches, sf_config, new_sf):
+    ingest_switches(ingest_processing_seconds=5)
+    client = new_sf(sf_config(bulk_timeout=1))
+    outcome = BulkIngest(client).write("Contact", "insert", contacts(tag, 3))
+    assert outcome.failure is not None and "Aborted" in outcome.failure
+    assert sorted(outcome.unconfirmed) == [0, 1, 2]
+
+
+def test_error_code_is_the_text_before_the_first_colon():
+    assert error_code("STRING_TOO_LONG:Last Name: data value too large:LastName --") == (
+        "STRING_TOO_LONG"
+    )
+    assert error_code("") == "UNKNOWN_ERROR"
