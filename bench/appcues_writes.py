@@ -2,7 +2,8 @@
 
 Writes N Contact records (each a new Appcues user with six attributes) and pipes them into
 the target with a fresh ledger: import mode is the default (`import_threshold` 100, jobs of
-10,000 rows); PATCH mode sets `import_threshold` above N, so every profile is one PATCH.
+10,000 rows); PATCH mode sets `import_threshold` to its maximum (100,000,000, above any N
+here), so every profile is one PATCH; a PATCH run that starts an import job is an error.
 Default rate settings on both sides (client 50 requests/s, sandbox Appcues 60/s). API calls
 and 429s come from the sandbox's stats.
 
@@ -47,7 +48,8 @@ CONTACT_SCHEMA = {
         "Appcues_NPS_Score__c": {"type": ["number", "null"]},
     },
 }
-MODES = {"import": {}, "patch": {"import_threshold": 1_000_000_000}}
+# The setting's schema maximum: no batch here reaches it, so PATCH mode never imports.
+MODES = {"import": {}, "patch": {"import_threshold": 100_000_000}}
 # Memory only: PATCH mode with both rate caps lifted, so 100,000 profiles fit the standard
 # set. The code path is PATCH mode's own; only the waits for the caps are gone, so its time
 # is not a PATCH-mode rate and is never reported as one.
@@ -101,6 +103,8 @@ def run_mode(
             sandbox.ac.call("POST", "settings", {"rate_limit_per_second": 60})
     proc = result.last.check()
     summary = profiles_summary(proc.log()) or {}
+    if mode == "patch" and summary.get("import_jobs"):
+        raise RuntimeError(f"{label}: PATCH mode started {summary['import_jobs']} import jobs")
     stored = sandbox.ac.call("GET", "stats")["stored"]["users"]
     return {
         "mode": mode,

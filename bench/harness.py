@@ -12,11 +12,13 @@ import math
 import os
 import re
 import resource
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +34,7 @@ from salesforce_appcues_sandbox.testing import (
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
+OWN_RUSAGE = Path(__file__).resolve().with_name("own_rusage.py")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE_KB = resource.getpagesize() // 1024
 
@@ -162,7 +165,7 @@ def child_env(sandbox: Sandbox) -> dict[str, str]:
 # --- child processes --------------------------------------------------------------------------
 @dataclass
 class ProcessRun:
-    """One plugin process: its own resources, from wait4."""
+    """One plugin process: its own resources, from wait4 (by bench/own_rusage.py)."""
 
     name: str
     returncode: int
@@ -216,12 +219,14 @@ def run_pipeline(
             log_path = workdir / f"{name}.log"
             with log_path.open("wb") as log:
                 proc = subprocess.Popen(
-                    list(argv),
+                    # -S: the launcher stays small, it is the floor of the plugin's peak RSS
+                    [sys.executable, "-S", str(OWN_RUSAGE), str(_usage_path(log_path)), *argv],
                     stdin=stdin,
                     stdout=subprocess.PIPE,
                     stderr=log,
                     env=env,
                     cwd=workdir,
+                    start_new_session=True,  # killed as a group: the launcher and the plugin
                 )
             if i > 0 and procs:
                 procs[-1][1].stdout.close()  # type: ignore[union-attr]  # the next one reads it
@@ -230,7 +235,7 @@ def run_pipeline(
 
         def kill_all() -> None:
             for _, p, _, _ in procs:
-                p.kill()
+                _kill_group(p)
 
         killer = threading.Timer(timeout, kill_all)
         killer.start()
@@ -239,15 +244,21 @@ def run_pipeline(
         _scan(last_out, run)
         last_out.close()
         for name, proc, log_path, t0 in procs:
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status, own = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
+            report = _usage_path(log_path)
+            usage = (  # no report: the launcher was killed (timeout), the run fails anyway
+                json.loads(report.read_text())
+                if report.exists()
+                else {"maxrss_kib": own.ru_maxrss, "cpu_seconds": own.ru_utime + own.ru_stime}
+            )
             run.processes.append(
                 ProcessRun(
                     name=name,
                     returncode=proc.returncode,
                     wall_seconds=round(time.perf_counter() - t0, 3),
-                    cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
-                    peak_rss_mb=round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is KiB on Linux
+                    cpu_seconds=round(usage["cpu_seconds"], 2),
+                    peak_rss_mb=round(usage["maxrss_kib"] / 1024, 1),  # KiB on Linux
                     log_path=log_path,
                 )
             )
@@ -259,8 +270,18 @@ def run_pipeline(
             stdin.close()
         for _, proc, _, _ in procs:
             if proc.returncode is None:
-                proc.kill()
+                _kill_group(proc)
                 proc.wait()
+
+
+def _usage_path(log_path: Path) -> Path:
+    return log_path.with_suffix(".rusage.json")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """The launcher and the plugin it forked (a session of their own)."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _scan(stream: IO[bytes], run: PipelineRun) -> None:

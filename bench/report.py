@@ -45,7 +45,8 @@ def render(r: dict[str, Any]) -> str:
         f"{run['seconds']:,.0f} s in all. Written by `bench/run.py`; the raw figures are in "
         "`latest.json`. Everything runs against the local sandbox (its own process); each "
         "plugin runs as its console script in a child process, measured on its own (wall "
-        "time, CPU and peak RSS from `wait4`). API calls are the sandbox's own counts (`GET "
+        "time, CPU and peak RSS from `wait4`, forked from a small launcher so the driver's "
+        "own memory is not counted). API calls are the sandbox's own counts (`GET "
         "stats` deltas; OAuth token calls excluded, as in Salesforce's allocation).",
         "",
         f"**Machine**: {m['cpu_model']}, {m['cpu_cores']} cores, {m['memory_gb']} GB, "

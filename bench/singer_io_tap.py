@@ -1,13 +1,13 @@
 """singer-io's tap-salesforce (PyPI) in its own virtualenv, pointed at the sandbox.
 
 Reuses the fidelity test's pinned environment (tests/fidelity/tap-salesforce-requirements.txt,
-installed by the test's own `_install` into the same .venv/fidelity/ folder) and its
-login-host redirect wrapper, so the benchmark and the fidelity test run the same tap.
+made by the `pinned_python` fixture's own function in tests/conftest.py, so the same
+.venv/pinned/ folder) and its login-host redirect wrapper, so the benchmark and the fidelity
+test run the same tap.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -21,23 +21,23 @@ REQUIREMENTS = FIDELITY / "tap-salesforce-requirements.txt"
 WRAPPER = FIDELITY / "tap_salesforce_login_redirect.py"
 
 
-def _fidelity_module() -> ModuleType:
-    path = FIDELITY / "test_singer_io_tap_salesforce.py"
-    spec = importlib.util.spec_from_file_location("fidelity_singer_io_tap", path)
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def _fidelity_module() -> ModuleType:
+    return _load(FIDELITY / "test_singer_io_tap_salesforce.py", "fidelity_singer_io_tap")
+
+
 def python() -> Path:
-    """The tap's interpreter; installs its pinned environment on first use (as the test)."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
-    target = REPO / ".venv" / "fidelity" / f"tap-salesforce-{digest}"
-    if not (target / "bin" / "python").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _fidelity_module()._install(target)
-    return target / "bin" / "python"
+    """The tap's interpreter; installs its pinned environment on first use, through the same
+    function (and under the same name) as the fidelity test's `pinned_python` fixture."""
+    conftest = _load(REPO / "tests" / "conftest.py", "bench_tests_conftest")
+    return Path(conftest._pinned_python(REQUIREMENTS, "tap-salesforce"))
 
 
 def version() -> str:
