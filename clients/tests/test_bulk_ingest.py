@@ -48,7 +48,7 @@ def test_a_write_over_the_upload_limit_becomes_several_jobs(
     records = contacts(tag, 30)
     records[7]["Product_User_Id__c"] = "x" * 300  # too long: that row alone fails
     bulk = BulkIngest(sf, max_upload_bytes=600)
-    created = sf_control.calls("POST /services/data/vXX.X/jobs/ingest")
+    created = sf_control.count_calls("POST /services/data/vXX.X/jobs/ingest")
     jobs: list[tuple[str, list[int]]] = []
     settled: list[str] = []
     outcome = bulk.write(
@@ -60,7 +60,7 @@ def test_a_write_over_the_upload_limit_becomes_several_jobs(
         on_job=lambda job_id, positions: jobs.append((job_id, positions)),
         on_settled=lambda job_id, results: settled.append(job_id),
     )
-    assert sf_control.calls("POST /services/data/vXX.X/jobs/ingest") - created == len(jobs) > 1
+    assert sf_control.count_calls("POST /services/data/vXX.X/jobs/ingest") - created == len(jobs) > 1
     assert [j for j, _ in jobs] == settled
     assert sorted(i for _, positions in jobs for i in positions) == list(range(30))
     assert outcome.failure is None and outcome.unconfirmed == []
@@ -95,7 +95,7 @@ def test_a_reset_upload_is_replayed_from_the_start(sf, sf_control, tag):
         {"action": "reset", "times": 1, "match": {"method": "PUT", "path": r"/batches$"}}
     )
     outcome = BulkIngest(sf).write("Contact", "insert", contacts(tag, 5))
-    assert sf_control.fired() == [1]
+    assert sf_control.fired_by_rule() == [1]
     assert [r.success for r in outcome.results] == [True] * 5
 
 
