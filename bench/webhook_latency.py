@@ -212,6 +212,9 @@ def measure(
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     sandbox.ac.call("POST", "reset")
+    # Real time: earlier sections moved the shared sandbox clock on, and the receiver refuses
+    # a delivery whose signed timestamp is outside its window of the local clock.
+    sandbox.sf.call("POST", "clock", {"reset": True})
     sandbox.ac.call("POST", "settings", {"rate_limit_per_second": 100_000})
     process, base, url = _receiver(sandbox, workdir)
     try:
