@@ -60,7 +60,8 @@ def test_a_write_over_the_upload_limit_becomes_several_jobs(
         on_job=lambda job_id, positions: jobs.append((job_id, positions)),
         on_settled=lambda job_id, results: settled.append(job_id),
     )
-    assert sf_control.count_calls("POST /services/data/vXX.X/jobs/ingest") - created == len(jobs) > 1
+    jobs_created = sf_control.count_calls("POST /services/data/vXX.X/jobs/ingest") - created
+    assert jobs_created == len(jobs) > 1
     assert [j for j, _ in jobs] == settled
     assert sorted(i for _, positions in jobs for i in positions) == list(range(30))
     assert outcome.failure is None and outcome.unconfirmed == []
