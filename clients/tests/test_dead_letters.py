@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from salesforce_appcues_clients.dead_letters import (
+from salesforce_appcues_clients.plugin_kit.dead_letters import (
     DeadLetterWriter,
     dumps,
     read_dead_letters,

@@ -8,7 +8,7 @@ import json
 import pytest
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
-from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
+from salesforce_appcues_clients.plugin_kit.singer_input import BadLine, DeadLetteringReader
 
 
 def _line(message: dict) -> bytes:

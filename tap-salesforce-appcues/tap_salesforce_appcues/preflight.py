@@ -13,13 +13,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from salesforce_appcues_clients.appcues_checks import access_findings, analytics_findings
-from salesforce_appcues_clients.checks import FAIL, NUMBER_TYPES, OK, TEXT_TYPES, WARN, Finding
 from salesforce_appcues_clients.errors import (
     AuthenticationError,
     ClientError,
     ConfigurationError,
     SalesforceError,
+)
+from salesforce_appcues_clients.plugin_kit.appcues_checks import access_findings, analytics_findings
+from salesforce_appcues_clients.plugin_kit.checks import (
+    FAIL,
+    NUMBER_TYPES,
+    OK,
+    TEXT_TYPES,
+    WARN,
+    Finding,
 )
 
 from .events import ANALYTICS_COLUMNS, name_conditions, spec_time

@@ -18,9 +18,9 @@ from singer_sdk.io_base import SingerWriter
 from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.appcues import AppcuesClient
-from salesforce_appcues_clients.checks import check_option, report
 from salesforce_appcues_clients.errors import ConfigurationError, SalesforceError
-from salesforce_appcues_clients.run_summary import RunTotals, log_run_summary
+from salesforce_appcues_clients.plugin_kit.checks import check_option, report
+from salesforce_appcues_clients.plugin_kit.run_summary import RunTotals, log_run_summary
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.settings import (
     AppcuesSettings,

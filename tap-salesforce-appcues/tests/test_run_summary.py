@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from salesforce_appcues_clients.run_summary import SUMMARY_FIELDS
+from salesforce_appcues_clients.plugin_kit.run_summary import SUMMARY_FIELDS
 
 S = timedelta(seconds=1)
 

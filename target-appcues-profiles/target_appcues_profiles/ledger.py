@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from salesforce_appcues_clients.local_files import LocalFileError, local_file_errors
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, local_file_errors
 
 log = logging.getLogger(__name__)
 

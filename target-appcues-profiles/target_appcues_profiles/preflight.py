@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from salesforce_appcues_clients.appcues import AppcuesClient
-from salesforce_appcues_clients.appcues_checks import access_findings, write_findings
-from salesforce_appcues_clients.checks import FAIL, Finding
 from salesforce_appcues_clients.errors import ConfigurationError
+from salesforce_appcues_clients.plugin_kit.appcues_checks import access_findings, write_findings
+from salesforce_appcues_clients.plugin_kit.checks import FAIL, Finding
 
 
 def run_preflight(config: Mapping[str, Any]) -> tuple[list[Finding], dict[str, int]]:

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from salesforce_appcues_clients.appcues import AppcuesClient
-from salesforce_appcues_clients.dead_letter_threshold import DeadLetterThreshold
-from salesforce_appcues_clients.run_lock import RunLock
-from salesforce_appcues_clients.run_summary import log_run_summary
+from salesforce_appcues_clients.plugin_kit.dead_letter_threshold import DeadLetterThreshold
+from salesforce_appcues_clients.plugin_kit.run_lock import RunLock
+from salesforce_appcues_clients.plugin_kit.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import AppcuesSettings
 
 from .dead_letter import DeadLetterFile

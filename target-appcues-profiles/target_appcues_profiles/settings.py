@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from salesforce_appcues_clients.local_files import (
+from salesforce_appcues_clients.plugin_kit.local_files import (
     LocalFileError,
     check_file_path,
     check_folder_path,

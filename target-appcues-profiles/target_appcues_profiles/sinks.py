@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.sinks import BatchSink, RecordSink
 
-from salesforce_appcues_clients.dead_letters import schema_for
-from salesforce_appcues_clients.singer_input import without_date_formats
+from salesforce_appcues_clients.plugin_kit.dead_letters import schema_for
+from salesforce_appcues_clients.plugin_kit.singer_input import without_date_formats
 from salesforce_appcues_clients.termination import STOP
 
 from .dead_letter import DeadLetter

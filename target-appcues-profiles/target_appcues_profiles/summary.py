@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from salesforce_appcues_clients.run_summary import RunTotals
+from salesforce_appcues_clients.plugin_kit.run_summary import RunTotals
 
 # Per-stream outcomes: which counters are records written, which are records skipped.
 WRITTEN = ("user_new", "user_changed", "group_new", "group_changed")

@@ -14,16 +14,16 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
-from salesforce_appcues_clients.checks import FAIL, Finding, report
-from salesforce_appcues_clients.dead_letter_threshold import (
+from salesforce_appcues_clients.errors import ConfigurationError
+from salesforce_appcues_clients.plugin_kit.checks import FAIL, Finding, report
+from salesforce_appcues_clients.plugin_kit.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
 )
-from salesforce_appcues_clients.errors import ConfigurationError
-from salesforce_appcues_clients.run_lock import RunLockedError
+from salesforce_appcues_clients.plugin_kit.run_lock import RunLockedError
+from salesforce_appcues_clients.plugin_kit.singer_input import BadLine, DeadLetteringReader
+from salesforce_appcues_clients.plugin_kit.target_commands import TargetCommands
 from salesforce_appcues_clients.settings import appcues_properties
-from salesforce_appcues_clients.singer_input import BadLine, DeadLetteringReader
-from salesforce_appcues_clients.target_commands import TargetCommands
 from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .dead_letter import DeadLetter

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from salesforce_appcues_clients.dead_letters import read_dead_letters
+from salesforce_appcues_clients.plugin_kit.dead_letters import read_dead_letters
 
 HIGH = "9999-12-31T23:00:00-05:00"  # year 10000 in UTC
 LOW = "0001-01-01T00:00:00+14:00"  # year 0 in UTC

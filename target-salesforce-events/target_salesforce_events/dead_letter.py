@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from salesforce_appcues_clients.dead_letters import DeadLetterWriter, read_dead_letters
+from salesforce_appcues_clients.plugin_kit.dead_letters import DeadLetterWriter, read_dead_letters
 
 __all__ = ["DeadLetter", "DeadLetterFile", "read_dead_letters"]
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from salesforce_appcues_clients.local_files import LocalFileError, local_file_errors
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, local_file_errors
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS written_events (

@@ -19,10 +19,10 @@ from jinja2 import TemplateError
 
 from salesforce_appcues_clients import soql
 from salesforce_appcues_clients.bulk_ingest import BulkIngest
-from salesforce_appcues_clients.dead_letters import schema_for
 from salesforce_appcues_clients.errors import SalesforceError
+from salesforce_appcues_clients.plugin_kit.dead_letters import schema_for
+from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
 from salesforce_appcues_clients.salesforce import RecordResult, SalesforceClient
-from salesforce_appcues_clients.singer_input import BadLine
 from salesforce_appcues_clients.termination import STOP
 
 from .dead_letter import DeadLetter, DeadLetterFile

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from salesforce_appcues_clients.checks import (  # the report shape all three plugins share
+from salesforce_appcues_clients.errors import AuthenticationError, ClientError, ConfigurationError
+
+# the report shape all three plugins share
+from salesforce_appcues_clients.plugin_kit.checks import (
     FAIL,
     NUMBER_TYPES,
     OK,
@@ -17,7 +20,6 @@ from salesforce_appcues_clients.checks import (  # the report shape all three pl
     WARN,
     Finding,
 )
-from salesforce_appcues_clients.errors import AuthenticationError, ClientError, ConfigurationError
 from salesforce_appcues_clients.salesforce import SalesforceClient
 
 from .idempotency import Strategy, choose_strategy, find_field

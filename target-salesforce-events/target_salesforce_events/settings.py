@@ -10,7 +10,7 @@ from typing import Any
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
-from salesforce_appcues_clients.local_files import (
+from salesforce_appcues_clients.plugin_kit.local_files import (
     LocalFileError,
     check_file_path,
     check_folder_path,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from singer_sdk.sinks import BatchSink
 
-from salesforce_appcues_clients.singer_input import without_date_formats
+from salesforce_appcues_clients.plugin_kit.singer_input import without_date_formats
 from salesforce_appcues_clients.termination import STOP
 
 if TYPE_CHECKING:

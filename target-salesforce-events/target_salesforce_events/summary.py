@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from salesforce_appcues_clients.run_summary import RunTotals
+from salesforce_appcues_clients.plugin_kit.run_summary import RunTotals
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from singer_sdk.testing import target_sync_test
 
-from salesforce_appcues_clients.dead_letters import read_dead_letters
+from salesforce_appcues_clients.plugin_kit.dead_letters import read_dead_letters
 from target_salesforce_events.target import TargetSalesforceEvents
 
 TS = ["2026-04-01T08:00:00Z", "2026-04-01T08:05:00Z", "2026-04-01T08:10:00Z"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from meltano_sandbox import SANDBOX_LAG_SECONDS, appcues_client, salesforce_client
 
-from salesforce_appcues_clients.run_summary import SUMMARY_FIELDS
+from salesforce_appcues_clients.plugin_kit.run_summary import SUMMARY_FIELDS
 
 pytestmark = pytest.mark.slow
 

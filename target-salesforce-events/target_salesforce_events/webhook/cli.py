@@ -11,7 +11,7 @@ from typing import Any
 import click
 import uvicorn
 
-from salesforce_appcues_clients.run_lock import RunLock, RunLockedError
+from salesforce_appcues_clients.plugin_kit.run_lock import RunLock, RunLockedError
 
 from ..loader import EventLoader
 from ..settings import SettingsError

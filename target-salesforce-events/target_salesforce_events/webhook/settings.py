@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 from singer_sdk import typing as th
 
-from salesforce_appcues_clients.local_files import LocalFileError, check_file_path
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, check_file_path
 from salesforce_appcues_clients.settings import salesforce_properties
 
 from ..settings import SettingsError, target_properties

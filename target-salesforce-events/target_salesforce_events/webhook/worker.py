@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from salesforce_appcues_clients.appcues_events import event_id
-from salesforce_appcues_clients.singer_input import BadLine
+from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
 
 from ..events import parse_timestamp, salesforce_datetime
 from ..idempotency import Strategy

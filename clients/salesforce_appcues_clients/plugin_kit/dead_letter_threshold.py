@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigurationError
-from .settings import FRACTION_TYPE
+from ..errors import ConfigurationError
+from ..settings import FRACTION_TYPE
 
 EXIT_TOO_MANY_DEAD_LETTERS = 65  # EX_DATAERR (sysexits.h): the input could not be delivered
 DEFAULT_MAX_FRACTION = 0.5

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .appcues import AppcuesClient
+from ..appcues import AppcuesClient
+from ..errors import AppcuesError, ClientError
+from ..settings import APPCUES_REGIONS
 from .checks import FAIL, OK, Finding
-from .errors import AppcuesError, ClientError
-from .settings import APPCUES_REGIONS
 
 _REGION_NAMES = {"us": "US", "eu": "EU"}
 _WITH_ARTICLE = {"us": "a US", "eu": "an EU"}
