@@ -1,4 +1,4 @@
-"""EventSink: batches of Appcues event records, delivered by the run's EventLoader."""
+"""EventSink: batches of Appcues event records, delivered by the run's EventPipeline."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from singer_sdk import Target
 
-    from .loader import EventLoader
+    from .pipeline import EventPipeline
 
 
 EVENT_PROPERTIES = ("name", "timestamp", "user_id")
@@ -24,7 +24,7 @@ class EventSink(BatchSink):
     """Writes a batch of Appcues events as Salesforce Events and Latest NPS fields."""
 
     MAX_SIZE_DEFAULT = 10_000
-    # A record that does not fit the stream's schema is not fatal: the loader decides whether
+    # A record that does not fit the stream's schema is not fatal: the pipeline decides whether
     # it still makes an event, and dead-letters it with the reason if not.
     fail_on_record_validation_exception = False
 
@@ -36,9 +36,9 @@ class EventSink(BatchSink):
         key_properties: Sequence[str] | None,
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
-        self._loader: EventLoader = cast(Any, target).loader
-        self._loader.register_stream(stream_name, schema, key_properties or [])
-        # The loader parses timestamps (ISO 8601 or epoch), not the SDK: an unreadable one
+        self._pipeline: EventPipeline = cast(Any, target).pipeline
+        self._pipeline.register_stream(stream_name, schema, key_properties or [])
+        # The pipeline parses timestamps (ISO 8601 or epoch), not the SDK: an unreadable one
         # dead-letters its record as invalid_timestamp instead of failing the run.
         self.schema = without_date_formats(self.schema)
         missing = [p for p in EVENT_PROPERTIES if p not in (schema.get("properties") or {})]
@@ -53,7 +53,7 @@ class EventSink(BatchSink):
 
     def _singer_validate_message(self, record: dict) -> None:
         """The SDK raises here for a record without its key properties, ending the run; the
-        loader dead-letters that record instead (missing_key_property)."""
+        pipeline dead-letters that record instead (missing_key_property)."""
 
     @property
     def max_size(self) -> int:
@@ -63,11 +63,11 @@ class EventSink(BatchSink):
     def process_batch(self, context: dict[str, Any]) -> None:
         STOP.checkpoint()  # stopped: a batch not started is left for the next run
         try:
-            self._loader.load(context.get("records", []), self.stream_name)
+            self._pipeline.load(context.get("records", []), self.stream_name)
         except Exception:
             self.logger.error(
                 "Batch of %d records not confirmed; no STATE will be emitted for it. %s",
                 len(context.get("records", [])),
-                self._loader.summary.describe(),
+                self._pipeline.summary.describe(),
             )
             raise

@@ -25,7 +25,7 @@ from salesforce_appcues_clients.plugin_kit.target_commands import TargetCommands
 from salesforce_appcues_clients.settings import salesforce_properties
 from salesforce_appcues_clients.termination import STOP, Terminated
 
-from .loader import EventLoader
+from .pipeline import EventPipeline
 from .preflight import run_preflight
 from .settings import EventSettings, target_properties
 from .sinks import EventSink
@@ -50,7 +50,7 @@ class TargetSalesforceEvents(TargetCommands, Target):
         super().__init__(**kwargs)
         # One client, ledger and dead-letter file for the run: drain sinks one at a time.
         self.max_parallelism = 1
-        self.loader = EventLoader(self.config)
+        self.pipeline = EventPipeline(self.config)
         try:
             self.threshold = DeadLetterThreshold.from_config(self.config)
         except ConfigurationError as exc:
@@ -59,8 +59,8 @@ class TargetSalesforceEvents(TargetCommands, Target):
         self.records_read = 0  # RECORD messages and unreadable lines: the threshold's base
         # On the ledger, which is part of exactly-once: a second run on it refuses to start.
         self.run_lock = RunLock(
-            self.loader.settings.ledger_path.with_name(
-                self.loader.settings.ledger_path.name + ".lock"
+            self.pipeline.settings.ledger_path.with_name(
+                self.pipeline.settings.ledger_path.name + ".lock"
             ),
             self.name,
         )
@@ -92,11 +92,11 @@ class TargetSalesforceEvents(TargetCommands, Target):
         self._close(failed=True)
 
     def _close(self, *, failed: bool) -> None:
-        """Closes the loader and logs the summary (also as a structured record), once."""
+        """Closes the pipeline and logs the summary (also as a structured record), once."""
         if not self._closed:
             self._closed = True
-            self.loader.close()
-            summary = self.loader.summary
+            self.pipeline.close()
+            summary = self.pipeline.summary
             log_run_summary(self.logger, summary.totals(failed=failed), "%s", summary.describe())
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
@@ -124,10 +124,10 @@ class TargetSalesforceEvents(TargetCommands, Target):
     def _dead_letter_line(self, bad: BadLine) -> None:
         self.records_read += 1
         with STOP.protected():  # a dead letter is written whole
-            self.loader.dead_letter_line(bad)
+            self.pipeline.dead_letter_line(bad)
 
     def _check_dead_letter_threshold(self) -> None:
-        self.threshold.check(self.loader.dead_letters.total, self.records_read)
+        self.threshold.check(self.pipeline.dead_letters.total, self.records_read)
 
     def _write_state_message(self, state: dict) -> None:
         # No STATE past the batch that crossed the dead-letter threshold.

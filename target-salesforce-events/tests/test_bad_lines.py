@@ -76,7 +76,8 @@ def test_malformed_lines_are_dead_lettered_and_the_rest_delivered(org, kit, capl
     assert long_garbage not in caplog.text
     # The log names each line and quotes it.
     assert "input line 3 is not valid JSON" in caplog.text and "broken" in caplog.text
-    assert target.loader.summary.dead_lettered == {"malformed_line": 6, "record_without_schema": 1}
+    dead_lettered = target.pipeline.summary.dead_lettered
+    assert dead_lettered == {"malformed_line": 6, "record_without_schema": 1}
 
 
 def test_unreadable_timestamp_is_dead_lettered_and_epoch_is_written(org, kit):

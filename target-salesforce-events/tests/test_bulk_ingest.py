@@ -103,8 +103,8 @@ def test_bulk_writes_each_event_once(strategy, switches, org, orgs, kit, tmp_pat
     before = ingest_calls(org)
     first, states = kit.run_target(config, batch)
     assert ingest_calls(org) > before  # the Events went through an ingest job
-    assert first.loader.strategy.strategy.value == strategy
-    assert sum(first.loader.summary.events_written.values()) == 6
+    assert first.pipeline.strategy.strategy.value == strategy
+    assert sum(first.pipeline.summary.events_written.values()) == 6
     assert states
     subjects = sorted(e["Subject"] for e in org.events_of_plain(*contacts))
     assert subjects == sorted(f"Appcues Goal Reached - {i}" for i in range(6))
@@ -120,7 +120,7 @@ def test_bulk_writes_each_event_once(strategy, switches, org, orgs, kit, tmp_pat
     # A replay with the confirmed cache forgotten asks the strategy again: nothing twice.
     forget_confirmed(Path(config["state_dir"]))
     again, _ = kit.run_target(config, batch)
-    assert sum(again.loader.summary.events_already_present.values()) == 6
+    assert sum(again.pipeline.summary.events_already_present.values()) == 6
     assert len(org.events_of_plain(*contacts)) == 6
 
 
@@ -319,7 +319,7 @@ def test_ten_thousand_events_cost_one_job(org, kit, tmp_path):
     after = org.control("GET", "stats")["calls"]
     spent = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
     assert states
-    assert sum(target.loader.summary.events_written.values()) == 10_000
+    assert sum(target.pipeline.summary.events_written.values()) == 10_000
     polls = spent.pop(f"GET {INGEST_PATHS}/{{id}}")
     spent.pop("POST /services/oauth2/token", None)  # not an API call
     assert polls >= 1

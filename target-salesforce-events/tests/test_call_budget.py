@@ -67,9 +67,9 @@ def test_a_thousand_events_stay_within_the_call_budget(org, kit):
     assert lookups == expected_lookups
     api_calls = sum(v for k, v in delta.items() if k.split(" ")[1].startswith("/services/data"))
     assert api_calls == event_writes + nps_writes + lookups + 1  # + one batched describe
-    assert target.loader.summary.api_calls == api_calls
-    assert sum(target.loader.summary.events_written.values()) == 1000
-    assert target.loader.summary.nps_records_updated == 250
+    assert target.pipeline.summary.api_calls == api_calls
+    assert sum(target.pipeline.summary.events_written.values()) == 1000
+    assert target.pipeline.summary.nps_records_updated == 250
     assert states
     for sobject, ids in (("Contact", contacts), ("Lead", leads)):
         prefix = f"SELECT Product_User_Id__c, Appcues_NPS_Score__c FROM {sobject} WHERE"

@@ -60,7 +60,7 @@ def test_each_default_event_becomes_the_tabled_event(org, kit):
     }
     assert {r["ActivityDateTime"] for r in rows.values()} == {"2026-02-03T04:05:06.000+0000"}
     assert {r["DurationInMinutes"] for r in rows.values()} == {0}
-    assert target.loader.summary.events_not_selected == {"appcues:flow_started": 1}
+    assert target.pipeline.summary.events_not_selected == {"appcues:flow_started": 1}
     assert states == [{"bookmarks": {"appcues_events": {"n": 7}}}]
 
 
@@ -80,8 +80,8 @@ def test_custom_events_follow_the_setting(org, kit, include):
         assert "plan: Team" in rows[0]["Description"]
     else:
         assert rows == []
-        assert target.loader.summary.events_not_selected == {"Clicked Upgrade": 1}
-        assert target.loader.summary.api_calls == 0  # nothing to write: Salesforce not called
+        assert target.pipeline.summary.events_not_selected == {"Clicked Upgrade": 1}
+        assert target.pipeline.summary.api_calls == 0  # nothing to write: Salesforce not called
 
 
 def test_priority_order_and_unmatched_users(org, kit):
@@ -103,7 +103,7 @@ def test_priority_order_and_unmatched_users(org, kit):
     # Never creates a Lead or Contact for the unmatched user.
     after = [org.client.query_count(f"SELECT COUNT() FROM {o}") for o in ("Lead", "Contact")]
     assert after == before
-    assert target.loader.summary.skipped_unmatched == 1
+    assert target.pipeline.summary.skipped_unmatched == 1
     (letter,) = kit.dead_letters(config)
     assert (letter["event_id"], letter["user_id"], letter["reason"]) == (
         "p3",
@@ -158,7 +158,7 @@ def test_long_text_is_cut_and_marked(org, kit):
     assert len(rows["l1"]["Subject"]) == 255 and rows["l1"]["Subject"].endswith(CUT_MARK)
     assert len(rows["l2"]["Description"]) <= 32_000
     assert rows["l2"]["Description"].endswith(CUT_MARK)
-    assert target.loader.summary.subjects_or_descriptions_cut == 2
+    assert target.pipeline.summary.subjects_or_descriptions_cut == 2
 
 
 def test_a_rejected_record_does_not_block_the_rest(org, kit):
@@ -255,7 +255,7 @@ def test_transient_failures_are_retried_and_the_summary_is_logged(org, kit, capl
     assert "Events written: 1 appcues:goal_reached" in summary
     assert "skipped as unmatched: 1" in summary
     assert "dead-lettered: 1 unmatched_user" in summary
-    assert f"API calls made: {target.loader.summary.api_calls}" in summary
+    assert f"API calls made: {target.pipeline.summary.api_calls}" in summary
     secrets = [config["client_secret"], config["refresh_token"]]
     written = logged + org.state_dir.joinpath("dead-letters.jsonl").read_text()
     assert not any(secret in written for secret in secrets)
@@ -283,7 +283,7 @@ def test_a_stream_that_is_not_events_is_flagged_and_dead_lettered(org, kit, capl
         target.process_endofpipe()
     assert "Stream 'Contact' has no name/timestamp/user_id in its schema" in caplog.text
     assert [d["reason"] for d in kit.dead_letters(config)] == ["missing_name"]
-    assert target.loader.summary.api_calls == 0
+    assert target.pipeline.summary.api_calls == 0
 
 
 def test_no_user_id_text_can_break_the_lookup(org):

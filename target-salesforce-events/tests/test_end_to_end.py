@@ -64,7 +64,7 @@ def test_appcues_events_flow_into_salesforce_exactly_once(linked, kit, tmp_path)
 
     target, records, states = run()
     assert records, "the seeded account has events in the window"
-    summary = target.loader.summary
+    summary = target.pipeline.summary
     assert sum(summary.events_written.values()) == len(records)
     assert summary.events_written == Counter(r["name"] for r in records)
     assert summary.nps_records_updated > 0
@@ -87,6 +87,6 @@ def test_appcues_events_flow_into_salesforce_exactly_once(linked, kit, tmp_path)
 
     again, replayed, _ = run()
     assert [r["id"] for r in replayed] == [r["id"] for r in records]  # same ids on a re-read
-    assert sum(again.loader.summary.events_written.values()) == 0
-    assert sum(again.loader.summary.events_already_present.values()) == len(records)
+    assert sum(again.pipeline.summary.events_written.values()) == 0
+    assert sum(again.pipeline.summary.events_already_present.values()) == len(records)
     assert len(stored()) == len(records)

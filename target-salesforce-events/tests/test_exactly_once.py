@@ -51,21 +51,21 @@ def test_a_replayed_batch_writes_nothing_twice(strategy_org, kit):
     ]
     config = org.config(sync_nps_fields=False)
     first, _ = kit.run_target(config, batch)
-    assert first.loader.strategy.strategy.value == strategy
-    assert sum(first.loader.summary.events_written.values()) == 3
+    assert first.pipeline.strategy.strategy.value == strategy
+    assert sum(first.pipeline.summary.events_written.values()) == 3
     assert count_events(org, ca, cb) == 3
 
     replay = [*batch, kit.event(b, "appcues:goal_reached", TS[2], f"{org.tag}-4", goalName="New")]
     second, states = kit.run_target(config, replay)
     assert count_events(org, ca, cb) == 4
-    assert sum(second.loader.summary.events_already_present.values()) == 3
-    assert sum(second.loader.summary.events_written.values()) == 1
+    assert sum(second.pipeline.summary.events_already_present.values()) == 3
+    assert sum(second.pipeline.summary.events_written.values()) == 1
     assert states
 
     # The same events twice within one input are written once too.
     third, _ = kit.run_target(config, [*replay, *replay])
     assert count_events(org, ca, cb) == 4
-    assert third.loader.summary.duplicates_in_input == 4
+    assert third.pipeline.summary.duplicates_in_input == 4
 
 
 @pytest.mark.parametrize("strategy", ["query_then_insert", "local_ledger"])
@@ -100,11 +100,11 @@ def test_an_uncertain_insert_is_checked_before_it_is_repeated(orgs, kit, tmp_pat
         org.control("DELETE", "faults")
     assert injected["injected"] - injected_before == 1  # the insert really failed once
     assert count_events(org, contact) == 3
-    assert sum(target.loader.summary.events_written.values()) == 3
+    assert sum(target.pipeline.summary.events_written.values()) == 3
     assert states
     replay, _ = kit.run_target(org.config(sync_nps_fields=False), batch)
     assert count_events(org, contact) == 3
-    assert sum(replay.loader.summary.events_already_present.values()) == 3
+    assert sum(replay.pipeline.summary.events_already_present.values()) == 3
 
 
 def test_ledger_mode_survives_a_crash_between_insert_and_bookkeeping(orgs, kit, tmp_path):
@@ -129,7 +129,7 @@ def test_ledger_mode_survives_a_crash_between_insert_and_bookkeeping(orgs, kit, 
         db.execute("DELETE FROM confirmed_events")
     replay, states = kit.run_target(config, batch)
     assert count_events(org, contact) == 3
-    assert sum(replay.loader.summary.events_already_present.values()) == 3
+    assert sum(replay.pipeline.summary.events_already_present.values()) == 3
     assert states
     with sqlite3.connect(org.state_dir / "ledger.sqlite3") as db:
         assert db.execute("SELECT COUNT(*) FROM in_flight").fetchone() == (0,)
@@ -182,8 +182,8 @@ def test_ledger_mode_keeps_its_written_ids_when_the_cache_is_pruned(orgs, kit, t
     after = org.control("GET", "stats")["calls"]
     inserts = "POST /services/data/vXX.X/composite/sobjects"
     assert after.get(inserts, 0) == before.get(inserts, 0), "the written ids still decide"
-    assert replay.loader.summary.confirmed_earlier == 0, "the cache forgot them"
-    assert sum(replay.loader.summary.events_already_present.values()) == 3
+    assert replay.pipeline.summary.confirmed_earlier == 0, "the cache forgot them"
+    assert sum(replay.pipeline.summary.events_already_present.values()) == 3
     assert count_events(org, contact) == 3
     assert states
     with sqlite3.connect(ledger) as db:
@@ -204,8 +204,8 @@ def test_ids_differing_only_by_case_are_two_events(strategy_org, kit):
     second, states = kit.run_target(
         config, [kit.event(b, "appcues:flow_completed", TS[1], lower, flowName="B")]
     )
-    assert second.loader.strategy.strategy.value == strategy
-    assert sum(second.loader.summary.events_written.values()) == 1
+    assert second.pipeline.strategy.strategy.value == strategy
+    assert sum(second.pipeline.summary.events_written.values()) == 1
     assert states and kit.dead_letters(config) == []
     rows = org.events_of_plain(ca, cb)
     assert sorted(r["WhoId"] for r in rows) == sorted([ca, cb])

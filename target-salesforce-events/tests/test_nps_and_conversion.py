@@ -44,7 +44,7 @@ def test_latest_wins_within_a_batch_and_across_runs(org, kit):
     target, _ = kit.run_target(config, first_batch)
     assert nps(org, contact) == (9.0, "Needs work")
     assert nps(org, lead, "Lead") == (6.0, "Fine")
-    assert target.loader.summary.nps_records_updated == 2
+    assert target.pipeline.summary.nps_records_updated == 2
 
     late = [  # an older answer arriving in a later run never overwrites the newer one
         kit.event(user, "appcues:nps_score", "2026-04-01T12:00:00Z", f"{org.tag}-s0", score=0),
@@ -58,7 +58,7 @@ def test_latest_wins_within_a_batch_and_across_runs(org, kit):
     ]
     second, _ = kit.run_target(config, late)
     assert nps(org, contact) == (9.0, "Much better")
-    assert second.loader.summary.nps_answers_superseded == 1
+    assert second.pipeline.summary.nps_answers_superseded == 1
 
     _, _ = kit.run_target(
         config,
@@ -123,7 +123,7 @@ def test_date_field_decides_across_runs_without_the_ledger(dated_org, kit, tmp_p
         [kit.event(user, "appcues:nps_score", "2026-05-01T10:00:00Z", "d1", score=1)],
     )
     assert nps(org, contact)[0] == 8.0
-    assert late.loader.summary.nps_answers_superseded == 1
+    assert late.pipeline.summary.nps_answers_superseded == 1
     with sqlite3.connect(tmp_path / f"state-{run}" / "ledger.sqlite3") as db:
         # The date on the record decided; the ledger kept no NPS times to decide with.
         assert db.execute("SELECT COUNT(*) FROM nps_latest").fetchone() == (0,)
@@ -245,5 +245,5 @@ def test_leads_only_with_contact_hidden_still_runs(variant_org, kit):
     # Contact's describe is refused; the client kept Lead's and Event's from the same batch.
     assert describes == 1
     assert org.get("Lead", lead, SCORE)[SCORE] == 4.0
-    assert sum(target.loader.summary.events_written.values()) == 1
+    assert sum(target.pipeline.summary.events_written.values()) == 1
     assert states

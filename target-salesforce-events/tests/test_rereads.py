@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from salesforce_appcues_clients.errors import RetriesExhaustedError
-from target_salesforce_events.loader import SetupError
+from target_salesforce_events.org_setup import SetupError
 
 TS = ["2026-07-01T09:00:00Z", "2026-07-01T09:05:00Z", "2026-07-01T09:10:00Z"]
 SCORE = "Appcues_NPS_Score__c"
@@ -51,13 +51,13 @@ def test_a_second_run_of_the_same_input_makes_no_salesforce_call(org, kit):
     config = org.config()
     batch = batch_for(org, kit, user, "i")
     first, _ = kit.run_target(config, batch)
-    assert sum(first.loader.summary.events_written.values()) == 2
+    assert sum(first.pipeline.summary.events_written.values()) == 2
     assert confirmed_rows(config) == {f"{org.tag}-i1": "event", f"{org.tag}-i2": "event,nps"}
 
     calls = Calls(org).start()
     second, states = kit.run_target(config, batch)
     assert calls.made() == {}, "no login, no describe, no lookup, no write"
-    summary = second.loader.summary
+    summary = second.pipeline.summary
     assert summary.api_calls == 0
     assert summary.confirmed_earlier == 2
     assert summary.events_already_present == {"appcues:flow_completed": 1, "appcues:nps_score": 1}
@@ -76,7 +76,7 @@ def test_input_without_events_to_write_makes_no_call_even_with_a_bad_setting(org
         config, [kit.event("someone", "appcues:flow_started", TS[0], f"{org.tag}-n1")]
     )
     assert calls.made() == {}
-    assert nothing.loader.summary.api_calls == filtered.loader.summary.api_calls == 0
+    assert nothing.pipeline.summary.api_calls == filtered.pipeline.summary.api_calls == 0
     assert states
     # The first batch that needs Salesforce sets up, and the error still names the setting.
     with pytest.raises(SetupError, match="user_objects"):
@@ -97,9 +97,9 @@ def test_a_lost_ledger_costs_calls_but_makes_no_duplicate(org, kit):
     again, _ = kit.run_target(config, batch)
     made = calls.made()
     assert made["PATCH /services/data/vXX.X/composite/sobjects/Event/Appcues_Event_Id__c"] == 1
-    assert again.loader.summary.confirmed_earlier == 0
-    assert sum(again.loader.summary.events_already_present.values()) == 2  # said the upsert
-    assert again.loader.summary.events_written == {}
+    assert again.pipeline.summary.confirmed_earlier == 0
+    assert sum(again.pipeline.summary.events_already_present.values()) == 2  # said the upsert
+    assert again.pipeline.summary.events_written == {}
     assert len(org.events_of(contact)) == 2
     assert set(confirmed_rows(config)) == {f"{org.tag}-l1", f"{org.tag}-l2"}, "learnt again"
 
@@ -113,12 +113,12 @@ def test_an_unmatched_event_is_tried_again_when_read_again(org, kit):
     config = org.config()
     batch = batch_for(org, kit, user, "u")
     first, _ = kit.run_target(config, batch)
-    assert first.loader.summary.skipped_unmatched == 2
+    assert first.pipeline.summary.skipped_unmatched == 2
     assert confirmed_rows(config) == {}
     contact = org.create("Contact", Product_User_Id__c=user)  # the user arrives in Salesforce
 
     second, _ = kit.run_target(config, batch)
-    assert sum(second.loader.summary.events_written.values()) == 2
+    assert sum(second.pipeline.summary.events_written.values()) == 2
     assert len(org.events_of(contact)) == 2
     assert org.get("Contact", contact, SCORE)[SCORE] == 8.0
 
@@ -140,16 +140,16 @@ def test_an_event_salesforce_rejected_is_tried_again_and_its_nps_kept(org, kit):
     assert [(d["reason"], d["status"]) for d in kit.dead_letters(bad)] == [
         ("salesforce_rejected", "STRING_TOO_LONG")
     ] * 2
-    assert first.loader.summary.nps_records_updated == 1
+    assert first.pipeline.summary.nps_records_updated == 1
     assert org.events_of_plain(contact) == []
     assert confirmed_rows(bad) == {}, "a refused Event leaves its event unconfirmed"
 
     fixed = org.config(event_id_field="Location")  # 255 characters: query_then_insert
     calls = Calls(org).start()
     second, _ = kit.run_target(fixed, batch)
-    assert sum(second.loader.summary.events_written.values()) == 2
+    assert sum(second.pipeline.summary.events_written.values()) == 2
     # The NPS answer was applied before: latest-wins skips it, no NPS write is spent.
-    assert second.loader.summary.nps_answers_superseded == 1
+    assert second.pipeline.summary.nps_answers_superseded == 1
     assert "PATCH /services/data/vXX.X/composite/sobjects" not in calls.made()
     assert org.get("Contact", contact, SCORE)[SCORE] == 8.0
     assert len(org.events_of_plain(contact)) == 2
@@ -186,8 +186,8 @@ def test_events_written_before_a_failed_nps_update_are_not_remembered(org, kit):
 
     again, _ = kit.run_target(config, batch)
     assert org.get("Contact", contact, SCORE)[SCORE] == 8.0
-    assert again.loader.summary.nps_records_updated == 1
-    assert sum(again.loader.summary.events_already_present.values()) == 2
+    assert again.pipeline.summary.nps_records_updated == 1
+    assert sum(again.pipeline.summary.events_already_present.values()) == 2
     assert len(org.events_of(contact)) == 2
     assert set(confirmed_rows(config)) == {f"{org.tag}-c1", f"{org.tag}-c2"}
 
@@ -200,6 +200,6 @@ def test_older_nps_answer_read_late_loses_to_a_remembered_newer_one(org, kit):
     kit.run_target(config, [newer])
     older = kit.event(user, "appcues:nps_score", TS[0], f"{org.tag}-old", score=1)
     second, _ = kit.run_target(config, [newer, older])  # the newer one is skipped as known
-    assert second.loader.summary.confirmed_earlier == 1
-    assert second.loader.summary.nps_answers_superseded == 1
+    assert second.pipeline.summary.confirmed_earlier == 1
+    assert second.pipeline.summary.nps_answers_superseded == 1
     assert org.get("Contact", contact, SCORE)[SCORE] == 9.0

@@ -81,7 +81,7 @@ class TargetInvalidSchemaDeadLettered(TargetInvalidSchemaTest):
 
 
 class TargetRecordBeforeSchemaDeadLettered(TargetRecordBeforeSchemaTest):
-    """The RECORD before its SCHEMA is dead-lettered; the one after it reaches the loader
+    """The RECORD before its SCHEMA is dead-lettered; the one after it reaches the pipeline
     (which dead-letters it too: it is no event)."""
 
     def test(self) -> None:

@@ -13,7 +13,7 @@ import uvicorn
 
 from salesforce_appcues_clients.plugin_kit.run_lock import RunLock, RunLockedError
 
-from ..loader import EventLoader
+from ..pipeline import EventPipeline
 from ..settings import SettingsError
 from .app import create_app
 from .metrics import ReceiverMetrics
@@ -53,14 +53,14 @@ def serve(configs: tuple[Path, ...]) -> None:
     config = loader_config(_read_config(configs))
     try:
         settings = WebhookSettings.from_config(config)
-        loader = EventLoader(config)
+        pipeline = EventPipeline(config)
     except SettingsError as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(1)
     # The ledger is part of exactly-once: one process at a time on it (the poll job's
     # ledger is another file, see docs/operations.md).
     lock = RunLock(
-        loader.settings.ledger_path.with_name(loader.settings.ledger_path.name + ".lock"),
+        pipeline.settings.ledger_path.with_name(pipeline.settings.ledger_path.name + ".lock"),
         "appcues-webhook-receiver",
     )
     try:
@@ -68,7 +68,7 @@ def serve(configs: tuple[Path, ...]) -> None:
     except RunLockedError as exc:
         log.error("Refused to start: %s", exc)
         sys.exit(exc.exit_code)
-    if loader.settings.sync_nps_fields and not loader.settings.nps_date_field:
+    if pipeline.settings.sync_nps_fields and not pipeline.settings.nps_date_field:
         log.warning(
             "nps_date_field is not set: the poll job's ledger does not know the answers the "
             "receiver wrote, so a poll run may briefly put back an older NPS answer (its next "
@@ -76,15 +76,15 @@ def serve(configs: tuple[Path, ...]) -> None:
         )
     spool = Spool(settings.spool_path)
     metrics = ReceiverMetrics(spool)
-    worker = SpoolWorker(spool, loader, settings, metrics, renew=lambda: EventLoader(config))
+    worker = SpoolWorker(spool, pipeline, settings, metrics, renew=lambda: EventPipeline(config))
 
-    def shut_down() -> None:  # the worker closed the loader when it stopped
+    def shut_down() -> None:  # the worker closed the pipeline when it stopped
         if worker.alive():
             # A batch still in Salesforce's hands (long retries): its rows stay spooled and
             # are loaded again at the next start (an upsert by event id, no duplicate).
             log.warning("Stopping with a batch unconfirmed; it stays in the spool")
             return
-        log.info("%s", worker.loader.summary.describe())
+        log.info("%s", worker.pipeline.summary.describe())
         spool.close()
         lock.release()
 

@@ -3,7 +3,7 @@
 SQLite in WAL mode with `synchronous=FULL`: a row is on disk (fsync'd) when `append`
 returns, which is before the receiver answers 2xx, so a crash after the answer loses
 nothing. A delivery whose event key is already spooled is not added again (webhook
-retries, a replayed delivery). Rows leave only through `remove`, after the loader
+retries, a replayed delivery). Rows leave only through `remove`, after the pipeline
 confirmed (or dead-lettered) them.
 """
 

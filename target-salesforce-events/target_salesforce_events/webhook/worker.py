@@ -1,11 +1,11 @@
-"""Drains the spool into Salesforce through the events target's own `EventLoader`.
+"""Drains the spool into Salesforce through the events target's own `EventPipeline`.
 
 A batch is loaded when `webhook_batch_size` deliveries wait or the oldest has waited
 `webhook_batch_max_age_ms`, whichever comes first. Under load (deliveries arriving at
 `webhook_busy_rate_per_second` or more) the oldest may wait up to
 `webhook_busy_batch_max_age_ms` for the batch to fill: a few calls per 200 events instead of
 a few per handful, at a latency still of seconds. Rows leave the spool only once the
-loader returned (every event confirmed in Salesforce, or dead-lettered with its reason);
+pipeline returned (every event confirmed in Salesforce, or dead-lettered with its reason);
 a batch Salesforce did not confirm stays and is retried with a doubling pause, so an
 outage grows the spool and loses nothing.
 """
@@ -25,7 +25,8 @@ from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
 
 from ..events import parse_timestamp, salesforce_datetime
 from ..idempotency import Strategy
-from ..loader import EventLoader, SetupError
+from ..org_setup import SetupError
+from ..pipeline import EventPipeline
 from .metrics import ReceiverMetrics
 from .settings import WebhookSettings
 from .spool import Spool, SpooledDelivery
@@ -67,7 +68,7 @@ def event_record(payload: Mapping[str, Any]) -> dict[str, Any]:
     shapes the same event read from the analytics API: the id comes from user, name,
     canonical timestamp and attributes (never the payload's own `id`), so both paths give
     one event one Salesforce Event. A payload whose time is unreadable gets no id: the
-    loader dead-letters it naming the field."""
+    pipeline dead-letters it naming the field."""
     name = str(payload.get("name") or "")
     attributes = _as_object(payload.get("attributes"))
     context = _as_object(payload.get("context"))
@@ -107,33 +108,33 @@ def spool_key(body: bytes) -> tuple[str, float | None]:
 
 
 class SpoolWorker:
-    """One thread: batches from the spool, through the loader, then off the spool."""
+    """One thread: batches from the spool, through the pipeline, then off the spool."""
 
     def __init__(
         self,
         spool: Spool,
-        loader: EventLoader,
+        pipeline: EventPipeline,
         settings: WebhookSettings,
         metrics: ReceiverMetrics,
         clock: Callable[[], float] = time.time,
-        renew: Callable[[], EventLoader] | None = None,
+        renew: Callable[[], EventPipeline] | None = None,
     ) -> None:
         self.spool = spool
-        self.loader = loader
-        # A loader is one "run": its user matches are cached for its life, as in a poll-job
+        self.pipeline = pipeline
+        # A pipeline is one "run": its user matches are cached for its life, as in a poll-job
         # run; a fresh one every `webhook_run_seconds` picks up conversions and id changes.
         self._renew = renew
-        self._loader_born = clock()
+        self._pipeline_born = clock()
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
         self.stopping = threading.Event()
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="spool-worker", daemon=True)
-        self._seen = (0, 0, 0)  # loader totals already counted: written, dead, calls
+        self._seen = (0, 0, 0)  # pipeline totals already counted: written, dead, calls
         self.arrival_rate = 0.0  # deliveries per second, smoothed
         self._arrivals = (spool.appended, clock())
-        loader.register_stream(STREAM, RECORD_SCHEMA, ["id"])
+        pipeline.register_stream(STREAM, RECORD_SCHEMA, ["id"])
 
     def start(self) -> None:
         self._thread.start()
@@ -151,7 +152,7 @@ class SpoolWorker:
         try:
             self._drain()
         finally:
-            self.loader.close()  # in this thread: the ledger's SQLite connection was made here
+            self.pipeline.close()  # in this thread: the ledger's SQLite connection was made here
 
     def _drain(self) -> None:
         pause = 0.0
@@ -204,19 +205,19 @@ class SpoolWorker:
         return self.spool.oldest(size)
 
     def _renew_if_old(self) -> None:
-        if self._renew is None or self.clock() - self._loader_born < self.settings.run_seconds:
+        if self._renew is None or self.clock() - self._pipeline_born < self.settings.run_seconds:
             return
         self._count()
-        old = self.loader
+        old = self.pipeline
         old.close()
         log.info("%s", old.summary.describe())
-        self.loader = self._renew()
-        self.loader.register_stream(STREAM, RECORD_SCHEMA, ["id"])
+        self.pipeline = self._renew()
+        self.pipeline.register_stream(STREAM, RECORD_SCHEMA, ["id"])
         self._seen = (0, 0, 0)
-        self._loader_born = self.clock()
+        self._pipeline_born = self.clock()
 
     def load(self, batch: list[SpooledDelivery]) -> None:
-        """Loads one batch; its rows leave the spool only when the loader returned."""
+        """Loads one batch; its rows leave the spool only when the pipeline returned."""
         self._renew_if_old()
         records: list[dict[str, Any]] = []
         for row in batch:
@@ -227,7 +228,7 @@ class SpoolWorker:
             if isinstance(payload, dict):
                 records.append(event_record(payload))
             else:
-                self.loader.dead_letter_line(
+                self.pipeline.dead_letter_line(
                     BadLine(
                         number=row.seq,
                         text=row.body[:2000].decode("utf-8", "replace"),
@@ -236,10 +237,9 @@ class SpoolWorker:
                     )
                 )
         if records:
-            if self.loader.client is None:
-                self.loader.prepare()  # the set-up the first load would do, no extra call
+            self.pipeline.prepare()  # the set-up the first load would do, no extra call
             self._refuse_ledger_only()
-            self.loader.load(records, STREAM)
+            self.pipeline.load(records, STREAM)
         now = self.clock()
         for row in batch:
             self.metrics.latency.observe(max(0.0, now - (row.event_time or row.received_at)))
@@ -248,7 +248,7 @@ class SpoolWorker:
         self._count()
 
     def _refuse_ledger_only(self) -> None:
-        choice = self.loader.strategy
+        choice = self.pipeline.strategy
         if choice is not None and choice.strategy is Strategy.LEDGER:
             raise SetupError(
                 "the receiver needs an Event id field (setting event_id_field): with the "
@@ -257,10 +257,10 @@ class SpoolWorker:
             )
 
     def _count(self) -> None:
-        summary = self.loader.summary
+        summary = self.pipeline.summary
         totals = (
             sum(summary.events_written.values()),
-            sum(self.loader.dead_letters.counts.values()),
+            sum(self.pipeline.dead_letters.counts.values()),
             summary.api_calls,
         )
         written, dead, calls = (max(0, a - b) for a, b in zip(totals, self._seen, strict=True))

@@ -1,0 +1,177 @@
+"""NPS updates: the Latest NPS fields of the matched Leads and Contacts, read and written.
+
+Which answer wins is decided by the pure rules of `nps.py`; this step reads what it needs
+to decide (the date field on the records, or the ledger), writes the winners (mixed-type
+sObject Collections, or one Bulk API 2.0 update job per object past `bulk_threshold`) and
+returns the events whose answers are all settled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from salesforce_appcues_clients import soql
+from salesforce_appcues_clients.bulk_ingest import BulkIngest
+from salesforce_appcues_clients.salesforce import RecordResult, SalesforceClient
+from salesforce_appcues_clients.termination import STOP
+
+from .confirmations import RunLedger
+from .dead_lettering import DeadLettering
+from .events import AppcuesEvent, InvalidEventError, parse_timestamp
+from .idempotency import DeliveryError
+from .matching import MatchedRecord
+from .nps import (
+    SCORE,
+    NpsAnswer,
+    NpsFields,
+    RecordUpdate,
+    answers_from,
+    latest_per_field,
+    plan_updates,
+)
+from .org_setup import plan_extra_object
+from .settings import NPS_PART, EventSettings
+from .summary import RunSummary
+
+
+class NpsUpdates:
+    """Applies a batch's NPS answers; counts the updates and dead-letters what failed."""
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        bulk: BulkIngest,
+        nps_fields: dict[str, NpsFields],
+        ledger: RunLedger,
+        settings: EventSettings,
+        letters: DeadLettering,
+        summary: RunSummary,
+    ) -> None:
+        self._client = client
+        self._bulk = bulk
+        self._nps_fields = nps_fields  # by object; grows by objects reached via conversion
+        self._ledger = ledger
+        self._settings = settings
+        self._letters = letters
+        self._summary = summary
+
+    def update(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> set[str]:
+        """Applies the latest NPS answers; returns the ids of the events whose answers are
+        all settled (written, or superseded by a newer answer that is)."""
+        answers: list[NpsAnswer] = []
+        usable: list[AppcuesEvent] = []
+        for event, target in items:
+            try:
+                answers.extend(answers_from(event, target))
+            except InvalidEventError as exc:
+                self._letters.add(
+                    exc.reason,
+                    exc.message,
+                    event,
+                    part=NPS_PART,
+                    fields=[exc.field] if exc.field else [],
+                    stream=stream,
+                )
+            else:
+                usable.append(event)
+        by_object: dict[str, dict[tuple[str, str], NpsAnswer]] = {}
+        for key, answer in latest_per_field(answers).items():
+            by_object.setdefault(answer.target.sobject, {})[key] = answer
+        # Planned per object (fields and prior values differ by object), written together:
+        # one mixed-type collections call per 200 records, whatever mix of Contacts and Leads.
+        planned: list[tuple[RecordUpdate, NpsFields]] = []
+        settled: set[tuple[str, str]] = set()  # (record id, part) whose latest answer holds
+        for sobject, group in sorted(by_object.items()):
+            fields = self._fields_of(sobject)
+            record_ids = sorted({rid for rid, _ in group})
+            if fields.date_field:
+                updates, stale = plan_updates(
+                    group, fields, date_prior=self._dates_on_record(sobject, fields, record_ids)
+                )
+            else:
+                updates, stale = plan_updates(
+                    group, fields, ledger_prior=self._ledger.open().nps_latest(record_ids)
+                )
+            self._summary.nps_answers_superseded += len(stale)
+            settled.update((a.target.record_id, a.part) for a in stale)
+            planned.extend((update, fields) for update in updates)
+        STOP.checkpoint()  # stopped: the answers are applied by the next run
+        results = self._apply(
+            [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
+        )
+        applied: list[tuple[str, str, Any, str]] = []
+        for result in results:
+            update, fields = planned[result.index]
+            if not result.success:
+                for answer in update.answers:
+                    self._letters.rejected(
+                        result.errors, answer.event, part=NPS_PART, stream=stream
+                    )
+                continue
+            self._summary.nps_records_updated += 1
+            for answer in update.answers:
+                name = fields.score_field if answer.part == SCORE else fields.feedback_field
+                self._summary.nps_fields_updated[name] += 1
+                event = answer.event
+                applied.append((update.record_id, answer.part, event.timestamp, event.event_id))
+                settled.add((update.record_id, answer.part))
+        if applied and not self._settings.nps_date_field:
+            self._ledger.open().set_nps_latest(applied)
+        unsettled = {
+            a.event.event_id for a in answers if (a.target.record_id, a.part) not in settled
+        }
+        return {e.event_id for e in usable} - unsettled
+
+    def _fields_of(self, sobject: str) -> NpsFields:
+        if sobject not in self._nps_fields:  # e.g. Contact, reached by a converted Lead
+            self._nps_fields[sobject] = plan_extra_object(self._client, self._settings, sobject)
+        return self._nps_fields[sobject]
+
+    def _apply(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        """An object with more than the bulk threshold of records gets one Bulk update job
+        (keyed by Id), the others share mixed-type collections calls. An update repeats
+        harmlessly, so these jobs need no journal."""
+        positions: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            positions.setdefault(record["attributes"]["type"], []).append(i)
+        by_bulk = {t for t, held in positions.items() if self._settings.uses_bulk(len(held))}
+        rest = [i for i, r in enumerate(records) if r["attributes"]["type"] not in by_bulk]
+        results: list[RecordResult] = []
+        if rest:
+            results.extend(
+                replace(r, index=rest[r.index])
+                for r in self._client.update_mixed([records[i] for i in rest])
+            )
+        for sobject in sorted(by_bulk):
+            held = positions[sobject]
+            outcome = self._bulk.write(
+                sobject, "update", [records[i] for i in held], key_field="Id"
+            )
+            results.extend(replace(r, index=held[r.index]) for r in outcome.results)
+            if outcome.failure or outcome.unconfirmed:
+                reason = outcome.failure or "rows missing from the result files"
+                raise DeliveryError(
+                    f"{len(outcome.unconfirmed)} of {len(held)} {sobject} NPS updates were not "
+                    f"confirmed by Bulk API 2.0 ({reason}); the batch is not confirmed"
+                )
+        results.sort(key=lambda r: r.index)
+        return results
+
+    def _dates_on_record(
+        self, sobject: str, fields: NpsFields, record_ids: list[str]
+    ) -> dict[str, Any]:
+        """The date field's value on each record: the time of the answer written last."""
+        assert fields.date_field is not None
+        prefix = f"SELECT Id, {soql.field_name(fields.date_field)} FROM {sobject} WHERE"
+        found: dict[str, Any] = {}
+        for query in soql.in_chunks(prefix, "Id", record_ids):
+            for row in self._client.query(query):
+                value = row.get(fields.date_field)
+                if value in (None, ""):
+                    found[str(row["Id"])] = None
+                elif fields.date_only:
+                    found[str(row["Id"])] = parse_timestamp(str(value) + "T00:00:00Z").date()
+                else:
+                    found[str(row["Id"])] = parse_timestamp(value).replace(microsecond=0)
+        return found

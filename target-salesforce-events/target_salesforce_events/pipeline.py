@@ -1,0 +1,123 @@
+"""One run's delivery of event batches, step by step; the Singer sink and the webhook
+receiver's worker both feed it.
+
+parse -> dedupe -> select -> ledger filter -> (connect) -> match -> write Events -> update
+NPS -> record what Salesforce confirmed. Nothing touches Salesforce before a batch holds an
+event still to deliver. Per-record problems become dead letters and the rest of the batch
+is delivered; anything that leaves the batch unconfirmed raises, so no STATE follows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
+from salesforce_appcues_clients.salesforce import SalesforceClient
+
+from .batch_input import parse_events, selected
+from .confirmations import RunLedger, not_confirmed_earlier, record_confirmed
+from .dead_letter import DeadLetterFile
+from .dead_lettering import DeadLettering
+from .event_writes import EventWrites
+from .idempotency import StrategyChoice
+from .nps_updates import NpsUpdates
+from .org_connection import ClientFactory, OrgConnection, connect
+from .recipients import match_recipients
+from .settings import EVENT_PART, NPS_PART, EventSettings
+from .summary import RunSummary
+from .templates import EventTemplates
+
+
+class EventPipeline:
+    """The run's settings, templates, ledger, dead letters and summary; its connection to
+    the org once a batch needs one."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        client_factory: ClientFactory = SalesforceClient.from_config,
+    ) -> None:
+        self.config = dict(config)
+        self.settings = EventSettings.from_config(config)
+        self.templates = EventTemplates(self.settings.templates)  # bad templates fail here
+        self.summary = RunSummary()
+        self.dead_letters = DeadLettering(
+            DeadLetterFile(self.settings.dead_letter_path), self.summary
+        )
+        self.ledger = RunLedger(self.settings)
+        self._client_factory = client_factory
+        self.org: OrgConnection | None = None
+        self._event_writes: EventWrites | None = None
+        self._nps_updates: NpsUpdates | None = None
+
+    def register_stream(
+        self, stream: str, schema: Mapping[str, Any], key_properties: Iterable[str]
+    ) -> None:
+        self.dead_letters.register_stream(stream, schema, key_properties)
+
+    def load(self, records: Iterable[Mapping[str, Any]], stream: str) -> None:
+        records = list(records)
+        marks = self.summary.count_batch(stream, len(records))
+        try:
+            self._deliver(records, stream)
+        finally:
+            self.summary.end_batch(stream, marks)
+            self.dead_letters.flush()
+            self._count_calls()
+
+    def _deliver(self, records: list[Mapping[str, Any]], stream: str) -> None:
+        settings, letters, summary = self.settings, self.dead_letters, self.summary
+        events = parse_events(records, stream, letters, summary)  # one per event id
+        events = selected(events, settings, summary)
+        events = not_confirmed_earlier(events, self.ledger, settings, summary)
+        if not events:
+            return  # nothing new for Salesforce: no set-up, no call
+        org = self.prepare()
+        deliverable = match_recipients(org.matcher, events, stream, letters, summary)
+        done: dict[str, set[str]] = {e.event_id: set() for e, _ in deliverable}
+        if self._event_writes is not None:
+            writes = [(e, t) for e, t in deliverable if settings.writes_event(e.name)]
+            for event_id in self._event_writes.write(writes, stream):
+                done[event_id].add(EVENT_PART)
+        if self._nps_updates is not None:
+            answers = [(e, t) for e, t in deliverable if settings.updates_nps(e.name)]
+            for event_id in self._nps_updates.update(answers, stream):
+                done[event_id].add(NPS_PART)
+        record_confirmed(self.ledger, (e for e, _ in deliverable), done, settings)
+
+    def prepare(self) -> OrgConnection:
+        """Connects once, on the first batch that needs Salesforce, or before it (the webhook
+        receiver checks the exactly-once strategy before its first write)."""
+        if self.org is None:
+            org = connect(
+                self.config, self.settings, self._client_factory, self.ledger, self.summary
+            )
+            s, letters, summary = self.settings, self.dead_letters, self.summary
+            if s.sync_events and org.writer is not None:
+                self._event_writes = EventWrites(org.writer, self.templates, s, letters, summary)
+            if s.sync_nps_fields:
+                fields = dict(org.plan.nps_fields)
+                self._nps_updates = NpsUpdates(
+                    org.client, org.bulk, fields, self.ledger, s, letters, summary
+                )
+            self.org = org  # only a fully set-up run counts as connected
+        return self.org
+
+    @property
+    def strategy(self) -> StrategyChoice | None:
+        """The exactly-once strategy, once connected with `sync_events`."""
+        return self.org.plan.strategy if self.org is not None else None
+
+    def dead_letter_line(self, bad: BadLine) -> None:
+        self.dead_letters.bad_line(bad)
+
+    def _count_calls(self) -> None:
+        if self.org is not None:
+            self.summary.api_calls = self.org.client.calls_made
+
+    def close(self) -> None:
+        self._count_calls()
+        if self.org is not None:
+            self.org.client.close()
+        self.ledger.close()
