@@ -81,7 +81,8 @@ class EventWrites:
                     stream=stream,
                 )
                 continue
-            self._summary.subjects_or_descriptions_cut += cut
+            if cut:
+                self._summary.subjects_or_descriptions_cut += 1
             pending.append(PendingEvent(event, record))
         confirmed: set[str] = set()
         for outcome in self._writer.write(pending):
