@@ -20,15 +20,7 @@ PACKAGES = {
     "target_salesforce_events": REPO / "target-salesforce-events" / "target_salesforce_events",
 }
 # Cycles known and scheduled; each names where it is to be removed. Remove the entry then.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "tap_salesforce_appcues.preflight",
-            "tap_salesforce_appcues.streams",
-            "tap_salesforce_appcues.tap",
-        }
-    ): "issue 18, 'The tap': streams get a context object instead of calling back into the tap",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def _modules() -> dict[str, Path]:

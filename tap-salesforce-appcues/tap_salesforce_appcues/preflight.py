@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from salesforce_appcues_clients.errors import (
     AuthenticationError,
@@ -30,10 +30,8 @@ from salesforce_appcues_clients.plugin_kit.checks import (
 )
 
 from .events import ANALYTICS_COLUMNS, name_conditions, spec_time
+from .run_context import RunContext
 from .schema_mapping import ObjectInfo, SchemaMappingError
-
-if TYPE_CHECKING:
-    from .tap import TapSalesforceAppcues
 
 # The id fields the targets read by default (user_id_field, group_id_field): a Text field,
 # or a TEXT() formula over a number, since Appcues ids are matched as text.
@@ -44,13 +42,13 @@ QUOTA_WARN_MARGIN = 10.0
 
 
 def run_preflight(
-    tap: TapSalesforceAppcues, catalog: Mapping[str, Any] | None
+    run: RunContext, catalog: Mapping[str, Any] | None
 ) -> tuple[list[Finding], dict[str, int]]:
-    """Findings for the tap's config, and the calls they took by service."""
+    """Findings for the run's config, and the calls they took by service."""
     findings: list[Finding] = []
-    objects = list(tap.settings.objects)
-    if objects and tap.salesforce_configured:
-        findings.extend(_salesforce(tap, objects, catalog))
+    objects = list(run.settings.objects)
+    if objects and run.salesforce_configured:
+        findings.extend(_salesforce(run, objects, catalog))
     elif objects:
         findings.append(
             Finding(
@@ -60,9 +58,9 @@ def run_preflight(
                 "reads no Salesforce stream.",
             )
         )
-    if tap.appcues_configured:
-        findings.extend(_appcues(tap))
-    if not (objects and tap.salesforce_configured) and not tap.appcues_configured:
+    if run.appcues_configured:
+        findings.extend(_appcues(run))
+    if not (objects and run.salesforce_configured) and not run.appcues_configured:
         findings.append(
             Finding(
                 FAIL,
@@ -72,15 +70,15 @@ def run_preflight(
                 "configured: a run would read nothing.",
             )
         )
-    return findings, tap.api_calls()
+    return findings, run.api_calls()
 
 
 # --- Salesforce ------------------------------------------------------------------------------
 def _salesforce(
-    tap: TapSalesforceAppcues, objects: list[str], catalog: Mapping[str, Any] | None
+    run: RunContext, objects: list[str], catalog: Mapping[str, Any] | None
 ) -> list[Finding]:
     try:
-        client = tap.salesforce
+        client = run.salesforce
         visible = {str(o.get("name")).lower(): o for o in client.describe_global()["sobjects"]}
     except ConfigurationError as exc:
         return [Finding(FAIL, "salesforce settings", str(exc))]
@@ -100,7 +98,7 @@ def _salesforce(
     readable: list[str] = []
     for name in objects:
         entry = visible.get(name.lower())
-        setting = "account_object" if _is_account(tap, name) else "user_objects"
+        setting = "account_object" if _is_account(run, name) else "user_objects"
         if entry is None:
             findings.append(
                 Finding(
@@ -124,18 +122,18 @@ def _salesforce(
         infos = {name: ObjectInfo.from_describe(described[name]) for name in readable}
         for name, info in infos.items():
             findings.append(Finding(OK, name, f"{name} is readable ({len(info.fields)} fields)."))
-            is_account = _is_account(tap, name)
+            is_account = _is_account(run, name)
             findings.extend(
                 _id_field(info, GROUP_ID_FIELD if is_account else USER_ID_FIELD, is_account)
             )
-        findings.extend(_parent_fields(tap, infos))
+        findings.extend(_parent_fields(run, infos))
         findings.extend(_selected_fields(infos, catalog))
-    findings.extend(_quota(tap))
+    findings.extend(_quota(run))
     return findings
 
 
-def _is_account(tap: TapSalesforceAppcues, name: str) -> bool:
-    return name.lower() == (tap.settings.account_object or "").lower()
+def _is_account(run: RunContext, name: str) -> bool:
+    return name.lower() == (run.settings.account_object or "").lower()
 
 
 def _id_field(info: ObjectInfo, name: str, is_account: bool) -> list[Finding]:
@@ -175,13 +173,13 @@ def _id_field(info: ObjectInfo, name: str, is_account: bool) -> list[Finding]:
     return [Finding(OK, topic, f"{info.name}.{field.name} is a Text field ({setting}).")]
 
 
-def _parent_fields(tap: TapSalesforceAppcues, infos: dict[str, ObjectInfo]) -> list[Finding]:
+def _parent_fields(run: RunContext, infos: dict[str, ObjectInfo]) -> list[Finding]:
     """Each relationship_fields path resolves to a visible parent field."""
-    wanted = [(name, tap._relationship_paths(name, name)) for name in infos]
+    wanted = [(name, run.relationship_paths(name, name)) for name in infos]
     if not any(paths for _, paths in wanted):
         return []
     try:
-        resolved = tap.describe_objects([name for name, paths in wanted if paths])
+        resolved = run.describe_objects([name for name, paths in wanted if paths])
     except (SchemaMappingError, ClientError) as exc:
         return [Finding(FAIL, "relationship_fields", f"{exc}")]
     return [
@@ -248,10 +246,10 @@ def _selected_properties(entry: Mapping[str, Any]) -> list[str]:
     return selected
 
 
-def _quota(tap: TapSalesforceAppcues) -> list[Finding]:
+def _quota(run: RunContext) -> list[Finding]:
     """Headroom of the org's daily API requests, from the usage the last answer reported."""
-    usage = tap.salesforce.api_usage
-    cap = tap.salesforce.settings.quota_percent_total
+    usage = run.salesforce.api_usage
+    cap = run.salesforce.settings.quota_percent_total
     if usage is None:
         return [
             Finding(
@@ -287,15 +285,15 @@ def _quota(tap: TapSalesforceAppcues) -> list[Finding]:
 
 
 # --- Appcues ---------------------------------------------------------------------------------
-def _appcues(tap: TapSalesforceAppcues) -> list[Finding]:
+def _appcues(run: RunContext) -> list[Finding]:
     try:
-        client = tap.appcues
+        client = run.appcues
     except ConfigurationError as exc:
         return [Finding(FAIL, "appcues settings", str(exc))]
-    findings = access_findings(client, tap.config)
+    findings = access_findings(client, run.config)
     if any(f.level == FAIL for f in findings):
         return findings  # the analytics query would be refused the same way
-    settings = tap.settings
+    settings = run.settings
     end = datetime.now(UTC).replace(microsecond=0)
     conditions = next(iter(name_conditions(settings.event_names, settings.include_custom_events)))
     spec = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from singer_sdk import Tap
 from singer_sdk.helpers import types
 from singer_sdk.singerlib import Metadata, MetadataMapping
 
@@ -26,16 +27,12 @@ from .events import (
 )
 from .field_parts import join_parts
 from .records import RecordShaper
+from .run_context import RunContext
 from .schema_mapping import ObjectInfo, ParentPath, object_schema
 from .timefmt import parse_datetime
 from .windows import Window, incremental_window
 
-if TYPE_CHECKING:
-    from .tap import TapSalesforceAppcues
-
 AUTO, REST, BULK2 = "AUTO", "REST", "BULK2"
-# Stream-state key of earlier versions (where the last read stopped); no longer needed.
-READ_UNTIL = "read_until"
 MAX_TIMEOUT_SPLITS = 12
 REST_PAGE_SIZE = 2000  # Salesforce's default query batch (a wide record may get fewer)
 ORDER = "SystemModstamp ASC, Id ASC"
@@ -73,14 +70,15 @@ class SalesforceObjectStream(CheckpointedStream):
 
     def __init__(
         self,
-        tap: TapSalesforceAppcues,
+        tap: Tap,
+        run: RunContext,
         obj: ObjectInfo,
         parent_paths: Iterable[ParentPath] = (),
     ) -> None:
         self.obj = obj
         self.parent_paths = list(parent_paths)
-        self.sf_tap = tap
-        self.allow_future_bookmark = tap.settings.allow_future_bookmark
+        self.run = run
+        self.allow_future_bookmark = run.settings.allow_future_bookmark
         super().__init__(tap, schema=object_schema(obj, self.parent_paths), name=obj.name)
 
     # --- what to read ------------------------------------------------------------------
@@ -89,7 +87,7 @@ class SalesforceObjectStream(CheckpointedStream):
         """Standard metadata; IsDeleted is always read when deletes are delivered."""
         metadata = super().metadata
         breadcrumb = ("properties", "IsDeleted")
-        if self.sf_tap.settings.include_deleted and breadcrumb in metadata:
+        if self.run.settings.include_deleted and breadcrumb in metadata:
             metadata[breadcrumb].inclusion = Metadata.InclusionType.AUTOMATIC
         return metadata
 
@@ -98,14 +96,14 @@ class SalesforceObjectStream(CheckpointedStream):
         return [p for p in self.schema["properties"] if mask.get(("properties", p), False)]
 
     def shaper(self) -> RecordShaper:
-        settings = self.sf_tap.settings
+        settings = self.run.settings
         extra = ["IsDeleted"] if settings.include_deleted and self.obj.field("IsDeleted") else []
         return RecordShaper(self.obj, self.selected_properties(), self.parent_paths, extra)
 
     # --- reading -------------------------------------------------------------------------
     def get_records(self, context: types.Context | None) -> Iterator[dict[str, Any]]:
-        settings = self.sf_tap.settings
-        sf = self.sf_tap.salesforce
+        settings = self.run.settings
+        sf = self.run.salesforce
         checkpoint = self.begin_checkpoints(context)
         now = sf.server_time()
         if self.future_bookmark(checkpoint.bookmark, now, "the org's clock"):
@@ -117,7 +115,6 @@ class SalesforceObjectStream(CheckpointedStream):
             lookback=timedelta(seconds=settings.lookback_window),
             lag=timedelta(seconds=settings.lag),
         )
-        self.get_context_state(context).pop(READ_UNTIL, None)
         if window.empty:
             self.logger.info("%s: window %s is empty; bookmark kept", self.name, window)
             return
@@ -135,7 +132,7 @@ class SalesforceObjectStream(CheckpointedStream):
 
     def _describe_after_stale_catalog(self, exc: SalesforceError) -> None:
         """The catalog names a field the org no longer has: describe, and read without it."""
-        info, paths = self.sf_tap.describe_objects([self.obj.name])[self.obj.name]
+        info, paths = self.run.describe_objects([self.obj.name])[self.obj.name]
         roots = {p.segments[0].lower() for p in paths}
         gone = [
             name
@@ -159,7 +156,7 @@ class SalesforceObjectStream(CheckpointedStream):
         read in `parts` queries) also goes to Bulk when that costs fewer calls.
         """
         size = rows.total_size
-        threshold = self.sf_tap.settings.bulk_threshold
+        threshold = self.run.settings.bulk_threshold
         if parts > 1 and size <= threshold and _bulk_is_cheaper(size, parts):
             rows.close()
             self.logger.info(
@@ -191,8 +188,8 @@ class SalesforceObjectStream(CheckpointedStream):
         self, window: Window, shaper: RecordShaper, api: str, *, splits: int
     ) -> Iterator[dict[str, Any]]:
         """Read one window with `api` (AUTO sizes it up first); QUERY_TIMEOUT splits it."""
-        sf = self.sf_tap.salesforce
-        include_deleted = self.sf_tap.settings.include_deleted
+        sf = self.run.salesforce
+        include_deleted = self.run.settings.include_deleted
         checkpoint = self._checkpoint
         assert checkpoint is not None
         soql = shaper.soql(window_filter(window), ORDER)
@@ -255,7 +252,7 @@ class SalesforceObjectStream(CheckpointedStream):
         self, parts: list[str], first: QueryResult | None, include_deleted: bool
     ) -> Iterator[dict[str, Any]]:
         """A wide object's window: one query per share of the fields, joined by Id."""
-        sf = self.sf_tap.salesforce
+        sf = self.run.salesforce
         if first is None:
             first = sf.query(parts[0], include_deleted=include_deleted)
         results = [first]
@@ -308,10 +305,6 @@ class SalesforceObjectStream(CheckpointedStream):
         for half in halves:
             yield from self._read_window(half, shaper, api, splits=splits + 1)
 
-    def log_sync_costs(self) -> None:
-        super().log_sync_costs()
-        self.sf_tap.log_api_calls_once(self)
-
 
 class AppcuesEventsStream(CheckpointedStream):
     """Appcues events of the configured names, read by timestamp windows from analytics."""
@@ -328,18 +321,18 @@ class AppcuesEventsStream(CheckpointedStream):
     # The last 90 days, as one query with its overlap (not two when appcues_lag is 0).
     DEFAULT_HISTORY = MAX_QUERY_SPAN - BOUNDARY_OVERLAP
 
-    def __init__(self, tap: TapSalesforceAppcues) -> None:
-        self.sf_tap = tap
-        self.allow_future_bookmark = tap.settings.allow_future_bookmark
+    def __init__(self, tap: Tap, run: RunContext) -> None:
+        self.run = run
+        self.allow_future_bookmark = run.settings.allow_future_bookmark
         super().__init__(tap, schema=EVENT_SCHEMA, name=self.name)
 
     def get_records(self, context: types.Context | None) -> Iterator[dict[str, Any]]:
-        settings = self.sf_tap.settings
+        settings = self.run.settings
         checkpoint = self.begin_checkpoints(context)
-        now = self.sf_tap.appcues_now()
+        now = self.run.appcues_now()
         clock = (
             "Appcues' clock"
-            if self.sf_tap.appcues.server_time() is not None
+            if self.run.appcues.server_time() is not None
             else "the local clock (Appcues' is not known before its first answer)"
         )
         if self.future_bookmark(checkpoint.bookmark, now, clock):
@@ -388,10 +381,10 @@ class AppcuesEventsStream(CheckpointedStream):
         run starts); events past this edge are left for the next run, whose lookback
         re-reads them, so the Appcues clock decides at no extra call.
         """
-        now = self.sf_tap.appcues.server_time()
+        now = self.run.appcues.server_time()
         if now is None:
             return None
-        return now - timedelta(seconds=self.sf_tap.settings.appcues_lag)
+        return now - timedelta(seconds=self.run.settings.appcues_lag)
 
     def _inside(self, window: Window, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Wanted records of `[start, end)` by event id: the overlap's extra rows and rows
@@ -407,11 +400,11 @@ class AppcuesEventsStream(CheckpointedStream):
         return records
 
     def _wanted(self, record: dict[str, Any]) -> bool:
-        settings = self.sf_tap.settings
+        settings = self.run.settings
         return is_wanted(record["name"], settings.event_names, settings.include_custom_events)
 
     def _specs(self, window: Window) -> Iterator[dict[str, Any]]:
-        settings = self.sf_tap.settings
+        settings = self.run.settings
         assert window.start is not None
         for conditions in name_conditions(settings.event_names, settings.include_custom_events):
             yield {
@@ -438,7 +431,7 @@ class AppcuesEventsStream(CheckpointedStream):
         many 1,000-row halvings.
         """
         assert window.start is not None
-        appcues = self.sf_tap.appcues
+        appcues = self.run.appcues
         result = appcues.analytics_query(spec)
         if not result.truncated:
             return list(result.rows)
@@ -451,7 +444,7 @@ class AppcuesEventsStream(CheckpointedStream):
             spec = {**spec, "end_time": spec_time(settled + self.BOUNDARY_OVERLAP)}
         assert window.start is not None
         span = window.end - window.start
-        export_after = timedelta(days=self.sf_tap.settings.appcues_export_after_days)
+        export_after = timedelta(days=self.run.settings.appcues_export_after_days)
         if span > export_after or span <= self.MIN_SPLIT_SPAN:
             self.logger.info("appcues_events: reading %s through the analytics export", window)
             return list(appcues.analytics_export(spec))
@@ -467,7 +460,3 @@ class AppcuesEventsStream(CheckpointedStream):
             }
             rows.extend(self._rows(half, Window(start, end, True)))
         return rows
-
-    def log_sync_costs(self) -> None:
-        super().log_sync_costs()
-        self.sf_tap.log_api_calls_once(self)

@@ -6,7 +6,6 @@ import io
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from functools import cached_property
 from types import FrameType
 from typing import IO, Any
@@ -17,11 +16,9 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.io_base import SingerWriter
 from singer_sdk.plugin_base import _ConfigInput
 
-from salesforce_appcues_clients.appcues import AppcuesClient
-from salesforce_appcues_clients.errors import ConfigurationError, SalesforceError
+from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.plugin_kit.checks import check_option, report
 from salesforce_appcues_clients.plugin_kit.run_summary import RunTotals, log_run_summary
-from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_clients.settings import (
     AppcuesSettings,
     appcues_properties,
@@ -31,20 +28,15 @@ from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .client import CheckpointedStream, StateError
 from .preflight import run_preflight
+from .run_context import APPCUES_REQUIRED, RunContext
 from .schema_mapping import (
     ObjectInfo,
     ParentPath,
-    SchemaMappingError,
     catalog_object,
-    resolve_path,
 )
 from .settings import TapSettings, tap_properties
 from .streams import AppcuesEventsStream, SalesforceObjectStream
 from .timefmt import parse_datetime
-
-APPCUES_REQUIRED = ("appcues_account_id", "appcues_api_key", "appcues_api_secret")
-MAX_PARENT_DEPTH = 4
-SALESFORCE_CREDENTIALS = ("refresh_token", "private_key", "private_key_file", "client_secret")
 
 
 class _WholeLineWriter(SingerWriter):
@@ -69,9 +61,7 @@ class TapSalesforceAppcues(Tap):
     }
 
     message_writer_class = _WholeLineWriter
-    _sf: SalesforceClient | None = None
     _state_source = "the state"  # how messages name the incoming state (its file, if any)
-    _appcues: AppcuesClient | None = None
     _calls_logged = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -79,38 +69,13 @@ class TapSalesforceAppcues(Tap):
         super().__init__(*args, **kwargs)
 
     @cached_property
+    def run_context(self) -> RunContext:
+        """Settings, clients and describes, shared with the streams (run_context.py)."""
+        return RunContext(self.config)
+
+    @property
     def settings(self) -> TapSettings:
-        return TapSettings.from_config(self.config)
-
-    # --- clients (one of each per tap process, shared by its streams) --------------------
-    @property
-    def salesforce(self) -> SalesforceClient:
-        if self._sf is None:
-            self._sf = SalesforceClient.from_config(self.config)
-        return self._sf
-
-    @property
-    def appcues(self) -> AppcuesClient:
-        if self._appcues is None:
-            self._appcues = AppcuesClient.from_config(self.config, prefix="appcues_")
-        return self._appcues
-
-    @property
-    def salesforce_configured(self) -> bool:
-        return any(self.config.get(k) for k in SALESFORCE_CREDENTIALS)
-
-    @property
-    def appcues_configured(self) -> bool:
-        return all(self.config.get(k) for k in APPCUES_REQUIRED)
-
-    def appcues_now(self) -> datetime:
-        """Appcues' clock (the Date of its last response) when known, else the local clock.
-
-        Not Salesforce's: the events job would log in to Salesforce just to ask the time.
-        A local clock that is off is harmless: once Appcues' first answer tells its time,
-        `AppcuesEventsStream` reads only up to Appcues' clock minus `appcues_lag`.
-        """
-        return self.appcues.server_time() or datetime.now(UTC)
+        return self.run_context.settings
 
     # --- the incoming state ------------------------------------------------------------
     @classmethod
@@ -167,12 +132,12 @@ class TapSalesforceAppcues(Tap):
 
     def _discover(self) -> list[Stream]:
         streams: list[Stream] = []
-        if self.settings.objects and self.salesforce_configured:
+        if self.settings.objects and self.run_context.salesforce_configured:
             streams.extend(self._salesforce_streams())
         elif self.settings.objects:
             self.logger.warning("No Salesforce credentials configured: no Salesforce streams")
-        if self.appcues_configured:
-            streams.append(AppcuesEventsStream(self))
+        if self.run_context.appcues_configured:
+            streams.append(AppcuesEventsStream(self, self.run_context))
         elif any(self.config.get(k) for k in APPCUES_REQUIRED):
             # Half-configured: let the shared settings name what is missing, as a config
             # error (the CLI prints it and exits 1, no traceback).
@@ -198,11 +163,11 @@ class TapSalesforceAppcues(Tap):
         resolved = self._from_catalog(wanted)
         missing = [name for name in wanted if name not in resolved]
         if missing:
-            resolved.update(self.describe_objects(missing))
+            resolved.update(self.run_context.describe_objects(missing))
         else:
             self.logger.info("Streams %s built from the catalog: no describe", ", ".join(wanted))
         self._warn_unknown_relationship_keys(wanted, [info.name for info, _ in resolved.values()])
-        return [SalesforceObjectStream(self, *resolved[name]) for name in wanted]
+        return [SalesforceObjectStream(self, self.run_context, *resolved[name]) for name in wanted]
 
     def _from_catalog(self, wanted: list[str]) -> dict[str, tuple[ObjectInfo, list[ParentPath]]]:
         catalog = self.input_catalog
@@ -216,45 +181,11 @@ class TapSalesforceAppcues(Tap):
                 continue
             stream = entry.tap_stream_id
             rebuilt = catalog_object(
-                stream, entry.schema.to_dict(), self._relationship_paths(name, stream)
+                stream, entry.schema.to_dict(), self.run_context.relationship_paths(name, stream)
             )
             if rebuilt is not None:
                 found[name] = rebuilt
         return found
-
-    def describe_objects(self, names: list[str]) -> dict[str, tuple[ObjectInfo, list[ParentPath]]]:
-        """One describe batch for `names` (plus one per level of parents, if needed)."""
-        sf = self.salesforce
-        try:
-            described = sf.describe(names)
-        except SalesforceError as exc:
-            if exc.status != 404 and exc.error_code not in ("NOT_FOUND", "INVALID_TYPE"):
-                raise
-            raise SchemaMappingError(
-                f"settings user_objects / account_object ({', '.join(names)}): {exc}"
-            ) from None
-        infos = {name: ObjectInfo.from_describe(described[name]) for name in names}
-        by_name = {info.name: info for info in infos.values()}
-        paths: dict[str, list[ParentPath]] = {}
-        for depth in range(MAX_PARENT_DEPTH + 1):  # each pass describes one more level
-            missing: set[str] = set()
-            for name, info in infos.items():
-                paths[name] = []
-                for path in self._relationship_paths(name, info.name):
-                    resolved, needed = resolve_path(info, path, by_name)
-                    if resolved is not None:
-                        paths[name].append(resolved)
-                    elif needed is not None:
-                        missing.add(needed)
-            if not missing:
-                break
-            if depth == MAX_PARENT_DEPTH:
-                raise SchemaMappingError(
-                    f"relationship_fields: paths deeper than {MAX_PARENT_DEPTH} parents"
-                )
-            for parent, raw in sf.describe(sorted(missing)).items():
-                by_name[parent] = ObjectInfo.from_describe(raw)
-        return {name: (info, paths[name]) for name, info in infos.items()}
 
     def _warn_unknown_relationship_keys(self, wanted: list[str], names: list[str]) -> None:
         known = {n.lower() for n in [*wanted, *names]}
@@ -266,30 +197,12 @@ class TapSalesforceAppcues(Tap):
                 ", ".join(wanted),
             )
 
-    def _relationship_paths(self, name: str, actual_name: str) -> list[str]:
-        configured = self.settings.relationship_fields
-        for key in (name, actual_name):
-            if key in configured:
-                return list(configured[key])
-        lowered = {k.lower(): v for k, v in configured.items()}
-        return list(lowered.get(name.lower(), ()))
-
     # --- the run's cost ------------------------------------------------------------------
     def api_calls(self) -> dict[str, int]:
-        return {
-            "salesforce": self._sf.calls_made if self._sf is not None else 0,
-            "appcues": self._appcues.requests_made if self._appcues is not None else 0,
-        }
+        return self.run_context.api_calls()
 
     def close_clients(self) -> None:
-        for client in (self._sf, self._appcues):
-            if client is not None:
-                client.close()
-
-    def log_api_calls_once(self, stream: Stream) -> None:
-        """After the last stream's costs: one line with this run's API calls."""
-        if list(self.streams.values())[-1] is stream:
-            self._log_summary(failed=False)
+        self.run_context.close_clients()
 
     def _log_summary(self, *, failed: bool) -> None:
         """The run summary: the API calls line, with the structured fields (run_summary.py)."""
@@ -347,7 +260,7 @@ class TapSalesforceAppcues(Tap):
         )
         try:
             given = json.loads(catalog.read()) if catalog is not None else None
-            findings, calls = run_preflight(tap, given)
+            findings, calls = run_preflight(tap.run_context, given)
         finally:
             tap.close_clients()
         sys.exit(report(findings, calls))
@@ -366,14 +279,16 @@ class TapSalesforceAppcues(Tap):
 
     # --- SIGTERM / SIGINT --------------------------------------------------------------------
     def sync_all(self) -> None:  # type: ignore[misc]
-        """Syncs; a stop signal ends it with 128 + the signal number and no further message
-        (singer-sdk would emit a last STATE and exit 0)."""
+        """Syncs, then logs the run summary; a stop signal ends it with 128 + the signal
+        number and no further message (singer-sdk would emit a last STATE and exit 0)."""
         try:
             super().sync_all()
         except Terminated as exc:
             self.logger.error("Tap %s: no further records or STATE emitted", exc)
             self.close_clients()
             sys.exit(exc.exit_code)
+        if self.streams:  # after every stream's costs, as the SDK's sync ends
+            self._log_summary(failed=False)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         STOP.handle(signum, frame)

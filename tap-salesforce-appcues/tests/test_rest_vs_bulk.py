@@ -101,7 +101,6 @@ def test_auto_sizes_every_incremental_window_at_no_extra_call(org, config, run, 
     assert not any("jobs/query" in k for k in delta), delta
     # The discovery describe and the one query: the whole run.
     assert small.calls == {"salesforce": 2, "appcues": 0}
-    assert "read_until" not in small.state["bookmarks"]["Contact"]
 
 
 def test_bulk_refusal_falls_back_to_rest(org, config, run, t0):
