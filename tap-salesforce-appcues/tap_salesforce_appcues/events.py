@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-# The id is shared with the webhook receiver: one event, one id, whichever path it takes.
 from salesforce_appcues_clients.appcues_events import APPCUES_EVENT_PREFIX
+
+# The id is shared with the webhook receiver: one event, one id, whichever path it takes.
 from salesforce_appcues_clients.appcues_events import event_id as event_id
 
 from .timefmt import canonical_datetime
