@@ -1,8 +1,9 @@
-"""The identity of an Appcues event, shared by every path an event takes to Salesforce.
+"""The tap-events contract: which Appcues events the integration moves, and their identity.
 
-The tap (5-minute poll of the analytics API) and the webhook receiver (real time) must give
-the same event the same id, so the Salesforce Event written by one path is found by the
-other. Both payloads carry user, name, timestamp and attributes; the id is derived from
+The tap reads the default event names and the events target writes them, so both take them
+from here. The tap (5-minute poll of the analytics API) and the webhook receiver (real time)
+must give the same event the same id, so the Salesforce Event written by one path is found by
+the other. Both payloads carry user, name, timestamp and attributes; the id is derived from
 those, never from a path-specific id.
 """
 
@@ -12,6 +13,29 @@ import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
+
+# Appcues' own events carry this prefix; any other name is a custom (click-to-track or
+# `Appcues.track()`) event.
+APPCUES_EVENT_PREFIX = "appcues:"
+
+NPS_SCORE = "appcues:nps_score"
+NPS_FEEDBACK = "appcues:nps_feedback"
+# NPS 2.0's combined event, which replaces the score/feedback pair on newer surveys (without
+# it those users would get no Event and no NPS fields).
+NPS_SCORE_AND_FEEDBACK = "appcues:nps_score_and_feedback"
+NPS_EVENTS = frozenset({NPS_SCORE, NPS_FEEDBACK, NPS_SCORE_AND_FEEDBACK})
+
+# The integration's (Salesforce-facing) events: the default of the tap's
+# `appcues_event_names` and of the events target's `event_names`.
+DEFAULT_EVENT_NAMES = (
+    NPS_SCORE,
+    NPS_FEEDBACK,
+    NPS_SCORE_AND_FEEDBACK,
+    "appcues:flow_completed",
+    "appcues:checklist_item_completed",
+    "appcues:checklist_completed",
+    "appcues:goal_reached",
+)
 
 # The id namespace: uuid5(namespace, canonical event) is the same on every read of an event.
 EVENT_ID_NAMESPACE = uuid.UUID("6f0f7a52-5d1e-4c8e-9a43-0b7c2f3d9e11")

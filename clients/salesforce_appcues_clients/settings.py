@@ -307,9 +307,15 @@ def _get(config: Mapping[str, Any], name: str, default: Any = None) -> Any:
     return default if value is None or value == "" else value
 
 
-def bounded(config: Mapping[str, Any], name: str, default: float, spec: Mapping[str, Any]) -> float:
-    """The setting as a number within the schema's range (text is parsed, as Meltano may pass
-    numbers as text); the error names the setting and the accepted range."""
+def schema_defaults(props: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Each property's schema default: the one place a setting's default is written (the
+    parsers fall back to these, the generated Meltano settings and docs show them)."""
+    return {name: spec["default"] for name, spec in props.items() if "default" in spec}
+
+
+def bounded(config: Mapping[str, Any], name: str, spec: Mapping[str, Any]) -> float:
+    """The setting as a number within the schema's range, else the schema's default (text is
+    parsed, as Meltano may pass numbers as text); the error names the setting and the range."""
     low, above, high = spec.get("minimum"), spec.get("exclusiveMinimum"), spec.get("maximum")
     whole = spec.get("type") == "integer"
     kind = "a whole number" if whole else "a number"
@@ -324,7 +330,7 @@ def bounded(config: Mapping[str, Any], name: str, default: float, spec: Mapping[
         if part
     )
     problem = f"setting {name!r} must be {kind} {span}".rstrip()
-    value = _get(config, name, default)
+    value = _get(config, name, spec.get("default"))
     try:
         if isinstance(value, bool):
             raise ValueError
@@ -357,9 +363,9 @@ def require_https(url: str, setting: str, allowed: bool, allow_setting: str) -> 
     raise ConfigurationError(f"setting {setting!r} must be an https://host[:port] URL; got {url!r}")
 
 
-def _flag(config: Mapping[str, Any], name: str) -> bool:
+def _flag(config: Mapping[str, Any], name: str, default: bool) -> bool:
     """A boolean setting; Meltano may pass it as text."""
-    value = _get(config, name, False)
+    value = _get(config, name, default)
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes", "on")
     return bool(value)
@@ -386,29 +392,38 @@ class SalesforceSettings:
     """The Salesforce settings of one config, validated; repr hides secrets."""
 
     login_url: str
-    client_id: str | None = None
-    client_secret: str | None = None
-    refresh_token: str | None = None
-    username: str | None = None
-    private_key: str | None = None
-    auth_flow: str = "auto"
-    api_version: str = DEFAULT_API_VERSION
-    request_timeout: float = 120.0
-    ca_bundle: str | None = None
-    quota_percent_total: float = 80.0
-    quota_percent_per_run: float = 25.0
-    max_retries: int = 5
-    retry_max_seconds: float = 300.0
-    retry_base_delay: float = 1.0
-    bulk_timeout: float = 1800.0
-    is_sandbox: bool = False
-    token_store_dir: str = ".salesforce-tokens"
+    client_id: str | None
+    client_secret: str | None
+    refresh_token: str | None
+    username: str | None
+    private_key: str | None
+    auth_flow: str
+    api_version: str
+    request_timeout: float
+    ca_bundle: str | None
+    quota_percent_total: float
+    quota_percent_per_run: float
+    max_retries: int
+    retry_max_seconds: float
+    retry_base_delay: float
+    bulk_timeout: float
+    is_sandbox: bool
+    token_store_dir: str
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SalesforceSettings:
-        private_key = _get(config, "private_key")
-        key_file = _get(config, "private_key_file")
+        props = salesforce_properties()
+        defaults = schema_defaults(props)
+
+        def get(name: str) -> Any:
+            return _get(config, name, defaults.get(name))
+
+        def number(name: str) -> float:
+            return bounded(config, name, props[name])
+
+        private_key = get("private_key")
+        key_file = get("private_key_file")
         if not private_key and key_file:
             try:
                 private_key = Path(key_file).read_text()
@@ -416,44 +431,39 @@ class SalesforceSettings:
                 raise ConfigurationError(
                     f"setting 'private_key_file': cannot read {key_file}: {exc.strerror}"
                 ) from None
-        raw_version = str(_get(config, "api_version", DEFAULT_API_VERSION)).strip()
+        raw_version = str(get("api_version")).strip()
         if not API_VERSION_FORM.fullmatch(raw_version):
             raise ConfigurationError(
                 f"setting 'api_version' must be a Salesforce API version such as "
                 f"{DEFAULT_API_VERSION} (digits, '.0'); got {raw_version!r}"
             )
         version = raw_version.lstrip("vV")
-        props = salesforce_properties()
-        flow = str(_get(config, "auth_flow", "auto"))
-        if flow not in ("auto", "refresh_token", "jwt_bearer", "client_credentials"):
+        flow = str(get("auth_flow"))
+        if flow not in props["auth_flow"]["enum"]:
             raise ConfigurationError(f"setting 'auth_flow' has an unknown value {flow!r}")
         return cls(
             login_url=login_url_for(
-                _get(config, "domain"),
-                bool(_get(config, "is_sandbox")),
-                _flag(config, "allow_insecure_http"),
+                get("domain"),
+                bool(get("is_sandbox")),
+                _flag(config, "allow_insecure_http", defaults["allow_insecure_http"]),
             ),
-            client_id=_get(config, "client_id"),
-            client_secret=_get(config, "client_secret"),
-            refresh_token=_get(config, "refresh_token"),
-            username=_get(config, "username"),
+            client_id=get("client_id"),
+            client_secret=get("client_secret"),
+            refresh_token=get("refresh_token"),
+            username=get("username"),
             private_key=private_key,
             auth_flow=flow,
             api_version=version,
-            request_timeout=bounded(config, "request_timeout", 120, props["request_timeout"]),
-            ca_bundle=_get(config, "ca_bundle"),
-            quota_percent_total=bounded(
-                config, "quota_percent_total", 80, props["quota_percent_total"]
-            ),
-            quota_percent_per_run=bounded(
-                config, "quota_percent_per_run", 25, props["quota_percent_per_run"]
-            ),
-            max_retries=int(bounded(config, "max_retries", 5, props["max_retries"])),
-            retry_max_seconds=bounded(config, "retry_max_seconds", 300, props["retry_max_seconds"]),
-            retry_base_delay=bounded(config, "retry_base_delay", 1.0, props["retry_base_delay"]),
-            bulk_timeout=bounded(config, "bulk_timeout", 1800, props["bulk_timeout"]),
-            is_sandbox=bool(_get(config, "is_sandbox")),
-            token_store_dir=str(_get(config, "token_store_dir", ".salesforce-tokens")),
+            request_timeout=number("request_timeout"),
+            ca_bundle=get("ca_bundle"),
+            quota_percent_total=number("quota_percent_total"),
+            quota_percent_per_run=number("quota_percent_per_run"),
+            max_retries=int(number("max_retries")),
+            retry_max_seconds=number("retry_max_seconds"),
+            retry_base_delay=number("retry_base_delay"),
+            bulk_timeout=number("bulk_timeout"),
+            is_sandbox=bool(get("is_sandbox")),
+            token_store_dir=str(get("token_store_dir")),
         )
 
     @property
@@ -484,22 +494,28 @@ class AppcuesSettings:
     api_key: str
     api_secret: str
     base_url: str
-    max_requests_per_second: float = 50.0
-    request_timeout: float = 60.0
-    ca_bundle: str | None = None
-    max_retries: int = 3
-    retry_base_delay: float = 1.0
+    max_requests_per_second: float
+    request_timeout: float
+    ca_bundle: str | None
+    max_retries: int
+    retry_base_delay: float
     prefix: str = ""  # how the plugin spells the setting names (for messages)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], prefix: str = "") -> AppcuesSettings:
-        def get(name: str, default: Any = None) -> Any:
-            return _get(config, prefix + name, default)
+        props = appcues_properties(prefix)
+        defaults = schema_defaults(props)
+
+        def get(name: str) -> Any:
+            return _get(config, prefix + name, defaults.get(prefix + name))
+
+        def number(name: str) -> float:
+            return bounded(config, prefix + name, props[prefix + name])
 
         missing = [prefix + n for n in ("account_id", "api_key", "api_secret") if not get(n)]
         if missing:
             raise ConfigurationError(f"missing Appcues setting(s): {', '.join(missing)}")
-        region = str(get("region", "us")).lower()
+        region = str(get("region")).lower()
         base_url = get("base_url")
         if not base_url:
             if region not in APPCUES_REGIONS:
@@ -507,35 +523,22 @@ class AppcuesSettings:
                     f"setting {prefix}region must be one of {sorted(APPCUES_REGIONS)}"
                 )
             base_url = APPCUES_REGIONS[region]
-        props = appcues_properties(prefix)
         base_url = require_https(
             str(base_url).strip(),
             prefix + "base_url" if get("base_url") else prefix + "region",
-            _flag(config, prefix + "allow_insecure_http"),
+            _flag(config, prefix + "allow_insecure_http", defaults[prefix + "allow_insecure_http"]),
             prefix + "allow_insecure_http",
-        )
-        rate = bounded(
-            config,
-            prefix + "max_requests_per_second",
-            50,
-            props[prefix + "max_requests_per_second"],
         )
         return cls(
             account_id=str(get("account_id")),
             api_key=str(get("api_key")),
             api_secret=str(get("api_secret")),
             base_url=str(base_url).rstrip("/"),
-            max_requests_per_second=rate,
-            request_timeout=bounded(
-                config, prefix + "request_timeout", 60, props[prefix + "request_timeout"]
-            ),
+            max_requests_per_second=number("max_requests_per_second"),
+            request_timeout=number("request_timeout"),
             ca_bundle=get("ca_bundle"),
-            max_retries=int(
-                bounded(config, prefix + "max_retries", 3, props[prefix + "max_retries"])
-            ),
-            retry_base_delay=bounded(
-                config, prefix + "retry_base_delay", 1.0, props[prefix + "retry_base_delay"]
-            ),
+            max_retries=int(number("max_retries")),
+            retry_base_delay=number("retry_base_delay"),
             prefix=prefix,
         )
 

@@ -4,12 +4,18 @@ import jsonschema
 import pytest
 
 from salesforce_appcues_clients.errors import ConfigurationError, SalesforceError, scrub
+from salesforce_appcues_clients.plugin_kit.dead_letter_threshold import (
+    DeadLetterThreshold,
+    threshold_properties,
+)
 from salesforce_appcues_clients.settings import (
+    APPCUES_REGIONS,
     AppcuesSettings,
     SalesforceSettings,
     appcues_properties,
     login_url_for,
     salesforce_properties,
+    schema_defaults,
 )
 
 SECRET_SF = {"client_secret", "refresh_token", "private_key"}
@@ -32,6 +38,58 @@ def test_property_dicts_are_valid_schemas_with_docs_and_marked_secrets():
     assert salesforce_properties()["quota_percent_total"]["default"] == 80
     assert salesforce_properties()["quota_percent_per_run"]["default"] == 25
     assert appcues_properties()["max_requests_per_second"]["default"] == 50
+
+
+APPCUES_CREDENTIALS = {"account_id": "1", "api_key": "k", "api_secret": "s"}
+
+
+def _parsed_defaults(parsed, names, derived):
+    """What the parser made of each defaulted setting: its attribute, else a derived value."""
+    return {name: derived[name] if name in derived else getattr(parsed, name) for name in names}
+
+
+def test_an_empty_salesforce_config_parses_to_the_schema_defaults():
+    defaults = schema_defaults(salesforce_properties())
+    parsed = SalesforceSettings.from_config({})
+    refused_http = False
+    try:
+        SalesforceSettings.from_config({"domain": "http://127.0.0.1:1"})
+    except ConfigurationError:
+        refused_http = True
+    derived = {
+        "domain": parsed.login_url.removeprefix("https://").removesuffix(".salesforce.com"),
+        "allow_insecure_http": not refused_http,
+    }
+    assert _parsed_defaults(parsed, defaults, derived) == defaults
+
+
+@pytest.mark.parametrize("prefix", ["", "appcues_"])
+def test_a_minimal_appcues_config_parses_to_the_schema_defaults(prefix):
+    defaults = schema_defaults(appcues_properties(prefix))
+    config = {prefix + name: value for name, value in APPCUES_CREDENTIALS.items()}
+    parsed = AppcuesSettings.from_config(config, prefix)
+    refused_http = False
+    try:
+        AppcuesSettings.from_config({**config, prefix + "base_url": "http://127.0.0.1:1"}, prefix)
+    except ConfigurationError:
+        refused_http = True
+    region = next(name for name, url in APPCUES_REGIONS.items() if url == parsed.base_url)
+    derived = {"region": region, "allow_insecure_http": not refused_http}
+    found = {
+        prefix + name: value
+        for name, value in _parsed_defaults(
+            parsed, [n.removeprefix(prefix) for n in defaults], derived
+        ).items()
+    }
+    assert found == defaults
+
+
+def test_an_empty_config_parses_to_the_dead_letter_threshold_defaults():
+    parsed = DeadLetterThreshold.from_config({})
+    assert {
+        "dead_letter_max_fraction": parsed.max_fraction,
+        "dead_letter_min_count": parsed.min_count,
+    } == schema_defaults(threshold_properties())
 
 
 @pytest.mark.parametrize(

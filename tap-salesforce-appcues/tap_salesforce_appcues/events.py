@@ -7,10 +7,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from salesforce_appcues_clients.appcues_events import APPCUES_EVENT_PREFIX
+
 # The id is shared with the webhook receiver: one event, one id, whichever path it takes.
 from salesforce_appcues_clients.appcues_events import event_id as event_id
 
-from .settings import APPCUES_EVENT_PREFIX
 from .timefmt import canonical_datetime
 
 # Raw columns the tap asks the analytics API for.

@@ -10,25 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 from salesforce_appcues_clients.errors import ConfigurationError
-from salesforce_appcues_clients.settings import bounded
+from salesforce_appcues_clients.settings import bounded, schema_defaults
 
 from .timefmt import parse_datetime
 
 API_TYPES = ("AUTO", "REST", "BULK2")
-
-# The integration's Appcues events (the Salesforce-facing ones).
-DEFAULT_EVENT_NAMES = (
-    "appcues:nps_score",
-    "appcues:nps_feedback",
-    "appcues:nps_score_and_feedback",
-    "appcues:flow_completed",
-    "appcues:checklist_item_completed",
-    "appcues:checklist_completed",
-    "appcues:goal_reached",
-)
-# Appcues' own events carry this prefix; any other name is a custom (click-to-track) event.
-APPCUES_EVENT_PREFIX = "appcues:"
 
 
 def tap_properties() -> dict[str, dict[str, Any]]:
@@ -212,9 +200,9 @@ class SettingsError(ConfigurationError, ValueError):
     """A tap setting is invalid; the message names it and the accepted form."""
 
 
-def _int(config: Mapping[str, Any], name: str, default: int) -> int:
+def _int(config: Mapping[str, Any], name: str) -> int:
     try:
-        return int(bounded(config, name, default, tap_properties()[name]))
+        return int(bounded(config, name, tap_properties()[name]))
     except ConfigurationError as exc:
         raise SettingsError(str(exc)) from None
 
@@ -232,10 +220,10 @@ def _instant(config: Mapping[str, Any], name: str) -> datetime | None:
         ) from None
 
 
-def _names(config: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+def _names(config: Mapping[str, Any], name: str, default: Any) -> tuple[str, ...]:
     value = config.get(name)
     if value is None:
-        return default
+        return tuple(default)
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",")]
     return tuple(dict.fromkeys(str(v) for v in value if str(v).strip()))
@@ -260,7 +248,7 @@ class TapSettings:
     appcues_lookback_window: int
     appcues_lag: int
     appcues_export_after_days: int
-    allow_future_bookmark: bool = False
+    allow_future_bookmark: bool
 
     @property
     def objects(self) -> tuple[str, ...]:
@@ -270,37 +258,44 @@ class TapSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TapSettings:
-        api_type = str(config.get("api_type") or "AUTO").upper()
+        defaults = schema_defaults(tap_properties())
+        api_type = str(config.get("api_type") or defaults["api_type"]).upper()
         if api_type not in API_TYPES:
             raise SettingsError(f"setting 'api_type' must be one of {', '.join(API_TYPES)}")
-        user_objects = _names(config, "user_objects", ("Contact",))
+        user_objects = _names(config, "user_objects", defaults["user_objects"])
         for name in user_objects:
             if name not in ("Lead", "Contact"):
                 raise SettingsError(f"setting 'user_objects': {name!r} is not Lead or Contact")
-        rel = config.get("relationship_fields") or {}
+        rel = config.get("relationship_fields") or defaults["relationship_fields"]
         if not isinstance(rel, Mapping):
             raise SettingsError("setting 'relationship_fields' must map object names to lists")
         relationship_fields = {
             str(obj): _names(rel, obj, ()) for obj in rel if isinstance(obj, str)
         }
-        account = config.get("account_object", "Account")
+        account = config.get("account_object", defaults["account_object"])
         return cls(
             start_date=_instant(config, "start_date"),
             user_objects=user_objects,
             account_object=(str(account).strip() or None) if account is not None else None,
             relationship_fields=relationship_fields,
             api_type=api_type,
-            bulk_threshold=_int(config, "bulk_threshold", 10000),
-            lookback_window=_int(config, "lookback_window", 600),
-            lag=_int(config, "lag", 60),
-            include_deleted=bool(config.get("include_deleted", True)),
-            event_names=_names(config, "appcues_event_names", DEFAULT_EVENT_NAMES),
-            include_custom_events=bool(config.get("appcues_include_custom_events", False)),
+            bulk_threshold=_int(config, "bulk_threshold"),
+            lookback_window=_int(config, "lookback_window"),
+            lag=_int(config, "lag"),
+            include_deleted=bool(config.get("include_deleted", defaults["include_deleted"])),
+            event_names=_names(config, "appcues_event_names", defaults["appcues_event_names"]),
+            include_custom_events=bool(
+                config.get(
+                    "appcues_include_custom_events", defaults["appcues_include_custom_events"]
+                )
+            ),
             appcues_start_date=_instant(config, "appcues_start_date"),
-            appcues_lookback_window=_int(config, "appcues_lookback_window", 3600),
-            appcues_lag=_int(config, "appcues_lag", 300),
-            appcues_export_after_days=_int(config, "appcues_export_after_days", 7),
-            allow_future_bookmark=_flag(config.get("allow_future_bookmark")),
+            appcues_lookback_window=_int(config, "appcues_lookback_window"),
+            appcues_lag=_int(config, "appcues_lag"),
+            appcues_export_after_days=_int(config, "appcues_export_after_days"),
+            allow_future_bookmark=_flag(
+                config.get("allow_future_bookmark", defaults["allow_future_bookmark"])
+            ),
         )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from salesforce_appcues_clients.appcues import AppcuesClient
-from tap_salesforce_appcues.settings import DEFAULT_EVENT_NAMES
+from salesforce_appcues_clients.appcues_events import APPCUES_EVENT_PREFIX, DEFAULT_EVENT_NAMES
 
 H = timedelta(hours=1)
 S = timedelta(seconds=1)
@@ -84,7 +84,7 @@ def test_only_configured_names_and_truncated_windows_split(
 
 
 def test_custom_events_when_enabled(seeded, config, run, t0):
-    custom = [e for e in seeded if not e["name"].startswith("appcues:")]
+    custom = [e for e in seeded if not e["name"].startswith(APPCUES_EVENT_PREFIX)]
     assert custom
     result = run(
         config(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from salesforce_appcues_clients.appcues import AppcuesClient
-from tap_salesforce_appcues.settings import DEFAULT_EVENT_NAMES
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 
 S = timedelta(seconds=1)
 SPAN = 1024 * S  # split into halves and quarters on whole seconds: events sit on them

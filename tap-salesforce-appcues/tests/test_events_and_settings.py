@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
+from salesforce_appcues_clients.settings import schema_defaults
 from tap_salesforce_appcues.events import (
     event_id,
     event_record,
     is_wanted,
     name_conditions,
 )
-from tap_salesforce_appcues.settings import DEFAULT_EVENT_NAMES, TapSettings
+from tap_salesforce_appcues.settings import TapSettings, tap_properties
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 ROW = {
@@ -86,6 +88,26 @@ def test_settings_defaults():
     assert s.api_type == "AUTO" and s.include_deleted
     assert s.event_names == DEFAULT_EVENT_NAMES
     assert "appcues:nps_score_and_feedback" in s.event_names
+
+
+# Settings whose parsed attribute has another name than the setting.
+TAP_ATTRIBUTES = {
+    "appcues_event_names": "event_names",
+    "appcues_include_custom_events": "include_custom_events",
+}
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def test_an_empty_config_parses_to_the_schema_defaults():
+    defaults = schema_defaults(tap_properties())
+    parsed = TapSettings.from_config({})
+    found = {name: _plain(getattr(parsed, TAP_ATTRIBUTES.get(name, name))) for name in defaults}
+    assert found == defaults
+    # the contract with the events target: both default to the same events
+    assert defaults["appcues_event_names"] == list(DEFAULT_EVENT_NAMES)
 
 
 def test_settings_objects_dedupe_and_custom_account_object():

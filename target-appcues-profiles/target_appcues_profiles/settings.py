@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ from salesforce_appcues_clients.plugin_kit.local_files import (
     check_file_path,
     check_folder_path,
 )
+from salesforce_appcues_clients.settings import schema_defaults
 
 from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
 
@@ -165,45 +166,52 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class TargetSettings:
-    user_streams: tuple[str, ...] = ("Contact", "Lead")
-    group_streams: tuple[str, ...] = ("Account",)
-    user_id_field: str = "Product_User_Id__c"
-    group_id_field: str = "Product_Account_Id__c"
-    id_fields: Mapping[str, str] = field(default_factory=dict)
-    user_group_field: str | None = None
-    attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    attribute_prefix: str = ""
-    date_format: DateFormat = "iso8601"
-    skip_unchanged: bool = True
-    state_dir: Path = Path(DEFAULT_STATE_DIR)
-    import_threshold: int = 100
-    import_max_rows: int = 10000
-    import_timeout: float = 900.0
-    max_concurrency: int = 8
-    dead_letter_path: Path = Path(DEFAULT_STATE_DIR) / DEAD_LETTER_FILE
+    user_streams: tuple[str, ...]
+    group_streams: tuple[str, ...]
+    user_id_field: str
+    group_id_field: str
+    id_fields: Mapping[str, str]
+    user_group_field: str | None
+    attributes: Mapping[str, Mapping[str, str]]
+    attribute_prefix: str
+    date_format: DateFormat
+    skip_unchanged: bool
+    state_dir: Path
+    import_threshold: int
+    import_max_rows: int
+    import_timeout: float
+    max_concurrency: int
+    dead_letter_path: Path
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
-        def get(name: str, default: Any) -> Any:
-            value = config.get(name)
-            return default if value is None else value
+        props = target_properties()
+        defaults = schema_defaults(props)
 
-        users = tuple(_strings(get("user_streams", ["Contact", "Lead"]), "user_streams"))
-        groups = tuple(_strings(get("group_streams", ["Account"]), "group_streams"))
+        def get(name: str, unset: Any = None) -> Any:
+            # `unset` only for settings without a default, where no value means "none"
+            value = config.get(name)
+            return defaults.get(name, unset) if value is None else value
+
+        def whole(name: str) -> int:
+            return _positive(get(name), name, props[name]["maximum"])
+
+        users = tuple(_strings(get("user_streams"), "user_streams"))
+        groups = tuple(_strings(get("group_streams"), "group_streams"))
         both = sorted(set(users) & set(groups))
         if both:
             raise SettingsError(
                 f"settings user_streams and group_streams both name {', '.join(both)}"
             )
-        prefix = str(get("attribute_prefix", ""))
+        prefix = str(get("attribute_prefix"))
         if prefix.startswith("_"):
             raise SettingsError(
                 "setting attribute_prefix must not start with '_' (Appcues reserves those names)"
             )
-        date_format = get("date_format", "iso8601")
+        date_format = get("date_format")
         if date_format not in DATE_FORMATS:
             raise SettingsError(f"setting date_format must be one of {', '.join(DATE_FORMATS)}")
-        state_dir = Path(str(get("state_dir", DEFAULT_STATE_DIR))).expanduser()
+        state_dir = Path(str(get("state_dir"))).expanduser()
         dead_letters = config.get("dead_letter_path")
         group_field = config.get("user_group_field") or None
         try:
@@ -213,21 +221,19 @@ class TargetSettings:
         settings = cls(
             user_streams=users,
             group_streams=groups,
-            user_id_field=_text(get("user_id_field", "Product_User_Id__c"), "user_id_field"),
-            group_id_field=_text(get("group_id_field", "Product_Account_Id__c"), "group_id_field"),
-            id_fields=_id_fields(get("id_fields", {})),
+            user_id_field=_text(get("user_id_field"), "user_id_field"),
+            group_id_field=_text(get("group_id_field"), "group_id_field"),
+            id_fields=_id_fields(get("id_fields", unset={})),
             user_group_field=_text(group_field, "user_group_field") if group_field else None,
-            attributes=_attribute_maps(get("attributes", {}), prefix),
+            attributes=_attribute_maps(get("attributes", unset={}), prefix),
             attribute_prefix=prefix,
             date_format=date_format,
-            skip_unchanged=bool(get("skip_unchanged", True)),
+            skip_unchanged=bool(get("skip_unchanged")),
             state_dir=state_dir,
-            import_threshold=_positive(
-                get("import_threshold", 100), "import_threshold", 100_000_000
-            ),
-            import_max_rows=_positive(get("import_max_rows", 10000), "import_max_rows", 1_000_000),
-            import_timeout=_seconds(get("import_timeout", 900), "import_timeout"),
-            max_concurrency=_positive(get("max_concurrency", 8), "max_concurrency", 64),
+            import_threshold=whole("import_threshold"),
+            import_max_rows=whole("import_max_rows"),
+            import_timeout=_seconds(get("import_timeout"), "import_timeout"),
+            max_concurrency=whole("max_concurrency"),
             dead_letter_path=(
                 Path(str(dead_letters)).expanduser()
                 if dead_letters

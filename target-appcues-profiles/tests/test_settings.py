@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from target_appcues_profiles.settings import SettingsError, TargetSettings
+from salesforce_appcues_clients.settings import schema_defaults
+from target_appcues_profiles.settings import SettingsError, TargetSettings, target_properties
 
 
 def test_defaults_and_routing():
@@ -18,6 +19,18 @@ def test_defaults_and_routing():
     assert s.id_field("Contact") == "Product_User_Id__c"
     assert s.id_field("Account") == "Product_Account_Id__c"
     assert s.dead_letter_path == Path(".target-appcues-profiles/dead-letters.jsonl")
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value) if isinstance(value, Path) else value
+
+
+def test_an_empty_config_parses_to_the_schema_defaults():
+    defaults = schema_defaults(target_properties())
+    parsed = TargetSettings.from_config({})
+    assert {name: _plain(getattr(parsed, name)) for name in defaults} == defaults
 
 
 def test_per_stream_id_fields_and_attribute_lists():

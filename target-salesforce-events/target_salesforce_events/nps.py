@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from salesforce_appcues_clients.appcues_events import (
+    NPS_FEEDBACK,
+    NPS_SCORE,
+    NPS_SCORE_AND_FEEDBACK,
+)
+
 from .events import AppcuesEvent, InvalidEventError, salesforce_datetime
 from .ledger import ledger_time
 from .matching import MatchedRecord
-from .settings import NPS_FEEDBACK, NPS_SCORE, NPS_SCORE_AND_FEEDBACK
 from .templates import fit
 
 SCORE = "score"

@@ -7,33 +7,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from salesforce_appcues_clients.appcues_events import (
+    APPCUES_EVENT_PREFIX,
+    DEFAULT_EVENT_NAMES,
+    NPS_EVENTS,
+)
 from salesforce_appcues_clients.plugin_kit.local_files import (
     LocalFileError,
     check_file_path,
     check_folder_path,
 )
+from salesforce_appcues_clients.settings import schema_defaults
 
-NPS_SCORE = "appcues:nps_score"
-NPS_FEEDBACK = "appcues:nps_feedback"
-NPS_SCORE_AND_FEEDBACK = "appcues:nps_score_and_feedback"
-NPS_EVENTS = frozenset({NPS_SCORE, NPS_FEEDBACK, NPS_SCORE_AND_FEEDBACK})
-
-# The integration's six events, plus NPS 2.0's combined event, which replaces the
-# score/feedback pair on newer surveys (without it those users would get no Event).
-DEFAULT_EVENT_NAMES = (
-    NPS_SCORE,
-    NPS_FEEDBACK,
-    NPS_SCORE_AND_FEEDBACK,
-    "appcues:flow_completed",
-    "appcues:checklist_item_completed",
-    "appcues:checklist_completed",
-    "appcues:goal_reached",
-)
 EVENT_PART, NPS_PART = "event", "nps"  # an event's effects (also dead letters' `part`)
-APPCUES_PREFIX = "appcues:"  # Appcues' own events; anything else is a custom (track) event
 
 # Far beyond the tap's lookback (an hour by default): only a manual re-run of older history
 # ever re-reads an event after this, and it then costs calls, not duplicates.
@@ -47,156 +35,150 @@ API_TYPES = ("AUTO", "REST", "BULK2")
 # extra polls; below, collections answer at once where a job waits seconds for its queue.
 DEFAULT_BULK_THRESHOLD = 2000
 
-_TEMPLATE_PAIR = th.ObjectType(
-    th.Property("subject", th.StringType),
-    th.Property("description", th.StringType),
-)
+# Every setting of this target may be null: the parser then applies the default.
+_STRING = {"type": ["string", "null"]}
+_BOOLEAN = {"type": ["boolean", "null"]}
+_STRINGS = {"type": ["array", "null"], "items": {"type": ["string"]}}
 
 
 def target_properties() -> dict[str, Any]:
     """JSON-schema properties of this target's own settings."""
-    schema = th.PropertiesList(
-        th.Property(
-            "user_objects",
-            th.ArrayType(th.StringType),
-            default=["Contact", "Lead"],
-            title="User objects",
-            description="Objects searched for the event's user, in priority order.",
-        ),
-        th.Property(
-            "user_id_field",
-            th.StringType,
-            default="Product_User_Id__c",
-            title="User id field",
-            description="Text field on each user object holding the Appcues user id. "
+    return {
+        "user_objects": {
+            **_STRINGS,
+            "title": "User objects",
+            "default": ["Contact", "Lead"],
+            "description": "Objects searched for the event's user, in priority order.",
+        },
+        "user_id_field": {
+            **_STRING,
+            "title": "User id field",
+            "default": "Product_User_Id__c",
+            "description": "Text field on each user object holding the Appcues user id. "
             "For a numeric id, create a formula field TEXT(<field>) and name it here.",
-        ),
-        th.Property(
-            "sync_events",
-            th.BooleanType,
-            default=True,
-            title="Write Events",
-            description="Write Appcues events as Salesforce Event records.",
-        ),
-        th.Property(
-            "event_names",
-            th.ArrayType(th.StringType),
-            default=list(DEFAULT_EVENT_NAMES),
-            title="Event names",
-            description="Appcues events (names with the 'appcues:' prefix) written as Events.",
-        ),
-        th.Property(
-            "include_custom_events",
-            th.BooleanType,
-            default=False,
-            title="Include custom events",
-            description="Also write custom (click-to-track) events, i.e. names without "
+        },
+        "sync_events": {
+            **_BOOLEAN,
+            "title": "Write Events",
+            "default": True,
+            "description": "Write Appcues events as Salesforce Event records.",
+        },
+        "event_names": {
+            **_STRINGS,
+            "title": "Event names",
+            "default": list(DEFAULT_EVENT_NAMES),
+            "description": "Appcues events (names with the 'appcues:' prefix) written as Events.",
+        },
+        "include_custom_events": {
+            **_BOOLEAN,
+            "title": "Include custom events",
+            "default": False,
+            "description": "Also write custom (click-to-track) events, i.e. names without "
             "the 'appcues:' prefix.",
-        ),
-        th.Property(
-            "templates",
-            th.ObjectType(additional_properties=_TEMPLATE_PAIR),
-            default={},
-            title="Templates",
-            description="Per event name, Jinja2 'subject' and/or 'description' replacing "
+        },
+        "templates": {
+            "type": ["object", "null"],
+            "properties": {},
+            "additionalProperties": {
+                "type": "object",
+                "properties": {"subject": {**_STRING}, "description": {**_STRING}},
+                "additionalProperties": True,
+            },
+            "title": "Templates",
+            "default": {},
+            "description": "Per event name, Jinja2 'subject' and/or 'description' replacing "
             "the defaults; the key '*' overrides the custom-event templates.",
-        ),
-        th.Property(
-            "duration_minutes",
-            th.IntegerType(minimum=0, maximum=MAX_DURATION_MINUTES),
-            default=0,
-            title="Event duration",
-            description="DurationInMinutes of each Event, 0 to 1440 (a day; Salesforce "
+        },
+        "duration_minutes": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": MAX_DURATION_MINUTES,
+            "title": "Event duration",
+            "default": 0,
+            "description": "DurationInMinutes of each Event, 0 to 1440 (a day; Salesforce "
             "refuses negative durations, and longer ones unless the org allows multiday "
             "events).",
-        ),
-        th.Property(
-            "event_id_field",
-            th.StringType(nullable=True),
-            default="Appcues_Event_Id__c",
-            title="Event id field",
-            description="Event field holding the Appcues event id: upsert key when it is an "
+        },
+        "event_id_field": {
+            **_STRING,
+            "title": "Event id field",
+            "default": "Appcues_Event_Id__c",
+            "description": "Event field holding the Appcues event id: upsert key when it is an "
             "External ID, else checked by query before insert. A field the integration user "
             'cannot see or set stops the run (and --check). Empty ("" or null) chooses '
             "the local ledger as the only guard against duplicates.",
-        ),
-        th.Property(
-            "sync_nps_fields",
-            th.BooleanType,
-            default=True,
-            title="Update NPS fields",
-            description="Keep the latest NPS score and feedback on the matched Lead/Contact.",
-        ),
-        th.Property(
-            "nps_score_field",
-            th.StringType,
-            default="Appcues_NPS_Score__c",
-            title="NPS score field",
-            description="Number field on each user object for the latest NPS score (0-10).",
-        ),
-        th.Property(
-            "nps_feedback_field",
-            th.StringType,
-            default="Appcues_NPS_Feedback__c",
-            title="NPS feedback field",
-            description="Long Text Area on each user object for the latest NPS feedback.",
-        ),
-        th.Property(
-            "nps_date_field",
-            th.StringType(nullable=True),
-            title="NPS date field",
-            description="Optional Date/Time field set to the latest NPS answer's time; it "
+        },
+        "sync_nps_fields": {
+            **_BOOLEAN,
+            "title": "Update NPS fields",
+            "default": True,
+            "description": "Keep the latest NPS score and feedback on the matched Lead/Contact.",
+        },
+        "nps_score_field": {
+            **_STRING,
+            "title": "NPS score field",
+            "default": "Appcues_NPS_Score__c",
+            "description": "Number field on each user object for the latest NPS score (0-10).",
+        },
+        "nps_feedback_field": {
+            **_STRING,
+            "title": "NPS feedback field",
+            "default": "Appcues_NPS_Feedback__c",
+            "description": "Long Text Area on each user object for the latest NPS feedback.",
+        },
+        "nps_date_field": {
+            **_STRING,
+            "title": "NPS date field",
+            "description": "Optional Date/Time field set to the latest NPS answer's time; it "
             "decides latest-wins across runs (else the local ledger does).",
-        ),
-        th.Property(
-            "api_type",
-            th.StringType(allowed_values=list(API_TYPES)),
-            default="AUTO",
-            title="Salesforce API for writes",
-            description="`AUTO`: a batch's Event writes (after the ledger and user matching) "
+        },
+        "api_type": {
+            **_STRING,
+            "enum": list(API_TYPES),
+            "title": "Salesforce API for writes",
+            "default": "AUTO",
+            "description": "`AUTO`: a batch's Event writes (after the ledger and user matching) "
             "and each object's NPS field updates go through Bulk API 2.0 ingest when more than "
             "`bulk_threshold`, sObject Collections otherwise. `REST` or `BULK2` force one API.",
-        ),
-        th.Property(
-            "bulk_threshold",
-            th.IntegerType(minimum=0, maximum=100_000_000),
-            default=DEFAULT_BULK_THRESHOLD,
-            title="Bulk threshold (records)",
-            description="Under `AUTO`, more writes than this in a batch go through one Bulk "
+        },
+        "bulk_threshold": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 100_000_000,
+            "title": "Bulk threshold (records)",
+            "default": DEFAULT_BULK_THRESHOLD,
+            "description": "Under `AUTO`, more writes than this in a batch go through one Bulk "
             "API 2.0 ingest job (about 6 API calls) instead of collections of 200 (one call "
             "each).",
-        ),
-        th.Property(
-            "state_dir",
-            th.StringType,
-            default=".target-salesforce-events",
-            title="State folder",
-            description="Folder for the ledger and the dead-letter file.",
-        ),
-        th.Property(
-            "ledger_path",
-            th.StringType(nullable=True),
-            title="Ledger file",
-            description="SQLite ledger (default <state_dir>/ledger.sqlite3).",
-        ),
-        th.Property(
-            "ledger_retention_days",
-            th.IntegerType(minimum=0, maximum=36500),
-            default=DEFAULT_LEDGER_RETENTION_DAYS,
-            title="Ledger retention (days)",
-            description="Days the ledger remembers an event Salesforce confirmed, so a re-read "
+        },
+        "state_dir": {
+            **_STRING,
+            "title": "State folder",
+            "default": ".target-salesforce-events",
+            "description": "Folder for the ledger and the dead-letter file.",
+        },
+        "ledger_path": {
+            **_STRING,
+            "title": "Ledger file",
+            "description": "SQLite ledger (default <state_dir>/ledger.sqlite3).",
+        },
+        "ledger_retention_days": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 36500,
+            "title": "Ledger retention (days)",
+            "default": DEFAULT_LEDGER_RETENTION_DAYS,
+            "description": "Days the ledger remembers an event Salesforce confirmed, so a re-read "
             "costs no API call (later, calls but never a duplicate); 0 = forever. The "
             "local_ledger strategy's record of written Events is always kept.",
-        ),
-        th.Property(
-            "dead_letter_path",
-            th.StringType(nullable=True),
-            title="Dead-letter file",
-            description="JSON-lines file of events not delivered "
+        },
+        "dead_letter_path": {
+            **_STRING,
+            "title": "Dead-letter file",
+            "description": "JSON-lines file of events not delivered "
             "(default <state_dir>/dead-letters.jsonl).",
-        ),
-    ).to_dict()
-    return dict(schema["properties"])
+        },
+    }
 
 
 class SettingsError(ConfigValidationError, ValueError):
@@ -211,9 +193,9 @@ def _text_or_none(value: Any) -> str | None:
     return str(value).strip() or None if value not in (None, "") else None
 
 
-def _duration(value: Any) -> int:
+def _duration(value: Any, default: int) -> int:
     if value in (None, ""):
-        return 0
+        return default
     try:
         minutes = int(value) if not isinstance(value, bool) and float(value) == int(value) else -1
     except (TypeError, ValueError, OverflowError):
@@ -227,9 +209,9 @@ def _duration(value: Any) -> int:
     return minutes
 
 
-def _retention_days(value: Any) -> int:
+def _retention_days(value: Any, default: int) -> int:
     if value in (None, ""):
-        return DEFAULT_LEDGER_RETENTION_DAYS
+        return default
     try:
         days = int(value)
     except (TypeError, ValueError):
@@ -242,16 +224,16 @@ def _retention_days(value: Any) -> int:
     return days
 
 
-def _api_type(value: Any) -> str:
-    api_type = str(value or "AUTO").strip().upper()
+def _api_type(value: Any, default: str) -> str:
+    api_type = str(value or default).strip().upper()
     if api_type not in API_TYPES:
         raise SettingsError(f"setting api_type: {value!r} is not one of {', '.join(API_TYPES)}")
     return api_type
 
 
-def _bulk_threshold(value: Any) -> int:
+def _bulk_threshold(value: Any, default: int) -> int:
     if value in (None, ""):
-        return DEFAULT_BULK_THRESHOLD
+        return default
     try:
         threshold = int(value) if not isinstance(value, bool) else -1
     except (TypeError, ValueError):
@@ -280,13 +262,21 @@ class EventSettings:
     ledger_path: Path
     ledger_retention_days: int
     dead_letter_path: Path
-    api_type: str = "AUTO"
-    bulk_threshold: int = DEFAULT_BULK_THRESHOLD
+    api_type: str
+    bulk_threshold: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> EventSettings:
-        state_dir = Path(str(config.get("state_dir") or ".target-salesforce-events"))
-        objects = tuple(config.get("user_objects") or ("Contact", "Lead"))
+        defaults = schema_defaults(target_properties())
+
+        def given(name: str) -> Any:  # an empty value (None, "", [], {}) takes the default
+            return config.get(name) or defaults[name]
+
+        def get(name: str) -> Any:  # only a missing setting takes the default
+            return config.get(name, defaults[name])
+
+        state_dir = Path(str(given("state_dir")))
+        objects = tuple(given("user_objects"))
         if not objects:
             raise SettingsError("setting user_objects: name at least one object, e.g. Contact")
         try:
@@ -295,24 +285,30 @@ class EventSettings:
             raise SettingsError(str(exc)) from None
         settings = cls(
             user_objects=objects,
-            user_id_field=str(config.get("user_id_field") or "Product_User_Id__c"),
-            sync_events=bool(config.get("sync_events", True)),
-            event_names=frozenset(config.get("event_names") or DEFAULT_EVENT_NAMES),
-            include_custom_events=bool(config.get("include_custom_events", False)),
-            templates=dict(config.get("templates") or {}),
-            duration_minutes=_duration(config.get("duration_minutes")),
-            event_id_field=_text_or_none(config.get("event_id_field", "Appcues_Event_Id__c")),
-            sync_nps_fields=bool(config.get("sync_nps_fields", True)),
-            nps_score_field=str(config.get("nps_score_field") or "Appcues_NPS_Score__c"),
-            nps_feedback_field=str(config.get("nps_feedback_field") or "Appcues_NPS_Feedback__c"),
+            user_id_field=str(given("user_id_field")),
+            sync_events=bool(get("sync_events")),
+            event_names=frozenset(given("event_names")),
+            include_custom_events=bool(get("include_custom_events")),
+            templates=dict(given("templates")),
+            duration_minutes=_duration(
+                config.get("duration_minutes"), defaults["duration_minutes"]
+            ),
+            event_id_field=_text_or_none(get("event_id_field")),
+            sync_nps_fields=bool(get("sync_nps_fields")),
+            nps_score_field=str(given("nps_score_field")),
+            nps_feedback_field=str(given("nps_feedback_field")),
             nps_date_field=_text_or_none(config.get("nps_date_field")),
             ledger_path=Path(config.get("ledger_path") or state_dir / "ledger.sqlite3"),
-            ledger_retention_days=_retention_days(config.get("ledger_retention_days")),
+            ledger_retention_days=_retention_days(
+                config.get("ledger_retention_days"), defaults["ledger_retention_days"]
+            ),
             dead_letter_path=Path(
                 config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
             ),
-            api_type=_api_type(config.get("api_type")),
-            bulk_threshold=_bulk_threshold(config.get("bulk_threshold")),
+            api_type=_api_type(config.get("api_type"), defaults["api_type"]),
+            bulk_threshold=_bulk_threshold(
+                config.get("bulk_threshold"), defaults["bulk_threshold"]
+            ),
         )
         try:
             check_file_path(
@@ -330,7 +326,7 @@ class EventSettings:
         """Whether an event of this name becomes a Salesforce Event."""
         if not self.sync_events:
             return False
-        if name.startswith(APPCUES_PREFIX):
+        if name.startswith(APPCUES_EVENT_PREFIX):
             return name in self.event_names
         return self.include_custom_events or name in self.event_names
 

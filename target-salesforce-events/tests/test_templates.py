@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 from target_salesforce_events.templates import (
     CUT_MARK,
     DESCRIPTION_MAX,
@@ -194,18 +195,7 @@ attribute_maps = st.dictionaries(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    name=st.sampled_from(
-        [
-            "appcues:nps_score",
-            "appcues:nps_feedback",
-            "appcues:nps_score_and_feedback",
-            "appcues:flow_completed",
-            "appcues:checklist_item_completed",
-            "appcues:checklist_completed",
-            "appcues:goal_reached",
-        ]
-    )
-    | st.text(max_size=300),
+    name=st.sampled_from(DEFAULT_EVENT_NAMES) | st.text(max_size=300),
     attributes=attribute_maps,
     context=st.dictionaries(st.sampled_from(["url", "title"]), json_values, max_size=2),
 )

@@ -19,7 +19,7 @@ import requests
 import yaml
 from meltano_sandbox import SANDBOX_LAG_SECONDS, appcues_client, salesforce_client
 
-from target_salesforce_events.settings import DEFAULT_EVENT_NAMES
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from salesforce_appcues_clients.appcues import AppcuesClient
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 from salesforce_appcues_clients.salesforce import SalesforceClient
 from salesforce_appcues_sandbox.server import Sandbox
 from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
@@ -74,15 +75,6 @@ APPCUES_SEED = {
     "unknown_users": 5,  # Appcues users no Salesforce record has
     "events": 700,
 }
-EVENT_NAMES = (
-    "appcues:nps_score",
-    "appcues:nps_feedback",
-    "appcues:nps_score_and_feedback",
-    "appcues:flow_completed",
-    "appcues:checklist_item_completed",
-    "appcues:checklist_completed",
-    "appcues:goal_reached",
-)
 NPS_SCORE_EVENTS = ("appcues:nps_score", "appcues:nps_score_and_feedback")
 NPS_FEEDBACK_EVENTS = ("appcues:nps_feedback", "appcues:nps_score_and_feedback")
 
@@ -579,7 +571,7 @@ def appcues_events(ac: AppcuesClient) -> list[dict[str, Any]]:
         page = ac.analytics_query(
             {
                 "columns": ["id", "name", "user_id", "timestamp", "score", "feedback"],
-                "conditions": [["name", "in", list(EVENT_NAMES)]],
+                "conditions": [["name", "in", list(DEFAULT_EVENT_NAMES)]],
                 "start_time": start,
                 "end_time": end,
                 "offset": len(rows),

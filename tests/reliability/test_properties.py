@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 from target_appcues_profiles.mapping import AttributeMapper, ValueCoercer
-from target_salesforce_events.settings import DEFAULT_EVENT_NAMES
 from target_salesforce_events.templates import EventTemplates, template_context
 
 # JSON values a Singer reader hands a sink (floats as Decimal) and the dates it parses.

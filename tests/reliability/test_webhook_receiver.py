@@ -26,21 +26,14 @@ from typing import Any
 import pytest
 import requests
 
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
+
 pytestmark = pytest.mark.slow
 
 SECRET = "whsec-reliability-5c1e"
 NEXT_SECRET = "whsec-rotated-91ab"
 SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"
 SF_QUERY = r"/services/data/v[\d.]+/query"
-EVENT_NAMES = [
-    "appcues:nps_score",
-    "appcues:nps_feedback",
-    "appcues:nps_score_and_feedback",
-    "appcues:flow_completed",
-    "appcues:checklist_item_completed",
-    "appcues:checklist_completed",
-    "appcues:goal_reached",
-]
 # uvicorn ends a SIGTERMed server by raising the signal again once shut down cleanly
 STOPPED = (0, -signal.SIGTERM)
 SEED = {"seed": 5, "Account": 10, "Contact": 250, "Lead": 50, "unknown_users": 5}
@@ -189,7 +182,7 @@ def subscribe(world: Any, receiver: Receiver, **extra: Any) -> None:
         {
             "url": receiver.url,
             "secret": SECRET,
-            "events": EVENT_NAMES,
+            "events": list(DEFAULT_EVENT_NAMES),
             "backoff_seconds": 0.2,
             "max_attempts": 30,
             **extra,
@@ -232,7 +225,7 @@ def subscribed_events(world: Any) -> int:
             page = ac.analytics_query(
                 {
                     "columns": ["name"],
-                    "conditions": [["name", "in", EVENT_NAMES]],
+                    "conditions": [["name", "in", list(DEFAULT_EVENT_NAMES)]],
                     "start_time": (now - timedelta(days=80)).isoformat(),
                     "end_time": (now + timedelta(days=5)).isoformat(),
                     "offset": len(rows),

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..settings import FRACTION_TYPE
+from ..settings import FRACTION_TYPE, schema_defaults
 
 EXIT_TOO_MANY_DEAD_LETTERS = 65  # EX_DATAERR (sysexits.h): the input could not be delivered
-DEFAULT_MAX_FRACTION = 0.5
-DEFAULT_MIN_COUNT = 20
 
 
 def threshold_properties() -> dict[str, dict[str, Any]]:
@@ -27,7 +25,7 @@ def threshold_properties() -> dict[str, dict[str, Any]]:
             "type": list(FRACTION_TYPE),  # numeric text too (meltano.yml declares it a string)
             "minimum": 0,
             "maximum": 1,
-            "default": DEFAULT_MAX_FRACTION,
+            "default": 0.5,
             "title": "Dead-letter threshold (fraction)",
             "description": (
                 "The run fails (exit 65, no STATE for the batch that crossed it) when more than "
@@ -38,7 +36,7 @@ def threshold_properties() -> dict[str, dict[str, Any]]:
         "dead_letter_min_count": {
             "type": "integer",
             "minimum": 0,
-            "default": DEFAULT_MIN_COUNT,
+            "default": 20,
             "title": "Dead-letter threshold (minimum count)",
             "description": (
                 "Dead letters a run may always have, whatever their fraction: a quiet run with "
@@ -57,13 +55,14 @@ class TooManyDeadLettersError(RuntimeError):
 
 @dataclass(frozen=True)
 class DeadLetterThreshold:
-    max_fraction: float = DEFAULT_MAX_FRACTION
-    min_count: int = DEFAULT_MIN_COUNT
+    max_fraction: float
+    min_count: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DeadLetterThreshold:
-        fraction = _setting(config, "dead_letter_max_fraction", DEFAULT_MAX_FRACTION, float)
-        count = _setting(config, "dead_letter_min_count", DEFAULT_MIN_COUNT, int)
+        defaults = schema_defaults(threshold_properties())
+        fraction = _setting(config, "dead_letter_max_fraction", defaults, float)
+        count = _setting(config, "dead_letter_min_count", defaults, int)
         if not 0 <= fraction <= 1:
             raise ConfigurationError(
                 f"setting 'dead_letter_max_fraction' must be between 0 and 1; got {fraction:g}"
@@ -93,10 +92,10 @@ class DeadLetterThreshold:
             )
 
 
-def _setting(config: Mapping[str, Any], name: str, default: float, kind: type) -> Any:
+def _setting(config: Mapping[str, Any], name: str, defaults: Mapping[str, Any], kind: type) -> Any:
     value = config.get(name)
     if value is None or value == "":
-        return default
+        return defaults[name]
     try:
         return kind(value)
     except (TypeError, ValueError):

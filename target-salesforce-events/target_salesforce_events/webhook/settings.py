@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from singer_sdk import typing as th
 
 from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, check_file_path
-from salesforce_appcues_clients.settings import salesforce_properties
+from salesforce_appcues_clients.settings import salesforce_properties, schema_defaults
 
 from ..settings import SettingsError, target_properties
 
@@ -24,107 +23,119 @@ DEFAULT_STATE_DIR = ".appcues-webhook-receiver"
 
 
 def webhook_properties() -> dict[str, Any]:
-    schema = th.PropertiesList(
-        th.Property(
-            "webhook_host",
-            th.StringType,
-            default="127.0.0.1",
-            description="Address the receiver listens on (plain HTTP: put a TLS reverse "
+    """JSON-schema properties of the webhook's own settings (each may be null: default)."""
+    return {
+        "webhook_host": {
+            "type": ["string", "null"],
+            "default": "127.0.0.1",
+            "description": "Address the receiver listens on (plain HTTP: put a TLS reverse "
             "proxy in front of it).",
-        ),
-        th.Property(
-            "webhook_port",
-            th.IntegerType(minimum=0, maximum=65535),
-            default=8787,
-            description="Port the receiver listens on (0 = any free port).",
-        ),
-        th.Property(
-            "webhook_path",
-            th.StringType,
-            default="/appcues/webhooks",
-            description="URL path Appcues posts to.",
-        ),
-        th.Property(
-            "webhook_secrets",
-            th.ArrayType(th.StringType),
-            secret=True,
-            description="Appcues webhook secret(s); two during a rotation (either verifies).",
-        ),
-        th.Property(
-            "webhook_signature_scheme",
-            th.StringType(allowed_values=list(SIGNATURE_SCHEMES)),
-            default=SIGNATURE_SCHEMES[0],
-            description="What X-Apc-Signature signs and how it is encoded: "
+        },
+        "webhook_port": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 65535,
+            "default": 8787,
+            "description": "Port the receiver listens on (0 = any free port).",
+        },
+        "webhook_path": {
+            "type": ["string", "null"],
+            "default": "/appcues/webhooks",
+            "description": "URL path Appcues posts to.",
+        },
+        "webhook_secrets": {
+            "type": ["array", "null"],
+            "items": {"type": ["string"]},
+            "secret": True,
+            "writeOnly": True,
+            "description": "Appcues webhook secret(s); two during a rotation (either verifies).",
+        },
+        "webhook_signature_scheme": {
+            "type": ["string", "null"],
+            "enum": list(SIGNATURE_SCHEMES),
+            "default": SIGNATURE_SCHEMES[0],
+            "description": "What X-Apc-Signature signs and how it is encoded: "
             + ", ".join(SIGNATURE_SCHEMES)
             + ". A delivery signed another way is refused and the scheme it matched is logged.",
-        ),
-        th.Property(
-            "webhook_replay_window_seconds",
-            th.IntegerType(minimum=1),
-            default=300,
-            description="Deliveries whose X-Apc-Timestamp is further than this from now "
+        },
+        "webhook_replay_window_seconds": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": 300,
+            "description": "Deliveries whose X-Apc-Timestamp is further than this from now "
             "are refused (401).",
-        ),
-        th.Property(
-            "webhook_spool_path",
-            th.StringType(nullable=True),
-            description="SQLite spool of accepted deliveries (default "
+        },
+        "webhook_spool_path": {
+            "type": ["string", "null"],
+            "description": "SQLite spool of accepted deliveries (default "
             "<state_dir>/webhook-spool.sqlite3).",
-        ),
-        th.Property(
-            "webhook_batch_size",
-            th.IntegerType(minimum=1, maximum=10_000),
-            default=200,
-            description="Most deliveries loaded into Salesforce per batch.",
-        ),
-        th.Property(
-            "webhook_batch_max_age_ms",
-            th.IntegerType(minimum=0),
-            default=250,
-            description="A batch is loaded when it is full or its oldest delivery is this old.",
-        ),
-        th.Property(
-            "webhook_busy_rate_per_second",
-            th.NumberType(minimum=0),
-            default=20,
-            description="At this many deliveries per second or more, a batch may wait up to "
+        },
+        "webhook_batch_size": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": 10_000,
+            "default": 200,
+            "description": "Most deliveries loaded into Salesforce per batch.",
+        },
+        "webhook_batch_max_age_ms": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "default": 250,
+            "description": "A batch is loaded when it is full or its oldest delivery is this old.",
+        },
+        "webhook_busy_rate_per_second": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "default": 20,
+            "description": "At this many deliveries per second or more, a batch may wait up to "
             "webhook_busy_batch_max_age_ms to fill: fewer, fuller Salesforce calls under load.",
-        ),
-        th.Property(
-            "webhook_busy_batch_max_age_ms",
-            th.IntegerType(minimum=0),
-            default=3000,
-            description="The longest a batch waits to fill under load (see "
+        },
+        "webhook_busy_batch_max_age_ms": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "default": 3000,
+            "description": "The longest a batch waits to fill under load (see "
             "webhook_busy_rate_per_second).",
-        ),
-        th.Property(
-            "webhook_run_seconds",
-            th.NumberType(minimum=0),
-            default=300,
-            description="The receiver works in 'runs' of this length, as the poll job does: "
+        },
+        "webhook_run_seconds": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "default": 300,
+            "description": "The receiver works in 'runs' of this length, as the poll job does: "
             "user matches are cached for a run, and each run logs its summary.",
-        ),
-        th.Property(
-            "webhook_retry_max_seconds",
-            th.NumberType(minimum=0),
-            default=60,
-            description="Longest pause between retries of a batch Salesforce did not confirm.",
-        ),
-        th.Property(
-            "webhook_max_body_bytes",
-            th.IntegerType(minimum=1024),
-            default=1_048_576,
-            description="Larger deliveries are refused (413).",
-        ),
-    ).to_dict()
-    return dict(schema["properties"])
+        },
+        "webhook_retry_max_seconds": {
+            "type": ["number", "null"],
+            "minimum": 0,
+            "default": 60,
+            "description": "Longest pause between retries of a batch Salesforce did not confirm.",
+        },
+        "webhook_max_body_bytes": {
+            "type": ["integer", "null"],
+            "minimum": 1024,
+            "default": 1_048_576,
+            "description": "Larger deliveries are refused (413).",
+        },
+    }
+
+
+def receiver_properties() -> dict[str, Any]:
+    """The events target's settings (same names, but the receiver's own state folder) plus
+    the webhook's."""
+    target = target_properties()
+    state_dir = {**target["state_dir"], "default": DEFAULT_STATE_DIR}
+    return {
+        **salesforce_properties(),
+        **target,
+        "state_dir": state_dir,
+        **webhook_properties(),
+    }
 
 
 def receiver_schema() -> dict[str, Any]:
-    """The events target's settings (same names) plus the webhook's."""
     return {
         "type": "object",
-        "properties": {**salesforce_properties(), **target_properties(), **webhook_properties()},
+        "properties": receiver_properties(),
         "required": ["webhook_secrets"],
     }
 
@@ -165,26 +176,33 @@ class WebhookSettings:
         secrets = tuple(str(s) for s in config["webhook_secrets"] if s)
         if not 1 <= len(secrets) <= 2:
             raise SettingsError("setting webhook_secrets: give one secret, or two while rotating")
-        state_dir = Path(str(config.get("state_dir") or DEFAULT_STATE_DIR))
-        path = str(config.get("webhook_path") or "/appcues/webhooks")
+        defaults = schema_defaults(receiver_properties())
+
+        def given(name: str) -> Any:  # an empty value (None, "", 0) takes the default
+            return config.get(name) or defaults[name]
+
+        def get(name: str) -> Any:  # only a missing setting takes the default
+            return config.get(name, defaults[name])
+
+        state_dir = Path(str(given("state_dir")))
+        path = str(given("webhook_path"))
         settings = cls(
-            host=str(config.get("webhook_host") or "127.0.0.1"),
-            port=int(config.get("webhook_port", 8787)),
+            host=str(given("webhook_host")),
+            port=int(get("webhook_port")),
             path=path if path.startswith("/") else "/" + path,
             secrets=secrets,
-            scheme=str(config.get("webhook_signature_scheme") or SIGNATURE_SCHEMES[0]),
-            replay_window_seconds=int(config.get("webhook_replay_window_seconds") or 300),
+            scheme=str(given("webhook_signature_scheme")),
+            replay_window_seconds=int(given("webhook_replay_window_seconds")),
             spool_path=Path(
                 config.get("webhook_spool_path") or state_dir / "webhook-spool.sqlite3"
             ),
-            batch_size=int(config.get("webhook_batch_size") or 200),
-            batch_max_age_seconds=int(config.get("webhook_batch_max_age_ms", 250)) / 1000,
-            busy_rate_per_second=float(config.get("webhook_busy_rate_per_second", 20)),
-            busy_batch_max_age_seconds=int(config.get("webhook_busy_batch_max_age_ms", 3000))
-            / 1000,
-            retry_max_seconds=float(config.get("webhook_retry_max_seconds") or 60),
-            run_seconds=float(config.get("webhook_run_seconds", 300)),
-            max_body_bytes=int(config.get("webhook_max_body_bytes") or 1_048_576),
+            batch_size=int(given("webhook_batch_size")),
+            batch_max_age_seconds=int(get("webhook_batch_max_age_ms")) / 1000,
+            busy_rate_per_second=float(get("webhook_busy_rate_per_second")),
+            busy_batch_max_age_seconds=int(get("webhook_busy_batch_max_age_ms")) / 1000,
+            retry_max_seconds=float(given("webhook_retry_max_seconds")),
+            run_seconds=float(get("webhook_run_seconds")),
+            max_body_bytes=int(given("webhook_max_body_bytes")),
         )
         try:
             check_file_path(
@@ -198,4 +216,5 @@ class WebhookSettings:
 
 def loader_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The config the loader gets: the receiver's own state folder unless one is set."""
-    return {**config, "state_dir": str(config.get("state_dir") or DEFAULT_STATE_DIR)}
+    state_dir = config.get("state_dir") or schema_defaults(receiver_properties())["state_dir"]
+    return {**config, "state_dir": str(state_dir)}

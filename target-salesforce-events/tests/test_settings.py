@@ -1,0 +1,69 @@
+"""Each setting's default is written once, in the schema: the parsers apply exactly those."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
+from salesforce_appcues_clients.settings import schema_defaults
+from target_salesforce_events.settings import EventSettings, target_properties
+from target_salesforce_events.webhook.settings import (
+    WebhookSettings,
+    loader_config,
+    receiver_properties,
+    webhook_properties,
+)
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, frozenset):
+        return sorted(value)
+    return value
+
+
+def test_an_empty_config_parses_to_the_schema_defaults():
+    defaults = schema_defaults(target_properties())
+    parsed = EventSettings.from_config({})
+    derived = {"state_dir": str(parsed.ledger_path.parent)}
+    found = {
+        name: derived[name] if name in derived else _plain(getattr(parsed, name))
+        for name in defaults
+    }
+    assert found == {**defaults, "event_names": sorted(defaults["event_names"])}
+    # the contract with the tap: both default to the same events
+    assert defaults["event_names"] == list(DEFAULT_EVENT_NAMES)
+
+
+# The receiver's settings as parsed: its attribute, and the factor from the setting's unit.
+WEBHOOK_ATTRIBUTES = {
+    "webhook_host": ("host", 1),
+    "webhook_port": ("port", 1),
+    "webhook_path": ("path", 1),
+    "webhook_signature_scheme": ("scheme", 1),
+    "webhook_replay_window_seconds": ("replay_window_seconds", 1),
+    "webhook_batch_size": ("batch_size", 1),
+    "webhook_batch_max_age_ms": ("batch_max_age_seconds", 1000),
+    "webhook_busy_rate_per_second": ("busy_rate_per_second", 1),
+    "webhook_busy_batch_max_age_ms": ("busy_batch_max_age_seconds", 1000),
+    "webhook_run_seconds": ("run_seconds", 1),
+    "webhook_retry_max_seconds": ("retry_max_seconds", 1),
+    "webhook_max_body_bytes": ("max_body_bytes", 1),
+}
+
+
+def test_a_minimal_receiver_config_parses_to_the_schema_defaults():
+    defaults = schema_defaults(webhook_properties())
+    parsed = WebhookSettings.from_config({"webhook_secrets": ["s"]})
+    found = {}
+    for name in defaults:
+        attribute, factor = WEBHOOK_ATTRIBUTES[name]
+        value = getattr(parsed, attribute)
+        found[name] = value * factor if factor != 1 else value
+    assert found == defaults
+    # the receiver keeps its own state folder, and its schema says so
+    state_dir = schema_defaults(receiver_properties())["state_dir"]
+    assert state_dir != schema_defaults(target_properties())["state_dir"]
+    assert parsed.spool_path.parent == Path(state_dir)
+    assert loader_config({})["state_dir"] == state_dir
