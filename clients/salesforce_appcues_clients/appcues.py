@@ -4,7 +4,8 @@ Retries: 429 and 5xx answers are retried for every method (as Appcues' own clien
 waiting Retry-After or 2^attempt x retry_base_delay seconds, capped at 60. A connection
 failure is retried only for idempotent methods, or when nothing was sent; a POST (an event,
 an import) that may have reached Appcues raises `UncertainWriteError` rather than risk a
-duplicate.
+duplicate. The loop is the one both clients share (`transport.send_with_retries`, with
+`APPCUES_WRITES`).
 """
 
 from __future__ import annotations
@@ -24,25 +25,19 @@ from urllib.parse import quote, urljoin
 
 import requests
 
-from .errors import (
-    AppcuesError,
-    ConfigurationError,
-    RetriesExhaustedError,
-    UncertainWriteError,
-    scrub,
-)
+from .errors import AppcuesError, RetriesExhaustedError, scrub
 from .progress import PROGRESS_INTERVAL_SECONDS, JobProgress
 from .settings import AppcuesSettings
 from .transport import (
+    APPCUES_WRITES,
     TRANSIENT_STATUSES,
     Backoff,
     RetryPolicy,
     build_session,
     http_date,
     retry_after_seconds,
-    sent_nothing,
+    send_with_retries,
     sleep,
-    tls_failure,
 )
 
 log = logging.getLogger(__name__)
@@ -365,51 +360,42 @@ class AppcuesClient:
     ) -> requests.Response | None:
         """`idempotent` overrides the method's default, for reads sent as POST."""
         url = self._account_url(path)
-        repeatable = method in _IDEMPOTENT if idempotent is None else idempotent
-        backoff = Backoff(self.retry_policy, log)
-        while True:
+
+        def send() -> requests.Response:
             self.limiter.acquire()
             with self._count_lock:
                 self._requests += 1
-            try:
-                response = self.session.request(
-                    method,
-                    url,
-                    auth=self._auth,
-                    timeout=self.settings.request_timeout,
-                    verify=self._verify,
-                    **kwargs,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                tls = tls_failure(exc, "Appcues", f"{self.settings.prefix}ca_bundle")
-                if tls:
-                    raise ConfigurationError(tls) from None
-                reason = f"{type(exc).__name__} on {method} {path}"
-                if not repeatable and not sent_nothing(exc):
-                    raise UncertainWriteError(
-                        f"Appcues {reason}: the request may or may not have been applied, so "
-                        "it is not retried"
-                    ) from None
-                delay = backoff.next_delay()
-                if delay is None:
-                    raise RetriesExhaustedError(
-                        f"Appcues {reason}; gave up after {backoff.attempts} attempts"
-                    ) from None
-                backoff.pause(delay, f"Appcues {reason}")
-                continue
+            return self.session.request(
+                method,
+                url,
+                auth=self._auth,
+                timeout=self.settings.request_timeout,
+                verify=self._verify,
+                **kwargs,
+            )
+
+        def observe(response: requests.Response) -> bool:
             self._last_date = http_date(response.headers.get("Date")) or self._last_date
-            status = response.status_code
-            if status in TRANSIENT_STATUSES or status >= 500:
-                delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
-                if delay is None:
-                    raise self._error(response, f" (gave up after {backoff.attempts} attempts)")
-                backoff.pause(delay, f"Appcues answered {status} to {method} {path}")
-                continue
-            if status == 404 and allow_404:
-                return None
-            if status >= 400:
-                raise self._error(response)
-            return response
+            return False
+
+        response = send_with_retries(
+            send,
+            service="Appcues",
+            what=f"{method} {path}",
+            replay_safe=method in _IDEMPOTENT if idempotent is None else idempotent,
+            writes=APPCUES_WRITES,
+            backoff=Backoff(self.retry_policy, log),
+            tls_setting=f"{self.settings.prefix}ca_bundle",
+            exhausted=lambda answer, attempts: self._error(
+                answer, f" (gave up after {attempts} attempts)"
+            ),
+            on_answer=observe,
+        )
+        if response.status_code == 404 and allow_404:
+            return None
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
 
     def _error(self, response: requests.Response, suffix: str = "") -> AppcuesError:
         title, detail = response.reason or "Error", ""

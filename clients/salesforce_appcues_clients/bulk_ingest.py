@@ -1,8 +1,9 @@
 """Bulk API 2.0 ingest jobs: create, stream the CSV up, close, poll, stream the results back.
 
-Every request goes through `SalesforceClient._request`, so auth, session refresh, retries,
-the quota guard and call counting are the client's. One job costs create + upload + close +
-one poll per wait + one call per result file read: about 5-6 calls for up to 100 MB of CSV.
+Every request goes through the client's `SalesforceApi` (salesforce_api.py), as Bulk query's
+do (salesforce_bulk_query.py), so auth, session refresh, retries, the quota guard and call
+counting are the client's. One job costs create + upload + close + one poll per wait + one
+call per result file read: about 5-6 calls for up to 100 MB of CSV.
 
 Result files promise no order, so rows are matched back by a key column (an external id,
 `Id`), or by the whole row's cells when there is none, never by position. A row that comes
@@ -16,7 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SalesforceError
-from .salesforce import _RECORD_ID, _SOBJECT_NAME, RecordResult, SalesforceClient
+from .salesforce import SalesforceClient
+from .salesforce_api import RECORD_ID, SOBJECT_NAME
+from .salesforce_bulk_query import csv_rows
+from .salesforce_collections import RecordResult
 from .termination import STOP
 from .transport import sleep
 
@@ -88,6 +91,7 @@ class BulkIngest:
 
     def __init__(self, client: SalesforceClient, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.client = client
+        self.api = client.api
         self.max_upload_bytes = max_upload_bytes
 
     # --- one write, in as many jobs as the upload limit needs ------------------------------
@@ -172,7 +176,7 @@ class BulkIngest:
 
     # --- the job's calls -----------------------------------------------------------------
     def create(self, sobject: str, operation: str, external_id_field: str | None = None) -> str:
-        if not _SOBJECT_NAME.match(sobject):
+        if not SOBJECT_NAME.match(sobject):
             raise ValueError(f"not an sObject name: {sobject!r}")
         body = {
             "object": sobject,
@@ -183,9 +187,9 @@ class BulkIngest:
         }
         if external_id_field:
             body["externalIdFieldName"] = external_id_field
-        job = self.client._json("POST", "jobs/ingest", json=body)
+        job = self.api.json("POST", "jobs/ingest", json=body)
         job_id = str(job.get("id") if isinstance(job, dict) else "")
-        if not _RECORD_ID.match(job_id):  # a URL path segment from the answer
+        if not RECORD_ID.match(job_id):  # a URL path segment from the answer
             raise SalesforceError(200, "UNEXPECTED_RESPONSE", f"not a job id: {job_id[:40]!r}")
         return job_id
 
@@ -212,7 +216,7 @@ class BulkIngest:
             if buffer.tell():
                 yield buffer.getvalue().encode()
 
-        self.client._request(
+        self.api.request(
             "PUT",
             f"jobs/ingest/{job_id}/batches",
             data=_ReplayableBody(chunks),
@@ -221,7 +225,7 @@ class BulkIngest:
 
     def close(self, job_id: str) -> None:
         try:
-            self.client._json("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
+            self.api.json("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         except SalesforceError as exc:
             # A replayed PATCH whose first try got through is refused (no longer Open).
             if exc.error_code != "INVALIDJOBSTATE" or self.state(job_id) not in _PROCESSING:
@@ -231,12 +235,12 @@ class BulkIngest:
         return str(self.info(job_id).get("state"))
 
     def info(self, job_id: str) -> dict[str, Any]:
-        return dict(self.client._json("GET", f"jobs/ingest/{job_id}") or {})
+        return dict(self.api.json("GET", f"jobs/ingest/{job_id}") or {})
 
     def abort(self, job_id: str) -> None:
         """Aborts a job not finished; a finished one (or a refusal) is left as it is."""
         try:
-            self.client._json("PATCH", f"jobs/ingest/{job_id}", json={"state": "Aborted"})
+            self.api.json("PATCH", f"jobs/ingest/{job_id}", json={"state": "Aborted"})
         except SalesforceError as exc:
             log.warning("could not abort Bulk ingest job %s: %s", job_id, exc.message)
 
@@ -276,15 +280,14 @@ class BulkIngest:
 
     def result_rows(self, job_id: str, kind: str) -> Iterator[dict[str, str]]:
         """Rows of `successfulResults`, `failedResults` or `unprocessedrecords`, streamed."""
-        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long text areas
-        response = self.client._request(
+        response = self.api.request(
             "GET",
             f"jobs/ingest/{job_id}/{kind}/",
             headers={"Accept": "text/csv", "Accept-Encoding": "gzip"},
             stream=True,
         )
         with response:
-            yield from SalesforceClient._csv_rows(response)
+            yield from csv_rows(response)
 
     # --- matching results back to rows -----------------------------------------------------
     def _collect(

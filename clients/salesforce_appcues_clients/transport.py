@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by both clients: sessions, TLS trust, retry timing, failure triage."""
+"""HTTP plumbing shared by both clients: sessions, TLS trust, retry timing, failure triage, and
+the one retry loop both clients send through (`send_with_retries`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -14,7 +16,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from .errors import scrub
+from .errors import ConfigurationError, RetriesExhaustedError, UncertainWriteError, scrub
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -79,6 +81,94 @@ class Backoff:
         sleep(delay)
         self.waited += delay
         self.retries += 1
+
+
+@dataclass(frozen=True)
+class WriteRetry:
+    """The error answers after which a request that is not safe to replay (a write) is sent
+    again; None: every transient answer. The one deliberate difference between the clients'
+    retry loops: see SALESFORCE_WRITES and APPCUES_WRITES below. A connection failure is
+    treated alike by both: a write is sent again only when none of it left this host."""
+
+    statuses: frozenset[int] | None
+
+    def allows(self, status: int) -> bool:
+        return self.statuses is None or status in self.statuses
+
+
+# Salesforce: only 429 and 503 say it did not process the request; another 5xx after a write
+# (an insert) may mean it was applied, so the caller gets UncertainWriteError, not a duplicate.
+SALESFORCE_WRITES = WriteRetry(frozenset({429, 503}))
+# Appcues: 429 and every 5xx are retried for every method, as Appcues' own client does.
+APPCUES_WRITES = WriteRetry(None)
+
+
+def is_transient(status: int) -> bool:
+    return status in TRANSIENT_STATUSES or status >= 500
+
+
+def send_with_retries(
+    send: Callable[[], requests.Response],
+    *,
+    service: str,
+    what: str,
+    replay_safe: bool,
+    writes: WriteRetry,
+    backoff: Backoff,
+    tls_setting: str,
+    exhausted: Callable[[requests.Response, int], Exception],
+    on_failure: Callable[[bool], None] | None = None,
+    on_answer: Callable[[requests.Response], bool] | None = None,
+) -> requests.Response:
+    """Sends one request (`send()` is one attempt) until an answer that is not transient.
+
+    `what` ("METHOD path") and `service` name it in messages; `replay_safe` says whether a
+    replay can duplicate data, `writes` what a request that is not may still be retried
+    after. `on_failure(nothing_sent)` sees each connection failure (not a TLS verification
+    failure, a ConfigurationError naming `tls_setting`); `on_answer(response)` sees each
+    answer first and returns True to send again at once (a refreshed session).
+    `exhausted(response, attempts)` is the error raised when a transient answer outlives
+    the retry budget. The answer returned may be an error answer: the caller translates it.
+    """
+    while True:
+        try:
+            response = send()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            tls = tls_failure(exc, service, tls_setting)
+            if tls:
+                raise ConfigurationError(tls) from None
+            nothing_sent = sent_nothing(exc)
+            if on_failure is not None:
+                on_failure(nothing_sent)
+            reason = f"{type(exc).__name__} on {what}"
+            if not replay_safe and not nothing_sent:
+                raise UncertainWriteError(
+                    f"{service} {reason}: the request may or may not have been applied, so "
+                    "it is not retried"
+                ) from None
+            delay = backoff.next_delay()
+            if delay is None:
+                raise RetriesExhaustedError(
+                    f"{service} {reason}; gave up after {backoff.attempts} attempts"
+                ) from None
+            backoff.pause(delay, f"{service} {reason}")
+            continue
+        if on_answer is not None and on_answer(response):
+            continue
+        status = response.status_code
+        if not is_transient(status):
+            return response
+        if not replay_safe and not writes.allows(status):
+            response.close()
+            raise UncertainWriteError(
+                f"{service} answered {status} to {what}: the request may or may not have "
+                "been applied, so it is not retried"
+            )
+        delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
+        if delay is None:
+            raise exhausted(response, backoff.attempts)
+        response.close()
+        backoff.pause(delay, f"{service} answered {status} to {what}")
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -186,6 +186,24 @@ def test_connection_resets(ac, ac_control, tag):
     assert ac.list_user_events(f"{tag}-e") == []
 
 
+def test_a_5xx_answer_to_a_write_is_retried(ac, ac_control, tag):
+    """Appcues' policy (transport.APPCUES_WRITES), unlike Salesforce's for an insert: a POST
+    answered 500 is sent again, as Appcues' own client does."""
+    ac_control.faults(
+        {
+            "match": {"method": "POST", "path": "/events$"},
+            "action": "error",
+            "status": 500,
+            "times": 1,
+        }
+    )
+    before = ac.requests_made
+    ac.track_event(f"{tag}-5xx", {"name": "x", "timestamp": _now()})
+    assert ac_control.fired_by_rule() == [1]
+    assert ac.requests_made - before == 2
+    assert [e["name"] for e in ac.list_user_events(f"{tag}-5xx")] == ["x"]
+
+
 def test_analytics_query_is_retried_after_a_reset(ac, ac_control, tag):
     """The analytics query is a read sent as POST: a reset is retried, unlike a write."""
     user = f"{tag}-r"

@@ -578,15 +578,15 @@ def test_update_mixed_needs_a_type_and_an_id(sf):
 
 
 def test_collection_calls_hold_at_most_ten_types():
-    from salesforce_appcues_clients.salesforce import _collection_chunks
+    from salesforce_appcues_clients.salesforce_collections import collection_chunks
 
     typed = [(i, f"T{i % 12}__c", {}) for i in range(24)]
     typed.sort(key=lambda e: e[1])
-    chunks = list(_collection_chunks(typed))
+    chunks = list(collection_chunks(typed))
     assert [len({t for _, t, _ in c}) for c in chunks] == [10, 2]
     assert sum(len(c) for c in chunks) == 24
     many = [(i, "Contact", {}) for i in range(450)]
-    assert [len(c) for c in _collection_chunks(many)] == [200, 200, 50]
+    assert [len(c) for c in collection_chunks(many)] == [200, 200, 50]
 
 
 def test_query_total_size_comes_with_the_first_page(sf, sf_control, tag, insert_contacts):

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 ROUNDS = 10
-# The warning _TokenSource logs when Salesforce refuses a refresh token and it falls back to an
+# The warning TokenSource logs when Salesforce refuses a refresh token and it falls back to an
 # older one. Matched exactly: a bare "refused" also occurs in setting descriptions, which the
 # SDK dumps at DEBUG level with the config schema.
 FALLBACK = b"refresh token (invalid_grant); trying the"
