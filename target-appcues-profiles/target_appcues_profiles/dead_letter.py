@@ -1,87 +1,137 @@
 """Dead letters of this target, written in the shared format (salesforce_appcues_clients.
-dead_letters, documented in docs/operations.md): one JSON line per record that could not be
-delivered, with why, and the record itself so that `--replay-dead-letters` can send it again."""
+plugin_kit.dead_letters, documented in docs/operations.md): one JSON line per record that
+could not be delivered, with why, and the record itself so that `--replay-dead-letters` can
+send it again."""
 
 from __future__ import annotations
 
-from collections import Counter
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from salesforce_appcues_clients.plugin_kit.dead_letters import DeadLetterWriter, read_dead_letters
+from salesforce_appcues_clients.plugin_kit import dead_letters
+from salesforce_appcues_clients.plugin_kit.dead_letters import read_dead_letters, schema_for
 
-__all__ = ["DeadLetter", "DeadLetterFile", "read_dead_letters"]
+from .mapping import RecordError, resolve_path
 
-TARGET = "target-appcues-profiles"
+if TYPE_CHECKING:
+    from .delivery import Rejection
+
+__all__ = ["DeadLetter", "DeadLetterFile", "StreamDeadLetters", "read_dead_letters"]
 
 
-@dataclass(frozen=True)
-class DeadLetter:
+@dataclass(frozen=True, kw_only=True)
+class DeadLetter(dead_letters.DeadLetter):
     """One undeliverable record.
 
-    `record_key`: the stream's key properties (or Salesforce `Id`) so the record can be
-    found at the source; `profile_id`: the Appcues id when there was one; `reason`: a
-    stable code (missing_id, blank_id, non_text_id, invalid_date, invalid_text,
+    `reason`: a stable code (missing_id, blank_id, non_text_id, invalid_date, invalid_text,
     missing_key_property, rejected, import_row_error, malformed_line, record_without_schema,
-    ...); `status`/`detail`: what Appcues answered, if it answered; `line_number`/`line_text`:
-    for an input line that was no usable Singer message, where it was and what it said (cut
-    to a few hundred characters); `record`/`schema`/`key_properties`: what a replay sends.
+    ...); `record_key`: the stream's key properties (or Salesforce `Id`) so the record can be
+    found at the source; `status`/`detail`: what Appcues answered, if it answered;
+    `profile_id`: the Appcues id when there was one.
     """
 
-    stream: str | None
-    record_key: dict[str, Any]
-    reason: str
-    message: str
     profile_id: str | None = None
-    field: str | None = None
-    status: int | None = None
-    detail: str | None = None
-    line_number: int | None = None
-    line_text: str | None = None
-    record: Mapping[str, Any] | None = dataclass_field(default=None, repr=False)
-    schema: Mapping[str, Any] | None = dataclass_field(default=None, repr=False)
-    key_properties: Sequence[str] = ()
 
-    def entry(self) -> dict[str, Any]:
+    def own_fields(self) -> dict[str, Any]:
+        return {"profile_id": self.profile_id}
+
+
+class DeadLetterFile(dead_letters.DeadLetterFile[DeadLetter]):
+    target: ClassVar[str] = "target-appcues-profiles"
+
+
+class StreamDeadLetters:
+    """Dead-letters the records of one stream: names each record in the message and the
+    log, and keeps what a replay needs (the record, its schema part, the key properties)."""
+
+    def __init__(
+        self,
+        letters: DeadLetterFile,
+        stream: str,
+        schema: Mapping[str, Any],
+        key_properties: Sequence[str],
+        id_field: str,
+        logger: logging.Logger,
+    ) -> None:
+        self.letters = letters
+        self.stream = stream
+        self.schema = schema  # as announced, dates included: what a replay re-announces
+        self.key_properties = list(key_properties)
+        self.id_field = id_field
+        self.logger = logger
+
+    def key_of(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The record's key properties, else its Salesforce `Id`: what finds it at the source."""
+        keys = [k for k in self.key_properties if k in record]
+        if keys:
+            return {k: record[k] for k in keys}
+        return {"Id": record["Id"]} if "Id" in record else {}
+
+    def unmappable(
+        self,
+        record: Mapping[str, Any],
+        exc: RecordError,
+        pid: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """A record that cannot become a profile (or membership): `exc` says why."""
+        key = self.key_of(record)
+        message = f"{self.stream} record {key or self._named_without_key(record)}: {exc}"
+        self.logger.warning("Dead-lettered: %s", message)
+        self.letters.add(
+            DeadLetter(
+                reason or exc.reason,
+                message,
+                stream=self.stream,
+                record_key=key,
+                profile_id=pid,
+                fields=(exc.field_name,) if exc.field_name else (),
+                **self._replayable(record),
+            )
+        )
+
+    def refused(
+        self,
+        rejection: Rejection,
+        kind: str,
+        what: str,
+        key: Mapping[str, Any],
+        record: Mapping[str, Any] | None,
+    ) -> None:
+        """Appcues refused the `what` ("profile" or "membership") of this record."""
+        message = (
+            f"{self.stream} record {key or '(no key)'}: Appcues refused the {what} of"
+            f" {kind if what == 'profile' else 'user'} {rejection.key!r}"
+            f" ({rejection.status or 'import'}): {rejection.detail}"
+        )
+        self.logger.warning("Dead-lettered: %s", message)
+        self.letters.add(
+            DeadLetter(
+                rejection.reason,
+                message,
+                stream=self.stream,
+                record_key=key,
+                profile_id=rejection.key,
+                status=rejection.status,
+                detail=rejection.detail,
+                **self._replayable(record),
+            )
+        )
+
+    def _named_without_key(self, record: Mapping[str, Any]) -> str:
+        """A record without its key is named by its profile id, when it has one."""
+        found, value = resolve_path(record, self.id_field)
+        if found and isinstance(value, str | int) and not isinstance(value, bool):
+            return f"without key ({self.id_field} {value!r})"
+        return "(no key)"
+
+    def _replayable(self, record: Mapping[str, Any] | None) -> dict[str, Any]:
+        if record is None:
+            return {}
         return {
-            "stream": self.stream,
-            "reason": self.reason,
-            "message": self.message,
-            "record_key": self.record_key,
-            "field": self.field,
-            "fields": [self.field] if self.field else [],
-            "status": self.status,
-            "detail": self.detail,
-            "profile_id": self.profile_id,
-            "line_number": self.line_number,
-            "line_text": self.line_text,
+            "record": record,
+            "schema": schema_for(self.schema, record),
             "key_properties": list(self.key_properties),
-            "schema": self.schema,
-            "record": self.record,
         }
-
-
-class DeadLetterFile:
-    """Appends entries durably (fsync'd on flush, before the batch counts as done);
-    thread-safe; counts entries by reason."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._writer = DeadLetterWriter(self.path, TARGET)
-
-    @property
-    def by_reason(self) -> Counter[str]:
-        return self._writer.by_reason
-
-    def add(self, letter: DeadLetter) -> None:
-        """Buffered until `flush` (one fsync per batch, not per record)."""
-        self._writer.add(letter.entry())
-
-    def flush(self) -> None:
-        self._writer.flush()
-
-    def write(self, letter: DeadLetter) -> None:
-        self._writer.write(letter.entry())
