@@ -43,8 +43,6 @@ CREATE TABLE IF NOT EXISTS confirmed (
 
 # SQLite caps bound parameters per statement; stay well below it.
 _LOOKUP_CHUNK = 500
-# Confirmations are written in chunks rather than one transaction per PATCH.
-CONFIRM_CHUNK = 500
 
 
 class Ledger:
@@ -161,31 +159,3 @@ class Ledger:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-class Confirmations:
-    """The confirm step: buffers what Appcues confirmed and writes it to the ledger in
-    chunks of CONFIRM_CHUNK; flushes on exit, even after an error (what was confirmed before
-    a failure is kept)."""
-
-    def __init__(self, ledger: Ledger, kind: Kind, stream: str) -> None:
-        self.ledger = ledger
-        self.kind: Kind = kind
-        self.stream = stream
-        self.buffer: dict[str, str] = {}
-
-    def __enter__(self) -> Confirmations:
-        return self
-
-    def __call__(self, digests: Mapping[str, str]) -> None:
-        self.buffer.update(digests)
-        if len(self.buffer) >= CONFIRM_CHUNK:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.ledger.confirm(self.kind, self.stream, self.buffer)
-            self.buffer = {}
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.flush()

@@ -1,10 +1,12 @@
 """One stream's batch, top to bottom: map -> filter unchanged -> deliver -> confirm -> ledger.
 
 1. map (record_mapping.py): records -> profiles by id; bad records dead-lettered.
-2. filter (changes.py): profiles whose digest the ledger holds need no call.
+2. filter (confirmations.py `ChangeFilter`): profiles whose digest the ledger holds need
+   no call.
 3. deliver (delivery.py, imports.py): PATCH, or bulk imports confirmed on evidence.
-4. confirm (ledger.py `Confirmations`): what Appcues confirmed, and only that, goes to the
-   ledger, as soon as it is known; refusals are dead-lettered and the batch goes on.
+4. confirm (confirmations.py `Confirmations`): what Appcues confirmed, and only that, goes
+   to the ledger, as soon as it is known; refusals are dead-lettered (dead_lettering.py)
+   and the batch goes on.
 Then the same for the memberships of a user stream (`user_group_field`).
 """
 
@@ -14,10 +16,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .changes import ChangeFilter, ProfileChanges
-from .dead_letter import StreamDeadLetters
+from .confirmations import ChangeFilter, Confirmations, ProfileChanges
+from .dead_lettering import DeadLettering
 from .delivery import ProfileDelivery, Rejection
-from .ledger import Confirmations, ProfileKind
+from .ledger import ProfileKind
 from .record_mapping import MappedProfile, RecordMapper
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ class ProfilePipeline:
         self.stream = stream
         self.summary = runtime.summary
         settings = runtime.settings
-        self.dead_letters = StreamDeadLetters(
+        self.dead_letters = DeadLettering(
             runtime.dead_letters,
             stream,
             announced_schema,

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .dead_letter import StreamDeadLetters
+from .dead_lettering import DeadLettering
 from .ledger import ProfileKind
 from .mapping import (
     AppcuesValue,
@@ -44,7 +44,7 @@ class RecordMapper:
         stream: str,
         schema: Mapping[str, Any],
         key_properties: Sequence[str],
-        dead_letters: StreamDeadLetters,
+        dead_letters: DeadLettering,
         summary: RunSummary,
     ) -> None:
         self.stream = stream

@@ -1,4 +1,5 @@
-"""The filter step: what the ledger says Appcues already holds needs no call.
+"""The ledger's part in a run: what Appcues already holds costs no call, and a write is
+recorded only once Appcues confirmed it.
 
 A profile is sent when its attributes' digest differs from the one Appcues last confirmed
 for this stream; a membership when the user's confirmed group differs. `skip_unchanged`
@@ -10,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .ledger import Ledger, ProfileKind
+from .ledger import Kind, Ledger, ProfileKind
 from .mapping import AppcuesValue, attributes_digest
 from .record_mapping import MappedProfile
+
+# Confirmations are written in chunks rather than one transaction per PATCH.
+CONFIRM_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -54,3 +58,31 @@ class ChangeFilter:
             for user, group in members.items()
             if not self.skip_unchanged or known.get(user) != group
         }
+
+
+class Confirmations:
+    """The confirm step: buffers what Appcues confirmed and writes it to the ledger in
+    chunks of CONFIRM_CHUNK; flushes on exit, even after an error (what was confirmed before
+    a failure is kept)."""
+
+    def __init__(self, ledger: Ledger, kind: Kind, stream: str) -> None:
+        self.ledger = ledger
+        self.kind: Kind = kind
+        self.stream = stream
+        self.buffer: dict[str, str] = {}
+
+    def __enter__(self) -> Confirmations:
+        return self
+
+    def __call__(self, digests: Mapping[str, str]) -> None:
+        self.buffer.update(digests)
+        if len(self.buffer) >= CONFIRM_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.ledger.confirm(self.kind, self.stream, self.buffer)
+            self.buffer = {}
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flush()
