@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from salesforce_appcues_clients.plugin_kit.dead_letters import schema_for
+from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
 
 from .dead_letter import DeadLetter, DeadLetterFile
 from .mapping import RecordError, resolve_path
@@ -110,3 +111,19 @@ class DeadLettering:
             "schema": schema_for(self.schema, record),
             "key_properties": list(self.key_properties),
         }
+
+
+def dead_letter_line(letters: DeadLetterFile, bad: BadLine, logger: logging.Logger) -> None:
+    """An input line that is no usable Singer message: logged and written at once."""
+    logger.error("Dead-lettered: %s", bad.message)
+    record = bad.record or {}
+    letters.write(
+        DeadLetter(
+            bad.reason,
+            bad.message,
+            stream=bad.stream,
+            record_key={"Id": record["Id"]} if "Id" in record else {},
+            line_number=bad.number,
+            line_text=bad.text,
+        )
+    )
