@@ -15,7 +15,7 @@ from salesforce_appcues_clients.plugin_kit.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import AppcuesSettings
 
 from .dead_letter import DeadLetterFile
-from .delivery import ImportContract
+from .imports import ImportContract
 from .ledger import Ledger
 from .settings import TargetSettings
 from .summary import RunSummary
@@ -61,7 +61,7 @@ class Runtime:
         """The summary's dead letters and API calls, as of now."""
         with self.summary.lock:
             self.summary.dead_lettered = self.dead_letters.counts.copy()
-            self.summary.api_calls = self._client.requests_made if self._client else 0
+            self.summary.api_calls = self._client.requests_made if self._client is not None else 0
 
     def report(self) -> dict[str, Any]:
         self._settle_summary()
