@@ -23,7 +23,8 @@ from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, lo
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["user", "group", "membership"]
+ProfileKind = Literal["user", "group"]
+Kind = Literal[ProfileKind, "membership"]
 
 # v2: entries keyed by stream; a file of another layout is set aside, never misread.
 _LAYOUT = 2

@@ -15,7 +15,7 @@ from salesforce_appcues_clients.plugin_kit.run_summary import log_run_summary
 from salesforce_appcues_clients.settings import AppcuesSettings
 
 from .dead_letter import DeadLetterFile
-from .delivery import ImportContract
+from .imports import ImportContract
 from .ledger import Ledger
 from .settings import TargetSettings
 from .summary import RunSummary
@@ -57,15 +57,18 @@ class Runtime:
                 self._ledger = Ledger(self.settings.state_dir, self.appcues.account_id)
             return self._ledger
 
-    @property
-    def api_calls(self) -> int:
-        return self._client.requests_made if self._client is not None else 0
+    def _settle_summary(self) -> None:
+        """The summary's dead letters and API calls, as of now."""
+        with self.summary.lock:
+            self.summary.dead_lettered = self.dead_letters.counts.copy()
+            self.summary.api_calls = self._client.requests_made if self._client is not None else 0
 
     def report(self) -> dict[str, Any]:
-        return self.summary.report(self.dead_letters.by_reason, self.api_calls)
+        self._settle_summary()
+        return self.summary.details()
 
     def check_dead_letter_threshold(self) -> None:
-        self.threshold.check(sum(self.dead_letters.by_reason.values()), self.records_read)
+        self.threshold.check(self.dead_letters.total, self.records_read)
 
     def log_summary(self, logger: logging.Logger, *, failed: bool = False) -> None:
         """Logs the summary once per run (a failing batch logs it before the error)."""
@@ -74,8 +77,9 @@ class Runtime:
                 return
             self._summary_logged = True
         label = "Run failed; summary so far" if failed else "Run summary"
-        totals = self.summary.totals(self.dead_letters.by_reason, self.api_calls, failed=failed)
-        log_run_summary(logger, totals, "%s: %s", label, json.dumps(self.report()))
+        self._settle_summary()
+        totals = self.summary.totals(failed=failed)
+        log_run_summary(logger, totals, "%s: %s", label, json.dumps(totals.details))
 
     def close(self) -> None:
         with self._lock:

@@ -1,87 +1,108 @@
-"""Counters of one run, shared by every sink, logged once at the end."""
+"""The run summary: the shared counters (plugin_kit's `TargetRunSummary`) and this target's
+own, updated by every sink (sinks drain in parallel threads) and logged once at the end."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from salesforce_appcues_clients.plugin_kit.run_summary import RunTotals
+from salesforce_appcues_clients.plugin_kit.run_summary import TargetRunSummary
 
-# Per-stream outcomes: which counters are records written, which are records skipped.
-WRITTEN = ("user_new", "user_changed", "group_new", "group_changed")
-SKIPPED = ("user_unchanged", "group_unchanged", "deleted", "duplicate", "unrouted")
+from .ledger import ProfileKind
 
 
-class RunSummary:
-    """Thread-safe named counters (sinks drain in parallel threads)."""
+@dataclass
+class RunSummary(TargetRunSummary):
+    """Profiles by kind ("user" or "group"); records skipped by why; memberships; the work
+    bulk imports took. Updated through the methods below, which take the lock."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self.by_stream: Counter[tuple[str, str]] = Counter()  # (counter, stream)
-        self.started = time.monotonic()
+    service: ClassVar[str] = "appcues"
 
-    def add(self, name: str, amount: int = 1, *, stream: str | None = None) -> None:
-        if amount:
-            with self._lock:
-                self.counts[name] += amount
-                if stream is not None:
-                    self.by_stream[name, stream] += amount
+    created: Counter[str] = field(default_factory=Counter)  # by kind: new to the ledger
+    updated: Counter[str] = field(default_factory=Counter)  # by kind: changed since confirmed
+    unchanged: Counter[str] = field(default_factory=Counter)  # by kind: no call spent
+    memberships_added: int = 0
+    memberships_unchanged: int = 0
+    deleted: int = 0  # records flagged deleted at the source: never sent
+    duplicates: int = 0  # records of a profile seen again in the batch: the last one wins
+    unrouted: int = 0  # records of a stream in neither user_streams nor group_streams
+    import_jobs: int = 0
+    import_readbacks: int = 0
+    import_rows_resent: int = 0  # imported rows without a verdict, sent again by PATCH
 
-    def get(self, name: str) -> int:
-        with self._lock:
-            return self.counts[name]
+    # --- per stream: read, then written or skipped -----------------------------------
+    def read(self, stream: str, count: int = 1) -> None:
+        if count:
+            with self.lock:
+                self.records_read[stream] += count
 
-    def report(self, dead_letters: Mapping[str, int], api_calls: int | None) -> dict[str, Any]:
-        """The summary as a dict: what was written, skipped, dead-lettered and spent."""
-        with self._lock:
-            c = dict(self.counts)
-        return {
-            "users_created": c.get("user_new", 0),
-            "users_updated": c.get("user_changed", 0),
-            "users_unchanged_skipped": c.get("user_unchanged", 0),
-            "groups_created": c.get("group_new", 0),
-            "groups_updated": c.get("group_changed", 0),
-            "groups_unchanged_skipped": c.get("group_unchanged", 0),
-            "memberships_added": c.get("membership_added", 0),
-            "memberships_unchanged_skipped": c.get("membership_unchanged", 0),
-            "deleted_records_skipped": c.get("deleted", 0),
-            "duplicate_records_merged": c.get("duplicate", 0),
-            "unrouted_records_ignored": c.get("unrouted", 0),
-            "dead_lettered": sum(dead_letters.values()),
-            "dead_lettered_by_reason": dict(sorted(dead_letters.items())),
-            "import_jobs": c.get("import_jobs", 0),
-            "import_readbacks": c.get("import_readbacks", 0),
-            "import_rows_resent": c.get("import_rows_resent", 0),
-            "api_calls": api_calls if api_calls is not None else 0,
-        }
+    def written(self, kind: ProfileKind, stream: str, *, new: bool) -> None:
+        with self.lock:
+            (self.created if new else self.updated)[kind] += 1
+            self.records_written[stream] += 1
 
-    def totals(
-        self, dead_letters: Mapping[str, int], api_calls: int | None, *, failed: bool
-    ) -> RunTotals:
-        """The shared summary shape (clients' run_summary): per stream, reason and service."""
-        with self._lock:
-            by_stream = dict(self.by_stream)
-        read: Counter[str] = Counter()
-        written: Counter[str] = Counter()
-        skipped: Counter[str] = Counter()
-        for (name, stream), count in by_stream.items():
-            if name == "read":
-                read[stream] += count
-            elif name in WRITTEN:
-                written[stream] += count
-            elif name in SKIPPED:
-                skipped[stream] += count
-        return RunTotals(
-            failed=failed,
-            duration_seconds=time.monotonic() - self.started,
-            records_read=read,
-            records_written=written,
-            records_skipped=skipped,
-            dead_letters=dead_letters,
-            api_calls={"appcues": api_calls or 0},
-            details=self.report(dead_letters, api_calls),
-        )
+    def skipped_unchanged(self, kind: ProfileKind, stream: str, count: int) -> None:
+        if count:
+            with self.lock:
+                self.unchanged[kind] += count
+                self.records_skipped[stream] += count
+
+    def skipped_deleted(self, stream: str) -> None:
+        with self.lock:
+            self.deleted += 1
+            self.records_skipped[stream] += 1
+
+    def skipped_duplicate(self, stream: str) -> None:
+        with self.lock:
+            self.duplicates += 1
+            self.records_skipped[stream] += 1
+
+    def skipped_unrouted(self, stream: str) -> None:
+        with self.lock:
+            self.unrouted += 1
+            self.records_skipped[stream] += 1
+
+    # --- memberships and imports (not records of a stream) ---------------------------
+    def membership_added(self, count: int) -> None:
+        with self.lock:
+            self.memberships_added += count
+
+    def membership_unchanged(self, count: int) -> None:
+        with self.lock:
+            self.memberships_unchanged += count
+
+    def import_job(self) -> None:
+        with self.lock:
+            self.import_jobs += 1
+
+    def import_readback(self) -> None:
+        with self.lock:
+            self.import_readbacks += 1
+
+    def import_rows_resent_by_patch(self, count: int) -> None:
+        with self.lock:
+            self.import_rows_resent += count
+
+    def details(self) -> dict[str, Any]:
+        """What was written, skipped, dead-lettered and spent: the target's `summary()`."""
+        with self.lock:
+            return {
+                "users_created": self.created["user"],
+                "users_updated": self.updated["user"],
+                "users_unchanged_skipped": self.unchanged["user"],
+                "groups_created": self.created["group"],
+                "groups_updated": self.updated["group"],
+                "groups_unchanged_skipped": self.unchanged["group"],
+                "memberships_added": self.memberships_added,
+                "memberships_unchanged_skipped": self.memberships_unchanged,
+                "deleted_records_skipped": self.deleted,
+                "duplicate_records_merged": self.duplicates,
+                "unrouted_records_ignored": self.unrouted,
+                "dead_lettered": sum(self.dead_lettered.values()),
+                "dead_lettered_by_reason": dict(sorted(self.dead_lettered.items())),
+                "import_jobs": self.import_jobs,
+                "import_readbacks": self.import_readbacks,
+                "import_rows_resent": self.import_rows_resent,
+                "api_calls": self.api_calls,
+            }

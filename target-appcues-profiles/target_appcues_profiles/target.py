@@ -26,7 +26,7 @@ from salesforce_appcues_clients.plugin_kit.target_commands import TargetCommands
 from salesforce_appcues_clients.settings import appcues_properties
 from salesforce_appcues_clients.termination import STOP, Terminated
 
-from .dead_letter import DeadLetter
+from .dead_lettering import dead_letter_line
 from .preflight import run_preflight
 from .runtime import Runtime
 from .settings import SettingsError, TargetSettings, target_properties
@@ -155,24 +155,10 @@ class TargetAppcuesProfiles(TargetCommands, Target):
         super()._write_state_message(state)
 
     def _on_bad_line(self, bad: BadLine) -> None:
+        """A line that is no usable Singer message: dead-lettered, the rest read on."""
         self.runtime.records_read += 1
         with STOP.protected():  # a dead letter is written whole
-            self._dead_letter_line(bad)
-
-    def _dead_letter_line(self, bad: BadLine) -> None:
-        """A line that is no usable Singer message: logged, dead-lettered, the rest read on."""
-        self.logger.error("Dead-lettered: %s", bad.message)
-        record = bad.record or {}
-        self.runtime.dead_letters.write(
-            DeadLetter(
-                stream=bad.stream,
-                record_key={"Id": record["Id"]} if "Id" in record else {},
-                reason=bad.reason,
-                message=bad.message,
-                line_number=bad.number,
-                line_text=bad.text,
-            )
-        )
+            dead_letter_line(self.runtime.dead_letters, bad, self.logger)
 
     def process_endofpipe(self) -> None:
         failed = True

@@ -45,19 +45,19 @@ def test_dead_letter_lines_and_counts(tmp_path):
     file = DeadLetterFile(path)
     file.write(
         DeadLetter(
-            "Contact",
-            {"Id": "003A"},
             "missing_id",
             "Contact record: no id",
-            field="Product_User_Id__c",
+            stream="Contact",
+            record_key={"Id": "003A"},
+            fields=["Product_User_Id__c"],
         )
     )
     file.write(
         DeadLetter(
-            "Contact",
-            {"Id": "003B"},
             "rejected",
             "refused",
+            stream="Contact",
+            record_key={"Id": "003B"},
             profile_id="u2",
             status=400,
             detail="attribute too long",
@@ -70,4 +70,4 @@ def test_dead_letter_lines_and_counts(tmp_path):
     assert lines[1]["status"] == 400
     assert lines[1]["detail"] == "attribute too long"
     assert {"format", "at", "target", "stream", "profile_id", "message"} <= set(lines[1])
-    assert dict(file.by_reason) == {"missing_id": 1, "rejected": 1}
+    assert dict(file.counts) == {"missing_id": 1, "rejected": 1}

@@ -1,17 +1,21 @@
-"""The run summary logged at the end of a run."""
+"""The run summary logged at the end of a run: the shared counters (plugin_kit's
+`TargetRunSummary`) and this target's own."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from salesforce_appcues_clients.plugin_kit.run_summary import RunTotals
+from salesforce_appcues_clients.plugin_kit.run_summary import TargetRunSummary
 
 
 @dataclass
-class RunSummary:
+class RunSummary(TargetRunSummary):
+    """Loads run one batch at a time (max_parallelism 1): counters are updated directly."""
+
+    service: ClassVar[str] = "salesforce"
+
     events_written: Counter[str] = field(default_factory=Counter)  # new Events by event name
     events_already_present: Counter[str] = field(default_factory=Counter)  # replays
     confirmed_earlier: int = 0  # known from the ledger as done: no call spent on them
@@ -22,13 +26,6 @@ class RunSummary:
     nps_fields_updated: Counter[str] = field(default_factory=Counter)  # by field name
     nps_answers_superseded: int = 0  # older than an answer already written
     skipped_unmatched: int = 0
-    dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
-    api_calls: int = 0
-    # Per input stream, for the structured summary (see `count_batch`).
-    records_read: Counter[str] = field(default_factory=Counter)
-    records_written: Counter[str] = field(default_factory=Counter)
-    records_skipped: Counter[str] = field(default_factory=Counter)
-    started: float = field(default_factory=time.monotonic)
 
     def _written(self) -> int:
         """Salesforce records written: Events created and records given NPS answers."""
@@ -54,18 +51,8 @@ class RunSummary:
         self.records_written[stream] += self._written() - marks[0]
         self.records_skipped[stream] += self._skipped() - marks[1]
 
-    def totals(self, *, failed: bool) -> RunTotals:
-        """The shared summary shape (clients' run_summary)."""
-        return RunTotals(
-            failed=failed,
-            duration_seconds=time.monotonic() - self.started,
-            records_read=self.records_read,
-            records_written=+self.records_written,
-            records_skipped=+self.records_skipped,
-            dead_letters=self.dead_lettered,
-            api_calls={"salesforce": self.api_calls},
-            details=self.as_dict(),
-        )
+    def details(self) -> dict[str, Any]:
+        return self.as_dict()
 
     def as_dict(self) -> dict[str, Any]:
         return {

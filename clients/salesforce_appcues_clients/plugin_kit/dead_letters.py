@@ -14,6 +14,9 @@ that produced it counts as done:
 - `line_number`, `line_text`: for an input line that was no usable Singer message
 - plus the target's own fields (`profile_id`; `event_id`, `user_id`, `event_name`, `part`).
 
+Each target writes `DeadLetter`s (a subclass adding its own fields) through a
+`DeadLetterFile` (a subclass naming the target).
+
 A replay sends every entry that holds a record and a schema through the target again (the same
 checks, the same exactly-once strategy), then rewrites the file atomically: delivered records
 leave it, records refused again stay with their new reason, entries without a record stay as
@@ -28,11 +31,11 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import click
 
@@ -129,6 +132,92 @@ class DeadLetterWriter:
     @property
     def total(self) -> int:
         return sum(self.by_reason.values())
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record (or input line) not delivered, with why: the fields every target writes.
+
+    `record_key`: what finds the record at its source; `fields`: the fields at fault, when
+    known; `status`/`detail`: what the service answered, when it answered;
+    `line_number`/`line_text`: for an input line that was no usable Singer message;
+    `record`/`schema`/`key_properties`: what a replay sends. A target's subclass adds its
+    own fields in `own_fields` and may count its letters under another key (`count_as`).
+    """
+
+    reason: str  # a stable code
+    message: str  # names the record and the field or setting at fault
+    _: KW_ONLY
+    stream: str | None = None
+    record_key: Mapping[str, Any] = field(default_factory=dict)
+    fields: Sequence[str] = ()
+    status: int | str | None = None
+    detail: str | None = None
+    line_number: int | None = None
+    line_text: str | None = None
+    record: Mapping[str, Any] | None = field(default=None, repr=False)
+    schema: Mapping[str, Any] | None = field(default=None, repr=False)
+    key_properties: Sequence[str] = ()
+
+    def own_fields(self) -> dict[str, Any]:
+        """The target's own fields of the entry."""
+        return {}
+
+    def count_as(self) -> str:
+        """The key this letter is counted under in the run summary."""
+        return self.reason
+
+    def entry(self) -> dict[str, Any]:
+        fields = list(self.fields)
+        return {
+            "stream": self.stream,
+            "reason": self.reason,
+            "message": self.message,
+            "record_key": dict(self.record_key),
+            "field": fields[0] if fields else None,
+            "fields": fields,
+            "status": self.status,
+            "detail": self.detail,
+            **self.own_fields(),
+            "line_number": self.line_number,
+            "line_text": self.line_text,
+            "key_properties": list(self.key_properties),
+            "schema": self.schema,
+            "record": self.record,
+        }
+
+
+Letter = TypeVar("Letter", bound=DeadLetter)
+
+
+class DeadLetterFile(Generic[Letter]):
+    """One target's dead-letter file: `add` buffers a letter, `flush` appends what was added
+    durably (fsync'd, before the batch counts as done), `write` does both; counts letters
+    by their `count_as` key; thread-safe."""
+
+    target: ClassVar[str]  # the plugin writing, in every entry's `target`
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._writer = DeadLetterWriter(self.path, self.target)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return self._writer.by_reason
+
+    @property
+    def total(self) -> int:
+        return self._writer.total
+
+    def add(self, letter: Letter) -> None:
+        self._writer.add(letter.entry(), count_as=letter.count_as())
+
+    def write(self, letter: Letter) -> None:
+        self.add(letter)
+        self.flush()
+
+    def flush(self) -> None:
+        self._writer.flush()
 
 
 def read_dead_letters(path: str | Path) -> list[dict[str, Any]]:

@@ -5,15 +5,21 @@ named fields ride in the record's `extra`. singer-sdk's StructuredFormatter writ
 JSON when Meltano runs a plugin with the `structured-logging` capability, and Meltano parses
 that line back into fields of its own log record (shown by `meltano --log-format=json`).
 Plain `tap | target` runs print only the message.
+
+`TargetRunSummary` is what both targets count the same way; each target's summary is a
+subclass that adds its own counters and says how they appear in `details`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from singer_sdk import metrics
 
@@ -54,6 +60,48 @@ class RunTotals:
             "api_calls": _sorted(self.api_calls),
             "details": dict(self.details),
         }
+
+
+@dataclass
+class TargetRunSummary:
+    """The counters every target keeps for one run, and how they become `RunTotals`.
+
+    Per input stream: records read, written and skipped (needing no write); dead letters by
+    the key the target counts them under; the calls made to the one service the target
+    writes to. A subclass adds the target's own counters and reports them in `details`.
+    `lock` guards updates made from parallel threads (the profiles target's sinks drain in
+    parallel); a target that loads one batch at a time may update the counters directly.
+    """
+
+    service: ClassVar[str]  # the service the API calls go to: "appcues" or "salesforce"
+
+    records_read: Counter[str] = field(default_factory=Counter)  # by stream
+    records_written: Counter[str] = field(default_factory=Counter)  # by stream
+    records_skipped: Counter[str] = field(default_factory=Counter)  # by stream
+    dead_lettered: Counter[str] = field(default_factory=Counter)  # by reason
+    api_calls: int = 0
+    started: float = field(default_factory=time.monotonic)
+    lock: threading.RLock = field(
+        default_factory=threading.RLock, init=False, repr=False, compare=False
+    )
+
+    def details(self) -> dict[str, Any]:
+        """The target's own counters, as the summary's `details` field."""
+        raise NotImplementedError
+
+    def totals(self, *, failed: bool) -> RunTotals:
+        """The shared summary shape: per stream, reason and service."""
+        with self.lock:
+            return RunTotals(
+                failed=failed,
+                duration_seconds=time.monotonic() - self.started,
+                records_read=Counter(self.records_read),
+                records_written=+self.records_written,
+                records_skipped=+self.records_skipped,
+                dead_letters=Counter(self.dead_lettered),
+                api_calls={self.service: self.api_calls},
+                details=self.details(),
+            )
 
 
 def _sorted(counts: Mapping[str, int]) -> dict[str, int]:
