@@ -137,3 +137,37 @@ def test_a_low_threshold_sends_a_small_mixed_batch_by_collections(org, kit):
     assert not any(INGEST in k for k in spent)
     for sobject, record_id in zip(kinds, ids, strict=True):
         assert org.get(sobject, record_id, "Appcues_NPS_Score__c")["Appcues_NPS_Score__c"] == 7
+
+
+def test_a_large_object_goes_by_a_job_and_a_small_one_by_collections(org, kit):
+    """AUTO with `bulk_threshold` 0: 1,400 Contacts add 7 calls to the 40 Leads' one
+    collections call, more than a job's 6, so they get one update job. (At 1,201 Contacts
+    it is 6 against 6: mixed collections, which answer at once.)"""
+    users = [org.user(f"big{i:04d}") for i in range(1440)]
+    contacts, leads = users[:1400], users[1400:]
+    results = org.client.insert(
+        "Contact", [{"LastName": "Big", "Product_User_Id__c": u} for u in contacts]
+    ) + org.client.insert(
+        "Lead", [{"LastName": "Big", "Company": "B", "Product_User_Id__c": u} for u in leads]
+    )
+    assert all(r.success for r in results)
+    batch = [
+        kit.event(u, "appcues:nps_score", "2026-05-04T09:00:00Z", f"{org.tag}-{i}", score=i % 11)
+        for i, u in enumerate(users)
+    ]
+    before = org.control("GET", "stats")["calls"]
+    target, states = kit.run_target(org.config(sync_events=False, bulk_threshold=0), batch)
+    spent = spent_calls(org, before)
+    assert states
+    assert spent.get(f"POST {INGEST}") == 1  # Contacts only
+    assert spent.get(COLLECTIONS_UPDATE) == 1  # the Leads
+    assert target.pipeline.summary.nps_records_updated == 1440
+    assert kit.dead_letters(org.config()) == []
+    for sobject, ids in (("Contact", contacts[:5] + contacts[-5:]), ("Lead", leads)):
+        rows = org.query(
+            f"SELECT Product_User_Id__c, Appcues_NPS_Score__c FROM {sobject} "
+            f"WHERE Product_User_Id__c IN ({', '.join(repr(u) for u in ids)})"
+        )
+        assert {r["Product_User_Id__c"]: r["Appcues_NPS_Score__c"] for r in rows} == {
+            u: users.index(u) % 11 for u in ids
+        }
