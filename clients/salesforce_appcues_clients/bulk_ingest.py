@@ -3,7 +3,7 @@
 Every request goes through the client's `SalesforceApi` (salesforce_api.py), as Bulk query's
 do (salesforce_bulk_query.py), so auth, session refresh, retries, the quota guard and call
 counting are the client's. One job costs create + upload + close + one poll per wait + one
-call per result file read: about 5-6 calls for up to 100 MB of CSV.
+call per result file read: about 5-6 calls (`JOB_CALLS`) for up to 100 MB of CSV.
 
 Result files promise no order, so rows are matched back by a key column (an external id,
 `Id`), or by the whole row's cells when there is none, never by position. A row that comes
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Salesforce's limit is 150 MB of base64-encoded upload; it advises at most 100 MB of CSV.
 MAX_UPLOAD_BYTES = 100_000_000
+# What one job usually costs: create, upload, close, two polls, successfulResults.
+JOB_CALLS = 6
 NULL = "#N/A"  # a CSV cell that sets a field to null (an empty cell leaves it alone)
 _FINISHED = ("JobComplete", "Failed", "Aborted")
 _PROCESSING = ("UploadComplete", "InProgress", *_FINISHED)
@@ -86,8 +88,13 @@ class BulkIngest:
     """Bulk API 2.0 ingest through one SalesforceClient."""
 
     poll_initial = 0.25
+    # The first poll waits for the rows at this rate (a floor under Bulk 2.0's usual pace):
+    # a poll sooner sees a job barely started, one more API call for no news. A job of 2,500
+    # rows or fewer is still asked about after `poll_initial`.
+    poll_rows_per_second = 10_000.0
     poll_max = 10.0  # while the job shows no progress (queued), the wait doubles up to this
     poll_max_estimated = 120.0  # once it does, the next poll is at its estimated end
+    poll_margin = 1.25  # past that end: a pace that wavers a little costs no extra poll
 
     def __init__(self, client: SalesforceClient, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.client = client
@@ -248,22 +255,22 @@ class BulkIngest:
         """Polls until the job is finished; after `bulk_timeout` it is aborted (what it
         processed by then stays, the rest is unprocessed). Unknown states keep polling.
 
-        Each poll is an API call: once the job reports progress, the next poll waits for
-        the time the remaining `rows` should take at the rate seen so far (the counter is
-        only a clock: whether it counts failed rows is not relied on)."""
+        Each poll is an API call: the first waits for the rows at a brisk pace (see
+        `poll_rows_per_second`), and once the job reports progress the next waits for the
+        time the remaining `rows` should take at the rate seen so far (the counter is only
+        a clock: whether it counts failed rows is not relied on)."""
         started = time.monotonic()
         deadline = started + self.client.settings.bulk_timeout
-        delay = self.poll_initial
+        delay = self.first_poll_delay(rows)
+        if delay:
+            _sleep_unless_stopped(min(delay, self.client.settings.bulk_timeout))
         while True:
             info = self.info(job_id)
             state = str(info.get("state"))
             if state in _FINISHED:
                 return info
             processed = _number(info.get("numberRecordsProcessed"))
-            if 0 < processed < rows:
-                elapsed = time.monotonic() - started
-                estimate = 1.1 * elapsed * (rows - processed) / processed
-                delay = min(self.poll_max_estimated, max(self.poll_initial, estimate))
+            delay = self.next_poll_delay(rows, processed, time.monotonic() - started, delay)
             STOP.checkpoint()  # stopped: the job runs on; its journal entry settles it
             if time.monotonic() >= deadline:
                 log.warning(
@@ -276,7 +283,21 @@ class BulkIngest:
                 self.abort(job_id)
                 return self.info(job_id)
             _sleep_unless_stopped(min(delay, deadline - time.monotonic()))
-            delay = min(self.poll_max, delay * 2)
+
+    def first_poll_delay(self, rows: int) -> float:
+        """The wait before the first poll of a job of `rows` rows; none when the size is
+        unknown (a journaled job of an earlier run is most likely finished)."""
+        if rows <= 0:
+            return 0.0
+        return min(self.poll_max, max(self.poll_initial, rows / self.poll_rows_per_second))
+
+    def next_poll_delay(self, rows: int, processed: int, elapsed: float, previous: float) -> float:
+        """The wait before the next poll: the job's estimated end (with `poll_margin`) once
+        it reports progress at the rate seen so far, else the last wait doubled."""
+        if 0 < processed < rows:
+            estimate = self.poll_margin * elapsed * (rows - processed) / processed
+            return min(self.poll_max_estimated, max(self.poll_initial, estimate))
+        return min(self.poll_max, max(self.poll_initial, previous * 2))
 
     def result_rows(self, job_id: str, kind: str) -> Iterator[dict[str, str]]:
         """Rows of `successfulResults`, `failedResults` or `unprocessedrecords`, streamed."""

@@ -121,3 +121,21 @@ def test_error_code_is_the_text_before_the_first_colon():
         "STRING_TOO_LONG"
     )
     assert error_code("") == "UNKNOWN_ERROR"
+
+
+def test_polls_wait_for_the_rows_then_for_the_estimated_end(sf):
+    """The cadence that keeps a large job to about two polls: none right after the upload
+    (a job just closed has no news), then the end the job's own pace predicts."""
+    bulk = BulkIngest(sf)
+    assert bulk.first_poll_delay(0) == 0  # size unknown (an earlier run's job): at once
+    assert bulk.first_poll_delay(100) == bulk.poll_initial  # small jobs: as soon as before
+    assert bulk.first_poll_delay(50_000) == 5.0
+    assert bulk.first_poll_delay(1_000_000) == bulk.poll_max
+    # a quarter done after 10 s: the rest should take 30 s more, polled with the margin
+    assert bulk.next_poll_delay(100_000, 25_000, 10.0, 10.0) == 1.25 * 30
+    assert bulk.next_poll_delay(100_000, 99_999, 10.0, 10.0) == bulk.poll_initial
+    assert bulk.next_poll_delay(10**9, 1, 100.0, 10.0) == bulk.poll_max_estimated
+    # no progress yet (queued), or a counter that already shows every row: doubling
+    assert bulk.next_poll_delay(100_000, 0, 1.0, 0.25) == 0.5
+    assert bulk.next_poll_delay(100_000, 0, 30.0, 8.0) == bulk.poll_max
+    assert bulk.next_poll_delay(100, 100, 1.0, 0.0) == bulk.poll_initial

@@ -2,18 +2,19 @@
 
 Which answer wins is decided by the pure rules of `nps.py`; this step reads what it needs
 to decide (the date field on the records, or the ledger), writes the winners (mixed-type
-sObject Collections, or one Bulk API 2.0 update job per object past `bulk_threshold`) and
-returns the events whose answers are all settled.
+sObject Collections, or one Bulk API 2.0 update job per object past `bulk_threshold` where
+that costs fewer calls) and returns the events whose answers are all settled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from salesforce_appcues_clients import soql
-from salesforce_appcues_clients.bulk_ingest import BulkIngest
-from salesforce_appcues_clients.salesforce import RecordResult, SalesforceClient
+from salesforce_appcues_clients.bulk_ingest import JOB_CALLS, BulkIngest
+from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult, SalesforceClient
 from salesforce_appcues_clients.termination import STOP
 
 from .confirmations import RunLedger
@@ -129,13 +130,13 @@ class NpsUpdates:
         return self._nps_fields[sobject]
 
     def _apply(self, records: list[dict[str, Any]]) -> list[RecordResult]:
-        """An object with more than the bulk threshold of records gets one Bulk update job
-        (keyed by Id), the others share mixed-type collections calls. An update repeats
-        harmlessly, so these jobs need no journal."""
+        """The objects `objects_by_bulk` picks get one Bulk update job each (keyed by Id),
+        the others share mixed-type collections calls. An update repeats harmlessly, so
+        these jobs need no journal."""
         positions: dict[str, list[int]] = {}
         for i, record in enumerate(records):
             positions.setdefault(record["attributes"]["type"], []).append(i)
-        by_bulk = {t for t, held in positions.items() if self._settings.uses_bulk(len(held))}
+        by_bulk = objects_by_bulk({t: len(held) for t, held in positions.items()}, self._settings)
         rest = [i for i, r in enumerate(records) if r["attributes"]["type"] not in by_bulk]
         results: list[RecordResult] = []
         if rest:
@@ -175,3 +176,25 @@ class NpsUpdates:
                 else:
                     found[str(row["Id"])] = parse_timestamp(value).replace(microsecond=0)
         return found
+
+
+def objects_by_bulk(counts: Mapping[str, int], settings: EventSettings) -> set[str]:
+    """The objects whose NPS updates (`counts`: rows by object) go by one Bulk update job
+    each: those past `bulk_threshold` (every one under `BULK2`, none under `REST`), and
+    under AUTO only where the job costs fewer calls than the collections calls it saves.
+    Collections are shared by every object, so an object's saving is the calls its rows
+    add to the others'; a tie goes to collections, which answer at once."""
+    chosen = {t for t, n in counts.items() if settings.uses_bulk(n)}
+    if settings.api_type != "AUTO":
+        return chosen
+    rest = sum(n for t, n in counts.items() if t not in chosen)
+    for sobject in sorted(chosen, key=lambda t: (counts[t], t)):  # the smallest first
+        saved = _collection_calls(rest + counts[sobject]) - _collection_calls(rest)
+        if saved <= JOB_CALLS:
+            chosen.discard(sobject)
+            rest += counts[sobject]
+    return chosen
+
+
+def _collection_calls(rows: int) -> int:
+    return -(-rows // COLLECTION_SIZE)
