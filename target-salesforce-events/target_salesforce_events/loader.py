@@ -37,7 +37,7 @@ from .idempotency import (
 )
 from .idempotency import find_field as find_field_spec
 from .ledger import Ledger
-from .matching import MatchedRecord, UserMatcher
+from .matching import STALE_REFERENCE_CODES, MatchedRecord, UserMatcher
 from .nps import (
     SCORE,
     NpsAnswer,
@@ -88,6 +88,9 @@ class EventLoader:
         self.strategy: StrategyChoice | None = None
         # stream -> (SCHEMA as announced, key properties): what a dead letter keeps for replay
         self.streams: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+        # Writes refused in this batch for a record a fresh match may replace (None: the
+        # retry itself, whose refusals are dead-lettered): (part, event, record, error).
+        self._stale: list[tuple[str, AppcuesEvent, MatchedRecord, dict[str, Any]]] | None = None
 
     def register_stream(
         self, stream: str, schema: Mapping[str, Any], key_properties: Iterable[str]
@@ -290,6 +293,7 @@ class EventLoader:
             else:
                 deliverable.append((event, target))
         done: dict[str, set[str]] = {}
+        self._stale = []
         if settings.sync_events:
             for event_id in self._write_events(
                 [(e, t) for e, t in deliverable if settings.writes_event(e.name)], stream
@@ -299,6 +303,15 @@ class EventLoader:
             for event_id in self._update_nps(
                 [(e, t) for e, t in deliverable if settings.updates_nps(e.name)], stream
             ):
+                done.setdefault(event_id, set()).add(NPS_PART)
+        # A record matched (and cached) earlier may have been deleted or converted since:
+        # such refusals get one fresh match and are written again now to the record found.
+        retry = self._rematch_stale(stream)
+        if retry[EVENT_PART]:
+            for event_id in self._write_events(retry[EVENT_PART], stream):
+                done.setdefault(event_id, set()).add(EVENT_PART)
+        if retry[NPS_PART]:
+            for event_id in self._update_nps(retry[NPS_PART], stream):
                 done.setdefault(event_id, set()).add(NPS_PART)
         # Remembered only now that Salesforce confirmed every effect: a dead-lettered or
         # failed part leaves the event to be tried again when it is read again.
@@ -353,6 +366,7 @@ class EventLoader:
         assert self._writer is not None
         confirmed: set[str] = set()
         pending: list[PendingEvent] = []
+        targets = {event.event_id: target for event, target in items}
         for event, target in items:
             try:
                 pending.append(PendingEvent(event, self._event_record(event, target)))
@@ -373,6 +387,8 @@ class EventLoader:
                 self.summary.events_written[event.name] += 1
             else:
                 error = _first_error(outcome.errors)
+                if self._held_as_stale(EVENT_PART, event, targets[event.event_id], error):
+                    continue
                 self._dead(
                     "salesforce_rejected",
                     str(error.get("message", "")),
@@ -382,6 +398,49 @@ class EventLoader:
                     stream=stream,
                 )
         return confirmed
+
+    def _held_as_stale(
+        self, part: str, event: AppcuesEvent, target: MatchedRecord, error: dict[str, Any]
+    ) -> bool:
+        """Keeps a refusal that says the matched record is gone or converted for
+        `_rematch_stale` (once per batch), instead of dead-lettering it now."""
+        if self._stale is None or str(error.get("statusCode")) not in STALE_REFERENCE_CODES:
+            return False
+        self._stale.append((part, event, target, error))
+        return True
+
+    def _rematch_stale(self, stream: str) -> dict[str, list[tuple[AppcuesEvent, MatchedRecord]]]:
+        """Matches the users of stale refusals afresh: events whose user is found on another
+        record now are returned to be written again; the others are dead-lettered, with the
+        fresh lookup's reason, or Salesforce's refusal when the same record is found again."""
+        held, self._stale = self._stale or [], None
+        retry: dict[str, list[tuple[AppcuesEvent, MatchedRecord]]] = {EVENT_PART: [], NPS_PART: []}
+        if not held:
+            return retry
+        assert self._matcher is not None
+        moved, gone = self._matcher.rematch({event.user_id: target for _, event, target, _ in held})
+        seen: set[tuple[str, str]] = set()
+        for part, event, target, error in held:
+            if (part, event.event_id) in seen:
+                continue  # one NPS event may carry two refused answers
+            seen.add((part, event.event_id))
+            if event.user_id in moved:
+                retry[part].append((event, moved[event.user_id]))
+            elif event.user_id in gone:
+                miss = gone[event.user_id]
+                self._dead(miss.reason, miss.message, event, part=part, stream=stream)
+            else:
+                self._dead(
+                    "salesforce_rejected",
+                    f"{error.get('message', '')} ({target.sobject} {target.record_id}, "
+                    "found again by a fresh lookup)",
+                    event,
+                    part=part,
+                    status=str(error.get("statusCode")),
+                    fields=[str(f) for f in error.get("fields") or []],
+                    stream=stream,
+                )
+        return retry
 
     def _update_nps(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> set[str]:
         """Applies the latest NPS answers; returns the ids of the events whose answers are
@@ -443,6 +502,8 @@ class EventLoader:
                 continue
             error = _first_error(result.errors)
             for answer in update.answers:
+                if self._held_as_stale(NPS_PART, answer.event, answer.target, error):
+                    continue
                 self._dead(
                     "salesforce_rejected",
                     str(error.get("message", "")),
