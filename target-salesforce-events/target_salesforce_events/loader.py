@@ -37,7 +37,7 @@ from .idempotency import (
 )
 from .idempotency import find_field as find_field_spec
 from .ledger import Ledger
-from .matching import STALE_REFERENCE_CODES, MatchedRecord, UserMatcher
+from .matching import DEFAULT_MAX_AGE_SECONDS, STALE_REFERENCE_CODES, MatchedRecord, UserMatcher
 from .nps import (
     SCORE,
     NpsAnswer,
@@ -72,8 +72,10 @@ class EventLoader:
         client_factory: Callable[[Mapping[str, Any]], SalesforceClient] = (
             SalesforceClient.from_config
         ),
+        match_max_age_seconds: float | None = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
         self.config = dict(config)
+        self._match_max_age = match_max_age_seconds  # None: user matches hold for the run
         self.settings = EventSettings.from_config(config)
         self.templates = EventTemplates(self.settings.templates)  # bad templates fail here
         self.dead_letters = DeadLetterFile(self.settings.dead_letter_path)
@@ -145,7 +147,11 @@ class EventLoader:
                 use_bulk=settings.uses_bulk,
             )
         self._matcher = UserMatcher(
-            client, settings.user_objects, settings.user_id_field, describes
+            client,
+            settings.user_objects,
+            settings.user_id_field,
+            describes,
+            max_age_seconds=self._match_max_age,
         )
         for obj in settings.user_objects:
             self._nps_fields[obj] = self._nps_fields_of(describes[obj])

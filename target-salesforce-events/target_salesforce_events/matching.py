@@ -6,10 +6,12 @@ and only for the ids still unmatched. A converted Lead resolves to its Contact.
 
 Answers are cached, found and not found alike, so a user seen again (a repeat user, or one
 Salesforce does not know) costs no further query. The matcher lives as long as its loader (a
-target run; a receiver "run" of `webhook_run_seconds`), and its entries are bounded anyway:
+target run; a receiver "run" of `webhook_run_seconds`), and its entries are bounded:
 - by age: an answer older than `DEFAULT_MAX_AGE_SECONDS` (5 minutes) is asked again, so a
   Lead converted or deleted, a new Contact of higher priority, or a user who newly appears
-  in Salesforce is seen within 5 minutes even by a long-lived process;
+  in Salesforce is seen within 5 minutes by a long-lived process (the receiver). A target
+  run passes `max_age_seconds=None`: its answers hold for the run, as a poll-job run is a
+  5-minute snapshot and a backfill should not ask again for every user every 5 minutes;
 - by number: at most `DEFAULT_MAX_ENTRIES`, least recently used dropped first;
 - by evidence: a write Salesforce refuses because the record is gone or converted
   (`STALE_REFERENCE_CODES`) makes the loader call `rematch`, which drops the entry, asks
@@ -19,6 +21,7 @@ target run; a receiver "run" of `webhook_run_seconds`), and its entries are boun
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,7 +81,7 @@ class UserMatcher:
         user_objects: Sequence[str],
         user_id_field: str,
         describes: dict[str, dict[str, Any]],
-        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        max_age_seconds: float | None = DEFAULT_MAX_AGE_SECONDS,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -87,8 +90,9 @@ class UserMatcher:
         self._field = soql.field_name(user_id_field)
         self._describes = describes
         # user id -> the answer Salesforce gave: an LRU cache whose entries expire.
+        ttl = math.inf if max_age_seconds is None else max_age_seconds
         self._cache: TTLCache[str, MatchedRecord | NoMatch] = TTLCache(
-            maxsize=max_entries, ttl=max_age_seconds, timer=clock
+            maxsize=max_entries, ttl=ttl, timer=clock
         )
         self.queries_made = 0
         self.cache_hits = 0

@@ -87,6 +87,17 @@ def test_answers_expire_so_changes_in_salesforce_are_seen(org, queries):
     assert queries() == asked + 1
 
 
+def test_a_target_run_keeps_its_answers_for_the_run(org, queries):
+    clock = Clock()
+    m = matcher(org, clock, max_age_seconds=None)
+    user = org.user("steady")
+    m.match([user])
+    asked = queries()
+    clock.now += 86_400
+    m.match([user])
+    assert queries() == asked
+
+
 def test_the_cache_is_bounded_least_recently_used_first(org, queries):
     m = matcher(org, max_entries=2)
     a, b, c = (org.user(x) for x in "abc")
