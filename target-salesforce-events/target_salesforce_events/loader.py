@@ -426,6 +426,7 @@ class EventLoader:
         assert self._matcher is not None
         moved, gone = self._matcher.rematch({event.user_id: target for _, event, target, _ in held})
         seen: set[tuple[str, str]] = set()
+        unmatched: set[str] = set()
         for part, event, target, error in held:
             if (part, event.event_id) in seen:
                 continue  # one NPS event may carry two refused answers
@@ -434,6 +435,9 @@ class EventLoader:
                 retry[part].append((event, moved[event.user_id]))
             elif event.user_id in gone:
                 miss = gone[event.user_id]
+                if event.event_id not in unmatched:
+                    unmatched.add(event.event_id)
+                    self.summary.skipped_unmatched += 1
                 self._dead(miss.reason, miss.message, event, part=part, stream=stream)
             else:
                 self._dead(

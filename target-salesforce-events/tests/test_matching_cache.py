@@ -39,6 +39,13 @@ def queries(org):
         yield lambda: control.count_calls("/query") - start
 
 
+@pytest.fixture
+def jobs(org):
+    """jobs() -> Bulk 2.0 ingest jobs created in the sandbox so far."""
+    with SandboxControl.of(org.sandbox.connection, "salesforce") as control:
+        yield lambda: control.count_calls("POST /services/data/vXX.X/jobs/ingest")
+
+
 def matcher(org, clock: Clock | None = None, **kw) -> UserMatcher:
     describes = org.client.describe(OBJECTS)
     if clock is not None:
@@ -172,19 +179,22 @@ def _loader(org, **overrides) -> EventLoader:
     return loader
 
 
-def test_a_lead_converted_after_it_was_cached_gets_its_events_on_the_contact(org, kit, queries):
+@pytest.mark.parametrize("api_type", ["REST", "BULK2"])
+def test_a_lead_converted_after_it_was_cached_gets_its_events_on_the_contact(
+    org, kit, queries, jobs, api_type
+):
     """Batch 1 caches the Lead; it is converted; batch 2's Event and NPS writes to the Lead
-    are refused (CANNOT_UPDATE_CONVERTED_LEAD): one fresh lookup, both written to the
-    Contact in the same batch, nothing dead-lettered."""
+    are refused (CANNOT_UPDATE_CONVERTED_LEAD; by Bulk 2.0 in its failed results): one
+    fresh lookup, both written to the Contact in the same batch, nothing dead-lettered."""
     user = org.user("converts")
     lead = org.create("Lead", **{USER_FIELD: user})
-    loader = _loader(org)
+    loader = _loader(org, api_type=api_type)
     try:
         first = kit.event(user, "appcues:flow_completed", "2026-03-01T10:00:00Z", f"{user}-1")
         loader.load([first], STREAM)
         converted = org.control("POST", f"leads/{lead}/convert", {})
         contact = converted["contactId"]
-        asked = queries()
+        asked, jobs_before = queries(), jobs()
         loader.load(
             [
                 kit.event(user, "appcues:flow_completed", "2026-03-02T10:00:00Z", f"{user}-2"),
@@ -194,6 +204,8 @@ def test_a_lead_converted_after_it_was_cached_gets_its_events_on_the_contact(org
         )
         assert queries() - asked == 1  # the fresh lookup; the Contact is found first
         assert loader.summary.dead_lettered == {}
+        # BULK2: an Event job and an NPS job, refused; the same two again to the Contact.
+        assert jobs() - jobs_before == (4 if api_type == "BULK2" else 0)
         assert len(org.events_of(contact)) == 2
         assert len(org.events_of(lead)) == 1
         assert org.get("Contact", contact, SCORE)[SCORE] == 9.0
@@ -228,6 +240,7 @@ def test_a_deleted_record_falls_back_to_the_next_match_or_a_clear_dead_letter(or
         ]
         loader.load(later, STREAM)
         assert queries() - asked == 2  # one fresh lookup: Contact, then Lead
+        assert loader.summary.skipped_unmatched == 1
         assert len(org.events_of(lead)) == 1
         (letter,) = kit.dead_letters(config)
         assert letter["reason"] == "unmatched_user"
