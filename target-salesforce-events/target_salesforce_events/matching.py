@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 # Long enough that a steady stream of the same users costs a lookup per user per 5 minutes
 # at most, short enough that Salesforce-side changes reach a long-lived receiver soon.
 DEFAULT_MAX_AGE_SECONDS = 300.0
-# About 300 bytes an entry: the cache stays under ~30 MB whatever the number of users.
+# Up to about 450 bytes an entry (measured with converted-Lead entries): the cache stays
+# under ~45 MB whatever the number of users (before, found users were kept without bound).
 DEFAULT_MAX_ENTRIES = 100_000
 # What Salesforce answers to a write on, or a WhoId pointing at, a record deleted (or merged
 # away: the losing record is deleted), purged from the recycle bin, or a converted Lead.
