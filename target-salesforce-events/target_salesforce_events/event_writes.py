@@ -12,7 +12,8 @@ from .dead_lettering import DeadLettering
 from .events import AppcuesEvent
 from .idempotency import EventWriter, PendingEvent, StrategyChoice
 from .matching import MatchedRecord
-from .settings import EventSettings
+from .recipients import StaleMatches
+from .settings import EVENT_PART, EventSettings
 from .summary import RunSummary
 from .templates import EventTemplates, template_context
 
@@ -65,8 +66,16 @@ class EventWrites:
         self._letters = letters
         self._summary = summary
 
-    def write(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> set[str]:
-        """Writes the Events; returns the ids of those Salesforce holds now."""
+    def write(
+        self,
+        items: list[tuple[AppcuesEvent, MatchedRecord]],
+        stream: str,
+        stale_matches: StaleMatches | None = None,
+    ) -> set[str]:
+        """Writes the Events; returns the ids of those Salesforce holds now. A refusal that
+        says the matched record is gone goes to `stale_matches`, when given, not to dead
+        letters."""
+        targets = {event.event_id: target for event, target in items}
         pending: list[PendingEvent] = []
         for event, target in items:
             try:
@@ -88,7 +97,12 @@ class EventWrites:
         for outcome in self._writer.write(pending):
             event = outcome.pending.event
             if not outcome.success:
-                self._letters.rejected(outcome.errors, event, stream=stream)
+                error = outcome.errors[0] if outcome.errors else {}
+                target = targets[event.event_id]
+                if stale_matches is None or not stale_matches.hold(
+                    EVENT_PART, event, target, error
+                ):
+                    self._letters.rejected(outcome.errors, event, stream=stream)
                 continue
             confirmed.add(event.event_id)
             if outcome.already_present:

@@ -32,6 +32,7 @@ from .nps import (
     plan_updates,
 )
 from .org_setup import plan_extra_object
+from .recipients import StaleMatches
 from .settings import NPS_PART, EventSettings
 from .summary import RunSummary
 
@@ -57,7 +58,12 @@ class NpsUpdates:
         self._letters = letters
         self._summary = summary
 
-    def update(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> set[str]:
+    def update(
+        self,
+        items: list[tuple[AppcuesEvent, MatchedRecord]],
+        stream: str,
+        stale_matches: StaleMatches | None = None,
+    ) -> set[str]:
         """Applies the latest NPS answers; returns the ids of the events whose answers are
         all settled (written, or superseded by a newer answer that is)."""
         answers: list[NpsAnswer] = []
@@ -105,10 +111,14 @@ class NpsUpdates:
         for result in results:
             update, fields = planned[result.index]
             if not result.success:
+                error = result.errors[0] if result.errors else {}
                 for answer in update.answers:
-                    self._letters.rejected(
-                        result.errors, answer.event, part=NPS_PART, stream=stream
-                    )
+                    if stale_matches is None or not stale_matches.hold(
+                        NPS_PART, answer.event, answer.target, error
+                    ):
+                        self._letters.rejected(
+                            result.errors, answer.event, part=NPS_PART, stream=stream
+                        )
                 continue
             self._summary.nps_records_updated += 1
             for answer in update.answers:

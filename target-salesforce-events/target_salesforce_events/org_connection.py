@@ -15,7 +15,7 @@ from salesforce_appcues_clients.salesforce import SalesforceClient
 
 from .confirmations import RunLedger
 from .idempotency import EventWriter, Strategy
-from .matching import UserMatcher
+from .matching import DEFAULT_MAX_AGE_SECONDS, UserMatcher
 from .org_setup import OrgPlan, plan_org
 from .settings import EventSettings
 from .summary import RunSummary
@@ -38,6 +38,7 @@ def connect(
     client_factory: ClientFactory,
     ledger: RunLedger,
     summary: RunSummary,
+    match_max_age_seconds: float | None = DEFAULT_MAX_AGE_SECONDS,
 ) -> OrgConnection:
     """Logs in and sets up; a set-up that fails closes its client (its calls counted), so
     the next batch starts afresh."""
@@ -58,7 +59,11 @@ def connect(
                 use_bulk=settings.uses_bulk,
             )
         matcher = UserMatcher(
-            client, settings.user_objects, settings.user_id_field, dict(plan.describes)
+            client,
+            settings.user_objects,
+            settings.user_id_field,
+            dict(plan.describes),
+            max_age_seconds=match_max_age_seconds,
         )
     except BaseException:
         summary.api_calls = client.calls_made

@@ -9,7 +9,7 @@ is delivered; anything that leaves the batch unconfirmed raises, so no STATE fol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
@@ -20,10 +20,12 @@ from .confirmations import RunLedger, not_confirmed_earlier, record_confirmed
 from .dead_letter import DeadLetterFile
 from .dead_lettering import DeadLettering
 from .event_writes import EventWrites
+from .events import AppcuesEvent
 from .idempotency import StrategyChoice
+from .matching import DEFAULT_MAX_AGE_SECONDS, MatchedRecord
 from .nps_updates import NpsUpdates
 from .org_connection import ClientFactory, OrgConnection, connect
-from .recipients import match_recipients
+from .recipients import StaleMatches, match_recipients
 from .settings import EVENT_PART, NPS_PART, EventSettings
 from .summary import RunSummary
 from .templates import EventTemplates
@@ -37,8 +39,10 @@ class EventPipeline:
         self,
         config: Mapping[str, Any],
         client_factory: ClientFactory = SalesforceClient.from_config,
+        match_max_age_seconds: float | None = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
         self.config = dict(config)
+        self._match_max_age = match_max_age_seconds  # None: user matches hold for the run
         self.settings = EventSettings.from_config(config)
         self.templates = EventTemplates(self.settings.templates)  # bad templates fail here
         self.summary = RunSummary()
@@ -76,22 +80,42 @@ class EventPipeline:
         org = self.prepare()
         deliverable = match_recipients(org.matcher, events, stream, letters, summary)
         done: dict[str, set[str]] = {e.event_id: set() for e, _ in deliverable}
-        if self._event_writes is not None:
-            writes = [(e, t) for e, t in deliverable if settings.writes_event(e.name)]
-            for event_id in self._event_writes.write(writes, stream):
-                done[event_id].add(EVENT_PART)
-        if self._nps_updates is not None:
-            answers = [(e, t) for e, t in deliverable if settings.updates_nps(e.name)]
-            for event_id in self._nps_updates.update(answers, stream):
-                done[event_id].add(NPS_PART)
+        stale = StaleMatches()  # records matched earlier that are gone now
+        self._write(deliverable, stream, done, stale)
+        retry = stale.rematch(org.matcher, stream, letters, summary)
+        for part, items in retry.items():  # once, to the records found now
+            self._write(items, stream, done, parts={part})
         record_confirmed(self.ledger, (e for e, _ in deliverable), done, settings)
+
+    def _write(
+        self,
+        items: list[tuple[AppcuesEvent, MatchedRecord]],
+        stream: str,
+        done: dict[str, set[str]],
+        stale: StaleMatches | None = None,
+        parts: Collection[str] = (EVENT_PART, NPS_PART),
+    ) -> None:
+        settings = self.settings
+        if self._event_writes is not None and EVENT_PART in parts:
+            writes = [(e, t) for e, t in items if settings.writes_event(e.name)]
+            for event_id in self._event_writes.write(writes, stream, stale):
+                done[event_id].add(EVENT_PART)
+        if self._nps_updates is not None and NPS_PART in parts:
+            answers = [(e, t) for e, t in items if settings.updates_nps(e.name)]
+            for event_id in self._nps_updates.update(answers, stream, stale):
+                done[event_id].add(NPS_PART)
 
     def prepare(self) -> OrgConnection:
         """Connects once, on the first batch that needs Salesforce, or before it (the webhook
         receiver checks the exactly-once strategy before its first write)."""
         if self.org is None:
             org = connect(
-                self.config, self.settings, self._client_factory, self.ledger, self.summary
+                self.config,
+                self.settings,
+                self._client_factory,
+                self.ledger,
+                self.summary,
+                self._match_max_age,
             )
             s, letters, summary = self.settings, self.dead_letters, self.summary
             if s.sync_events and org.writer is not None:

@@ -50,7 +50,8 @@ class TargetSalesforceEvents(TargetCommands, Target):
         super().__init__(**kwargs)
         # One client, ledger and dead-letter file for the run: drain sinks one at a time.
         self.max_parallelism = 1
-        self.pipeline = EventPipeline(self.config)
+        # User matches hold for the run (matching.py); the receiver's expire after 5 minutes.
+        self.pipeline = EventPipeline(self.config, match_max_age_seconds=None)
         try:
             self.threshold = DeadLetterThreshold.from_config(self.config)
         except ConfigurationError as exc:
