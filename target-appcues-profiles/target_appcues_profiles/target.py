@@ -20,6 +20,7 @@ from salesforce_appcues_clients.plugin_kit.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
 )
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError
 from salesforce_appcues_clients.plugin_kit.run_lock import RunLockedError
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine, DeadLetteringReader
 from salesforce_appcues_clients.plugin_kit.target_commands import TargetCommands
@@ -100,7 +101,8 @@ class TargetAppcuesProfiles(TargetCommands, Target):
         except Terminated as exc:
             self._end(f"Run {exc}: no STATE beyond the confirmed writes", failed=True)
             sys.exit(exc.exit_code)
-        except TooManyDeadLettersError as exc:
+        except (TooManyDeadLettersError, LocalFileError) as exc:
+            # One line naming the cause (a damaged ledger, a full disk), no traceback.
             self._end(f"Run failed: {exc}", failed=True)
             sys.exit(exc.exit_code)
         finally:

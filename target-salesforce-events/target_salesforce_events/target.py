@@ -18,6 +18,7 @@ from salesforce_appcues_clients.plugin_kit.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
 )
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError
 from salesforce_appcues_clients.plugin_kit.run_lock import RunLock, RunLockedError
 from salesforce_appcues_clients.plugin_kit.run_summary import log_run_summary
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine, DeadLetteringReader
@@ -81,7 +82,8 @@ class TargetSalesforceEvents(TargetCommands, Target):
         except Terminated as exc:
             self._end(f"Run {exc}: no STATE beyond the confirmed writes")
             sys.exit(exc.exit_code)
-        except TooManyDeadLettersError as exc:
+        except (TooManyDeadLettersError, LocalFileError) as exc:
+            # One line naming the cause (a damaged ledger, a full disk), no traceback.
             self._end(f"Run failed: {exc}")
             sys.exit(exc.exit_code)
         finally:

@@ -47,6 +47,17 @@ def assert_refused(done, *needles: str) -> None:
         assert needle in output, f"{needle!r} not in:\n{output[-3000:]}"
 
 
+def assert_failed_in_one_line(done, *needles: str) -> None:
+    """Exit 1 (docs/operations.md, "Exit codes"), the cause on the last error line, no
+    traceback."""
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
+    assert errors and "Run failed: " in errors[-1], done.stderr[-3000:]
+    for needle in needles:
+        assert needle in errors[-1], f"{needle!r} not in {errors[-1]!r}"
+
+
 def tap_config(world, **overrides):
     return {
         **world.salesforce_config(max_retries=1, retry_max_seconds=1),
@@ -453,7 +464,7 @@ def test_events_target_damaged_ledger_stops_and_names_the_file(seeded, tmp_path)
     done = run_plugin(
         "target-salesforce-events", events_config(seeded, tmp_path), tmp_path, stdin=EVENT_LINES
     )
-    assert_refused(done, str(ledger), "backup", "local_ledger")
+    assert_failed_in_one_line(done, str(ledger), "backup", "local_ledger")
     assert '"bookmarks"' not in done.stdout
     assert no_events(seeded)
     assert ledger.read_bytes().startswith(b"SQLite format 3\x00\x07")  # left as it was
@@ -552,5 +563,37 @@ def test_disk_full_on_dead_letters_names_the_path(seeded, tmp_path, executable):
         config = profiles_config(seeded, tmp_path, dead_letter_path="/dev/full")
         stdin = _profile_lines("")  # a blank id: dead-lettered
     done = run_plugin(executable, config, tmp_path, stdin=stdin)
-    assert_refused(done, "dead_letter_path", "/dev/full", "disk is full")
+    assert_failed_in_one_line(done, "dead_letter_path", "/dev/full", "disk is full")
     assert '"bookmarks"' not in done.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (ENOSPC on write)")
+def test_events_target_ledger_on_a_full_disk_fails_in_one_line(seeded, tmp_path):
+    """SQLite's first write to /dev/full gets ENOSPC, as on a full disk."""
+    config = events_config(seeded, tmp_path, ledger_path="/dev/full")
+    done = run_plugin("target-salesforce-events", config, tmp_path, stdin=EVENT_LINES)
+    assert_failed_in_one_line(done, "ledger_path", "/dev/full", "disk is full")
+    assert '"bookmarks"' not in done.stdout
+    assert no_events(seeded)
+
+
+def test_profiles_target_unopenable_ledger_fails_in_one_line(seeded, tmp_path):
+    """A folder where the ledger file belongs (chmod would not stop root): SQLite cannot open
+    it, and nothing is set aside or written."""
+    ledger = tmp_path / "state" / "appcues-profiles-ledger.sqlite3"
+    ledger.mkdir(parents=True)
+    user = "usr-ledger-unopenable-1"
+    done = run_plugin(
+        "target-appcues-profiles",
+        profiles_config(seeded, tmp_path),
+        tmp_path,
+        stdin=_profile_lines(user),
+    )
+    assert_failed_in_one_line(done, "state_dir", str(ledger), "cannot open the ledger")
+    assert '"bookmarks"' not in done.stdout
+    assert ledger.is_dir() and not list(ledger.parent.glob("*.damaged-*"))
+    _, ac = H.verification_clients(seeded)
+    try:
+        assert ac.get_user_profile(user) is None
+    finally:
+        ac.close()
