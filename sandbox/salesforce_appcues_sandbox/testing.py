@@ -8,6 +8,8 @@
 - `sandbox_variables` / `meltano_environment`: a connection as the SANDBOX_* variables that
   meltano.yml's `sandbox` environment reads, and the whole environment of a `meltano` command.
 - `seed_linked` / `seeded_sandbox`: both services seeded with one linked data set.
+- `ca_environment`: the environment of a child process (a plugin, a third-party connector)
+  that trusts the sandbox's CA.
 
 It speaks plain HTTPS with `requests` and imports nothing of the clients or the plugins, so
 every package's tests can use it.
@@ -31,6 +33,7 @@ __all__ = [
     "ControlError",
     "SandboxControl",
     "appcues_config",
+    "ca_environment",
     "meltano_environment",
     "salesforce_config",
     "salesforce_login",
@@ -206,6 +209,18 @@ def appcues_config(connection: dict[str, Any], prefix: str = "") -> dict[str, An
         "ca_bundle": str(connection["ca_bundle"]),
     }
     return {prefix + key: value for key, value in config.items()}
+
+
+def ca_environment(
+    connection: dict[str, Any], base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`base` (default: this process's environment) for a child process that must trust the
+    sandbox's CA: requests (REQUESTS_CA_BUNDLE) and OpenSSL (SSL_CERT_FILE) name it, and a
+    CURL_CA_BUNDLE, which requests would prefer, is dropped."""
+    env = dict(os.environ if base is None else base)
+    env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(connection["ca_bundle"])
+    env.pop("CURL_CA_BUNDLE", None)
+    return env
 
 
 # --- connection -> the Meltano project's `sandbox` environment ---------------------------
