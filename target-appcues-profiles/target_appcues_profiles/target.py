@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from types import FrameType
 from typing import IO, Any, ClassVar
 
@@ -28,6 +29,7 @@ from salesforce_appcues_clients.settings import appcues_properties
 from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .dead_letter import DeadLetter
+from .ledger import Ledger
 from .preflight import run_preflight
 from .runtime import Runtime
 from .settings import SettingsError, TargetSettings, target_properties
@@ -105,6 +107,12 @@ class TargetAppcuesProfiles(TargetCommands, Target):
             # One line naming the cause (a damaged ledger, a full disk), no traceback.
             self._end(f"Run failed: {exc}", failed=True)
             sys.exit(exc.exit_code)
+        except sqlite3.OperationalError as exc:  # a ledger write: a full disk, an I/O error
+            self.logger.debug("The ledger write failed", exc_info=True)
+            path = Path(self.runtime.settings.state_dir) / Ledger.FILE_NAME
+            failed = LocalFileError(f"setting state_dir: cannot write the ledger {path}: {exc}")
+            self._end(f"Run failed: {failed}", failed=True)
+            sys.exit(failed.exit_code)
         finally:
             self.runtime.run_lock.release()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from types import FrameType
 from typing import IO, Any
@@ -86,6 +87,12 @@ class TargetSalesforceEvents(TargetCommands, Target):
             # One line naming the cause (a damaged ledger, a full disk), no traceback.
             self._end(f"Run failed: {exc}")
             sys.exit(exc.exit_code)
+        except sqlite3.OperationalError as exc:  # a ledger write: a full disk, an I/O error
+            self.logger.debug("The ledger write failed", exc_info=True)
+            path = self.loader.settings.ledger_path
+            failed = LocalFileError(f"setting ledger_path: cannot write the ledger {path}: {exc}")
+            self._end(f"Run failed: {failed}")
+            sys.exit(failed.exit_code)
         finally:
             self.run_lock.release()
 
