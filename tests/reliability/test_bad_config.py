@@ -126,11 +126,7 @@ PROFILE_LINES = "\n".join(
 
 
 def no_events(world) -> bool:
-    sf, _ = H.verification_clients(world)
-    try:
-        return sf.query_count("SELECT COUNT() FROM Event") == 0
-    finally:
-        sf.close()
+    return event_ids_in_salesforce(world) == 0
 
 
 @pytest.fixture(scope="module")
@@ -598,14 +594,6 @@ def _event_lines(first: int, count: int) -> str:
     return "\n".join(json.dumps(m) for m in [schema, *records, state])
 
 
-def _event_count(world) -> int:
-    sf, _ = H.verification_clients(world)
-    try:
-        return sf.query_count("SELECT COUNT() FROM Event")
-    finally:
-        sf.close()
-
-
 def _run_with_file_size_limit(
     executable: str, config: dict, tmp_path: Path, stdin: str, limit: int | None
 ) -> subprocess.CompletedProcess:
@@ -647,25 +635,25 @@ def test_events_ledger_write_on_a_full_disk_fails_in_one_line_and_the_rerun_writ
     freed writes every event exactly once."""
     config = events_config(seeded, tmp_path, event_id_field="")
     ledger = tmp_path / "state" / "ledger.sqlite3"
-    before = _event_count(seeded)
+    before = event_ids_in_salesforce(seeded)
 
     def run(stdin: str, limit: int | None = None) -> subprocess.CompletedProcess:
         return _run_with_file_size_limit("target-salesforce-events", config, tmp_path, stdin, limit)
 
     first = run(_event_lines(0, 50))  # the ledger exists, as after earlier runs
     assert first.returncode == 0, first.stderr[-3000:]
-    assert _event_count(seeded) == before + 50
+    assert event_ids_in_salesforce(seeded) == before + 50
 
     full = run(_event_lines(1000, 300), FULL_DISK)
     assert_failed_in_one_line(full, "ledger", str(ledger))
     assert '"bookmarks"' not in full.stdout
     # The case that matters: Salesforce confirmed inserts the ledger could not record.
-    assert _event_count(seeded) > before + 50
+    assert event_ids_in_salesforce(seeded) > before + 50
 
     again = run(_event_lines(1000, 300))
     assert again.returncode == 0, again.stderr[-3000:]
     assert '"batch": 1300' in again.stdout
-    assert _event_count(seeded) == before + 350  # none twice, none missing
+    assert event_ids_in_salesforce(seeded) == before + 350  # none twice, none missing
 
 
 def test_profiles_ledger_write_on_a_full_disk_fails_in_one_line(seeded, tmp_path):
