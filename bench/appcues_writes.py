@@ -84,7 +84,7 @@ def input_file(workdir: Path, count: int) -> Path:
 def run_mode(
     sandbox: Sandbox, workdir: Path, count: int, mode: str, *, uncapped: bool = False
 ) -> dict[str, Any]:
-    sandbox.ac.call("POST", "reset")  # an empty account: every profile is new
+    sandbox.ac.reset()  # an empty account: every profile is new
     data = input_file(workdir, count)
     label = f"target-appcues-profiles-{mode}-{count}" + ("-uncapped" if uncapped else "")
     settings = {**appcues_settings(sandbox), "state_dir": str(workdir / f"state-{label}")}
@@ -105,7 +105,7 @@ def run_mode(
     summary = profiles_summary(proc.log()) or {}
     if mode == "patch" and summary.get("import_jobs"):
         raise RuntimeError(f"{label}: PATCH mode started {summary['import_jobs']} import jobs")
-    stored = sandbox.ac.call("GET", "stats")["stored"]["users"]
+    stored = sandbox.ac.stats()["stored"]["users"]
     return {
         "mode": mode,
         "profiles": count,

@@ -21,17 +21,12 @@ from typing import Any
 from harness import (
     REPO,
     Sandbox,
-    child_env,
     per_second,
     per_thousand,
-    plugin,
-    run_pipeline,
-    salesforce_settings,
     summary_line,
-    write_json,
     write_singer,
 )
-from salesforce_writes import EVENT_SCHEMA, events, seed, user_pool
+from salesforce_writes import EVENT_SCHEMA, events, run_events_target, seed, user_pool
 
 BATCH_ROWS = 100_000
 MODES = {"REST": "collections", "AUTO": "bulk2"}
@@ -54,24 +49,17 @@ def run(
         tag = f"backfill-{api_type}-{count}-{datetime.now(UTC).timestamp()}"
         data = workdir / f"events-{api_type}-{count}.jsonl"
         write_singer(data, "appcues_events", EVENT_SCHEMA, "id", events(count, pool, tag))
-        config = write_json(
-            workdir / f"config-{api_type}-{count}.json",
+        proc, calls = run_events_target(
+            sandbox,
+            workdir,
+            f"target-salesforce-events-{api_type}-{count}",
             {
-                **salesforce_settings(sandbox),
                 "state_dir": str(workdir / f"state-{api_type}-{count}"),
                 "api_type": api_type,
                 "batch_size_rows": BATCH_ROWS,
             },
+            data,
         )
-        argv = [plugin("target-salesforce-events"), "--config", str(config)]
-        with sandbox.measured() as calls:
-            result = run_pipeline(
-                [(f"target-salesforce-events-{api_type}-{count}", argv)],
-                env=child_env(sandbox),
-                workdir=workdir,
-                stdin_path=data,
-            )
-        proc = result.last.check()
         data.unlink()  # a million events are about 400 MB of JSON
         total = calls["salesforce_calls"]
         by_path: dict[str, int] = calls["salesforce_calls_by_path"]

@@ -28,6 +28,7 @@ import requests
 from salesforce_appcues_sandbox.testing import (
     SandboxControl,
     appcues_config,
+    ca_environment,
     salesforce_config,
     salesforce_login,
 )
@@ -53,17 +54,17 @@ class Sandbox:
 
     # data
     def reset(self) -> None:
-        self.sf.call("POST", "reset")
-        self.ac.call("POST", "reset")
-        self.sf.call("POST", "clock", {"reset": True})
+        self.sf.reset()
+        self.ac.reset()
+        self.sf.reset_clock()  # one clock for both services
 
     def seed_salesforce(self, **counts: int) -> dict[str, Any]:
-        self.sf.call("POST", "reset")
-        result: dict[str, Any] = self.sf.call("POST", "seed", counts)
+        self.sf.reset()
+        result: dict[str, Any] = self.sf.seed(counts)
         return result
 
     def advance_clock(self, seconds: float) -> None:
-        self.sf.call("POST", "clock", {"advance_seconds": seconds})
+        self.sf.advance_clock(seconds)
 
     # measurement
     def cpu_seconds(self) -> float | None:
@@ -77,8 +78,8 @@ class Sandbox:
         return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
     def snapshot(self) -> dict[str, Any]:
-        sf = self.sf.call("GET", "stats")
-        ac = self.ac.call("GET", "stats")
+        sf = self.sf.stats()
+        ac = self.ac.stats()
         return {
             "salesforce_by_path": _flat_calls(sf.get("calls", {})),
             "appcues_calls": int(ac["total_calls"]),
@@ -155,11 +156,7 @@ def write_json(path: Path, value: Any) -> Path:
 
 
 def child_env(sandbox: Sandbox) -> dict[str, str]:
-    env = dict(os.environ)
-    env["REQUESTS_CA_BUNDLE"] = sandbox.ca_bundle
-    env["SSL_CERT_FILE"] = sandbox.ca_bundle
-    env.pop("CURL_CA_BUNDLE", None)
-    return env
+    return ca_environment(sandbox.connection)
 
 
 # --- child processes --------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def seed(sandbox: Sandbox, scale: float = 1.0) -> dict[str, int]:
     counts = {name: max(1, int(n * scale)) for name, n in SEED.items()}
     events = max(1, int(EVENTS * scale))
     sandbox.seed_salesforce(**counts, seed=11)
-    sandbox.ac.call("POST", "reset")
+    sandbox.ac.reset()
     end = datetime.now(UTC) - timedelta(hours=2)  # all events older than any lag or delay
     sandbox.ac.call(
         "POST",

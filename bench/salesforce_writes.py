@@ -23,6 +23,7 @@ from typing import Any
 
 from harness import (
     REPO,
+    ProcessRun,
     Sandbox,
     child_env,
     events_calls,
@@ -114,6 +115,22 @@ def seed(sandbox: Sandbox, users: int) -> None:
     )
 
 
+def run_events_target(
+    sandbox: Sandbox, workdir: Path, label: str, settings: dict[str, Any], data: Path
+) -> tuple[ProcessRun, dict[str, Any]]:
+    """target-salesforce-events on the Singer file `data` (the sandbox's connection plus
+    `settings`), its Salesforce calls measured; fails if the target fails."""
+    config = write_json(
+        workdir / f"{label}-config.json", {**salesforce_settings(sandbox), **settings}
+    )
+    argv = [plugin("target-salesforce-events"), "--config", str(config)]
+    with sandbox.measured() as calls:
+        result = run_pipeline(
+            [(label, argv)], env=child_env(sandbox), workdir=workdir, stdin_path=data
+        )
+    return result.last.check(), calls
+
+
 def run(
     sandbox: Sandbox, workdir: Path, count: int = 10_000, users: int = 1_000, reseed: bool = True
 ) -> dict[str, Any]:
@@ -124,19 +141,13 @@ def run(
     pool = user_pool(users)
     data = workdir / f"events-{count}.jsonl"
     write_singer(data, "appcues_events", EVENT_SCHEMA, "id", events(count, pool, tag))
-    config = write_json(
-        workdir / f"target-events-{count}-config.json",
-        {**salesforce_settings(sandbox), "state_dir": str(workdir / f"state-{count}")},
+    proc, calls = run_events_target(
+        sandbox,
+        workdir,
+        f"target-salesforce-events-{count}",
+        {"state_dir": str(workdir / f"state-{count}")},
+        data,
     )
-    argv = [plugin("target-salesforce-events"), "--config", str(config)]
-    with sandbox.measured() as calls:
-        result = run_pipeline(
-            [(f"target-salesforce-events-{count}", argv)],
-            env=child_env(sandbox),
-            workdir=workdir,
-            stdin_path=data,
-        )
-    proc = result.last.check()
     log = proc.log()
     by_path: dict[str, int] = calls["salesforce_calls_by_path"]
     event_writes = sum(n for p, n in by_path.items() if "composite/sobjects/Event" in p)

@@ -211,10 +211,10 @@ def measure(
     sandbox: Sandbox, workdir: Path, users: list[str], rate: float, seconds: float
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
-    sandbox.ac.call("POST", "reset")
+    sandbox.ac.reset()
     # Real time: earlier sections moved the shared sandbox clock on, and the receiver refuses
     # a delivery whose signed timestamp is outside its window of the local clock.
-    sandbox.sf.call("POST", "clock", {"reset": True})
+    sandbox.sf.reset_clock()
     sandbox.ac.call("POST", "settings", {"rate_limit_per_second": 100_000})
     process, base, url = _receiver(sandbox, workdir)
     try:

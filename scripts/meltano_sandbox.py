@@ -8,7 +8,6 @@ state, run records, ledgers and dead letters in one run directory.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,23 +19,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from plugin_about import ROOT
-from sandbox_env import sandbox_variables
 
 from salesforce_appcues_clients.appcues import AppcuesClient
 from salesforce_appcues_clients.salesforce import SalesforceClient
-from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
+from salesforce_appcues_sandbox.testing import (
+    SandboxControl,
+    appcues_config,
+    meltano_environment,
+    salesforce_config,
+)
 
 MELTANO = Path(sys.executable).parent / "meltano"
 # The tap's lag in the `sandbox` environment (meltano.yml): it reads up to now - 5 s.
 SANDBOX_LAG_SECONDS = 5
 JOBS = ("appcues-to-salesforce", "salesforce-to-appcues")
-# Variables of a user's shell or `.env` that would steer Meltano away from the sandbox.
-_STEERING = (
-    "MELTANO_ENVIRONMENT",
-    "MELTANO_STATE_BACKEND_URI",
-    "MELTANO_DATABASE_URI",
-    "MELTANO_SYS_DIR_ROOT",
-)
 
 
 class MeltanoError(RuntimeError):
@@ -78,12 +74,7 @@ class SandboxProject:
         self.settle_seconds = settle_seconds
         self._last_run_end = 0.0
         self.run_dir = run_dir.resolve()
-        self.variables = sandbox_variables(connection, self.run_dir)
-        self.env = {k: v for k, v in os.environ.items() if k not in _STEERING}
-        self.env.update(self.variables)
-        if sys_dir is not None:
-            self.env["MELTANO_SYS_DIR_ROOT"] = str(sys_dir.resolve())
-        self.env["NO_COLOR"] = "1"
+        self.env = meltano_environment(connection, self.run_dir, sys_dir)
         self.control = {
             name: SandboxControl.of(connection, name, timeout=30)
             for name in ("salesforce", "appcues")

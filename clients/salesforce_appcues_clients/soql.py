@@ -14,12 +14,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from urllib.parse import quote_plus
 
-# Salesforce rejects GET URIs over 16,384 bytes; the rest of the URL needs room too.
+# The one limit every query URL this project builds stays under (IN-list chunks and split
+# SELECT lists alike; docs/sandbox.md, "contract"). Salesforce refuses a GET URI over
+# 16,384 bytes with 414; 431 (header fields too large) has been observed from about 16,088
+# characters, so the limit may count the whole request head: 2 KB of it stays free.
 DEFAULT_MAX_URI_LENGTH = 16_384
-_URL_ALLOWANCE = 400  # scheme, host, port, /services/data/vNN.N/queryAll?q=
-# A SELECT list is split well inside the limit: 431 (header fields too large) has been
-# observed from about 16,088 characters, so the limit may count the whole request head.
-SAFE_URL_LENGTH = DEFAULT_MAX_URI_LENGTH - 2_048
+URL_MARGIN = 2_048
+SAFE_URL_LENGTH = DEFAULT_MAX_URI_LENGTH - URL_MARGIN
+# `in_chunks` is not told the endpoint: room for the scheme, host, port and
+# /services/data/vNN.N/queryAll?q= in front of the query.
+_ENDPOINT_ALLOWANCE = 400
 
 _SIMPLE_ESCAPES = {
     "\\": "\\\\",
@@ -110,16 +114,17 @@ def in_chunks(
     field: str,
     values: Iterable[SoqlValue],
     suffix: str = "",
-    max_uri_length: int = DEFAULT_MAX_URI_LENGTH,
+    max_uri_length: int = SAFE_URL_LENGTH,
 ) -> Iterator[str]:
-    """Complete queries `<prefix> <field> IN (...) <suffix>`, each short enough for a GET URI.
+    """Complete queries `<prefix> <field> IN (...) <suffix>`, each short enough for a GET URI
+    (the whole URL, an endpoint of up to 400 characters included, under `max_uri_length`).
 
     Duplicate values are sent once; no values yields no query at all.
     """
     field_name(field)
     head = f"{select_from_where_prefix.rstrip()} {field} IN ("
     tail = ")" + (f" {suffix.strip()}" if suffix.strip() else "")
-    budget = max_uri_length - _URL_ALLOWANCE - _encoded_length(head) - _encoded_length(tail)
+    budget = max_uri_length - _ENDPOINT_ALLOWANCE - _encoded_length(head) - _encoded_length(tail)
     seen: set[str] = set()
     chunk: list[str] = []
     used = 0

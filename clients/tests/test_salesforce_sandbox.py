@@ -21,6 +21,7 @@ from salesforce_appcues_clients.errors import (
     UncertainWriteError,
 )
 from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_sandbox.salesforce.service import SalesforceService
 from salesforce_appcues_sandbox.server import Sandbox
 
 QUERY_PATH = r"/services/data/v[\d.]+/query"
@@ -295,6 +296,36 @@ def test_in_chunks_queries_find_every_record(sf, sf_control, tag, insert_contact
     for query in soql.in_chunks("SELECT Id FROM Contact WHERE", "Id", ids, max_uri_length=1200):
         found.extend(r["Id"] for r in sf.query(query))
     assert sorted(found) == sorted(ids)
+
+
+def test_in_chunks_fill_query_urls_up_to_the_safe_limit_and_never_to_414(
+    sf, sf_control, tag, insert_contacts
+):
+    """At the default limit each chunk's URL comes close to SAFE_URL_LENGTH and is answered;
+    a chunk sized to the bare 16,384 bytes plus 2 KB is refused with 414, as Salesforce does."""
+    assert SalesforceService.max_request_line == soql.DEFAULT_MAX_URI_LENGTH
+    ids = insert_contacts(sf, tag, 3)
+    # "é" is 6 bytes in a URL (%C3%A9): long values fill a chunk with few of them.
+    names = [tag, *(f"{tag}-{i:04d}-" + "é" * 40 for i in range(1200))]
+    queries = list(soql.in_chunks("SELECT Id FROM Contact WHERE", "LastName", names))
+    assert len(queries) > 2
+    endpoint = "/services/data/v62.0/query"  # the request line's target, before `?q=`
+    lengths = [soql.query_url_length(endpoint, q) for q in queries]
+    assert max(lengths) <= soql.SAFE_URL_LENGTH
+    assert max(lengths) > soql.SAFE_URL_LENGTH - 1_000  # filled, not just short
+    found = [r["Id"] for q in queries for r in sf.query(q)]
+    assert sorted(found) == sorted(ids)
+
+    (too_long, *_) = soql.in_chunks(
+        "SELECT Id FROM Contact WHERE",
+        "LastName",
+        names,
+        max_uri_length=soql.DEFAULT_MAX_URI_LENGTH + soql.URL_MARGIN,
+    )
+    assert soql.query_url_length(endpoint, too_long) > soql.DEFAULT_MAX_URI_LENGTH
+    with pytest.raises(SalesforceError) as refused:
+        list(sf.query(too_long))
+    assert refused.value.status == 414
 
 
 # --- writes ----------------------------------------------------------------------------

@@ -5,6 +5,11 @@
 - `salesforce_login`: a refresh-token login as connectors make it (a counted OAuth call).
 - `salesforce_config` / `appcues_config`: a connection (the `connection` dict of `Sandbox`,
   or the connection file `serve --connection-file` writes) as the plugins' settings.
+- `sandbox_variables` / `meltano_environment`: a connection as the SANDBOX_* variables that
+  meltano.yml's `sandbox` environment reads, and the whole environment of a `meltano` command.
+- `seed_linked` / `seeded_sandbox`: both services seeded with one linked data set.
+- `ca_environment`: the environment of a child process (a plugin, a third-party connector)
+  that trusts the sandbox's CA.
 
 It speaks plain HTTPS with `requests` and imports nothing of the clients or the plugins, so
 every package's tests can use it.
@@ -12,17 +17,29 @@ every package's tests can use it.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import requests
+
+if TYPE_CHECKING:
+    from .server import Sandbox
 
 __all__ = [
     "ControlError",
     "SandboxControl",
     "appcues_config",
+    "ca_environment",
+    "meltano_environment",
     "salesforce_config",
     "salesforce_login",
+    "sandbox_variables",
+    "seed_linked",
+    "seeded_sandbox",
 ]
 
 
@@ -192,3 +209,104 @@ def appcues_config(connection: dict[str, Any], prefix: str = "") -> dict[str, An
         "ca_bundle": str(connection["ca_bundle"]),
     }
     return {prefix + key: value for key, value in config.items()}
+
+
+def ca_environment(
+    connection: dict[str, Any], base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`base` (default: this process's environment) for a child process that must trust the
+    sandbox's CA: requests (REQUESTS_CA_BUNDLE) and OpenSSL (SSL_CERT_FILE) name it, and a
+    CURL_CA_BUNDLE, which requests would prefer, is dropped."""
+    env = dict(os.environ if base is None else base)
+    env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(connection["ca_bundle"])
+    env.pop("CURL_CA_BUNDLE", None)
+    return env
+
+
+# --- connection -> the Meltano project's `sandbox` environment ---------------------------
+# Connection-file key -> the setting it feeds, where the names differ.
+SETTING_ALIASES: dict[str, dict[str, str]] = {"salesforce": {"login_url": "domain"}, "appcues": {}}
+# Variables of a user's shell or `.env` that would steer Meltano away from the sandbox.
+MELTANO_STEERING = (
+    "MELTANO_ENVIRONMENT",
+    "MELTANO_STATE_BACKEND_URI",
+    "MELTANO_DATABASE_URI",
+    "MELTANO_SYS_DIR_ROOT",
+)
+
+
+def _variable(*parts: str) -> str:
+    return "_".join("".join(c if c.isalnum() else "_" for c in p).upper() for p in parts)
+
+
+def sandbox_variables(connection: dict[str, Any], run_dir: Path) -> dict[str, str]:
+    """The SANDBOX_* variables of one connection (scripts/sandbox_env.py prints them).
+
+    Every key becomes SANDBOX_<SERVICE>_<KEY> (SANDBOX_CA_BUNDLE for the top-level CA); a key
+    whose setting has another name gets an alias named after the setting (`login_url` ->
+    SANDBOX_SALESFORCE_DOMAIN, the CA -> SANDBOX_<SERVICE>_CA_BUNDLE). `run_dir` (created)
+    holds what the runs write: the plugins' files (SANDBOX_DIR) and Meltano's system
+    database (MELTANO_DATABASE_URI), so a new sandbox never meets an old one's bookmarks.
+    """
+    run_dir = run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    variables: dict[str, str] = {}
+    ca_bundle = connection.get("ca_bundle")
+    if ca_bundle:
+        variables["SANDBOX_CA_BUNDLE"] = str(ca_bundle)
+    for service, aliases in SETTING_ALIASES.items():
+        section = connection.get(service) or {}
+        for key, value in section.items():
+            if value is None or isinstance(value, (dict, list)):
+                continue
+            variables[_variable("SANDBOX", service, key)] = str(value)
+            if key in aliases:
+                variables[_variable("SANDBOX", service, aliases[key])] = str(value)
+        if ca_bundle:
+            variables[_variable("SANDBOX", service, "ca_bundle")] = str(ca_bundle)
+    variables["SANDBOX_DIR"] = str(run_dir)
+    variables["MELTANO_DATABASE_URI"] = f"sqlite:///{run_dir / 'meltano.db'}"
+    return variables
+
+
+def meltano_environment(
+    connection: dict[str, Any],
+    run_dir: Path,
+    sys_dir: Path | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a `meltano --environment=sandbox` command on this connection:
+    `base` (default: this process's) without the variables that would steer Meltano
+    elsewhere, plus `sandbox_variables`; `sys_dir` moves Meltano's `.meltano`."""
+    env = dict(os.environ if base is None else base)
+    for name in MELTANO_STEERING:
+        env.pop(name, None)
+    env.update(sandbox_variables(connection, run_dir))
+    if sys_dir is not None:
+        env["MELTANO_SYS_DIR_ROOT"] = str(sys_dir.resolve())
+    env["NO_COLOR"] = "1"
+    return env
+
+
+# --- seeding -----------------------------------------------------------------------------
+def seed_linked(
+    connection: dict[str, Any], salesforce_seed: dict[str, Any], **appcues_extra: Any
+) -> None:
+    """Seed both services from one spec (`{"seed": 11, "Account": 12, ...}`): the same seed
+    and counts on both, so Appcues users and Salesforce Contacts/Leads share product ids;
+    `appcues_extra` adds Appcues-only counts (`unknown_users`, `events`)."""
+    seeds = {"salesforce": salesforce_seed, "appcues": {**salesforce_seed, **appcues_extra}}
+    for service, spec in seeds.items():
+        with SandboxControl.of(connection, service) as control:
+            control.seed(spec)
+
+
+@contextmanager
+def seeded_sandbox(salesforce_seed: dict[str, Any], **appcues_extra: Any) -> Iterator[Sandbox]:
+    """A sandbox of its own (other suites reset and fault the shared one), seeded with
+    `seed_linked`; stopped when the block ends."""
+    from .server import Sandbox  # on use: the control client alone needs no server
+
+    with Sandbox() as running:
+        seed_linked(running.connection, salesforce_seed, **appcues_extra)
+        yield running

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from types import FrameType
 from typing import IO, Any, ClassVar
 
@@ -20,6 +21,7 @@ from salesforce_appcues_clients.plugin_kit.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
 )
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError
 from salesforce_appcues_clients.plugin_kit.run_lock import RunLockedError
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine, DeadLetteringReader
 from salesforce_appcues_clients.plugin_kit.target_commands import TargetCommands
@@ -27,6 +29,7 @@ from salesforce_appcues_clients.settings import appcues_properties
 from salesforce_appcues_clients.termination import STOP, Terminated
 
 from .dead_lettering import dead_letter_line
+from .ledger import Ledger
 from .preflight import run_preflight
 from .runtime import Runtime
 from .settings import SettingsError, TargetSettings, target_properties
@@ -100,9 +103,16 @@ class TargetAppcuesProfiles(TargetCommands, Target):
         except Terminated as exc:
             self._end(f"Run {exc}: no STATE beyond the confirmed writes", failed=True)
             sys.exit(exc.exit_code)
-        except TooManyDeadLettersError as exc:
+        except (TooManyDeadLettersError, LocalFileError) as exc:
+            # One line naming the cause (a damaged ledger, a full disk), no traceback.
             self._end(f"Run failed: {exc}", failed=True)
             sys.exit(exc.exit_code)
+        except sqlite3.OperationalError as exc:  # a ledger write: a full disk, an I/O error
+            self.logger.debug("The ledger write failed", exc_info=True)
+            path = Path(self.runtime.settings.state_dir) / Ledger.FILE_NAME
+            failed = LocalFileError(f"setting state_dir: cannot write the ledger {path}: {exc}")
+            self._end(f"Run failed: {failed}", failed=True)
+            sys.exit(failed.exit_code)
         finally:
             self.runtime.run_lock.release()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from types import FrameType
 from typing import IO, Any
@@ -18,6 +19,7 @@ from salesforce_appcues_clients.plugin_kit.dead_letter_threshold import (
     TooManyDeadLettersError,
     threshold_properties,
 )
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError
 from salesforce_appcues_clients.plugin_kit.run_lock import RunLock, RunLockedError
 from salesforce_appcues_clients.plugin_kit.run_summary import log_run_summary
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine, DeadLetteringReader
@@ -82,9 +84,16 @@ class TargetSalesforceEvents(TargetCommands, Target):
         except Terminated as exc:
             self._end(f"Run {exc}: no STATE beyond the confirmed writes")
             sys.exit(exc.exit_code)
-        except TooManyDeadLettersError as exc:
+        except (TooManyDeadLettersError, LocalFileError) as exc:
+            # One line naming the cause (a damaged ledger, a full disk), no traceback.
             self._end(f"Run failed: {exc}")
             sys.exit(exc.exit_code)
+        except sqlite3.OperationalError as exc:  # a ledger write: a full disk, an I/O error
+            self.logger.debug("The ledger write failed", exc_info=True)
+            path = self.loader.settings.ledger_path
+            failed = LocalFileError(f"setting ledger_path: cannot write the ledger {path}: {exc}")
+            self._end(f"Run failed: {failed}")
+            sys.exit(failed.exit_code)
         finally:
             self.run_lock.release()
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from salesforce_appcues_sandbox.testing import SandboxControl
-from target_salesforce_events.pipeline import EventPipeline
 from target_salesforce_events.matching import (
     DEFAULT_MAX_AGE_SECONDS,
     MatchedRecord,
     NoMatch,
     UserMatcher,
 )
+from target_salesforce_events.pipeline import EventPipeline
 
 USER_FIELD = "Product_User_Id__c"
 OBJECTS = ["Contact", "Lead"]

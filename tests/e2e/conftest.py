@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from salesforce_appcues_sandbox.server import Sandbox
-from salesforce_appcues_sandbox.testing import SandboxControl
+from salesforce_appcues_sandbox.testing import seeded_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
@@ -24,19 +24,16 @@ if str(SCRIPTS) not in sys.path:
 
 from meltano_sandbox import SandboxProject  # noqa: E402
 
-# A small linked data set (the demo's is 40 times larger): the same seed and counts on both
-# services, so Appcues users and Salesforce Contacts/Leads share product ids.
+# A small linked data set (the demo's is 40 times larger; tests/orchestration uses it too):
+# Appcues users and Salesforce Contacts/Leads share product ids.
 SALESFORCE_SEED = {"seed": 11, "Account": 12, "Contact": 60, "Lead": 20}
-APPCUES_SEED = {**SALESFORCE_SEED, "unknown_users": 6, "events": 500}
+APPCUES_EXTRA = {"unknown_users": 6, "events": 500}
 
 
 @pytest.fixture(scope="session")
 def e2e_sandbox() -> Iterator[Sandbox]:
     """A sandbox of its own (other tests reset and fault the shared `sandbox` fixture)."""
-    with Sandbox() as running:
-        for service, seed in (("salesforce", SALESFORCE_SEED), ("appcues", APPCUES_SEED)):
-            with SandboxControl.of(running.connection, service) as control:
-                control.seed(seed)
+    with seeded_sandbox(SALESFORCE_SEED, **APPCUES_EXTRA) as running:
         yield running
 
 

@@ -12,6 +12,8 @@ import plugin_about
 import sandbox_env
 from ruamel.yaml import YAML
 
+from salesforce_appcues_sandbox.testing import meltano_environment
+
 CONNECTION = {
     "ca_bundle": "/tmp/sandbox/ca.pem",
     "salesforce": {
@@ -90,3 +92,21 @@ def test_the_scripts_wait_as_long_as_the_sandbox_lag():
 
     tap = sandbox_environment_config()["tap-salesforce-appcues"]
     assert max(int(tap["lag"]), int(tap["appcues_lag"])) <= SANDBOX_LAG_SECONDS
+
+
+def test_meltano_environment_drops_what_would_steer_meltano_away(tmp_path):
+    """A prod shell's Meltano variables never reach a sandbox command."""
+    prod = {
+        "PATH": "/usr/bin",
+        "MELTANO_ENVIRONMENT": "prod",
+        "MELTANO_DATABASE_URI": "postgresql://prod/meltano",
+        "MELTANO_STATE_BACKEND_URI": "s3://prod-state",
+        "MELTANO_SYS_DIR_ROOT": "/srv/prod",
+    }
+    env = meltano_environment(CONNECTION, tmp_path / "run", tmp_path / "sys", base=prod)
+    assert env["PATH"] == "/usr/bin"
+    assert "MELTANO_ENVIRONMENT" not in env
+    assert "MELTANO_STATE_BACKEND_URI" not in env
+    assert env["MELTANO_DATABASE_URI"] == f"sqlite:///{tmp_path / 'run' / 'meltano.db'}"
+    assert env["MELTANO_SYS_DIR_ROOT"] == str(tmp_path / "sys")
+    assert env["SANDBOX_SALESFORCE_DOMAIN"] == CONNECTION["salesforce"]["login_url"]

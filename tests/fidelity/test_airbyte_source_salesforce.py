@@ -10,7 +10,6 @@ values once both sides' spellings are normalised (Airbyte's REST path keeps Sale
 import contextlib
 import io
 import json
-import os
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from salesforce_appcues_sandbox.testing import appcues_config, salesforce_config
+from salesforce_appcues_sandbox.testing import appcues_config, ca_environment, salesforce_config
 from tap_salesforce_appcues.tap import TapSalesforceAppcues
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a first run installs the source
@@ -57,13 +56,8 @@ class AirbyteSource:
                 "stream_slice_step": "P36500D",
             },
         )
-        self.env = {
-            **os.environ,
-            "REQUESTS_CA_BUNDLE": org.ca_bundle,
-            "SSL_CERT_FILE": org.ca_bundle,
-            "SANDBOX_SALESFORCE_LOGIN_URL": info["login_url"],
-        }
-        self.env.pop("CURL_CA_BUNDLE", None)
+        self.env = ca_environment(org.connection)
+        self.env["SANDBOX_SALESFORCE_LOGIN_URL"] = info["login_url"]  # the wrapper's target
 
     def _write(self, name: str, payload: Any) -> Path:
         path = self.workdir / name

@@ -6,7 +6,6 @@ the full sync and the incremental sync run as they would against a real org.
 """
 
 import json
-import os
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from salesforce_appcues_sandbox.common import identities
+from salesforce_appcues_sandbox.testing import ca_environment
 
 HERE = Path(__file__).parent
 REQUIREMENTS = HERE / "tap-salesforce-requirements.txt"
@@ -46,13 +46,8 @@ class Tap:
                 }
             )
         )
-        self.env = {
-            **os.environ,
-            "REQUESTS_CA_BUNDLE": org.ca_bundle,
-            "SSL_CERT_FILE": org.ca_bundle,
-            "SANDBOX_SALESFORCE_LOGIN_URL": info["login_url"],
-        }
-        self.env.pop("CURL_CA_BUNDLE", None)
+        self.env = ca_environment(org.connection)
+        self.env["SANDBOX_SALESFORCE_LOGIN_URL"] = info["login_url"]  # the wrapper's target
 
     def __call__(self, *args):
         done = subprocess.run(

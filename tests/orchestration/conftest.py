@@ -28,9 +28,9 @@ from typing import Any
 
 import psycopg
 import pytest
-import requests
 
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import meltano_environment, seeded_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
@@ -38,7 +38,6 @@ if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
 from meltano_sandbox import parse_run  # noqa: E402
-from sandbox_env import sandbox_variables  # noqa: E402
 
 MELTANO = Path(sys.executable).parent / "meltano"
 DRIVER = Path(__file__).with_name("dagster_driver.py")
@@ -46,9 +45,7 @@ DEFINITIONS = ROOT / "orchestration" / "definitions.py"
 REQUIREMENTS = ROOT / "orchestration" / "requirements.txt"
 # The same linked data set as tests/e2e (product ids shared by both services).
 SALESFORCE_SEED = {"seed": 11, "Account": 12, "Contact": 60, "Lead": 20}
-APPCUES_SEED = {**SALESFORCE_SEED, "unknown_users": 6, "events": 500}
-# Variables of the calling shell that would steer Meltano elsewhere.
-_STEERING = ("MELTANO_ENVIRONMENT", "MELTANO_STATE_BACKEND_URI", "MELTANO_DATABASE_URI")
+APPCUES_EXTRA = {"unknown_users": 6, "events": 500}
 
 
 class PostgresServer:
@@ -145,17 +142,16 @@ class Worker:
         self.logs.mkdir()
         self.runs = 0
         _copy_project(self.project)
-        self.env = {k: v for k, v in os.environ.items() if k not in _STEERING}
-        self.env.update(sandbox_variables(connection, home / "run"))
+        # The sandbox environment as SandboxProject runs it, but the system database (state,
+        # run records) is the shared PostgreSQL one.
+        self.env = meltano_environment(connection, home / "run", home / "sys")
         self.env.update(
             {
                 "MELTANO_ENVIRONMENT": "sandbox",
                 "MELTANO_DATABASE_URI": database_uri,
-                "MELTANO_SYS_DIR_ROOT": str(home / "sys"),
                 "MELTANO_PROJECT_ROOT": str(self.project),
                 "MELTANO_EXECUTABLE": str(MELTANO),
                 "DAGSTER_HOME": str(home / "dagster"),
-                "NO_COLOR": "1",
             }
         )
         # DAGSTER_HOME as docs/operations.md sets it up: the instance config copied in.
@@ -266,17 +262,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="module")
 def orchestration_sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        session = requests.Session()
-        session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
-        for service, seed in (("salesforce", SALESFORCE_SEED), ("appcues", APPCUES_SEED)):
-            response = session.post(
-                running.connection[service]["control_url"] + "/seed",
-                json=seed,
-                verify=running.connection["ca_bundle"],
-                timeout=120,
-            )
-            assert response.status_code == 200, f"seeding {service}: {response.text}"
+    with seeded_sandbox(SALESFORCE_SEED, **APPCUES_EXTRA) as running:
         yield running
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 from meltano_sandbox import SANDBOX_LAG_SECONDS, appcues_client, salesforce_client
 
 from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
+from salesforce_appcues_sandbox.testing import SandboxControl
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -42,10 +42,8 @@ def change_data(sandbox, contacts: int, events: int, title: str) -> None:
     """Edit `contacts` Contacts and track `events` Appcues events for their users."""
     connection = sandbox.connection
     sf, ac = salesforce_client(connection), appcues_client(connection)
-    clock = _control_session(sandbox).get(
-        connection["appcues"]["control_url"].rstrip("/") + "/clock", timeout=30
-    )
-    clock.raise_for_status()
+    with SandboxControl.of(connection, "appcues", timeout=30) as control:
+        now = control.now()  # the sandbox's clock, which the tap's window follows
     try:
         found = list(
             sf.query(
@@ -55,7 +53,6 @@ def change_data(sandbox, contacts: int, events: int, title: str) -> None:
         )
         results = sf.update("Contact", [{"Id": c["Id"], "Title": title} for c in found[:contacts]])
         assert all(r.success for r in results)
-        now = clock.json()["now"]  # the sandbox's clock, which the tap's window follows
         for contact in found[:events]:
             ac.track_event(
                 str(contact[USER_ID]),
@@ -175,12 +172,10 @@ def _received(profiles: dict[str, Any]) -> int:
 
 def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestration_sandbox, rounds):
     a, b = workers
-    salesforce = orchestration_sandbox.connection["salesforce"]["control_url"]
-    session = _control_session(orchestration_sandbox)
+    salesforce = SandboxControl.of(orchestration_sandbox.connection, "salesforce", timeout=30)
     # A's run stalls 40 s on its first Salesforce query, so it is surely in progress.
     rule = {"match": {"path": "/query"}, "action": "latency", "latency_ms": 40000, "times": 1}
-    response = session.post(f"{salesforce}/faults", json={"rules": [rule]}, timeout=30)
-    assert response.status_code < 300, response.text
+    salesforce.faults(rule)
     state_id = STATE_IDS[PROFILES_JOB]
 
     def running() -> int:
@@ -203,7 +198,8 @@ def test_an_overlapping_run_of_one_job_is_refused(workers, postgres, orchestrati
         assert running() == 1, "A's run was still in progress when B was refused"
         output, _ = first.communicate(timeout=600)
     finally:
-        session.delete(f"{salesforce}/faults", timeout=30)
+        salesforce.clear_faults()
+        salesforce.close()
         for proc in (first, second):
             if proc.poll() is None:
                 proc.kill()
@@ -269,13 +265,6 @@ def test_end_state_has_every_profile_and_every_event_once(workers, orchestration
     assert not lost, f"Events lost: {list(lost.items())[:10]}"
     assert not duplicated, f"Events duplicated: {list(duplicated.items())[:10]}"
     assert [i for i, n in ids.items() if n > 1] == [], "an Appcues event id on two Events"
-
-
-def _control_session(sandbox):
-    session = requests.Session()
-    session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
-    session.verify = str(sandbox.connection["ca_bundle"])
-    return session
 
 
 def _appcues_events(ac) -> list[dict[str, Any]]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 from salesforce_appcues_sandbox.server import Sandbox
+from salesforce_appcues_sandbox.testing import seeded_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
@@ -35,7 +34,7 @@ from plugin_about import PLUGINS  # noqa: E402
 
 # Linked data on both services (same seed): Appcues users and Salesforce records share ids.
 SALESFORCE_SEED = {"seed": 17, "Account": 6, "Contact": 30, "Lead": 10}
-APPCUES_SEED = {**SALESFORCE_SEED, "unknown_users": 3, "events": 120}
+APPCUES_EXTRA = {"unknown_users": 3, "events": 120}
 
 
 @pytest.fixture(scope="session")
@@ -89,31 +88,14 @@ def wheel_venvs(
     return venvs
 
 
-@contextmanager
-def seeded_sandbox() -> Iterator[Sandbox]:
-    """A seeded sandbox of its own (other suites reset and fault the shared one)."""
-    with Sandbox() as running:
-        session = requests.Session()
-        session.trust_env = False  # this machine presets REQUESTS_CA_BUNDLE
-        for service, seed in (("salesforce", SALESFORCE_SEED), ("appcues", APPCUES_SEED)):
-            response = session.post(
-                running.connection[service]["control_url"] + "/seed",
-                json=seed,
-                verify=running.connection["ca_bundle"],
-                timeout=120,
-            )
-            assert response.status_code == 200, f"seeding {service}: {response.text}"
-        yield running
-
-
 @pytest.fixture(scope="session")
 def packaging_sandbox() -> Iterator[Sandbox]:
-    with seeded_sandbox() as running:
+    with seeded_sandbox(SALESFORCE_SEED, **APPCUES_EXTRA) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def meltano_sandbox() -> Iterator[Sandbox]:
     """The user project's own: its runs must find the events not yet written."""
-    with seeded_sandbox() as running:
+    with seeded_sandbox(SALESFORCE_SEED, **APPCUES_EXTRA) as running:
         yield running

@@ -21,10 +21,11 @@ from typing import Any
 import plugin_about
 import plugin_definitions
 import pytest
-import requests
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging_env import CONSTRAINTS, ROOT, fresh_venv, git_url, run, uv_install, uv_pip
+
+from salesforce_appcues_sandbox.testing import SandboxControl, appcues_config, salesforce_config
 
 # Session fixtures build and install in their first test: more than the default 300 s on a
 # busy 2-core runner.
@@ -194,38 +195,8 @@ def _pipe(tap: list[str | Path], target: list[str | Path], workdir: Path) -> tup
 
 
 def _stats(sandbox, service: str) -> dict[str, Any]:
-    session = requests.Session()
-    session.trust_env = False
-    response = session.get(
-        sandbox.connection[service]["control_url"] + "/stats",
-        verify=sandbox.connection["ca_bundle"],
-        timeout=30,
-    )
-    response.raise_for_status()
-    stats: dict[str, Any] = response.json()
-    return stats
-
-
-def _salesforce(connection: dict[str, Any]) -> dict[str, Any]:
-    sf = connection["salesforce"]
-    return {
-        "domain": sf["login_url"],
-        "client_id": sf["client_id"],
-        "client_secret": sf["client_secret"],
-        "refresh_token": sf["refresh_token"],
-        "ca_bundle": str(connection["ca_bundle"]),
-    }
-
-
-def _appcues(connection: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    ac = connection["appcues"]
-    return {
-        f"{prefix}base_url": ac["base_url"],
-        f"{prefix}account_id": ac["account_id"],
-        f"{prefix}api_key": ac["api_key"],
-        f"{prefix}api_secret": ac["api_secret"],
-        f"{prefix}ca_bundle": str(connection["ca_bundle"]),
-    }
+    with SandboxControl.of(sandbox.connection, service, timeout=30) as control:
+        return control.stats()
 
 
 def test_installed_wheels_sync_appcues_events_to_salesforce(
@@ -233,8 +204,8 @@ def test_installed_wheels_sync_appcues_events_to_salesforce(
 ):
     """The tap on Appcues settings alone (no Salesforce login) into the events target."""
     connection = packaging_sandbox.connection
-    tap_cfg = {**_appcues(connection, "appcues_"), "appcues_lag": 1}
-    target_cfg = {**_salesforce(connection), "state_dir": str(tmp_path / "state")}
+    tap_cfg = {**appcues_config(connection, "appcues_"), "appcues_lag": 1}
+    target_cfg = {**salesforce_config(connection), "state_dir": str(tmp_path / "state")}
     before = int(_stats(packaging_sandbox, "salesforce")["records"].get("Event", 0))
     tap_log, target_log = _pipe(
         [wheel_venvs["tap-salesforce-appcues"] / "tap-salesforce-appcues",
@@ -254,14 +225,14 @@ def test_installed_wheels_sync_salesforce_records_to_appcues(
     """The tap on Salesforce settings alone (no appcues_events stream) into the profiles target."""
     connection = packaging_sandbox.connection
     tap_cfg = {
-        **_salesforce(connection),
+        **salesforce_config(connection),
         "user_objects": ["Contact", "Lead"],
         "account_object": "Account",
         "relationship_fields": {"Contact": ["Account.Product_Account_Id__c"]},
         "lag": 1,
     }
     target_cfg = {
-        **_appcues(connection),
+        **appcues_config(connection),
         "user_group_field": "Account.Product_Account_Id__c",
         "state_dir": str(tmp_path / "state"),
     }

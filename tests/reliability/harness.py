@@ -108,6 +108,16 @@ class ScenarioFigures:
     dead_lettered: int = 0
     checked: int = 0  # source records / events compared with the destination
 
+    def record(self, result: CheckResult, dead_lettered: int | None = None) -> None:
+        """Count a check of the destination (`dead_lettered`: when the result's own count is
+        not the one to report), then fail on anything lost or duplicated."""
+        self.checked += result.checked
+        self.lost += len(result.lost)
+        self.duplicates += len(result.duplicates)
+        self.dead_lettered += result.dead_lettered if dead_lettered is None else dead_lettered
+        assert not result.lost, str(result)
+        assert not result.duplicates, str(result)
+
 
 @dataclass
 class Figures:
@@ -735,6 +745,8 @@ class Harness:
     check_profiles = staticmethod(check_profiles)
     check_events = staticmethod(check_events)
     verification_clients = staticmethod(verification_clients)
+    appcues_events = staticmethod(appcues_events)
+    event_names = DEFAULT_EVENT_NAMES
     feed_target = staticmethod(feed_target)
     remember = staticmethod(remember)
     debug_env = DEBUG_ENV

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,17 @@ def assert_refused(done, *needles: str) -> None:
     output = done.stdout + done.stderr
     for needle in needles:
         assert needle in output, f"{needle!r} not in:\n{output[-3000:]}"
+
+
+def assert_failed_in_one_line(done, *needles: str) -> None:
+    """Exit 1 (docs/operations.md, "Exit codes"), the cause on the last error line, no
+    traceback."""
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if "| ERROR" in line]
+    assert errors and "Run failed: " in errors[-1], done.stderr[-3000:]
+    for needle in needles:
+        assert needle in errors[-1], f"{needle!r} not in {errors[-1]!r}"
 
 
 def tap_config(world, **overrides):
@@ -114,11 +126,7 @@ PROFILE_LINES = "\n".join(
 
 
 def no_events(world) -> bool:
-    sf, _ = H.verification_clients(world)
-    try:
-        return sf.query_count("SELECT COUNT() FROM Event") == 0
-    finally:
-        sf.close()
+    return event_ids_in_salesforce(world) == 0
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +461,7 @@ def test_events_target_damaged_ledger_stops_and_names_the_file(seeded, tmp_path)
     done = run_plugin(
         "target-salesforce-events", events_config(seeded, tmp_path), tmp_path, stdin=EVENT_LINES
     )
-    assert_refused(done, str(ledger), "backup", "local_ledger")
+    assert_failed_in_one_line(done, str(ledger), "backup", "local_ledger")
     assert '"bookmarks"' not in done.stdout
     assert no_events(seeded)
     assert ledger.read_bytes().startswith(b"SQLite format 3\x00\x07")  # left as it was
@@ -552,5 +560,138 @@ def test_disk_full_on_dead_letters_names_the_path(seeded, tmp_path, executable):
         config = profiles_config(seeded, tmp_path, dead_letter_path="/dev/full")
         stdin = _profile_lines("")  # a blank id: dead-lettered
     done = run_plugin(executable, config, tmp_path, stdin=stdin)
-    assert_refused(done, "dead_letter_path", "/dev/full", "disk is full")
+    assert_failed_in_one_line(done, "dead_letter_path", "/dev/full", "disk is full")
     assert '"bookmarks"' not in done.stdout
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (ENOSPC on write)")
+def test_events_target_ledger_on_a_full_disk_fails_in_one_line(seeded, tmp_path):
+    """SQLite's first write to /dev/full gets ENOSPC, as on a full disk."""
+    config = events_config(seeded, tmp_path, ledger_path="/dev/full")
+    done = run_plugin("target-salesforce-events", config, tmp_path, stdin=EVENT_LINES)
+    assert_failed_in_one_line(done, "ledger_path", "/dev/full", "disk is full")
+    assert '"bookmarks"' not in done.stdout
+    assert no_events(seeded)
+
+
+def _event_lines(first: int, count: int) -> str:
+    """`count` integration events of seeded users, then a STATE."""
+    schema = json.loads(EVENT_LINES.splitlines()[0])
+    records = [
+        {
+            "type": "RECORD",
+            "stream": "appcues_events",
+            "record": {
+                "id": f"evt-ledger-full-{i}",
+                "name": "appcues:goal_reached",
+                "timestamp": "2026-01-02T00:00:00Z",
+                "user_id": f"usr_c{i % 4 + 1:07d}",
+            },
+        }
+        for i in range(first, first + count)
+    ]
+    state = {"type": "STATE", "value": {"bookmarks": {"batch": first + count}}}
+    return "\n".join(json.dumps(m) for m in [schema, *records, state])
+
+
+def _run_with_file_size_limit(
+    executable: str, config: dict, tmp_path: Path, stdin: str, limit: int | None
+) -> subprocess.CompletedProcess:
+    """A target whose files cannot grow past `limit` bytes (RLIMIT_FSIZE: the kernel answers
+    EFBIG as a full disk answers ENOSPC; CPython ignores SIGXFSZ)."""
+    path = tmp_path / f"{executable}.json"
+    path.write_text(json.dumps(config))
+
+    def apply_limit() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run(
+        [BIN / executable, "--config", path],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        # A limited run at the default log level: DEBUG adds the traceback on purpose.
+        env={**os.environ, **H.debug_env} if limit is None else None,
+        cwd=tmp_path,
+        preexec_fn=apply_limit,
+        check=False,
+    )
+    H.remember(f"{executable} (file size limit {limit})", done.stdout + done.stderr)
+    return done
+
+
+# Room for SQLite's 32 KiB shared-memory index, not for a batch's ledger writes.
+FULL_DISK = 48 * 1024
+
+
+@pytest.mark.timeout(600)
+def test_events_ledger_write_on_a_full_disk_fails_in_one_line_and_the_rerun_writes_once(
+    seeded, tmp_path
+):
+    """The ledger cannot grow mid-run, under the local_ledger strategy, whose only defence
+    against duplicates is that file: one line, exit 1, no STATE; the run after space is
+    freed writes every event exactly once."""
+    config = events_config(seeded, tmp_path, event_id_field="")
+    ledger = tmp_path / "state" / "ledger.sqlite3"
+    before = event_ids_in_salesforce(seeded)
+
+    def run(stdin: str, limit: int | None = None) -> subprocess.CompletedProcess:
+        return _run_with_file_size_limit("target-salesforce-events", config, tmp_path, stdin, limit)
+
+    first = run(_event_lines(0, 50))  # the ledger exists, as after earlier runs
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert event_ids_in_salesforce(seeded) == before + 50
+
+    full = run(_event_lines(1000, 300), FULL_DISK)
+    assert_failed_in_one_line(full, "ledger", str(ledger))
+    assert '"bookmarks"' not in full.stdout
+    # The case that matters: Salesforce confirmed inserts the ledger could not record.
+    assert event_ids_in_salesforce(seeded) > before + 50
+
+    again = run(_event_lines(1000, 300))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert '"batch": 1300' in again.stdout
+    assert event_ids_in_salesforce(seeded) == before + 350  # none twice, none missing
+
+
+def test_profiles_ledger_write_on_a_full_disk_fails_in_one_line(seeded, tmp_path):
+    config = profiles_config(seeded, tmp_path)
+    ledger = tmp_path / "state" / "appcues-profiles-ledger.sqlite3"
+    users = [f"usr-ledger-full-{i}" for i in range(300)]
+    first = _run_with_file_size_limit(
+        "target-appcues-profiles", config, tmp_path, _profile_lines(*users[:50]), None
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    full = _run_with_file_size_limit(
+        "target-appcues-profiles", config, tmp_path, _profile_lines(*users), FULL_DISK
+    )
+    assert_failed_in_one_line(full, "state_dir", "ledger", str(ledger))
+    assert '"bookmarks"' not in full.stdout
+    again = _run_with_file_size_limit(
+        "target-appcues-profiles", config, tmp_path, _profile_lines(*users), None
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
+def test_profiles_target_unopenable_ledger_fails_in_one_line(seeded, tmp_path):
+    """A folder where the ledger file belongs (chmod would not stop root): SQLite cannot open
+    it, and nothing is set aside or written."""
+    ledger = tmp_path / "state" / "appcues-profiles-ledger.sqlite3"
+    ledger.mkdir(parents=True)
+    user = "usr-ledger-unopenable-1"
+    done = run_plugin(
+        "target-appcues-profiles",
+        profiles_config(seeded, tmp_path),
+        tmp_path,
+        stdin=_profile_lines(user),
+    )
+    assert_failed_in_one_line(done, "state_dir", str(ledger), "cannot open the ledger")
+    assert '"bookmarks"' not in done.stdout
+    assert ledger.is_dir() and not list(ledger.parent.glob("*.damaged-*"))
+    _, ac = H.verification_clients(seeded)
+    try:
+        assert ac.get_user_profile(user) is None
+    finally:
+        ac.close()

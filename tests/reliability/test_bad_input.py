@@ -10,21 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from tap_salesforce_appcues.events import EVENT_SCHEMA  # what the tap sends
+
 H = SimpleNamespace()
 
-EVENT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "user_id": {"type": ["string", "null"]},
-        "group_id": {"type": ["string", "null"]},
-        "attributes": {"type": "object", "additionalProperties": True},
-        "context": {"type": "object"},
-    },
-    "required": ["id", "name", "timestamp"],
-}
 # Product ids that must only ever match themselves: quotes, backslashes, SOQL syntax and
 # wildcards, unicode, case.
 HOSTILE_IDS = [

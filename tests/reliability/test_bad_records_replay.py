@@ -16,18 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from tap_salesforce_appcues.events import EVENT_SCHEMA  # what the tap sends
+
 H = SimpleNamespace()
 
-EVENT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "user_id": {"type": ["string", "null"]},
-        "attributes": {"type": "object"},
-    },
-}
 CONTACT_SCHEMA = {
     "type": "object",
     "properties": {

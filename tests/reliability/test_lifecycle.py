@@ -22,6 +22,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tap_salesforce_appcues.events import EVENT_SCHEMA  # what the tap sends
+
 pytestmark = pytest.mark.slow
 
 H = SimpleNamespace()
@@ -30,16 +32,6 @@ SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"
 EXIT_LOCKED = 75
 EXIT_TOO_MANY_DEAD_LETTERS = 65
 
-EVENT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "user_id": {"type": ["string", "null"]},
-        "attributes": {"type": "object", "additionalProperties": True},
-    },
-}
 CONTACT_SCHEMA = {
     "type": "object",
     "properties": {

@@ -22,6 +22,7 @@ import pytest
 
 from salesforce_appcues_sandbox.server import Sandbox
 from salesforce_appcues_sandbox.testing import SandboxControl, salesforce_config
+from tap_salesforce_appcues.events import EVENT_SCHEMA  # what the tap sends
 
 pytestmark = pytest.mark.slow
 
@@ -31,19 +32,6 @@ ROUNDS = 10
 # older one. Matched exactly: a bare "refused" also occurs in setting descriptions, which the
 # SDK dumps at DEBUG level with the config schema.
 FALLBACK = b"refresh token (invalid_grant); trying the"
-EVENT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "user_id": {"type": ["string", "null"]},
-        "group_id": {"type": ["string", "null"]},
-        "attributes": {"type": "object", "additionalProperties": True},
-        "context": {"type": "object"},
-    },
-    "required": ["id", "name", "timestamp"],
-}
 
 
 @pytest.fixture(scope="module")

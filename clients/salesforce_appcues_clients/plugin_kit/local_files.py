@@ -29,6 +29,8 @@ _ADVICE = {
 class LocalFileError(RuntimeError):
     """A local file or folder the run needs cannot be used; the message says which and why."""
 
+    exit_code = 1  # docs/operations.md, "Exit codes": a failed run, the log names the cause
+
 
 def describe(exc: OSError, path: str | Path, setting: str, purpose: str) -> str:
     cause = _ADVICE.get(exc.errno or 0) or (
