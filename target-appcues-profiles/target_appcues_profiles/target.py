@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.plugin_base import _ConfigInput
 from singer_sdk.sinks import Sink
 
 from salesforce_appcues_clients.errors import ConfigurationError
@@ -109,15 +108,15 @@ class TargetAppcuesProfiles(TargetCommands, TargetRun, Target):
         "exit: 0 ready, 1 not."
     )
 
+    CHECK_VALIDATES_CONFIG = False  # a check opens no ledger; `preflight` checks the settings
+
     @classmethod
-    def run_check(cls, config: _ConfigInput) -> int:
-        # validate_config=False: a check opens no ledger; the settings are still validated.
-        target = cls(config=config.config, validate_config=False, parse_env_config=config.parse_env)
+    def preflight(cls, config: dict[str, Any]) -> int:
         try:
-            TargetSettings.from_config(target.config)
+            TargetSettings.from_config(config)
         except SettingsError as exc:
             return report([Finding(FAIL, "settings", str(exc))], {"appcues": 0})
-        findings, calls = run_preflight(target.config)
+        findings, calls = run_preflight(config)
         return report(findings, calls)
 
 

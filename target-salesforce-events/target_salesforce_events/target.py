@@ -6,7 +6,6 @@ from typing import Any
 
 from singer_sdk import Target
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.plugin_base import _ConfigInput
 
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.plugin_kit.checks import report
@@ -86,13 +85,7 @@ class TargetSalesforceEvents(TargetCommands, TargetRun, Target):
     )
 
     @classmethod
-    def run_check(cls, config: _ConfigInput) -> int:
-        target = cls(config=config.config, validate_config=True, parse_env_config=config.parse_env)
-        return cls.preflight(dict(target.config))
-
-    @classmethod
     def preflight(cls, config: dict[str, Any]) -> int:
-        """Print the preflight findings; 0 when the config can run, else 1."""
         findings, calls = run_preflight(config, EventSettings.from_config(config))
         return report(findings, {"salesforce": calls})
 
