@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from salesforce_appcues_clients.plugin_kit.local_files import (
     LocalFileError,
-    check_file_path,
     check_folder_path,
+    check_state_file,
 )
 from salesforce_appcues_clients.settings import schema_defaults
 
@@ -241,9 +241,7 @@ class TargetSettings:
             ),
         )
         try:
-            check_file_path(
-                settings.dead_letter_path, "dead_letter_path" if dead_letters else "state_dir"
-            )
+            check_state_file(settings.dead_letter_path, config, "dead_letter_path")
         except LocalFileError as exc:
             raise SettingsError(str(exc)) from None
         return settings

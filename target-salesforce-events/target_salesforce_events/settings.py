@@ -16,8 +16,8 @@ from salesforce_appcues_clients.appcues_events import (
 )
 from salesforce_appcues_clients.plugin_kit.local_files import (
     LocalFileError,
-    check_file_path,
     check_folder_path,
+    check_state_file,
 )
 from salesforce_appcues_clients.settings import schema_defaults
 
@@ -311,13 +311,8 @@ class EventSettings:
             ),
         )
         try:
-            check_file_path(
-                settings.ledger_path, "ledger_path" if config.get("ledger_path") else "state_dir"
-            )
-            check_file_path(
-                settings.dead_letter_path,
-                "dead_letter_path" if config.get("dead_letter_path") else "state_dir",
-            )
+            check_state_file(settings.ledger_path, config, "ledger_path")
+            check_state_file(settings.dead_letter_path, config, "dead_letter_path")
         except LocalFileError as exc:
             raise SettingsError(str(exc)) from None
         return settings

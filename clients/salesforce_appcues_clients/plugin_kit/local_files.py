@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,6 +60,12 @@ def check_file_path(path: str | Path, setting: str) -> None:
                     f"setting {setting}: cannot create {target}: {parent} is a file, not a folder"
                 )
             break
+
+
+def check_state_file(path: str | Path, config: Mapping[str, object], setting: str) -> None:
+    """`check_file_path` for a file that defaults to one in the state folder: the error names
+    `setting` when the config sets it, else `state_dir` (whose default file it then is)."""
+    check_file_path(path, setting if config.get(setting) else "state_dir")
 
 
 def check_folder_path(path: str | Path, setting: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, check_file_path
+from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, check_state_file
 from salesforce_appcues_clients.settings import salesforce_properties, schema_defaults
 
 from ..settings import SettingsError, target_properties
@@ -205,10 +205,7 @@ class WebhookSettings:
             max_body_bytes=int(given("webhook_max_body_bytes")),
         )
         try:
-            check_file_path(
-                settings.spool_path,
-                "webhook_spool_path" if config.get("webhook_spool_path") else "state_dir",
-            )
+            check_state_file(settings.spool_path, config, "webhook_spool_path")
         except LocalFileError as exc:
             raise SettingsError(str(exc)) from None
         return settings
