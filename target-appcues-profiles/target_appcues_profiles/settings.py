@@ -12,7 +12,12 @@ from salesforce_appcues_clients.plugin_kit.local_files import (
     check_folder_path,
     check_state_file,
 )
-from salesforce_appcues_clients.settings import schema_defaults
+from salesforce_appcues_clients.settings import (
+    GROUP_ID_FIELD,
+    USER_ID_FIELD,
+    USER_OBJECTS,
+    schema_defaults,
+)
 
 from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
 
@@ -29,7 +34,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
         "user_streams": {
             **strings,
             "title": "User streams",
-            "default": ["Contact", "Lead"],
+            "default": list(USER_OBJECTS),
             "description": "Streams whose records become Appcues user profiles.",
         },
         "group_streams": {
@@ -41,7 +46,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
         "user_id_field": {
             "type": "string",
             "title": "User id field",
-            "default": "Product_User_Id__c",
+            "default": USER_ID_FIELD,
             "description": (
                 "Field holding the id the product passes to `Appcues.identify()`. Must be text "
                 "(integers are accepted as their decimal text)."
@@ -50,7 +55,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
         "group_id_field": {
             "type": "string",
             "title": "Group id field",
-            "default": "Product_Account_Id__c",
+            "default": GROUP_ID_FIELD,
             "description": "Field holding the id the product passes to `Appcues.group()`.",
         },
         "id_fields": {

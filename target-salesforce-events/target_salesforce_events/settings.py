@@ -19,7 +19,7 @@ from salesforce_appcues_clients.plugin_kit.local_files import (
     check_folder_path,
     check_state_file,
 )
-from salesforce_appcues_clients.settings import schema_defaults
+from salesforce_appcues_clients.settings import USER_ID_FIELD, USER_OBJECTS, schema_defaults
 
 EVENT_PART, NPS_PART = "event", "nps"  # an event's effects (also dead letters' `part`)
 
@@ -47,13 +47,13 @@ def target_properties() -> dict[str, Any]:
         "user_objects": {
             **_STRINGS,
             "title": "User objects",
-            "default": ["Contact", "Lead"],
+            "default": list(USER_OBJECTS),
             "description": "Objects searched for the event's user, in priority order.",
         },
         "user_id_field": {
             **_STRING,
             "title": "User id field",
-            "default": "Product_User_Id__c",
+            "default": USER_ID_FIELD,
             "description": "Text field on each user object holding the Appcues user id. "
             "For a numeric id, create a formula field TEXT(<field>) and name it here.",
         },
