@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from salesforce_appcues_clients.plugin_kit.local_files import (
-    LocalFileError,
+    as_setting_error,
     check_folder_path,
     check_state_file,
 )
@@ -219,10 +219,8 @@ class TargetSettings:
         state_dir = Path(str(get("state_dir"))).expanduser()
         dead_letters = config.get("dead_letter_path")
         group_field = config.get("user_group_field") or None
-        try:
+        with as_setting_error(SettingsError):
             check_folder_path(state_dir, "state_dir")
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
         settings = cls(
             user_streams=users,
             group_streams=groups,
@@ -245,10 +243,8 @@ class TargetSettings:
                 else state_dir / DEAD_LETTER_FILE
             ),
         )
-        try:
+        with as_setting_error(SettingsError):
             check_state_file(settings.dead_letter_path, config, "dead_letter_path")
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
         return settings
 
     def stream_kind(self, stream_name: str) -> StreamKind | None:

@@ -15,7 +15,7 @@ from salesforce_appcues_clients.appcues_events import (
     NPS_EVENTS,
 )
 from salesforce_appcues_clients.plugin_kit.local_files import (
-    LocalFileError,
+    as_setting_error,
     check_folder_path,
     check_state_file,
 )
@@ -279,10 +279,8 @@ class EventSettings:
         objects = tuple(given("user_objects"))
         if not objects:
             raise SettingsError("setting user_objects: name at least one object, e.g. Contact")
-        try:
+        with as_setting_error(SettingsError):
             check_folder_path(state_dir, "state_dir")
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
         settings = cls(
             user_objects=objects,
             user_id_field=str(given("user_id_field")),
@@ -310,11 +308,9 @@ class EventSettings:
                 config.get("bulk_threshold"), defaults["bulk_threshold"]
             ),
         )
-        try:
+        with as_setting_error(SettingsError):
             check_state_file(settings.ledger_path, config, "ledger_path")
             check_state_file(settings.dead_letter_path, config, "dead_letter_path")
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
         return settings
 
     def writes_event(self, name: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,6 +44,16 @@ def local_file_errors(path: str | Path, setting: str, purpose: str) -> Iterator[
         yield
     except OSError as exc:
         raise LocalFileError(describe(exc, path, setting, purpose)) from exc
+
+
+@contextmanager
+def as_setting_error(error: Callable[[str], Exception]) -> Iterator[None]:
+    """A LocalFileError inside the block (a path checked at start) raised as the plugin's own
+    settings error, with the same one-line message."""
+    try:
+        yield
+    except LocalFileError as exc:
+        raise error(str(exc)) from None
 
 
 def check_file_path(path: str | Path, setting: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, check_state_file
+from salesforce_appcues_clients.plugin_kit.local_files import as_setting_error, check_state_file
 from salesforce_appcues_clients.settings import salesforce_properties, schema_defaults
 
 from ..settings import SettingsError, target_properties
@@ -204,10 +204,8 @@ class WebhookSettings:
             run_seconds=float(get("webhook_run_seconds")),
             max_body_bytes=int(given("webhook_max_body_bytes")),
         )
-        try:
+        with as_setting_error(SettingsError):
             check_state_file(settings.spool_path, config, "webhook_spool_path")
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
         return settings
 
 
