@@ -52,3 +52,48 @@ def event_id(user_id: str | None, name: str, timestamp: str, attributes: Mapping
         default=str,
     )
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, canonical))
+
+
+def record_fields(
+    source: Mapping[str, Any], timestamp: Any, *, url_keys: tuple[str, ...] = ("url",)
+) -> dict[str, Any]:
+    """An `appcues_events` record without its id, read the same way from an analytics row
+    (the tap) and a webhook payload (the receiver): name, the given timestamp, user and group
+    ids as text, attributes, and context {url, title}. Attributes and context may come as
+    objects or as JSON text (anything else is {}); the url falls back to the source's own
+    `url_keys`, the title to the identity's `_currentPageTitle`."""
+    attributes = as_object(source.get("attributes"))
+    context = as_object(source.get("context"))
+    identity = as_object(attributes.get("_identity"))
+    fallback_url = (text_or_none(source.get(key)) for key in url_keys)
+    return {
+        "name": str(source.get("name") or ""),
+        "timestamp": timestamp,
+        "user_id": text_or_none(source.get("user_id")),
+        "group_id": text_or_none(source.get("group_id")),
+        "attributes": attributes,
+        "context": {
+            "url": text_or_none(context.get("url")) or next(filter(None, fallback_url), None),
+            "title": (
+                text_or_none(context.get("title"))
+                or text_or_none(identity.get("_currentPageTitle"))
+            ),
+        },
+    }
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """An object, or JSON text of one, as a dict; anything else -> {}."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def text_or_none(value: Any) -> str | None:
+    """Text as is, other values as their text; None and "" -> None."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)

@@ -28,6 +28,13 @@ JWT_AUDIENCE_SANDBOX = "https://test.salesforce.com"
 API_VERSION_FORM = re.compile(r"[vV]?\d{2,3}\.0")
 APPCUES_REGIONS = {"us": "https://api.appcues.com", "eu": "https://api.eu.appcues.com"}
 
+# The org's conventions every plugin defaults to: the objects whose records are Appcues users
+# (in priority order), and the Text fields holding the ids the product passes to
+# `Appcues.identify()` and `Appcues.group()`.
+USER_OBJECTS = ("Contact", "Lead")
+USER_ID_FIELD = "Product_User_Id__c"
+GROUP_ID_FIELD = "Product_Account_Id__c"
+
 
 def _secret(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "secret": True, "writeOnly": True}

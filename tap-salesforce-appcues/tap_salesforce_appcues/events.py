@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from salesforce_appcues_clients.appcues_events import APPCUES_EVENT_PREFIX
+from salesforce_appcues_clients.appcues_events import (
+    APPCUES_EVENT_PREFIX,
+    record_fields,
+    text_or_none,
+)
 
 # The id is shared with the webhook receiver: one event, one id, whichever path it takes.
 from salesforce_appcues_clients.appcues_events import event_id as event_id
@@ -38,41 +41,15 @@ EVENT_SCHEMA: dict[str, Any] = {
 }
 
 
-def _as_object(value: Any) -> dict[str, Any]:
-    """Attributes/context may come back as objects or as JSON text; anything else -> {}."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
 def event_record(row: Mapping[str, Any]) -> dict[str, Any]:
     """One analytics row as an `appcues_events` record."""
-    name = str(row.get("name") or "")
     timestamp = canonical_datetime(str(row["timestamp"]))
-    attributes = _as_object(row.get("attributes"))
-    context = _as_object(row.get("context"))
-    identity = _as_object(attributes.get("_identity"))
-    user_id = _text(row.get("user_id"))
-    url = _text(context.get("url")) or _text(row.get("url")) or _text(row.get("context_url"))
-    title = _text(context.get("title")) or _text(identity.get("_currentPageTitle"))
-    store_id = _text(row.get("id"))
+    record = record_fields(row, timestamp, url_keys=("url", "context_url"))
+    store_id = text_or_none(row.get("id"))
     return {
-        "id": store_id or event_id(user_id, name, timestamp, attributes),
-        "name": name,
-        "timestamp": timestamp,
-        "user_id": user_id,
-        "group_id": _text(row.get("group_id")),
-        "attributes": attributes,
-        "context": {"url": url, "title": title},
+        "id": store_id
+        or event_id(record["user_id"], record["name"], timestamp, record["attributes"]),
+        **record,
     }
 
 

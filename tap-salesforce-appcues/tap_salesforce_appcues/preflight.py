@@ -29,14 +29,14 @@ from salesforce_appcues_clients.plugin_kit.checks import (
     Finding,
 )
 
+# The id fields the targets read by default (user_id_field, group_id_field): a Text field,
+# or a TEXT() formula over a number, since Appcues ids are matched as text.
+from salesforce_appcues_clients.settings import GROUP_ID_FIELD, USER_ID_FIELD
+
 from .events import ANALYTICS_COLUMNS, name_conditions, spec_time
 from .run_context import RunContext
 from .schema_mapping import ObjectInfo, SchemaMappingError
 
-# The id fields the targets read by default (user_id_field, group_id_field): a Text field,
-# or a TEXT() formula over a number, since Appcues ids are matched as text.
-USER_ID_FIELD = "Product_User_Id__c"
-GROUP_ID_FIELD = "Product_Account_Id__c"
 # Below this share of the org's daily API requests left before quota_percent_total, warn.
 QUOTA_WARN_MARGIN = 10.0
 

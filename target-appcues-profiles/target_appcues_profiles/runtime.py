@@ -36,7 +36,6 @@ class Runtime:
         self.dead_letters = DeadLetterFile(self.settings.dead_letter_path)
         self.summary = RunSummary()
         self.threshold = DeadLetterThreshold.from_config(config)
-        self.records_read = 0  # RECORD messages and unreadable lines: the threshold's base
         self.request_slots = threading.Semaphore(self.settings.max_concurrency)
         self.import_contract = ImportContract()  # what this run learnt about imports
         self._client: AppcuesClient | None = None
@@ -66,9 +65,6 @@ class Runtime:
     def report(self) -> dict[str, Any]:
         self._settle_summary()
         return self.summary.details()
-
-    def check_dead_letter_threshold(self) -> None:
-        self.threshold.check(self.dead_letters.total, self.records_read)
 
     def log_summary(self, logger: logging.Logger, *, failed: bool = False) -> None:
         """Logs the summary once per run (a failing batch logs it before the error)."""

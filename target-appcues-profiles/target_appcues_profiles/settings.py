@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from salesforce_appcues_clients.plugin_kit.local_files import (
-    LocalFileError,
-    check_file_path,
+    as_setting_error,
     check_folder_path,
+    check_state_file,
 )
-from salesforce_appcues_clients.settings import schema_defaults
+from salesforce_appcues_clients.settings import (
+    GROUP_ID_FIELD,
+    USER_ID_FIELD,
+    USER_OBJECTS,
+    schema_defaults,
+)
 
 from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
 
@@ -29,7 +34,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
         "user_streams": {
             **strings,
             "title": "User streams",
-            "default": ["Contact", "Lead"],
+            "default": list(USER_OBJECTS),
             "description": "Streams whose records become Appcues user profiles.",
         },
         "group_streams": {
@@ -41,7 +46,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
         "user_id_field": {
             "type": "string",
             "title": "User id field",
-            "default": "Product_User_Id__c",
+            "default": USER_ID_FIELD,
             "description": (
                 "Field holding the id the product passes to `Appcues.identify()`. Must be text "
                 "(integers are accepted as their decimal text)."
@@ -50,7 +55,7 @@ def target_properties() -> dict[str, dict[str, Any]]:
         "group_id_field": {
             "type": "string",
             "title": "Group id field",
-            "default": "Product_Account_Id__c",
+            "default": GROUP_ID_FIELD,
             "description": "Field holding the id the product passes to `Appcues.group()`.",
         },
         "id_fields": {
@@ -214,10 +219,8 @@ class TargetSettings:
         state_dir = Path(str(get("state_dir"))).expanduser()
         dead_letters = config.get("dead_letter_path")
         group_field = config.get("user_group_field") or None
-        try:
+        with as_setting_error(SettingsError):
             check_folder_path(state_dir, "state_dir")
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
         settings = cls(
             user_streams=users,
             group_streams=groups,
@@ -240,12 +243,8 @@ class TargetSettings:
                 else state_dir / DEAD_LETTER_FILE
             ),
         )
-        try:
-            check_file_path(
-                settings.dead_letter_path, "dead_letter_path" if dead_letters else "state_dir"
-            )
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
+        with as_setting_error(SettingsError):
+            check_state_file(settings.dead_letter_path, config, "dead_letter_path")
         return settings
 
     def stream_kind(self, stream_name: str) -> StreamKind | None:

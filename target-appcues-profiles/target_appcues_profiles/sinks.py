@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk.sinks import BatchSink, RecordSink
+from singer_sdk.sinks import RecordSink
 
-from salesforce_appcues_clients.plugin_kit.singer_input import without_date_formats
-from salesforce_appcues_clients.termination import STOP
+from salesforce_appcues_clients.plugin_kit.pipeline_sink import LenientInput, PipelineSink
 
 from .ledger import ProfileKind
 from .pipeline import ProfilePipeline
@@ -20,22 +18,14 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 
-class ProfileSink(BatchSink):
-    """Writes a batch of one stream's records as Appcues user or group profiles."""
+class ProfileSink(PipelineSink):
+    """Writes a batch of one stream's records as Appcues user or group profiles. A record
+    that does not fit its schema is still mapped (coercion makes any value valid for
+    Appcues)."""
 
     kind: ClassVar[ProfileKind] = "user"
-    # A record that does not fit its schema is still mapped (coercion makes any value valid
-    # for Appcues); one bad record must not stop the run.
-    fail_on_record_validation_exception = False
 
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict,
-        key_properties: Sequence[str] | None,
-    ) -> None:
-        super().__init__(target, stream_name, schema, key_properties)
+    def set_up(self, target: Target, announced_schema: dict) -> None:
         self.runtime: Runtime = target.runtime  # type: ignore[attr-defined]
         # The pipeline parses dates, not the SDK, so a bad date dead-letters one record
         # instead of failing the run. Dead letters keep the schema as announced, dates
@@ -43,33 +33,21 @@ class ProfileSink(BatchSink):
         self.pipeline = ProfilePipeline(
             self.runtime,
             self.kind,
-            stream_name,
+            self.stream_name,
             schema=self.schema,
-            announced_schema=schema,
+            announced_schema=announced_schema,
             key_properties=self.key_properties,
             logger=self.logger,
         )
-        self.schema = without_date_formats(self.schema)
 
-    @property
-    def max_size(self) -> int:
-        """Records per batch: the `batch_size_rows` setting, else 10,000."""
-        return self.batch_size_rows or self.MAX_SIZE_DEFAULT
+    def load_batch(self, records: list[dict[str, Any]]) -> None:
+        self.pipeline.load(records)
 
-    def process_batch(self, context: dict) -> None:
-        STOP.checkpoint()  # stopped: a batch not started is left for the next run
-        try:
-            self.pipeline.load(context.get("records", []))
-        except Exception:
-            # The run stops here (no STATE); say what it did before the traceback.
-            self.runtime.log_summary(self.logger, failed=True)
-            raise
-        finally:
-            self.runtime.dead_letters.flush()  # durable before the batch counts as done
+    def batch_failed(self, records: list[dict[str, Any]]) -> None:
+        self.runtime.log_summary(self.logger, failed=True)
 
-    def _singer_validate_message(self, record: dict) -> None:
-        """The SDK raises here for a record without its key properties, ending the run; the
-        pipeline dead-letters that record instead."""
+    def batch_ended(self) -> None:
+        self.runtime.dead_letters.flush()  # durable before the batch counts as done
 
 
 class UserProfileSink(ProfileSink):
@@ -80,31 +58,21 @@ class GroupProfileSink(ProfileSink):
     kind: ClassVar[ProfileKind] = "group"
 
 
-class UnroutedStreamSink(RecordSink):
+class UnroutedStreamSink(LenientInput, RecordSink):
     """A stream named in neither user_streams nor group_streams: counted, never sent.
 
     Its records are neither validated nor date-parsed: a record nobody sends must not be
     able to fail the run.
     """
 
-    fail_on_record_validation_exception = False
-
     def get_validator(self) -> None:
         return None
 
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict,
-        key_properties: Sequence[str] | None,
-    ) -> None:
-        super().__init__(target, stream_name, schema, key_properties)
-        self.schema = without_date_formats(self.schema)
+    def set_up(self, target: Target, announced_schema: dict) -> None:
         self.runtime: Runtime = target.runtime  # type: ignore[attr-defined]
         self.logger.warning(
             "Stream '%s' is in neither user_streams nor group_streams; its records are ignored",
-            stream_name,
+            self.stream_name,
         )
 
     def process_record(self, record: dict, context: dict) -> None:

@@ -15,11 +15,11 @@ from salesforce_appcues_clients.appcues_events import (
     NPS_EVENTS,
 )
 from salesforce_appcues_clients.plugin_kit.local_files import (
-    LocalFileError,
-    check_file_path,
+    as_setting_error,
     check_folder_path,
+    check_state_file,
 )
-from salesforce_appcues_clients.settings import schema_defaults
+from salesforce_appcues_clients.settings import USER_ID_FIELD, USER_OBJECTS, schema_defaults
 
 EVENT_PART, NPS_PART = "event", "nps"  # an event's effects (also dead letters' `part`)
 
@@ -47,13 +47,13 @@ def target_properties() -> dict[str, Any]:
         "user_objects": {
             **_STRINGS,
             "title": "User objects",
-            "default": ["Contact", "Lead"],
+            "default": list(USER_OBJECTS),
             "description": "Objects searched for the event's user, in priority order.",
         },
         "user_id_field": {
             **_STRING,
             "title": "User id field",
-            "default": "Product_User_Id__c",
+            "default": USER_ID_FIELD,
             "description": "Text field on each user object holding the Appcues user id. "
             "For a numeric id, create a formula field TEXT(<field>) and name it here.",
         },
@@ -279,10 +279,8 @@ class EventSettings:
         objects = tuple(given("user_objects"))
         if not objects:
             raise SettingsError("setting user_objects: name at least one object, e.g. Contact")
-        try:
+        with as_setting_error(SettingsError):
             check_folder_path(state_dir, "state_dir")
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
         settings = cls(
             user_objects=objects,
             user_id_field=str(given("user_id_field")),
@@ -310,16 +308,9 @@ class EventSettings:
                 config.get("bulk_threshold"), defaults["bulk_threshold"]
             ),
         )
-        try:
-            check_file_path(
-                settings.ledger_path, "ledger_path" if config.get("ledger_path") else "state_dir"
-            )
-            check_file_path(
-                settings.dead_letter_path,
-                "dead_letter_path" if config.get("dead_letter_path") else "state_dir",
-            )
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
+        with as_setting_error(SettingsError):
+            check_state_file(settings.ledger_path, config, "ledger_path")
+            check_state_file(settings.dead_letter_path, config, "dead_letter_path")
         return settings
 
     def writes_event(self, name: str) -> bool:

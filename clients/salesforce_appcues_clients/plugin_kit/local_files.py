@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,6 +48,16 @@ def local_file_errors(path: str | Path, setting: str, purpose: str) -> Iterator[
         raise LocalFileError(describe(exc, path, setting, purpose)) from exc
 
 
+@contextmanager
+def as_setting_error(error: Callable[[str], Exception]) -> Iterator[None]:
+    """A LocalFileError inside the block (a path checked at start) raised as the plugin's own
+    settings error, with the same one-line message."""
+    try:
+        yield
+    except LocalFileError as exc:
+        raise error(str(exc)) from None
+
+
 def check_file_path(path: str | Path, setting: str) -> None:
     """Refuse at start a file path that can never be written: a folder, or under a file."""
     target = Path(path)
@@ -62,6 +72,12 @@ def check_file_path(path: str | Path, setting: str) -> None:
                     f"setting {setting}: cannot create {target}: {parent} is a file, not a folder"
                 )
             break
+
+
+def check_state_file(path: str | Path, config: Mapping[str, object], setting: str) -> None:
+    """`check_file_path` for a file that defaults to one in the state folder: the error names
+    `setting` when the config sets it, else `state_dir` (whose default file it then is)."""
+    check_file_path(path, setting if config.get(setting) else "state_dir")
 
 
 def check_folder_path(path: str | Path, setting: str) -> None:

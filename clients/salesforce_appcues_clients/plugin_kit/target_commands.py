@@ -2,7 +2,7 @@
 `--replay-dead-letters FILE`.
 
 A target mixes `TargetCommands` in before singer-sdk's `Target` and supplies `CHECK_HELP` and
-`run_check`; the dispatch and the click options live here once.
+`preflight`; the dispatch and the click options live here once.
 """
 
 from __future__ import annotations
@@ -22,10 +22,24 @@ class TargetCommands:
     """`invoke` and `get_singer_command` for a singer-sdk Target with a preflight and replay."""
 
     CHECK_HELP: ClassVar[str]
+    # Whether `--check` builds the target as a run does (settings validated, ledger opened);
+    # a target whose check must open nothing validates its settings in `preflight`.
+    CHECK_VALIDATES_CONFIG: ClassVar[bool] = True
 
     @classmethod
     def run_check(cls, config: _ConfigInput) -> int:
-        """The preflight: prints its findings and returns the exit code (0 ready, 1 not)."""
+        """The preflight on the config a run would get (files, and the environment with
+        `--config=ENV`)."""
+        target = cls(  # type: ignore[call-arg]
+            config=config.config,
+            validate_config=cls.CHECK_VALIDATES_CONFIG,
+            parse_env_config=config.parse_env,
+        )
+        return cls.preflight(dict(target.config))  # type: ignore[attr-defined]
+
+    @classmethod
+    def preflight(cls, config: dict[str, Any]) -> int:
+        """Prints the preflight's findings; returns the exit code (0 ready, 1 not)."""
         raise NotImplementedError
 
     @classmethod

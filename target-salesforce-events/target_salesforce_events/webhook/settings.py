@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from salesforce_appcues_clients.plugin_kit.local_files import LocalFileError, check_file_path
+from salesforce_appcues_clients.plugin_kit.local_files import as_setting_error, check_state_file
 from salesforce_appcues_clients.settings import salesforce_properties, schema_defaults
 
 from ..settings import SettingsError, target_properties
@@ -204,13 +204,8 @@ class WebhookSettings:
             run_seconds=float(get("webhook_run_seconds")),
             max_body_bytes=int(given("webhook_max_body_bytes")),
         )
-        try:
-            check_file_path(
-                settings.spool_path,
-                "webhook_spool_path" if config.get("webhook_spool_path") else "state_dir",
-            )
-        except LocalFileError as exc:
-            raise SettingsError(str(exc)) from None
+        with as_setting_error(SettingsError):
+            check_state_file(settings.spool_path, config, "webhook_spool_path")
         return settings
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from salesforce_appcues_clients.appcues_events import event_id
+from salesforce_appcues_clients.appcues_events import event_id, record_fields
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
 
 from ..events import parse_timestamp, salesforce_datetime
@@ -48,49 +48,19 @@ RECORD_SCHEMA: dict[str, Any] = {
 }
 
 
-def _as_object(value: Any) -> dict[str, Any]:
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
 def event_record(payload: Mapping[str, Any]) -> dict[str, Any]:
     """A webhook payload as an `appcues_events` record, shaped and identified as the tap
     shapes the same event read from the analytics API: the id comes from user, name,
     canonical timestamp and attributes (never the payload's own `id`), so both paths give
     one event one Salesforce Event. A payload whose time is unreadable gets no id: the
     pipeline dead-letters it naming the field."""
-    name = str(payload.get("name") or "")
-    attributes = _as_object(payload.get("attributes"))
-    context = _as_object(payload.get("context"))
-    identity = _as_object(attributes.get("_identity"))
-    user_id = _text(payload.get("user_id"))
-    record: dict[str, Any] = {
-        "name": name,
-        "timestamp": payload.get("timestamp"),
-        "user_id": user_id,
-        "group_id": _text(payload.get("group_id")),
-        "attributes": attributes,
-        "context": {
-            "url": _text(context.get("url")) or _text(payload.get("url")),
-            "title": _text(context.get("title")) or _text(identity.get("_currentPageTitle")),
-        },
-    }
+    record = record_fields(payload, payload.get("timestamp"))
     try:
         timestamp = salesforce_datetime(parse_timestamp(payload.get("timestamp")))
     except (ValueError, OverflowError, OSError):
         return record
     record["timestamp"] = timestamp
-    record["id"] = event_id(user_id, name, timestamp, attributes)
+    record["id"] = event_id(record["user_id"], record["name"], timestamp, record["attributes"])
     return record
 
 
