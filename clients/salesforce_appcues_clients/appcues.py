@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import csv
 import io
+import itertools
 import json
 import logging
 import threading
@@ -22,6 +23,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urljoin
 
+import ijson
 import requests
 
 from .errors import (
@@ -292,6 +294,52 @@ def csv_body(rows: Iterable[Mapping[str, Any]]) -> bytes:
 class AnalyticsResult:
     rows: list[dict[str, Any]]
     truncated: bool
+
+
+# A download cut midway: requests raises these while the body is read.
+_DOWNLOAD_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+_DOWNLOAD_CHUNK = 64 * 1024
+
+
+class _BodyReader:
+    """A streamed response body as the file object ijson reads: `read(n)` gives at most n
+    bytes, b"" at the end."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer:
+            self._buffer = next(self._chunks, b"")
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+def _json_array_items(response: requests.Response) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON array body, parsed incrementally (ijson's C backend)."""
+    chunks = (c for c in response.iter_content(_DOWNLOAD_CHUNK) if c)
+    first = next(chunks, b"")
+    if not first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        raise AppcuesError(200, "Unexpected response", "export file is not a JSON array")
+    reader = _BodyReader(itertools.chain((first,), chunks))
+    try:
+        for row in ijson.items(reader, "item", use_float=True):
+            if not isinstance(row, dict):
+                raise AppcuesError(200, "Unexpected response", "an export row is not an object")
+            yield row
+    except ijson.JSONError as exc:
+        raise AppcuesError(
+            200,
+            "Unexpected response",
+            f"export file is not valid JSON ({str(exc).splitlines()[0]})",
+        ) from None
 
 
 DOT_SEGMENTS = frozenset({".", ".."})  # path segments that URL normalisation removes
@@ -621,35 +669,49 @@ class AppcuesClient:
         yield from self._download_rows(url)
 
     def _download_rows(self, url: str) -> Iterator[dict[str, Any]]:
+        """The export file's rows, parsed as the bytes arrive and yielded one by one: a
+        backfill's file holds a million rows and is never held whole.
+
+        A connection lost midway is retried from the file's start, skipping the rows already
+        yielded (the object behind a presigned URL does not change).
+        """
         backoff = Backoff(self.retry_policy, log)
+        yielded = 0
         while True:
             try:
                 response = self._download_session.get(
-                    url, timeout=self.settings.request_timeout, verify=self._verify
+                    url, timeout=self.settings.request_timeout, verify=self._verify, stream=True
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                delay = backoff.next_delay()
-                if delay is None:
-                    raise RetriesExhaustedError(
-                        f"Appcues export download failed ({type(exc).__name__})"
-                    ) from None
-                backoff.pause(delay, f"Appcues export download: {type(exc).__name__}")
+                self._download_retry(backoff, type(exc).__name__)
                 continue
-            status = response.status_code
-            if status in TRANSIENT_STATUSES or status >= 500:
-                delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
-                if delay is not None:
-                    backoff.pause(delay, f"Appcues export download answered {status}")
-                    continue
-            if response.status_code >= 400:
-                raise AppcuesError(
-                    response.status_code, "Export download failed", response.reason or ""
-                )
-            body = response.json()
-            if not isinstance(body, list):
-                raise AppcuesError(200, "Unexpected response", "export file is not a JSON array")
-            yield from body
-            return
+            with response:
+                status = response.status_code
+                if status in TRANSIENT_STATUSES or status >= 500:
+                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                    delay = backoff.next_delay(wait)
+                    if delay is not None:
+                        backoff.pause(delay, f"Appcues export download answered {status}")
+                        continue
+                if status >= 400:
+                    raise AppcuesError(status, "Export download failed", response.reason or "")
+                try:
+                    for index, row in enumerate(_json_array_items(response)):
+                        if index < yielded:
+                            continue  # yielded before the connection was lost
+                        yielded += 1
+                        yield row
+                    return
+                except _DOWNLOAD_ERRORS as exc:
+                    failure = type(exc).__name__
+            self._download_retry(backoff, failure)
+
+    @staticmethod
+    def _download_retry(backoff: Backoff, failure: str) -> None:
+        delay = backoff.next_delay()
+        if delay is None:
+            raise RetriesExhaustedError(f"Appcues export download failed ({failure})") from None
+        backoff.pause(delay, f"Appcues export download: {failure}")
 
     def close(self) -> None:
         self.session.close()

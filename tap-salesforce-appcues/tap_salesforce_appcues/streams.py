@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -313,6 +314,16 @@ class SalesforceObjectStream(CheckpointedStream):
         self.sf_tap.log_api_calls_once(self)
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """Rows of one analytics read: a synchronous answer (a list) or an export (streamed)."""
+
+    window: Window  # the rows this read stands for: [start, end)
+    rows: Iterable[dict[str, Any]]
+    exported: bool = False
+    claimed: frozenset[str] = frozenset()  # names an earlier query of the window returns
+
+
 class AppcuesEventsStream(CheckpointedStream):
     """Appcues events of the configured names, read by timestamp windows from analytics."""
 
@@ -363,7 +374,15 @@ class AppcuesEventsStream(CheckpointedStream):
             settled = self._settled_until()
             if settled is not None and chunk.start is not None and chunk.start >= settled:
                 break  # Appcues' own clock says the rest is still within appcues_lag
-            rows = self._query(chunk)
+            pieces = self._query(chunk)
+            assert self._checkpoint is not None
+            if any(piece.exported for piece in pieces):
+                # An export is streamed, never held: see `_streamed` for the bookmark.
+                self._checkpoint.begin_window(sorted_source=False)
+                yield from self._streamed(pieces)
+                self.end_window()
+                continue
+            rows = [row for piece in pieces for row in piece.rows]
             settled = self._settled_until()
             records = sorted(self._inside(chunk, rows).values(), key=sort_key)
             if settled is not None:
@@ -423,14 +442,19 @@ class AppcuesEventsStream(CheckpointedStream):
                 "timezone": "UTC",
             }
 
-    def _query(self, window: Window) -> list[dict[str, Any]]:
-        """Rows of [start, end) (and the overlap) for every name condition."""
-        rows: list[dict[str, Any]] = []
-        for spec in self._specs(window):
-            rows.extend(self._rows(spec, window))
-        return rows
+    def _query(self, window: Window) -> list[_Piece]:
+        """Rows of [start, end) (and the overlap) for every name condition, as pieces: the
+        answers of synchronous queries (lists) and exports (read lazily, streamed)."""
+        listed = frozenset(self.sf_tap.settings.event_names)
+        pieces: list[_Piece] = []
+        for index, spec in enumerate(self._specs(window)):
+            # `name_conditions` puts the listed names first: a later query (custom events)
+            # leaves a listed name to it, so a streamed row is never emitted twice.
+            claimed = listed if index else frozenset()
+            pieces += [replace(p, claimed=claimed) for p in self._rows(spec, window)]
+        return pieces
 
-    def _rows(self, spec: dict[str, Any], window: Window) -> list[dict[str, Any]]:
+    def _rows(self, spec: dict[str, Any], window: Window) -> list[_Piece]:
         """One synchronous query; a truncated answer is halved, or exported if long.
 
         A quiet window costs one call whatever its length; a backfill (a truncated window
@@ -441,7 +465,7 @@ class AppcuesEventsStream(CheckpointedStream):
         appcues = self.sf_tap.appcues
         result = appcues.analytics_query(spec)
         if not result.truncated:
-            return list(result.rows)
+            return [_Piece(window, result.rows)]
         # Appcues' clock is known now. Events past it minus the lag are held back anyway, so
         # only the settled part is split or exported (a window ending on a local clock that
         # runs ahead would otherwise look longer than it is).
@@ -449,24 +473,73 @@ class AppcuesEventsStream(CheckpointedStream):
         if settled is not None and window.start < settled < window.end:
             window = Window(window.start, settled, True)
             spec = {**spec, "end_time": spec_time(settled + self.BOUNDARY_OVERLAP)}
+            if self._checkpoint is not None:
+                # What lies past `settled` was not asked for: no bookmark may pass it.
+                self._checkpoint.hold(settled)
         assert window.start is not None
         span = window.end - window.start
         export_after = timedelta(days=self.sf_tap.settings.appcues_export_after_days)
         if span > export_after or span <= self.MIN_SPLIT_SPAN:
             self.logger.info("appcues_events: reading %s through the analytics export", window)
-            return list(appcues.analytics_export(spec))
+            # A generator: the export starts when its rows are first read.
+            return [_Piece(window, appcues.analytics_export(spec), exported=True)]
         middle = window.start + span / 2
         middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
         self.logger.info("appcues_events: %s truncated at 1,000 rows; splitting", window)
-        rows: list[dict[str, Any]] = []
+        pieces: list[_Piece] = []
         for start, end in ((window.start, middle), (middle, window.end)):
             half = {
                 **spec,
                 "start_time": spec_time(start),
                 "end_time": spec_time(end + self.BOUNDARY_OVERLAP),
             }
-            rows.extend(self._rows(half, Window(start, end, True)))
-        return rows
+            pieces += self._rows(half, Window(start, end, True))
+        return pieces
+
+    def _streamed(self, pieces: list[_Piece]) -> Iterator[dict[str, Any]]:
+        """A window read (in part) through exports, record by record, in constant memory.
+
+        Export rows are asked for in timestamp order, but whether an export honours
+        `order_by` is not documented: the window is read as an unsorted source, so the
+        bookmark moves to its latest timestamp only once the whole window was read (a run
+        stopped midway reads the window again; the targets write each event once). Each
+        piece keeps only rows of its own `[start, end)` (the overlap and a split's halves
+        are disjoint then); a row read twice within a piece shares its timestamp (the id is
+        the event's, or derived from it), so only the ids at the current timestamp are kept.
+        Rows at or after Appcues' clock minus appcues_lag are held back for the next run.
+        """
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        held = 0
+        for piece in pieces:
+            start, end = piece.window.start, piece.window.end
+            assert start is not None
+            stamp: datetime | None = None
+            seen: set[str] = set()
+            for row in piece.rows:
+                record = event_record(row)
+                if record["name"] in piece.claimed or not self._wanted(record):
+                    continue
+                at = parse_datetime(record["timestamp"])
+                if not start <= at < end:
+                    continue
+                if at != stamp:
+                    stamp, seen = at, set()
+                elif record["id"] in seen:
+                    continue
+                seen.add(record["id"])
+                settled = self._settled_until()
+                if settled is not None and at >= settled:
+                    checkpoint.hold(at)  # the bookmark stays before it: the next run reads it
+                    held += 1
+                    continue
+                yield record
+        if held:
+            self.logger.info(
+                "appcues_events: %d events at or after Appcues' clock minus appcues_lag held "
+                "back for the next run",
+                held,
+            )
 
     def log_sync_costs(self) -> None:
         super().log_sync_costs()
