@@ -12,15 +12,15 @@ from __future__ import annotations
 import collections
 import csv
 import io
-import itertools
 import json
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 from urllib.parse import quote, urljoin
 
 import ijson
@@ -305,40 +305,21 @@ _DOWNLOAD_ERRORS = (
 _DOWNLOAD_CHUNK = 64 * 1024
 
 
-class _BodyReader:
-    """A streamed response body as the file object ijson reads: `read(n)` gives at most n
-    bytes, b"" at the end."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._buffer:
-            self._buffer = next(self._chunks, b"")
-        if size < 0:
-            size = len(self._buffer)
-        out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-
-def _json_array_items(response: requests.Response) -> Iterator[dict[str, Any]]:
-    """The objects of a JSON array body, parsed incrementally (ijson's C backend)."""
-    chunks = (c for c in response.iter_content(_DOWNLOAD_CHUNK) if c)
-    first = next(chunks, b"")
-    if not first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+def _json_array_items(body: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON array, parsed incrementally (ijson's C backend)."""
+    head = body.read(_DOWNLOAD_CHUNK)
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
         raise AppcuesError(200, "Unexpected response", "export file is not a JSON array")
-    reader = _BodyReader(itertools.chain((first,), chunks))
+    body.seek(0)
     try:
-        for row in ijson.items(reader, "item", use_float=True):
+        for row in ijson.items(body, "item", use_float=True):
             if not isinstance(row, dict):
                 raise AppcuesError(200, "Unexpected response", "an export row is not an object")
             yield row
     except ijson.JSONError as exc:
+        reason = str(exc).splitlines()[0]
         raise AppcuesError(
-            200,
-            "Unexpected response",
-            f"export file is not valid JSON ({str(exc).splitlines()[0]})",
+            200, "Unexpected response", f"export file is not valid JSON ({reason})"
         ) from None
 
 
@@ -669,14 +650,21 @@ class AppcuesClient:
         yield from self._download_rows(url)
 
     def _download_rows(self, url: str) -> Iterator[dict[str, Any]]:
-        """The export file's rows, parsed as the bytes arrive and yielded one by one: a
-        backfill's file holds a million rows and is never held whole.
+        """The export file's rows, yielded one by one without holding the file.
 
-        A connection lost midway is retried from the file's start, skipping the rows already
-        yielded (the object behind a presigned URL does not change).
+        The body is streamed to a temporary file first, then parsed from it incrementally: a
+        backfill's export holds hundreds of thousands of rows, and a downstream as slow as a
+        Salesforce load would otherwise keep the download open (and the presigned URL ageing)
+        for as long as the rows take to be written; the server may cut such a connection.
+        A download cut midway is fetched again whole before any row is read.
         """
+        with tempfile.TemporaryFile(prefix="appcues-export-") as spool:
+            self._download_to(url, spool)
+            spool.seek(0)
+            yield from _json_array_items(spool)
+
+    def _download_to(self, url: str, spool: IO[bytes]) -> None:
         backoff = Backoff(self.retry_policy, log)
-        yielded = 0
         while True:
             try:
                 response = self._download_session.get(
@@ -695,12 +683,11 @@ class AppcuesClient:
                         continue
                 if status >= 400:
                     raise AppcuesError(status, "Export download failed", response.reason or "")
+                spool.seek(0)
+                spool.truncate()
                 try:
-                    for index, row in enumerate(_json_array_items(response)):
-                        if index < yielded:
-                            continue  # yielded before the connection was lost
-                        yielded += 1
-                        yield row
+                    for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                        spool.write(chunk)
                     return
                 except _DOWNLOAD_ERRORS as exc:
                     failure = type(exc).__name__
