@@ -1,32 +1,48 @@
 """Measurement 7 (issue 20): a first sync of history through target-salesforce-events,
-sObject Collections (`api_type` REST) against Bulk API 2.0 ingest (`api_type` AUTO).
+sObject Collections (`api_type` REST) against Bulk API 2.0 ingest (`api_type` AUTO), then
+the whole pipeline from the Appcues export.
 
 The same N events (the mix of measurement 2) go into a fresh state folder each time, with
 `batch_size_rows` 100,000 for both modes (a backfill's setting: fewer, larger batches), so
 the only difference is the write API. Figures per mode: Salesforce API calls (the sandbox's
 count), wall time, events/s, peak RSS of the target process.
 
-    python bench/backfill.py [--events 100000] [--users 1000] [--modes REST,AUTO]
+The pipeline: N events seeded in the Appcues sandbox over the year before its clock, read by
+`tap-salesforce-appcues` (`appcues_events` only, `appcues_start_date` a year back: each
+90-day window goes through the analytics export) piped into `target-salesforce-events`
+(AUTO): peak RSS of each process, wall time, Salesforce and Appcues calls, the Events that
+landed, and the bookmarks the target committed.
+
+    python bench/backfill.py [--events 100000] [--users 1000] [--modes REST,AUTO] [--no-pipeline]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from harness import (
     REPO,
     Sandbox,
+    appcues_settings,
+    child_env,
     per_second,
     per_thousand,
+    plugin,
+    run_pipeline,
+    salesforce_settings,
     summary_line,
+    write_json,
     write_singer,
 )
-from salesforce_writes import EVENT_SCHEMA, events, run_events_target, seed, user_pool
+from salesforce_writes import EVENT_SCHEMA, SEED, events, run_events_target, seed, user_pool
+
+from salesforce_appcues_sandbox.appcues import generator
 
 BATCH_ROWS = 100_000
 MODES = {"REST": "collections", "AUTO": "bulk2"}
@@ -39,6 +55,7 @@ def run(
     users: int = 1_000,
     modes: tuple[str, ...] = ("REST", "AUTO"),
     reseed: bool = True,
+    with_pipeline: bool = True,
 ) -> dict[str, Any]:
     if reseed:
         seed(sandbox, users)
@@ -75,7 +92,130 @@ def run(
             "cpu_seconds": proc.cpu_seconds,
             "summary": summary_line(proc.log()),
         }
+    if with_pipeline:
+        out["pipeline"] = pipeline(sandbox, workdir / "pipeline", count, users)
     return out
+
+
+HISTORY_DAYS = 365
+# Every name the sandbox's generator emits: each seeded event is one record of the tap.
+GENERATED_NAMES = sorted(
+    {
+        "appcues:page_view",
+        "appcues:session_started",
+        "appcues:flow_started",
+        "appcues:flow_completed",
+        "appcues:flow_skipped",
+        "appcues:nps_score",
+        "appcues:nps_feedback",
+        "appcues:nps_score_and_feedback",
+        "appcues:checklist_item_completed",
+        "appcues:checklist_completed",
+        "appcues:goal_reached",
+        *generator.CLICK_TO_TRACK,
+    }
+)
+
+
+def pipeline(sandbox: Sandbox, workdir: Path, count: int, users: int) -> dict[str, Any]:
+    """tap (appcues_events through the export) | target-salesforce-events (AUTO)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    now = datetime.fromisoformat(sandbox.ac.call("GET", "clock")["now"].replace("Z", "+00:00"))
+    start = now - timedelta(days=HISTORY_DAYS)
+    sandbox.ac.call("POST", "reset")
+    seeded = sandbox.ac.call(
+        "POST",
+        "seed",
+        {
+            "seed": SEED,
+            "Contact": users * 2,
+            "Lead": users * 2,
+            "events": count,
+            "start": start.isoformat(),
+            "end": (now - timedelta(hours=1)).isoformat(),
+        },
+    )
+    tap_config = write_json(
+        workdir / "tap.json",
+        {
+            **salesforce_settings(sandbox),
+            **appcues_settings(sandbox, "appcues_"),
+            "user_objects": ["Contact", "Lead"],
+            "appcues_event_names": GENERATED_NAMES,
+            "appcues_start_date": (start - timedelta(days=1)).isoformat(),
+        },
+    )
+    catalog = workdir / "catalog.json"
+    with catalog.open("wb") as out:  # discovery is set-up, outside the measured run
+        subprocess.run(
+            [plugin("tap-salesforce-appcues"), "--config", str(tap_config), "--discover"],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            env=child_env(sandbox),
+            cwd=workdir,
+            check=True,
+            timeout=600,
+        )
+    streams = json.loads(catalog.read_text())
+    for stream in streams["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] == "appcues_events"
+    catalog.write_text(json.dumps(streams))
+    target_config = write_json(
+        workdir / "target.json",
+        {
+            **salesforce_settings(sandbox),
+            "state_dir": str(workdir / f"state-{count}-{now.timestamp()}"),
+            "api_type": "AUTO",
+            "batch_size_rows": BATCH_ROWS,
+            "event_names": GENERATED_NAMES,
+        },
+    )
+    before = _events_in_salesforce(sandbox)
+    tap_argv = [plugin("tap-salesforce-appcues"), "--config", str(tap_config)]
+    tap_argv += ["--catalog", str(catalog)]
+    target_argv = [plugin("target-salesforce-events"), "--config", str(target_config)]
+    with sandbox.measured() as calls:
+        result = run_pipeline(
+            [(f"tap-export-{count}", tap_argv), (f"target-events-{count}", target_argv)],
+            env=child_env(sandbox),
+            workdir=workdir,
+        )
+    tap, target = (p.check() for p in result.processes)
+    written = _events_in_salesforce(sandbox) - before
+    bookmark = (result.last_state or {}).get("bookmarks", {}).get("appcues_events", {})
+    tap_log = tap.log()
+    return {
+        "events_seeded": int(seeded["events"]),
+        "events_written": written,
+        "history_days": HISTORY_DAYS,
+        "exports": tap_log.count("through the analytics export"),
+        "wall_seconds": result.wall_seconds,
+        "events_per_second": per_second(written, result.wall_seconds),
+        "tap_peak_rss_mb": tap.peak_rss_mb,
+        "target_peak_rss_mb": target.peak_rss_mb,
+        "tap_cpu_seconds": tap.cpu_seconds,
+        "target_cpu_seconds": target.cpu_seconds,
+        "salesforce_calls": calls["salesforce_calls"],
+        "salesforce_calls_by_path": calls["salesforce_calls_by_path"],
+        "appcues_calls": calls["appcues_calls"],
+        "appcues_calls_by_path": calls["appcues_calls_by_path"],
+        "states_committed": result.states,
+        "last_bookmark": bookmark.get("replication_key_value"),
+        "summary": summary_line(target.log()),
+    }
+
+
+def _events_in_salesforce(sandbox: Sandbox) -> int:
+    """Events in the org (a direct query, outside any measured block)."""
+    session, base = sandbox.salesforce_session()
+    try:
+        response = session.get(f"{base}/query", params={"q": "SELECT COUNT() FROM Event"})
+        response.raise_for_status()
+        return int(response.json()["totalSize"])
+    finally:
+        session.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--modes", default="REST,AUTO")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip tap | target")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / ".work" / "backfill")
     args = parser.parse_args(argv)
     from salesforce_appcues_sandbox.server import SandboxProcess
@@ -90,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     with SandboxProcess() as proc:
         sandbox = Sandbox(proc.connection, proc.process.pid if proc.process else None)
         result = run(
-            sandbox, args.workdir.resolve(), args.events, args.users, tuple(args.modes.split(","))
+            sandbox,
+            args.workdir.resolve(),
+            args.events,
+            args.users,
+            tuple(m for m in args.modes.split(",") if m),
+            with_pipeline=not args.no_pipeline,
         )
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")

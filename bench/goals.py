@@ -215,6 +215,19 @@ def backfill(bf: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": ratio <= RSS_RATIO,
             }
         )
+    piped_big, piped_small = (big or {}).get("pipeline"), (small or {}).get("pipeline")
+    if piped_big and piped_small:
+        ratio = round(piped_big["tap_peak_rss_mb"] / piped_small["tap_peak_rss_mb"], 2)
+        out.append(
+            {
+                "key": "backfill_pipeline_tap_memory",
+                "goal": f"pipeline backfill: the tap's peak RSS at {BACKFILL_EVENTS:,} within "
+                f"{RSS_RATIO:g}x of 100,000",
+                "figure": f"{ratio:g}x ({piped_small['tap_peak_rss_mb']:g} -> "
+                f"{piped_big['tap_peak_rss_mb']:g} MB)",
+                "met": ratio <= RSS_RATIO,
+            }
+        )
     return out
 
 

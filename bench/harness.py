@@ -188,6 +188,7 @@ class PipelineRun:
     records: int = 0  # RECORD messages on the last process's stdout
     last_state: dict[str, Any] | None = None
     records_by_stream: dict[str, int] = field(default_factory=dict)
+    states: int = 0  # STATE messages (a target's bare state values) on that stdout
 
     @property
     def last(self) -> ProcessRun:
@@ -292,6 +293,7 @@ def _scan(stream: IO[bytes], run: PipelineRun) -> None:
             by_stream[key] = by_stream.get(key, 0) + 1
         elif b'"STATE"' in head or b'"type"' not in head:
             state_line = line  # a tap's STATE message, or a target's bare state value
+            run.states += bool(line.strip())
     run.records_by_stream = {k.decode(): v for k, v in by_stream.items()}
     run.records = sum(by_stream.values())
     if state_line.strip():

@@ -489,6 +489,42 @@ def _backfill(bf: dict[str, Any] | None) -> list[str]:
         ["events", "writes", "API calls", "of them ingest", "wall s", "events/s", "peak RSS MB"],
         rows,
     )
+    piped = [(size, run["pipeline"]) for size, run in bf["sizes"].items() if run.get("pipeline")]
+    if piped:
+        lines += [
+            "",
+            "The whole pipeline: the same number of events seeded in Appcues over a year, "
+            "`tap-salesforce-appcues` (`appcues_events`, each 90-day window through the "
+            "analytics export) piped into `target-salesforce-events` (AUTO).",
+            "",
+        ]
+        lines += _table(
+            [
+                "events",
+                "Events landed",
+                "exports",
+                "tap peak RSS MB",
+                "target peak RSS MB",
+                "wall s",
+                "Salesforce calls",
+                "Appcues calls",
+                "STATEs committed",
+            ],
+            [
+                [
+                    f"{int(size):,}",
+                    f"{p['events_written']:,}",
+                    p["exports"],
+                    p["tap_peak_rss_mb"],
+                    p["target_peak_rss_mb"],
+                    p["wall_seconds"],
+                    p["salesforce_calls"],
+                    p["appcues_calls"],
+                    p["states_committed"],
+                ]
+                for size, p in piped
+            ],
+        )
     return lines
 
 

@@ -15,14 +15,16 @@ import csv
 import io
 import json
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 from urllib.parse import quote, urljoin
 
+import ijson
 import requests
 
 from .errors import AppcuesError, RetriesExhaustedError, scrub
@@ -287,6 +289,33 @@ def csv_body(rows: Iterable[Mapping[str, Any]]) -> bytes:
 class AnalyticsResult:
     rows: list[dict[str, Any]]
     truncated: bool
+
+
+# A download cut midway: requests raises these while the body is read.
+_DOWNLOAD_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+_DOWNLOAD_CHUNK = 64 * 1024
+
+
+def _json_array_items(body: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON array, parsed incrementally (ijson's C backend)."""
+    head = body.read(_DOWNLOAD_CHUNK)
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        raise AppcuesError(200, "Unexpected response", "export file is not a JSON array")
+    body.seek(0)
+    try:
+        for row in ijson.items(body, "item", use_float=True):
+            if not isinstance(row, dict):
+                raise AppcuesError(200, "Unexpected response", "an export row is not an object")
+            yield row
+    except ijson.JSONError as exc:
+        reason = str(exc).splitlines()[0]
+        raise AppcuesError(
+            200, "Unexpected response", f"export file is not valid JSON ({reason})"
+        ) from None
 
 
 DOT_SEGMENTS = frozenset({".", ".."})  # path segments that URL normalisation removes
@@ -607,35 +636,55 @@ class AppcuesClient:
         yield from self._download_rows(url)
 
     def _download_rows(self, url: str) -> Iterator[dict[str, Any]]:
+        """The export file's rows, yielded one by one without holding the file.
+
+        The body is streamed to a temporary file first, then parsed from it incrementally: a
+        backfill's export holds hundreds of thousands of rows, and a downstream as slow as a
+        Salesforce load would otherwise keep the download open (and the presigned URL ageing)
+        for as long as the rows take to be written; the server may cut such a connection.
+        A download cut midway is fetched again whole before any row is read.
+        """
+        with tempfile.TemporaryFile(prefix="appcues-export-") as spool:
+            self._download_to(url, spool)
+            spool.seek(0)
+            yield from _json_array_items(spool)
+
+    def _download_to(self, url: str, spool: IO[bytes]) -> None:
         backoff = Backoff(self.retry_policy, log)
         while True:
             try:
                 response = self._download_session.get(
-                    url, timeout=self.settings.request_timeout, verify=self._verify
+                    url, timeout=self.settings.request_timeout, verify=self._verify, stream=True
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
-                delay = backoff.next_delay()
-                if delay is None:
-                    raise RetriesExhaustedError(
-                        f"Appcues export download failed ({type(exc).__name__})"
-                    ) from None
-                backoff.pause(delay, f"Appcues export download: {type(exc).__name__}")
+                self._download_retry(backoff, type(exc).__name__)
                 continue
-            status = response.status_code
-            if status in TRANSIENT_STATUSES or status >= 500:
-                delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
-                if delay is not None:
-                    backoff.pause(delay, f"Appcues export download answered {status}")
-                    continue
-            if response.status_code >= 400:
-                raise AppcuesError(
-                    response.status_code, "Export download failed", response.reason or ""
-                )
-            body = response.json()
-            if not isinstance(body, list):
-                raise AppcuesError(200, "Unexpected response", "export file is not a JSON array")
-            yield from body
-            return
+            with response:
+                status = response.status_code
+                if status in TRANSIENT_STATUSES or status >= 500:
+                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                    delay = backoff.next_delay(wait)
+                    if delay is not None:
+                        backoff.pause(delay, f"Appcues export download answered {status}")
+                        continue
+                if status >= 400:
+                    raise AppcuesError(status, "Export download failed", response.reason or "")
+                spool.seek(0)
+                spool.truncate()
+                try:
+                    for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                        spool.write(chunk)
+                    return
+                except _DOWNLOAD_ERRORS as exc:
+                    failure = type(exc).__name__
+            self._download_retry(backoff, failure)
+
+    @staticmethod
+    def _download_retry(backoff: Backoff, failure: str) -> None:
+        delay = backoff.next_delay()
+        if delay is None:
+            raise RetriesExhaustedError(f"Appcues export download failed ({failure})") from None
+        backoff.pause(delay, f"Appcues export download: {failure}")
 
     def close(self) -> None:
         self.session.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -306,6 +308,31 @@ class SalesforceObjectStream(CheckpointedStream):
             yield from self._read_window(half, shaper, api, splits=splits + 1)
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """Rows of one analytics read: a synchronous answer (a list) or an export (streamed)."""
+
+    window: Window  # the rows this read stands for: [start, end)
+    rows: Iterable[dict[str, Any]]
+    exported: bool = False
+    claimed: frozenset[str] = frozenset()  # names an earlier query of the window returns
+    records: bool = False  # rows are records already, sorted (a split's halves)
+
+
+def _once(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Drops a record whose id was seen at the same timestamp just before (rows read twice
+    are equal events: same timestamp, same id); keeps only the current timestamp's ids."""
+    stamp: str | None = None
+    seen: set[str] = set()
+    for record in records:
+        if record["timestamp"] != stamp:
+            stamp, seen = record["timestamp"], set()
+        elif record["id"] in seen:
+            continue
+        seen.add(record["id"])
+        yield record
+
+
 class AppcuesEventsStream(CheckpointedStream):
     """Appcues events of the configured names, read by timestamp windows from analytics."""
 
@@ -356,22 +383,16 @@ class AppcuesEventsStream(CheckpointedStream):
             settled = self._settled_until()
             if settled is not None and chunk.start is not None and chunk.start >= settled:
                 break  # Appcues' own clock says the rest is still within appcues_lag
-            rows = self._query(chunk)
-            settled = self._settled_until()
-            records = sorted(self._inside(chunk, rows).values(), key=sort_key)
-            if settled is not None:
-                kept = [r for r in records if parse_datetime(r["timestamp"]) < settled]
-                if len(kept) < len(records):
-                    self.logger.info(
-                        "appcues_events: %d events at or after %s (Appcues' clock minus "
-                        "appcues_lag) held back for the next run",
-                        len(records) - len(kept),
-                        settled.isoformat(),
-                    )
-                records = kept
+            pieces = self._query(chunk)
             assert self._checkpoint is not None
-            self._checkpoint.begin_window(sorted_source=True)
-            yield from records
+            # An export's row order is not documented: a window with one is an unsorted
+            # source, whose bookmark moves only once the whole window was emitted.
+            exported = any(piece.exported for piece in pieces)
+            self._checkpoint.begin_window(sorted_source=not exported)
+            if exported:
+                yield from self._settled_only(self._streamed(pieces))
+            else:
+                yield from self._settled_only(self._merged(pieces))
             self.end_window()
 
     def _settled_until(self) -> datetime | None:
@@ -386,18 +407,53 @@ class AppcuesEventsStream(CheckpointedStream):
             return None
         return now - timedelta(seconds=self.run.settings.appcues_lag)
 
-    def _inside(self, window: Window, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Wanted records of `[start, end)` by event id: the overlap's extra rows and rows
-        read twice (a split's halves overlap) are dropped."""
-        assert window.start is not None
-        records: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            record = event_record(row)
-            if record["id"] in records or not self._wanted(record):
+    def _records(self, piece: _Piece) -> Iterator[dict[str, Any]]:
+        """The wanted records of a piece's own `[start, end)` (the one-second overlap and the
+        neighbouring half's rows are dropped), in the piece's order."""
+        if piece.records:
+            rows: Iterable[dict[str, Any]] = piece.rows
+        else:
+            rows = (event_record(row) for row in piece.rows)
+        start, end = piece.window.start, piece.window.end
+        assert start is not None
+        for record in rows:
+            if record["name"] in piece.claimed or not self._wanted(record):
                 continue
-            if window.start <= parse_datetime(record["timestamp"]) < window.end:
-                records[record["id"]] = record
-        return records
+            if start <= parse_datetime(record["timestamp"]) < end:
+                yield record
+
+    def _sorted(self, piece: _Piece) -> Iterator[dict[str, Any]]:
+        """A synchronous answer (at most 1,000 rows) sorted; a split's halves come sorted."""
+        if piece.records:
+            return self._records(piece)
+        return iter(sorted(self._records(piece), key=sort_key))
+
+    def _merged(self, pieces: list[_Piece]) -> Iterator[dict[str, Any]]:
+        """A window read by synchronous queries, in (timestamp, id) order: each query's
+        answer sorted, the name conditions' answers merged; one half of a split is read at
+        a time, so memory holds about one answer, however busy the window."""
+        return _once(heapq.merge(*(self._sorted(p) for p in pieces), key=sort_key))
+
+    def _settled_only(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Records before Appcues' clock minus appcues_lag; later ones are held back for the
+        next run (the bookmark stays before them; its lookback re-reads them)."""
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        held = 0
+        for record in records:
+            settled = self._settled_until()
+            at = parse_datetime(record["timestamp"])
+            if settled is not None and at >= settled:
+                checkpoint.hold(at)
+                held += 1
+                continue
+            yield record
+        if held:
+            self.logger.info(
+                "appcues_events: %d events at or after Appcues' clock minus appcues_lag held "
+                "back for the next run",
+                held,
+            )
 
     def _wanted(self, record: dict[str, Any]) -> bool:
         settings = self.run.settings
@@ -416,14 +472,19 @@ class AppcuesEventsStream(CheckpointedStream):
                 "timezone": "UTC",
             }
 
-    def _query(self, window: Window) -> list[dict[str, Any]]:
-        """Rows of [start, end) (and the overlap) for every name condition."""
-        rows: list[dict[str, Any]] = []
-        for spec in self._specs(window):
-            rows.extend(self._rows(spec, window))
-        return rows
+    def _query(self, window: Window) -> list[_Piece]:
+        """Rows of [start, end) (and the overlap) for every name condition, as pieces: the
+        answers of synchronous queries (lists) and exports (read lazily, streamed)."""
+        listed = frozenset(self.run.settings.event_names)
+        pieces: list[_Piece] = []
+        for index, spec in enumerate(self._specs(window)):
+            # `name_conditions` puts the listed names first: a later query (custom events)
+            # leaves a listed name to it, so a streamed row is never emitted twice.
+            claimed = listed if index else frozenset()
+            pieces += [replace(p, claimed=claimed) for p in self._rows(spec, window)]
+        return pieces
 
-    def _rows(self, spec: dict[str, Any], window: Window) -> list[dict[str, Any]]:
+    def _rows(self, spec: dict[str, Any], window: Window) -> list[_Piece]:
         """One synchronous query; a truncated answer is halved, or exported if long.
 
         A quiet window costs one call whatever its length; a backfill (a truncated window
@@ -434,7 +495,7 @@ class AppcuesEventsStream(CheckpointedStream):
         appcues = self.run.appcues
         result = appcues.analytics_query(spec)
         if not result.truncated:
-            return list(result.rows)
+            return [_Piece(window, result.rows)]
         # Appcues' clock is known now. Events past it minus the lag are held back anyway, so
         # only the settled part is split or exported (a window ending on a local clock that
         # runs ahead would otherwise look longer than it is).
@@ -442,21 +503,49 @@ class AppcuesEventsStream(CheckpointedStream):
         if settled is not None and window.start < settled < window.end:
             window = Window(window.start, settled, True)
             spec = {**spec, "end_time": spec_time(settled + self.BOUNDARY_OVERLAP)}
+            if self._checkpoint is not None:
+                # What lies past `settled` was not asked for: no bookmark may pass it.
+                self._checkpoint.hold(settled)
         assert window.start is not None
         span = window.end - window.start
         export_after = timedelta(days=self.run.settings.appcues_export_after_days)
         if span > export_after or span <= self.MIN_SPLIT_SPAN:
             self.logger.info("appcues_events: reading %s through the analytics export", window)
-            return list(appcues.analytics_export(spec))
+            # A generator: the export starts when its rows are first read.
+            return [_Piece(window, appcues.analytics_export(spec), exported=True)]
+        return [_Piece(window, self._halves(spec, window), records=True)]
+
+    def _halves(self, spec: dict[str, Any], window: Window) -> Iterator[dict[str, Any]]:
+        """A truncated window as two halves, each read when the one before was emitted: the
+        records of `[start, end)` in (timestamp, id) order."""
+        assert window.start is not None
+        span = window.end - window.start
         middle = window.start + span / 2
         middle = middle.replace(microsecond=middle.microsecond // 1000 * 1000)
         self.logger.info("appcues_events: %s truncated at 1,000 rows; splitting", window)
-        rows: list[dict[str, Any]] = []
         for start, end in ((window.start, middle), (middle, window.end)):
             half = {
                 **spec,
                 "start_time": spec_time(start),
                 "end_time": spec_time(end + self.BOUNDARY_OVERLAP),
             }
-            rows.extend(self._rows(half, Window(start, end, True)))
-        return rows
+            for piece in self._rows(half, Window(start, end, True)):
+                # A one-second export inside a split is small: sorted like an answer.
+                yield from (
+                    sorted(self._records(piece), key=sort_key)
+                    if piece.exported
+                    else self._sorted(piece)
+                )
+
+    def _streamed(self, pieces: list[_Piece]) -> Iterator[dict[str, Any]]:
+        """A window read (in part) through exports, record by record, in constant memory.
+
+        Export rows are asked for in timestamp order, but whether an export honours
+        `order_by` is not documented: the window is read as an unsorted source (see
+        get_records). Each piece keeps only rows of its own `[start, end)`, so the overlap
+        and a split's halves are disjoint; a row read twice within a piece shares its
+        timestamp (the id is the event's, or derived from it), so only the ids at the
+        current timestamp are kept.
+        """
+        for piece in pieces:
+            yield from _once(self._records(piece))

@@ -342,9 +342,11 @@ class Pipeline:
         target_overrides: dict[str, Any] | None = None,
         kill_target_when: Callable[[], bool] | None = None,
         kill_signal: int = signal.SIGKILL,
+        kill_tap_when: Callable[[], bool] | None = None,
     ) -> RunResult:
         """One run; the target's last STATE becomes the pipeline's state (as Meltano keeps it).
-        With `kill_target_when`, `kill_signal` goes to the target once it holds."""
+        With `kill_target_when`, `kill_signal` goes to the target once it holds; with
+        `kill_tap_when`, SIGKILL goes to the tap (the target then reads the end of its input)."""
         self.runs += 1
         number = self.runs
         catalog = self.catalog()
@@ -382,6 +384,9 @@ class Pipeline:
             while target.poll() is None and time.monotonic() < deadline:
                 if kill_target_when is not None and not killed and kill_target_when():
                     target.send_signal(kill_signal)
+                    killed = True
+                if kill_tap_when is not None and not killed and kill_tap_when():
+                    tap.kill()
                     killed = True
                 time.sleep(0.02)
             if target.poll() is None:
@@ -572,29 +577,40 @@ def check_profiles(
     return result
 
 
-def appcues_events(ac: AppcuesClient) -> list[dict[str, Any]]:
-    """Every stored event of the integration's names (analytics query, paged by offset)."""
+def appcues_events(ac: AppcuesClient, days: int = 80) -> list[dict[str, Any]]:
+    """Every stored event of the integration's names from `days` ago on (analytics queries
+    of at most 85 days, each paged by offset)."""
     rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)  # the seed spans the 30 days before the sandbox clock (~ now)
-    start, end = (now - timedelta(days=80)).isoformat(), (now + timedelta(days=5)).isoformat()
-    while True:
-        page = ac.analytics_query(
-            {
-                "columns": ["id", "name", "user_id", "timestamp", "score", "feedback"],
-                "conditions": [["name", "in", list(DEFAULT_EVENT_NAMES)]],
-                "start_time": start,
-                "end_time": end,
-                "offset": len(rows),
-                "limit": 1000,
-            }
-        )
-        rows += page.rows
-        if len(page.rows) < 1000:
-            return rows
+    start, last = now - timedelta(days=days), now + timedelta(days=5)
+    while start < last:
+        end = min(last, start + timedelta(days=85))
+        window: list[dict[str, Any]] = []
+        while True:
+            page = ac.analytics_query(
+                {
+                    "columns": ["id", "name", "user_id", "timestamp", "score", "feedback"],
+                    "conditions": [["name", "in", list(DEFAULT_EVENT_NAMES)]],
+                    "start_time": start.isoformat(),
+                    "end_time": end.isoformat(),
+                    "offset": len(window),
+                    "limit": 1000,
+                }
+            )
+            window += page.rows
+            if len(page.rows) < 1000:
+                break
+        rows += window
+        start = end
+    return rows
 
 
 def check_events(
-    world: World, dead_letters: list[dict[str, Any]], event_id_field: str | None
+    world: World,
+    dead_letters: list[dict[str, Any]],
+    event_id_field: str | None,
+    history_days: int = 80,
+    nps: bool = True,
 ) -> CheckResult:
     """Every eligible Appcues event (integration name, user found in Salesforce) is exactly
     one Salesforce Event on that user's record at its time; every Latest NPS field holds the
@@ -612,7 +628,7 @@ def check_events(
                 f"FROM {sobject} WHERE {USER_ID} != null"
             ):
                 records[str(record[USER_ID])] = record
-        events = appcues_events(ac)
+        events = appcues_events(ac, history_days)
         refused: Counter[tuple[str, str]] = Counter()
         for letter in dead_letters:
             source = letter.get("record") or {}
@@ -639,7 +655,8 @@ def check_events(
             elif written[key] > expected[key]:
                 result.duplicates.append(f"{written[key] - expected[key]} extra Event(s) at {key}")
         result.duplicates += [f"{n} Events carry id {i}" for i, n in ids.items() if n > 1]
-        result.lost += _stale_nps(events, records)
+        if nps:
+            result.lost += _stale_nps(events, records)
     finally:
         sf.close()
         ac.close()
@@ -735,6 +752,7 @@ def feed_target(
 
 class Harness:
     appcues_only_users = APPCUES_SEED["unknown_users"]
+    appcues_seed = APPCUES_SEED
     """What the test modules use (with --import-mode=importlib they cannot import conftest)."""
 
     figures = FIGURES

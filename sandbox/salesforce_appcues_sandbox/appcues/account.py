@@ -166,7 +166,10 @@ class AppcuesAccount:
             job.failure_reason = exc.detail
             job.status = "failed"
             return
-        job.content = json.dumps(result.rows, separators=(",", ":")).encode()
+        rows = (
+            result.rows[::-1] if self.settings.analytics_export_order == "reverse" else result.rows
+        )
+        job.content = json.dumps(rows, separators=(",", ":")).encode()
         job.row_count = len(result.rows)
         job.status = "done"
 

@@ -535,6 +535,7 @@ IMPORT_FORMATS = ("json", "ndjson", "csv")
 _SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "analytics_window_end": ("exclusive", "inclusive"),
     "analytics_window_precision": ("ms", "s"),
+    "analytics_export_order": ("spec", "reverse"),
 }
 
 
@@ -559,6 +560,9 @@ class AccountSettings:
     # docs/sandbox.md): the end excluded or included, bounds in milliseconds or seconds.
     analytics_window_end: str = "exclusive"
     analytics_window_precision: str = "ms"
+    # Whether an export file honours the spec's order_by is undocumented: `reverse` writes
+    # its rows in the opposite order (the worst case for a reader relying on it).
+    analytics_export_order: str = "spec"
     read_only_key: int = 0  # 1: the key may read but not write (403 on every write)
 
     def update(self, changes: dict[str, Any]) -> None:

@@ -297,6 +297,29 @@ def test_export_lifecycle_and_unauthenticated_download(ac):
     assert ac.anon.get(fresh["download_url"]).status_code == 200
 
 
+def test_export_order_setting_writes_the_file_in_reverse(ac):
+    ac.import_events(_nps_events())
+    spec = {
+        "columns": ["timestamp", "user_id", "name"],
+        "conditions": [["flow_id", "==", NPS_FLOW]],
+        "order_by": [["timestamp", "asc"]],
+        "start_time": "2025-06-01",
+        "end_time": "2026-01-31",
+    }
+    files = []
+    for order in ("spec", "reverse"):
+        ac.control("POST", "settings", json={"analytics_export_order": order})
+        started = ac.api.post(ac.url("analytics/exports"), json=spec)
+        _, done, _ = _poll_export(ac, started.json()["job_id"])
+        files.append(ac.anon.get(done["download_url"]).json())
+    ac.control("POST", "settings", json={"analytics_export_order": "spec"})
+    assert files[1] == files[0][::-1] and len(files[0]) == 6
+    refused = ac.anon.post(
+        f"{ac.conn['control_url']}/settings", json={"analytics_export_order": "random"}
+    )
+    assert refused.status_code == 400 and "analytics_export_order" in refused.text
+
+
 def test_failed_export_reports_a_reason(ac):
     spec = {
         "columns": ["timestamp", "nps_raw_score"],
