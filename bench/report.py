@@ -525,6 +525,7 @@ def _backfill(bf: dict[str, Any] | None) -> list[str]:
                 for size, p in piped
             ],
         )
+        lines.append("")
     return lines
 
 
