@@ -3,7 +3,8 @@
 Salesforce counts a composite request as ONE API call whatever it holds, up to 25
 subrequests of which at most 5 may be sObject Collections (or queries). `Composite.send`
 cuts each `CollectionOp` into collections of 200 records (at most 10 same-type runs), packs
-them 5 to a call (top-level `allOrNone: false`, so the subrequests are independent) and
+them 5 to a call (top-level `allOrNone: false`, so the subrequests are independent; a lone
+collection goes as the plain collections call, which costs the same one call) and
 returns each operation's `RecordResult`s in input order, as `Collections` does.
 
 Retry safety is decided by the transport from the body (`is_replay_safe`): a composite made
@@ -21,7 +22,7 @@ from typing import Any
 
 from .errors import SalesforceError, UncertainWriteError
 from .salesforce_api import SOBJECT_NAME, SalesforceApi
-from .salesforce_collections import RecordResult, collection_chunks
+from .salesforce_collections import Collections, RecordResult, collection_chunks
 from .termination import STOP
 
 COMPOSITE_COLLECTIONS = 5  # sObject Collections (or query) subrequests per composite call
@@ -107,7 +108,17 @@ class Composite:
 
     def send(self, ops: list[CollectionOp]) -> list[list[RecordResult]]:
         results: list[list[RecordResult]] = [[] for _ in ops]
-        for call in _calls(ops):
+        calls = list(_calls(ops))
+        if len(calls) == 1 and len(calls[0]) == 1:
+            # One collection: the plain collections call costs the same one API call.
+            k = calls[0][0].op
+            op = ops[k]
+            try:
+                results[k] = Collections(self.api).send(op.method, op.path, list(op.typed))
+            except UncertainWriteError as exc:
+                raise CompositeUncertainError(exc.message, results, {k}) from None
+            return results
+        for call in calls:
             STOP.checkpoint()  # stopped: nothing of this call was sent
             body = {
                 "allOrNone": False,

@@ -79,12 +79,15 @@ def test_an_idempotent_composite_is_resent_after_a_5xx(sf, sf_control, tag):
             "times": 1,
         }
     )
-    (results,) = sf.write_together(
-        [CollectionOp.upsert("Contact", "Product_User_Id__c", _upserts(tag, 2))]
+    results = sf.write_together(
+        [
+            CollectionOp.upsert("Contact", "Product_User_Id__c", _upserts(tag, 2)),
+            CollectionOp.upsert("Contact", "Product_User_Id__c", _upserts(tag, 1, start=2)),
+        ]
     )
     assert sf_control.fired_by_rule() == [1]
-    assert [r.success for r in results] == [True, True]
-    assert _count(sf, tag) == 2
+    assert [[r.success for r in op] for op in results] == [[True, True], [True]]
+    assert _count(sf, tag) == 3
 
 
 def test_a_composite_carrying_an_insert_is_not_resent_after_a_5xx(sf, sf_control, tag):
@@ -116,17 +119,43 @@ def test_a_composite_carrying_an_insert_is_resent_after_503(sf, sf_control, tag)
             "times": 1,
         }
     )
-    (inserted,) = sf.write_together([CollectionOp.insert("Contact", [{"LastName": tag}])])
-    assert inserted[0].success and _count(sf, tag) == 1
+    ops = [CollectionOp.insert("Contact", [{"LastName": tag}])] * 2
+    inserted = sf.write_together(ops)
+    assert sf_control.fired_by_rule() == [1]
+    assert [op[0].success for op in inserted] == [True, True] and _count(sf, tag) == 2
 
 
 def test_a_lasting_5xx_exhausts_the_retries(sf, sf_control, tag):
     sf_control.faults(
         {"match": {"method": "POST", "path": COMPOSITE}, "action": "error", "status": 500}
     )
+    op = CollectionOp.upsert("Contact", "Product_User_Id__c", _upserts(tag, 1))
     with pytest.raises(RetriesExhaustedError):
-        sf.write_together([CollectionOp.upsert("Contact", "Product_User_Id__c", _upserts(tag, 1))])
+        sf.write_together([op, op])
     assert _count(sf, tag) == 0
+
+
+def test_a_lone_collection_goes_as_the_plain_collections_call(sf, sf_control, tag):
+    before = dict(sf_control.calls())
+    (results,) = sf.write_together([CollectionOp.insert("Contact", [{"LastName": tag}])])
+    after = sf_control.calls()
+    assert after.get(COMPOSITE_KEY, 0) == before.get(COMPOSITE_KEY, 0)
+    key = "POST /services/data/vXX.X/composite/sobjects"
+    assert after[key] - before.get(key, 0) == 1
+    assert results[0].success and _count(sf, tag) == 1
+
+
+def test_a_lone_insert_left_uncertain_names_its_operation(sf, sf_control, tag):
+    sf_control.faults(
+        {
+            "match": {"method": "POST", "path": r"/composite/sobjects$"},
+            "action": "reset",
+            "times": 1,
+        }
+    )
+    with pytest.raises(CompositeUncertainError) as raised:
+        sf.write_together([CollectionOp.insert("Contact", [{"LastName": tag}])])
+    assert raised.value.uncertain == {0} and raised.value.results == [[]]
 
 
 def test_replay_safety_is_read_from_the_subrequests():

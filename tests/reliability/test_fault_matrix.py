@@ -23,7 +23,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 SF_QUERY = r"/services/data/v[\d.]+/query"
-SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"
+SF_WRITE = r"/services/data/v[\d.]+/composite(?:/sobjects|/?$)"  # collections or Composite
 AC_PATCH = {"method": "PATCH", "path": r"/profile$"}
 AC_IMPORT = {"method": "POST", "path": r"/import/"}
 AC_JOBS = {"method": "GET", "path": r"/jobs/"}
