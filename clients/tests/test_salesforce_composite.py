@@ -174,3 +174,20 @@ def test_ops_validate_names_and_ids():
         CollectionOp.upsert("Contact", "bad field", [])
     with pytest.raises(ValueError, match="no Id"):
         CollectionOp.update_mixed([{"attributes": {"type": "Lead"}, "FirstName": "x"}])
+
+
+def test_collections_are_packed_five_a_call_across_operations():
+    from salesforce_appcues_clients.salesforce_composite import _calls
+
+    upserts = CollectionOp.upsert("Event", "Ext__c", [{"Ext__c": str(i)} for i in range(450)])
+    mixed = CollectionOp.update_mixed(
+        [{"attributes": {"type": f"T{i % 11}__c"}, "Id": f"a0{i}"} for i in range(22)]
+    )
+    calls = list(_calls([upserts, mixed]))
+    # 450 upserts: 3 collections; 22 updates of 11 types: 2 (at most 10 types a collection)
+    assert [[(sub.op, len(sub.chunk)) for sub in call] for call in calls] == [
+        [(0, 200), (0, 200), (0, 50), (1, 20), (1, 2)]
+    ]
+    assert Composite.calls_needed([upserts, mixed, upserts]) == 2
+    # grouped by type, first-seen order, input positions kept
+    assert [i for i, _, _ in calls[0][3].chunk][:3] == [0, 11, 1]

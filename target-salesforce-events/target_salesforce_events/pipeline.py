@@ -101,29 +101,31 @@ class EventPipeline:
         calls as they fit in (one plain collections call when they fit in one collection),
         then each step confirms its own results."""
         settings = self.settings
+        event_step = self._event_writes if EVENT_PART in parts else None
+        nps_step = self._nps_updates if NPS_PART in parts else None
         events = nps = None
-        if self._event_writes is not None and EVENT_PART in parts:
+        if event_step is not None:
             writes = [(e, t) for e, t in items if settings.writes_event(e.name)]
-            events = self._event_writes.plan(writes, stream)
-        if self._nps_updates is not None and NPS_PART in parts:
+            events = event_step.plan(writes, stream)
+        if nps_step is not None:
             answers = [(e, t) for e, t in items if settings.updates_nps(e.name)]
-            nps = self._nps_updates.plan(answers, stream)
+            nps = nps_step.plan(answers, stream)
         event_op = events.write_plan.op if events and events.write_plan else None
         nps_op = nps.op if nps else None
         ops = [op for op in (event_op, nps_op) if op is not None]
         results, uncertain = self._send_together(ops)
         found = iter(results)
-        if events is not None:
+        if event_step is not None and events is not None:
             event_results = next(found) if event_op is not None else []
-            confirmed = self._event_writes.confirm(  # type: ignore[union-attr]
+            confirmed = event_step.confirm(
                 events, event_results, stream, stale, uncertain=0 in uncertain
             )
             for event_id in confirmed:
                 done[event_id].add(EVENT_PART)
-        if nps is not None:
+        if nps_step is not None and nps is not None:
             nps_results = next(found) if nps_op is not None else []
             nps_index = len(ops) - 1
-            confirmed = self._nps_updates.confirm(  # type: ignore[union-attr]
+            confirmed = nps_step.confirm(
                 nps, nps_results, stream, stale, uncertain=nps_index in uncertain
             )
             for event_id in confirmed:
