@@ -209,9 +209,9 @@ class EventWriter:
         if not pending:
             return EventWritePlan([], [], None)
         if self.choice.strategy is not Strategy.UPSERT:
-            # Inserts keep their own calls: a Composite left uncertain (a timeout) may still
-            # be applied after the check that follows it, where a lone insert's check was
-            # measured safe (tests/reliability "insert timed out after Salesforce applied it").
+            # Inserts keep their own calls: a Composite left uncertain by a timeout was applied
+            # after the check that followed it (tests/reliability "insert timed out after
+            # Salesforce applied it": duplicates), where the lone insert's check holds.
             return EventWritePlan(self.write(pending), [], None)
         self._settle_open_jobs()
         assert self.choice.field is not None
