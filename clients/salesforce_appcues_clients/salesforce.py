@@ -11,6 +11,7 @@ The client wires the parts together and delegates; each concern lives in a modul
 | salesforce_query.py | REST query paging (`QueryResult`) |
 | salesforce_bulk_query.py | Bulk 2.0 query jobs |
 | salesforce_collections.py | sObject Collections writes (`RecordResult`) |
+| salesforce_composite.py | several collections operations in one Composite call (`CollectionOp`) |
 | bulk_ingest.py | Bulk 2.0 ingest jobs (`BulkIngest(client)`) |
 
 simple-salesforce serves `describe_global`, `limits`, `query_count` and `simple` (any other
@@ -33,6 +34,7 @@ from .salesforce_api import SOBJECT_NAME, SalesforceApi
 from .salesforce_auth import TokenSource
 from .salesforce_bulk_query import BULK_PAGE_SIZE, BulkQuery
 from .salesforce_collections import COLLECTION_SIZE, Collections, RecordResult
+from .salesforce_composite import CollectionOp, Composite
 from .salesforce_query import QueryResult
 from .salesforce_quota import CallCounter, QuotaGuard
 from .salesforce_transport import SalesforceAdapter, ServerClock
@@ -89,6 +91,7 @@ class SalesforceClient:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self._collections = Collections(self.api)
+        self._composite = Composite(self.api)
         self._describes: dict[str, dict[str, Any]] = {}
         self._sf: simple_salesforce.Salesforce | None = None
         self._sf_generation = -1
@@ -263,6 +266,11 @@ class SalesforceClient:
         all_or_none: bool = False,
     ) -> list[RecordResult]:
         return self._collections.upsert(sobject, external_id_field, records, all_or_none)
+
+    def write_together(self, ops: list[CollectionOp]) -> list[list[RecordResult]]:
+        """Several collections operations in as few Composite calls as possible (5
+        collections of 200 a call); each operation's results in its input order."""
+        return self._composite.send(ops)
 
     def close(self) -> None:
         self.session.close()

@@ -91,6 +91,12 @@ class Collections:
         path = f"composite/sobjects/{sobject}/{external_id_field}"
         return self._collections("PATCH", path, _typed(sobject, records), all_or_none)
 
+    def send(
+        self, method: str, path: str, typed: list[tuple[int, str, dict[str, Any]]]
+    ) -> list[RecordResult]:
+        """A prepared operation (`salesforce_composite.CollectionOp`), allOrNone false."""
+        return self._collections(method, path, typed, False)
+
     def _collections(
         self,
         method: str,

@@ -8,7 +8,8 @@ never the client. simple-salesforce's requests get all of that too: it runs over
 
 Write safety: a request is replayed after a failure only when a replay cannot duplicate
 data. GET/PATCH/PUT/DELETE, composite/batch describes and Bulk query and ingest job creation
-are replay-safe (an ingest job holds no data before its upload). Inserts (POST
+are replay-safe (an ingest job holds no data before its upload), and so is a composite whose
+subrequests are all PATCH/GET (`composite_is_idempotent`). Inserts (POST
 composite/sobjects) are retried only when nothing was sent (connection refused, connect
 timeout) or Salesforce said it did not process them (429, 503); any other failure after
 sending raises `UncertainWriteError` instead of risking a duplicate. Upserts by external id
@@ -17,6 +18,7 @@ are idempotent and retried like reads.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -44,10 +46,32 @@ _REPLAY_SAFE_POSTS = (
 )
 
 
-def is_replay_safe(method: str, path: str) -> bool:
+_COMPOSITE = re.compile(r"/services/data/v[\d.]+/composite/?$")
+
+
+def is_replay_safe(method: str, path: str, body: bytes | str | None = None) -> bool:
     if method in ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"):
         return True
+    if _COMPOSITE.search(path):
+        return composite_is_idempotent(body)
     return any(p.search(path) for p in _REPLAY_SAFE_POSTS)
+
+
+def composite_is_idempotent(body: bytes | str | None) -> bool:
+    """A composite whose subrequests are all GET/PATCH/PUT/DELETE (upserts by external id,
+    updates of absolute values) may be resent; one with a POST (an insert) may not."""
+    try:
+        parsed = json.loads(body or b"")
+    except (TypeError, ValueError):
+        return False
+    subs = parsed.get("compositeRequest") if isinstance(parsed, dict) else None
+    if not isinstance(subs, list) or not subs:
+        return False
+    return all(
+        isinstance(s, dict)
+        and str(s.get("method", "")).upper() in ("GET", "PATCH", "PUT", "DELETE")
+        for s in subs
+    )
 
 
 def error_code(response: requests.Response) -> str:
@@ -166,7 +190,7 @@ class SalesforceAdapter(HTTPAdapter):
             attempt,
             service="Salesforce",
             what=f"{method} {path}",
-            replay_safe=is_replay_safe(method, path),
+            replay_safe=is_replay_safe(method, path, request.body),
             writes=SALESFORCE_WRITES,
             backoff=Backoff(self.retry_policy, log),
             tls_setting="ca_bundle",

@@ -4,13 +4,16 @@ API 2.0 ingest past `bulk_threshold`); the step returns the events Salesforce co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import TemplateError
 
+from salesforce_appcues_clients.salesforce import RecordResult
+
 from .dead_lettering import DeadLettering
 from .events import AppcuesEvent
-from .idempotency import EventWriter, PendingEvent, StrategyChoice
+from .idempotency import EventWritePlan, EventWriter, PendingEvent, StrategyChoice, WriteOutcome
 from .matching import MatchedRecord
 from .recipients import StaleMatches
 from .settings import EVENT_PART, EventSettings
@@ -75,6 +78,20 @@ class EventWrites:
         """Writes the Events; returns the ids of those Salesforce holds now. A refusal that
         says the matched record is gone goes to `stale_matches`, when given, not to dead
         letters."""
+        planned = self._render(items, stream)
+        outcomes = self._writer.write(planned.pending)
+        return self._confirmed(planned, outcomes, stream, stale_matches)
+
+    def plan(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> EventsPlan:
+        """`write` up to its REST write: renders the Events and runs the writer's checks (and
+        Bulk paths); `write_plan.op` is the write left for the caller to send, with other
+        steps' operations, before `confirm`."""
+        planned = self._render(items, stream)
+        planned.write_plan = self._writer.plan(planned.pending)
+        return planned
+
+    def _render(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> EventsPlan:
+        """The Events' records; a template failure becomes a dead letter."""
         targets = {event.event_id: target for event, target in items}
         pending: list[PendingEvent] = []
         for event, target in items:
@@ -93,12 +110,34 @@ class EventWrites:
             if cut:
                 self._summary.subjects_or_descriptions_cut += 1
             pending.append(PendingEvent(event, record))
+        return EventsPlan(targets, pending, None)
+
+    def confirm(
+        self,
+        planned: EventsPlan,
+        results: list[RecordResult],
+        stream: str,
+        stale_matches: StaleMatches | None = None,
+        uncertain: bool = False,
+    ) -> set[str]:
+        """`write`'s answer for a plan whose REST write the caller sent (`results`)."""
+        assert planned.write_plan is not None
+        outcomes = self._writer.confirm(planned.write_plan, results, uncertain)
+        return self._confirmed(planned, outcomes, stream, stale_matches)
+
+    def _confirmed(
+        self,
+        planned: EventsPlan,
+        outcomes: list[WriteOutcome],
+        stream: str,
+        stale_matches: StaleMatches | None,
+    ) -> set[str]:
         confirmed: set[str] = set()
-        for outcome in self._writer.write(pending):
+        for outcome in outcomes:
             event = outcome.pending.event
             if not outcome.success:
                 error = outcome.errors[0] if outcome.errors else {}
-                target = targets[event.event_id]
+                target = planned.targets[event.event_id]
                 if stale_matches is None or not stale_matches.hold(
                     EVENT_PART, event, target, error
                 ):
@@ -110,3 +149,12 @@ class EventWrites:
             else:
                 self._summary.events_written[event.name] += 1
         return confirmed
+
+
+@dataclass
+class EventsPlan:
+    """A batch's rendered Events; `write_plan` once the writer planned their write."""
+
+    targets: dict[str, MatchedRecord]
+    pending: list[PendingEvent]
+    write_plan: EventWritePlan | None

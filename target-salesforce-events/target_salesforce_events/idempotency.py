@@ -32,6 +32,7 @@ from salesforce_appcues_clients import soql
 from salesforce_appcues_clients.bulk_ingest import BulkIngest, cell, null_cell
 from salesforce_appcues_clients.errors import SalesforceError, UncertainWriteError
 from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult
+from salesforce_appcues_clients.salesforce_composite import CollectionOp
 from salesforce_appcues_clients.termination import STOP
 
 from .events import AppcuesEvent, parse_timestamp
@@ -138,6 +139,13 @@ class WriteOutcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class EventWritePlan:
+    outcomes: list[WriteOutcome]  # settled before any REST write (present, Bulk)
+    todo: list[PendingEvent]  # what `op` writes, in its record order
+    op: CollectionOp | None
+
+
 _SECOND = timedelta(seconds=1)
 
 
@@ -184,6 +192,89 @@ class EventWriter:
             if self._use_bulk(len(pending)):
                 return self._bulk_write(pending, "upsert")
             return self._upsert(pending)
+        outcomes, todo = self._known(pending)
+        if self._use_bulk(len(todo)):
+            outcomes.extend(self._bulk_write(todo, "insert"))
+            return outcomes
+        for start in range(0, len(todo), COLLECTION_SIZE):
+            STOP.checkpoint()  # stopped: no new insert; the ones in flight are recorded
+            outcomes.extend(self._insert_chunk(todo[start : start + COLLECTION_SIZE]))
+        return outcomes
+
+    # --- plan and confirm: the REST writes sent by the caller with other steps' ----------
+    def plan(self, pending: Sequence[PendingEvent]) -> EventWritePlan:
+        """What `write` would do, up to the REST write itself: upserts are left as `op`, for
+        the caller to send (with other steps' operations) and hand to `confirm`; Bulk paths
+        and the insert strategies write now."""
+        if not pending:
+            return EventWritePlan([], [], None)
+        if self.choice.strategy is not Strategy.UPSERT:
+            # Inserts keep their own calls: a Composite left uncertain by a timeout was applied
+            # after the check that followed it (tests/reliability "insert timed out after
+            # Salesforce applied it": duplicates), where the lone insert's check holds.
+            return EventWritePlan(self.write(pending), [], None)
+        self._settle_open_jobs()
+        assert self.choice.field is not None
+        if self._use_bulk(len(pending)):
+            return EventWritePlan(self._bulk_write(pending, "upsert"), [], None)
+        records = [p.record for p in pending]
+        op = CollectionOp.upsert("Event", self.choice.field, records)
+        return EventWritePlan([], list(pending), op)
+
+    def confirm(
+        self, plan: EventWritePlan, results: list[RecordResult], uncertain: bool = False
+    ) -> list[WriteOutcome]:
+        """The outcomes of a plan whose `op` was sent: `results` are its RecordResults (with
+        `uncertain`, those known before a failure that may or may not have applied the rest:
+        an insert is then never resent blindly, the strategy's check runs first)."""
+        outcomes = list(plan.outcomes)
+        inserting = self.choice.strategy is not Strategy.UPSERT
+        done = [
+            WriteOutcome(
+                plan.todo[r.index],
+                r.success,
+                r.id,
+                already_present=r.success and r.created is False and not inserting,
+                errors=r.errors,
+            )
+            for r in results
+        ]
+        if inserting:
+            self._remember(done)
+        outcomes.extend(done)
+        if not uncertain:
+            return outcomes
+        answered = {r.index for r in results}
+        remaining = [p for i, p in enumerate(plan.todo) if i not in answered]
+        if not inserting:
+            return outcomes + self._upsert(remaining)  # an upsert repeats harmlessly
+        log.warning(
+            "insert of %d Events may or may not have reached Salesforce; checking which exist "
+            "before trying again",
+            len(remaining),
+        )
+        present = (
+            self._present_by_id(remaining)
+            if self.choice.strategy is Strategy.QUERY
+            else self._present_by_content(remaining)
+        )
+        confirmed = [
+            WriteOutcome(p, True, present[p.event.event_id])
+            for p in remaining
+            if p.event.event_id in present
+        ]
+        self._remember(confirmed)
+        outcomes.extend(confirmed)
+        todo = [p for p in remaining if p.event.event_id not in present]
+        for start in range(0, len(todo), COLLECTION_SIZE):
+            STOP.checkpoint()
+            outcomes.extend(self._insert_chunk(todo[start : start + COLLECTION_SIZE]))
+        return outcomes
+
+    def _known(
+        self, pending: Sequence[PendingEvent]
+    ) -> tuple[list[WriteOutcome], list[PendingEvent]]:
+        """Insert strategies: the Events Salesforce already holds, and the others."""
         present: dict[str, str | None]
         if self.choice.strategy is Strategy.QUERY:
             present = dict(self._present_by_id(pending))
@@ -203,14 +294,7 @@ class EventWriter:
             for p in pending
             if p.event.event_id in present
         ]
-        todo = [p for p in pending if p.event.event_id not in present]
-        if self._use_bulk(len(todo)):
-            outcomes.extend(self._bulk_write(todo, "insert"))
-            return outcomes
-        for start in range(0, len(todo), COLLECTION_SIZE):
-            STOP.checkpoint()  # stopped: no new insert; the ones in flight are recorded
-            outcomes.extend(self._insert_chunk(todo[start : start + COLLECTION_SIZE]))
-        return outcomes
+        return outcomes, [p for p in pending if p.event.event_id not in present]
 
     # --- Bulk API 2.0 ingest ---------------------------------------------------------------
     def _bulk_write(self, items: Sequence[PendingEvent], operation: str) -> list[WriteOutcome]:

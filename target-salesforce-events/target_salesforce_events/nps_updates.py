@@ -9,12 +9,13 @@ that costs fewer calls) and returns the events whose answers are all settled.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from salesforce_appcues_clients import soql
 from salesforce_appcues_clients.bulk_ingest import JOB_CALLS, BulkIngest
 from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult, SalesforceClient
+from salesforce_appcues_clients.salesforce_composite import CollectionOp
 from salesforce_appcues_clients.termination import STOP
 
 from .confirmations import RunLedger
@@ -66,6 +67,14 @@ class NpsUpdates:
     ) -> set[str]:
         """Applies the latest NPS answers; returns the ids of the events whose answers are
         all settled (written, or superseded by a newer answer that is)."""
+        planned = self.plan(items, stream)
+        results = self._client.update_mixed(list(planned.op_records)) if planned.op else []
+        return self.confirm(planned, results, stream, stale_matches)
+
+    def plan(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> NpsPlan:
+        """`update` up to its collections write: reads what deciding needs and plans the
+        winners; `op` (mixed-type updates) is left for the caller to send, with other steps'
+        operations, before `confirm`. Objects that go by Bulk are written by `confirm`."""
         answers: list[NpsAnswer] = []
         usable: list[AppcuesEvent] = []
         for event, target in items:
@@ -104,9 +113,35 @@ class NpsUpdates:
             settled.update((a.target.record_id, a.part) for a in stale)
             planned.extend((update, fields) for update in updates)
         STOP.checkpoint()  # stopped: the answers are applied by the next run
-        results = self._apply(
-            [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
-        )
+        records = [{"attributes": {"type": u.sobject}, **u.as_record()} for u, _ in planned]
+        positions: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            positions.setdefault(record["attributes"]["type"], []).append(i)
+        by_bulk = objects_by_bulk({t: len(held) for t, held in positions.items()}, self._settings)
+        rest = [i for i, r in enumerate(records) if r["attributes"]["type"] not in by_bulk]
+        op_records = [records[i] for i in rest]
+        op = CollectionOp.update_mixed(op_records) if op_records else None
+        return NpsPlan(answers, usable, planned, settled, records, positions, by_bulk, rest, op)
+
+    def confirm(
+        self,
+        plan: NpsPlan,
+        results: list[RecordResult],
+        stream: str,
+        stale_matches: StaleMatches | None = None,
+        uncertain: bool = False,
+    ) -> set[str]:
+        """`update`'s answer once `op` was sent (`results`, its RecordResults; with
+        `uncertain`, those known before a failure: an update repeats harmlessly, so the rest
+        is sent again). Bulk objects are written here."""
+        if uncertain:
+            answered = {r.index for r in results}
+            missing = [i for i in range(len(plan.rest)) if i not in answered]
+            again = self._client.update_mixed([plan.op_records[i] for i in missing])
+            results = [*results, *(replace(r, index=missing[r.index]) for r in again)]
+        mapped = [replace(r, index=plan.rest[r.index]) for r in results]
+        results = sorted(mapped + self._apply_bulk(plan), key=lambda r: r.index)
+        planned, settled = plan.planned, set(plan.settled)
         applied: list[tuple[str, str, Any, str]] = []
         for result in results:
             update, fields = planned[result.index]
@@ -130,34 +165,24 @@ class NpsUpdates:
         if applied and not self._settings.nps_date_field:
             self._ledger.open().set_nps_latest(applied)
         unsettled = {
-            a.event.event_id for a in answers if (a.target.record_id, a.part) not in settled
+            a.event.event_id for a in plan.answers if (a.target.record_id, a.part) not in settled
         }
-        return {e.event_id for e in usable} - unsettled
+        return {e.event_id for e in plan.usable} - unsettled
 
     def _fields_of(self, sobject: str) -> NpsFields:
         if sobject not in self._nps_fields:  # e.g. Contact, reached by a converted Lead
             self._nps_fields[sobject] = plan_extra_object(self._client, self._settings, sobject)
         return self._nps_fields[sobject]
 
-    def _apply(self, records: list[dict[str, Any]]) -> list[RecordResult]:
-        """The objects `objects_by_bulk` picks get one Bulk update job each (keyed by Id),
-        the others share mixed-type collections calls. An update repeats harmlessly, so
-        these jobs need no journal."""
-        positions: dict[str, list[int]] = {}
-        for i, record in enumerate(records):
-            positions.setdefault(record["attributes"]["type"], []).append(i)
-        by_bulk = objects_by_bulk({t: len(held) for t, held in positions.items()}, self._settings)
-        rest = [i for i, r in enumerate(records) if r["attributes"]["type"] not in by_bulk]
+    def _apply_bulk(self, plan: NpsPlan) -> list[RecordResult]:
+        """The objects `objects_by_bulk` picked get one Bulk update job each (keyed by Id);
+        the others share the mixed-type collections of `plan.op`. An update repeats
+        harmlessly, so these jobs need no journal."""
         results: list[RecordResult] = []
-        if rest:
-            results.extend(
-                replace(r, index=rest[r.index])
-                for r in self._client.update_mixed([records[i] for i in rest])
-            )
-        for sobject in sorted(by_bulk):
-            held = positions[sobject]
+        for sobject in sorted(plan.by_bulk):
+            held = plan.positions[sobject]
             outcome = self._bulk.write(
-                sobject, "update", [records[i] for i in held], key_field="Id"
+                sobject, "update", [plan.records[i] for i in held], key_field="Id"
             )
             results.extend(replace(r, index=held[r.index]) for r in outcome.results)
             if outcome.failure or outcome.unconfirmed:
@@ -166,7 +191,6 @@ class NpsUpdates:
                     f"{len(outcome.unconfirmed)} of {len(held)} {sobject} NPS updates were not "
                     f"confirmed by Bulk API 2.0 ({reason}); the batch is not confirmed"
                 )
-        results.sort(key=lambda r: r.index)
         return results
 
     def _dates_on_record(
@@ -186,6 +210,27 @@ class NpsUpdates:
                 else:
                     found[str(row["Id"])] = parse_timestamp(value).replace(microsecond=0)
         return found
+
+
+@dataclass
+class NpsPlan:
+    """A batch's planned NPS updates: `records[i]` writes `planned[i]`; the records at
+    positions `rest` go by `op` (`op_records`, in that order), the objects in `by_bulk` by
+    Bulk jobs."""
+
+    answers: list[NpsAnswer]
+    usable: list[AppcuesEvent]
+    planned: list[tuple[RecordUpdate, NpsFields]]
+    settled: set[tuple[str, str]]
+    records: list[dict[str, Any]]
+    positions: dict[str, list[int]]
+    by_bulk: set[str]
+    rest: list[int]
+    op: CollectionOp | None
+
+    @property
+    def op_records(self) -> list[dict[str, Any]]:
+        return [self.records[i] for i in self.rest]
 
 
 def objects_by_bulk(counts: Mapping[str, int], settings: EventSettings) -> set[str]:

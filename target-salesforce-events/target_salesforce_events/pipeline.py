@@ -1,8 +1,9 @@
 """One run's delivery of event batches, step by step; the Singer sink and the webhook
 receiver's worker both feed it.
 
-parse -> dedupe -> select -> ledger filter -> (connect) -> match -> write Events -> update
-NPS -> record what Salesforce confirmed. Nothing touches Salesforce before a batch holds an
+parse -> dedupe -> select -> ledger filter -> (connect) -> match -> plan Event writes and
+NPS updates -> send their REST writes together (Composite) -> each step confirms its results
+-> record what Salesforce confirmed. Nothing touches Salesforce before a batch holds an
 event still to deliver. Per-record problems become dead letters and the rest of the batch
 is delivered; anything that leaves the batch unconfirmed raises, so no STATE follows it.
 """
@@ -13,7 +14,8 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
-from salesforce_appcues_clients.salesforce import SalesforceClient
+from salesforce_appcues_clients.salesforce import RecordResult, SalesforceClient
+from salesforce_appcues_clients.salesforce_composite import CollectionOp, CompositeUncertainError
 
 from .batch_input import parse_events, selected
 from .confirmations import RunLedger, not_confirmed_earlier, record_confirmed
@@ -95,15 +97,50 @@ class EventPipeline:
         stale: StaleMatches | None = None,
         parts: Collection[str] = (EVENT_PART, NPS_PART),
     ) -> None:
+        """Each step plans its REST write; the writes go out together, as few Composite
+        calls as they fit in (one plain collections call when they fit in one collection),
+        then each step confirms its own results."""
         settings = self.settings
-        if self._event_writes is not None and EVENT_PART in parts:
+        event_step = self._event_writes if EVENT_PART in parts else None
+        nps_step = self._nps_updates if NPS_PART in parts else None
+        events = nps = None
+        if event_step is not None:
             writes = [(e, t) for e, t in items if settings.writes_event(e.name)]
-            for event_id in self._event_writes.write(writes, stream, stale):
-                done[event_id].add(EVENT_PART)
-        if self._nps_updates is not None and NPS_PART in parts:
+            events = event_step.plan(writes, stream)
+        if nps_step is not None:
             answers = [(e, t) for e, t in items if settings.updates_nps(e.name)]
-            for event_id in self._nps_updates.update(answers, stream, stale):
+            nps = nps_step.plan(answers, stream)
+        event_op = events.write_plan.op if events and events.write_plan else None
+        nps_op = nps.op if nps else None
+        ops = [op for op in (event_op, nps_op) if op is not None]
+        results, uncertain = self._send_together(ops)
+        found = iter(results)
+        if event_step is not None and events is not None:
+            event_results = next(found) if event_op is not None else []
+            confirmed = event_step.confirm(
+                events, event_results, stream, stale, uncertain=0 in uncertain
+            )
+            for event_id in confirmed:
+                done[event_id].add(EVENT_PART)
+        if nps_step is not None and nps is not None:
+            nps_results = next(found) if nps_op is not None else []
+            nps_index = len(ops) - 1
+            confirmed = nps_step.confirm(
+                nps, nps_results, stream, stale, uncertain=nps_index in uncertain
+            )
+            for event_id in confirmed:
                 done[event_id].add(NPS_PART)
+
+    def _send_together(self, ops: list[CollectionOp]) -> tuple[list[list[RecordResult]], set[int]]:
+        """Each operation's results, and the operations whose outcome a failure left unknown
+        (their steps check before anything is sent again)."""
+        if not ops:
+            return [], set()
+        assert self.org is not None
+        try:
+            return self.org.client.write_together(ops), set()
+        except CompositeUncertainError as exc:
+            return exc.results, exc.uncertain
 
     def prepare(self) -> OrgConnection:
         """Connects once, on the first batch that needs Salesforce, or before it (the webhook

@@ -214,3 +214,27 @@ def test_ids_differing_only_by_case_are_two_events(strategy_org, kit):
     kit.run_target(config, [kit.event(b, "appcues:flow_completed", TS[1], lower, flowName="B")])
     kit.run_target(config, [kit.event(a, "appcues:flow_completed", TS[0], upper, flowName="A")])
     assert len(org.events_of_plain(ca, cb)) == 2
+
+
+@pytest.mark.parametrize("strategy", ["query_then_insert", "local_ledger"])
+def test_inserts_keep_their_own_calls_beside_a_composite(orgs, kit, tmp_path, strategy):
+    """Event inserts are not put in a Composite call: one left uncertain by a timeout may
+    be applied after the check that follows it. The NPS update goes alone (one collection:
+    the plain call)."""
+    org = orgs[strategy]
+    org.state_dir = tmp_path / "state"
+    user = org.user("one-call")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    batch = [
+        kit.event(user, "appcues:goal_reached", TS[0], f"{org.tag}-o0", goalName="A"),
+        kit.event(user, "appcues:nps_score", TS[1], f"{org.tag}-o1", score=9),
+    ]
+    before = org.control("GET", "stats")["calls"]
+    target, _ = kit.run_target(org.config(), batch)
+    after = org.control("GET", "stats")["calls"]
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert "POST /services/data/vXX.X/composite" not in delta
+    assert delta.get("POST /services/data/vXX.X/composite/sobjects") == 1
+    assert delta.get("PATCH /services/data/vXX.X/composite/sobjects") == 1
+    assert count_events(org, contact) == 2
+    assert target.pipeline.summary.nps_records_updated == 1

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 H = SimpleNamespace()
 SF_QUERY = r"/services/data/v[\d.]+/query"
-SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"
+SF_WRITE = r"/services/data/v[\d.]+/composite(?:/sobjects|/?$)"  # collections or Composite
 EXIT_LOCKED = 75
 EXIT_TOO_MANY_DEAD_LETTERS = 65
 

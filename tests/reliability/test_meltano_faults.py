@@ -37,7 +37,7 @@ FAST = {
     "MELTANO_CLI_LOG_LEVEL": "debug",
 }
 SF_QUERY = r"/services/data/v[\d.]+/query"
-SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"
+SF_WRITE = r"/services/data/v[\d.]+/composite(?:/sobjects|/?$)"  # collections or Composite
 LOADERS = ROOT / ".meltano" / "loaders"
 
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 H = SimpleNamespace()
 SF_QUERY = r"/services/data/v[\d.]+/query"
-SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"
+SF_WRITE = r"/services/data/v[\d.]+/composite(?:/sobjects|/?$)"  # collections or Composite
 
 
 @pytest.fixture(autouse=True)

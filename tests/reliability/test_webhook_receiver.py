@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 SECRET = "whsec-reliability-5c1e"
 NEXT_SECRET = "whsec-rotated-91ab"
-SF_WRITE = r"/services/data/v[\d.]+/composite/sobjects"
+SF_WRITE = r"/services/data/v[\d.]+/composite(?:/sobjects|/?$)"  # collections or Composite
 SF_QUERY = r"/services/data/v[\d.]+/query"
 # uvicorn ends a SIGTERMed server by raising the signal again once shut down cleanly
 STOPPED = (0, -signal.SIGTERM)

@@ -34,6 +34,9 @@ MAX_COLLECTION = 200
 MAX_CHUNKS = 10  # runs of same-type records one collection call may hold
 REPLICATION_WINDOW = timedelta(days=30)
 MAX_BATCH = 25
+MAX_COMPOSITE_HEAVY = 5  # sObject Collections and query subrequests in one composite
+_COLLECTIONS_PATH = re.compile(r"/composite/sobjects(?:/|$)")
+_QUERY_PATH = re.compile(r"/(?:query|queryAll)(?:/|\?|$)")
 _BATCH_SIZE = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -413,18 +416,25 @@ class RestApi(IngestHandlers):
         refs = [s.get("referenceId") if isinstance(s, dict) else None for s in subs]
         if not all(isinstance(r, str) and r for r in refs) or len(set(refs)) != len(refs):
             return error(400, "INVALID_REFERENCE_ID", "each subrequest needs a unique referenceId")
+        heavy = sum(1 for s in subs if _is_collection_or_query(str(s.get("url", ""))))
+        if heavy > MAX_COMPOSITE_HEAVY:
+            # the limit is documented; the error code and message are a guess (docs/sandbox.md)
+            return error(
+                400,
+                "INVALID_BATCH_REQUEST",
+                f"A composite request cannot contain more than {MAX_COMPOSITE_HEAVY} "
+                "sObject Collections or query subrequests",
+            )
         flag = body.get("allOrNone", False)
         all_or_none = flag.lower() == "true" if isinstance(flag, str) else bool(flag)
         try:
             with self.org.transaction():
                 out = self._run_composite(subs, call, all_or_none)
-                if all_or_none and any(r["httpStatusCode"] >= 400 for r in out):
+                if all_or_none and any(_sub_failed(r) for r in out):
                     # failures keep their own error; what had succeeded is undone
                     raise _CompositeRollbackError(
                         [
-                            r
-                            if r["httpStatusCode"] >= 400
-                            else _halted(r["referenceId"], _ROLLED_BACK_MESSAGE)
+                            r if _sub_failed(r) else _halted(r["referenceId"], _ROLLED_BACK_MESSAGE)
                             for r in out
                         ]
                     )
@@ -452,6 +462,10 @@ class RestApi(IngestHandlers):
                 continue
             parts = urlsplit(url)
             path = "/" + parts.path.lstrip("/")
+            collection = _COLLECTIONS_PATH.search(path) is not None
+            if all_or_none and collection and isinstance(sub_body, dict):
+                # the composite's allOrNone overrides its collections' own flag
+                sub_body = {**sub_body, "allOrNone": True}
             raw = json.dumps(sub_body).encode() if sub_body is not None else b""
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
             result: ApiResult = self.dispatch(
@@ -468,7 +482,8 @@ class RestApi(IngestHandlers):
                     "referenceId": ref,
                 }
             )
-            if result.status < 400:
+            failed = result.status >= 400 or (collection and _any_record_failed(result.body))
+            if not failed:
                 done[ref] = result.body
             elif all_or_none:
                 halted = True  # the rest is not run
@@ -670,3 +685,21 @@ def _substitute(value: Any, done: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, done) for k, v in value.items()}
     return value
+
+
+def _is_collection_or_query(url: str) -> bool:
+    path = urlsplit(url).path
+    return bool(_COLLECTIONS_PATH.search(path) or _QUERY_PATH.search(path + "/"))
+
+
+def _any_record_failed(body: Any) -> bool:
+    """A collection answers 200 with per-record results; one refused record is a failure."""
+    return isinstance(body, list) and any(
+        isinstance(r, dict) and r.get("success") is False for r in body
+    )
+
+
+def _sub_failed(response: dict[str, Any]) -> bool:
+    if response["httpStatusCode"] >= 400:
+        return True
+    return _any_record_failed(response["body"]) and isinstance(response["body"], list)
