@@ -57,17 +57,7 @@ class Collections:
         chunks), and a call never holds more than 10 types; results keep the input positions
         (`RecordResult.index`) and come back in input order.
         """
-        typed: list[tuple[int, str, dict[str, Any]]] = []
-        for i, record in enumerate(records):
-            attributes = record.get("attributes")
-            sobject = attributes.get("type") if isinstance(attributes, Mapping) else None
-            if not isinstance(sobject, str) or not SOBJECT_NAME.match(sobject):
-                raise ValueError(f"update_mixed: record {i} has no attributes.type sObject name")
-            typed.append((i, sobject, record))
-        # Stable grouping by type (first-seen order): one chunk per type in each call.
-        order = {t: n for n, t in enumerate(dict.fromkeys(t for _, t, _ in typed))}
-        typed.sort(key=lambda entry: order[entry[1]])
-        return self._update(typed, all_or_none)
+        return self._update(grouped_by_type(records), all_or_none)
 
     def _update(
         self, typed: list[tuple[int, str, dict[str, Any]]], all_or_none: bool
@@ -176,3 +166,19 @@ def collection_chunks(
         runs += 1 if new_run else 0
     if chunk:
         yield chunk
+
+
+def grouped_by_type(records: list[dict[str, Any]]) -> list[tuple[int, str, dict[str, Any]]]:
+    """(input position, sObject, record) of mixed-type records, each naming its type in
+    `attributes.type`, grouped by type in first-seen order (stable): one chunk per type in
+    each collections call."""
+    typed: list[tuple[int, str, dict[str, Any]]] = []
+    for i, record in enumerate(records):
+        attributes = record.get("attributes")
+        sobject = attributes.get("type") if isinstance(attributes, Mapping) else None
+        if not isinstance(sobject, str) or not SOBJECT_NAME.match(sobject):
+            raise ValueError(f"update_mixed: record {i} has no attributes.type sObject name")
+        typed.append((i, sobject, record))
+    order = {t: n for n, t in enumerate(dict.fromkeys(t for _, t, _ in typed))}
+    typed.sort(key=lambda entry: order[entry[1]])
+    return typed

@@ -16,13 +16,13 @@ unknown, with the results of the calls before it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import SalesforceError, UncertainWriteError
 from .salesforce_api import SOBJECT_NAME, SalesforceApi
-from .salesforce_collections import Collections, RecordResult, collection_chunks
+from .salesforce_collections import Collections, RecordResult, collection_chunks, grouped_by_type
 from .termination import STOP
 
 COMPOSITE_COLLECTIONS = 5  # sObject Collections (or query) subrequests per composite call
@@ -56,17 +56,10 @@ class CollectionOp:
     def update_mixed(cls, records: list[dict[str, Any]]) -> CollectionOp:
         """Updates of several types (each record names it in `attributes.type` and carries
         its Id), grouped by type in first-seen order as `Collections.update_mixed` does."""
-        typed: list[tuple[int, str, dict[str, Any]]] = []
-        for i, record in enumerate(records):
-            attributes = record.get("attributes")
-            sobject = attributes.get("type") if isinstance(attributes, Mapping) else None
-            if not isinstance(sobject, str) or not SOBJECT_NAME.match(sobject):
-                raise ValueError(f"update_mixed: record {i} has no attributes.type sObject name")
+        typed = grouped_by_type(records)
+        for i, _, record in typed:
             if not (record.get("Id") or record.get("id")):
                 raise ValueError(f"update: record {i} has no Id")
-            typed.append((i, sobject, record))
-        order = {t: n for n, t in enumerate(dict.fromkeys(t for _, t, _ in typed))}
-        typed.sort(key=lambda entry: order[entry[1]])
         return cls("PATCH", "composite/sobjects", tuple(typed))
 
     @property

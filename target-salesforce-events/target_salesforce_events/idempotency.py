@@ -253,19 +253,7 @@ class EventWriter:
             "before trying again",
             len(remaining),
         )
-        present = (
-            self._present_by_id(remaining)
-            if self.choice.strategy is Strategy.QUERY
-            else self._present_by_content(remaining)
-        )
-        confirmed = [
-            WriteOutcome(p, True, present[p.event.event_id])
-            for p in remaining
-            if p.event.event_id in present
-        ]
-        self._remember(confirmed)
-        outcomes.extend(confirmed)
-        todo = [p for p in remaining if p.event.event_id not in present]
+        todo = self._confirm_present(remaining, outcomes)
         for start in range(0, len(todo), COLLECTION_SIZE):
             STOP.checkpoint()
             outcomes.extend(self._insert_chunk(todo[start : start + COLLECTION_SIZE]))
@@ -471,6 +459,25 @@ class EventWriter:
                     break
         return present
 
+    def _confirm_present(
+        self, uncertain: list[PendingEvent], outcomes: list[WriteOutcome]
+    ) -> list[PendingEvent]:
+        """After an insert whose fate is unknown: the Events Salesforce holds now are
+        confirmed (added to `outcomes` and remembered); returns the others, to send again."""
+        present = (
+            self._present_by_id(uncertain)
+            if self.choice.strategy is Strategy.QUERY
+            else self._present_by_content(uncertain)
+        )
+        confirmed = [
+            WriteOutcome(p, True, present[p.event.event_id])
+            for p in uncertain
+            if p.event.event_id in present
+        ]
+        self._remember(confirmed)
+        outcomes.extend(confirmed)
+        return [p for p in uncertain if p.event.event_id not in present]
+
     def _insert_chunk(self, chunk: list[PendingEvent]) -> list[WriteOutcome]:
         outcomes: list[WriteOutcome] = []
         remaining = chunk
@@ -488,19 +495,7 @@ class EventWriter:
                     attempt,
                     _UNCERTAIN_ATTEMPTS,
                 )
-                present = (
-                    self._present_by_id(remaining)
-                    if self.choice.strategy is Strategy.QUERY
-                    else self._present_by_content(remaining)
-                )
-                confirmed = [
-                    WriteOutcome(p, True, present[p.event.event_id])
-                    for p in remaining
-                    if p.event.event_id in present
-                ]
-                self._remember(confirmed)
-                outcomes.extend(confirmed)
-                remaining = [p for p in remaining if p.event.event_id not in present]
+                remaining = self._confirm_present(remaining, outcomes)
                 if not remaining:
                     return outcomes
                 continue
