@@ -190,7 +190,7 @@ def _salesforce_writes(sw: dict[str, Any] | None) -> list[str]:
             "events/s",
             "API calls",
             "per 1,000 events",
-            "floor ceil(N/200) + lookups",
+            "collections floor ceil(N/200) + lookups",
             "one call per event",
             "x fewer than per-event",
             "peak RSS MB",
@@ -211,9 +211,11 @@ def _salesforce_writes(sw: dict[str, Any] | None) -> list[str]:
     )
     out += [
         "",
-        f"Breakdown: {sw['event_writes']} Event upserts (collections of 200), "
-        f"{sw['nps_and_other_writes']} NPS field updates (collections), {sw['lookups']} "
-        f"user lookups, {sw['other_calls']} describe. Target's own count: "
+        f"Breakdown: {sw.get('ingest_calls', 0)} Bulk 2.0 ingest calls (`api_type` AUTO: "
+        f"past `bulk_threshold`), {sw.get('composite_writes', 0)} Composite calls (Event "
+        f"upserts and NPS updates together), {sw['event_writes']} Event upserts "
+        f"(collections of 200), {sw['nps_and_other_writes']} NPS field updates (collections), "
+        f"{sw['lookups']} user lookups, {sw['other_calls']} describe. Target's own count: "
         f"{sw['api_calls_logged_by_target']}. {sw['summary'] or ''}",
         "",
     ]
@@ -437,10 +439,11 @@ def _webhook_latency(wl: dict[str, Any] | None) -> list[str]:
         "",
         "`bench/webhook_latency.py`: `appcues-webhook-receiver` (default settings) behind the "
         "sandbox's webhook sender; events posted to the Appcues API at a steady rate, each "
-        "stamped with the moment it is posted. Latency = the Event's `CreatedDate` minus its "
-        "`ActivityDateTime` (the event's time), both on the sandbox clock; `CreatedDate` keeps "
-        "whole seconds, truncated, so each figure is a range of one second (the goals are held "
-        "against its top).",
+        "stamped with the moment it is posted. Latency = the Event's `CreatedDate` minus the "
+        "event's time as posted (to the millisecond; Salesforce keeps `ActivityDateTime` in "
+        "whole seconds), both on the sandbox clock; `CreatedDate` keeps whole seconds, "
+        "truncated, so each figure is a range of one second (the goals are held against its "
+        "top).",
         "",
         *_table(
             [

@@ -3,8 +3,9 @@
 Seeds Contacts and Leads, writes N `appcues_events` records (integration event names, NPS
 answers among them, about 2% from users Salesforce does not know) for a pool of users, and
 pipes them into the target. API calls come from the sandbox's stats (OAuth excluded, as in
-Salesforce's allocation), split into Event writes, NPS writes, lookups and describes; the
-floor is ceil(N/200) Event writes + the lookups; a per-record target makes N calls.
+Salesforce's allocation), split into Event writes (collections, Composite or Bulk 2.0
+ingest), NPS writes, lookups and describes; the collections floor is ceil(N/200) Event
+writes + the lookups; a per-record target makes N calls.
 
     python bench/salesforce_writes.py [--events 10000] [--users 1000]
 """
@@ -154,6 +155,8 @@ def run(
     other_writes = sum(
         n for p, n in by_path.items() if "composite/sobjects" in p and "/Event" not in p
     )
+    composite = sum(n for p, n in by_path.items() if p.endswith("/composite"))
+    ingest = sum(n for p, n in by_path.items() if "/jobs/ingest" in p)
     lookups = sum(n for p, n in by_path.items() if p.startswith("GET") and "/query" in p)
     total = calls["salesforce_calls"]
     floor = math.ceil(count / 200) + lookups
@@ -167,8 +170,10 @@ def run(
         "api_calls_per_1000_events": per_thousand(total, count),
         "event_writes": event_writes,
         "nps_and_other_writes": other_writes,
+        "composite_writes": composite,
+        "ingest_calls": ingest,
         "lookups": lookups,
-        "other_calls": total - event_writes - other_writes - lookups,
+        "other_calls": total - event_writes - other_writes - composite - ingest - lookups,
         "floor_calls": floor,
         "floor_per_1000_events": per_thousand(floor, count),
         "one_call_per_event": count,
