@@ -117,17 +117,16 @@ class EventPipeline:
         found = iter(results)
         if event_step is not None and events is not None:
             event_results = next(found) if event_op is not None else []
+            sent_unsure = event_op is not None and 0 in uncertain  # the event op goes first
             confirmed = event_step.confirm(
-                events, event_results, stream, stale, uncertain=0 in uncertain
+                events, event_results, stream, stale, uncertain=sent_unsure
             )
             for event_id in confirmed:
                 done[event_id].add(EVENT_PART)
         if nps_step is not None and nps is not None:
             nps_results = next(found) if nps_op is not None else []
-            nps_index = len(ops) - 1
-            confirmed = nps_step.confirm(
-                nps, nps_results, stream, stale, uncertain=nps_index in uncertain
-            )
+            sent_unsure = nps_op is not None and len(ops) - 1 in uncertain  # and this one last
+            confirmed = nps_step.confirm(nps, nps_results, stream, stale, uncertain=sent_unsure)
             for event_id in confirmed:
                 done[event_id].add(NPS_PART)
 
