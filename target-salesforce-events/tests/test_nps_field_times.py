@@ -5,6 +5,8 @@ applied, another writer's newer value is kept, and a replayed run changes nothin
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 SCORE, FEEDBACK, DATE = "Appcues_NPS_Score__c", "Appcues_NPS_Feedback__c", "NPS_Date__c"
@@ -87,10 +89,17 @@ def test_an_older_feedback_after_a_newer_score_is_applied_across_runs(org, kit, 
     assert target.pipeline.summary.nps_answers_superseded == 1
     assert target.pipeline.summary.nps_fields_updated == {FEEDBACK: 1}
 
-    # A replay of both runs changes nothing and writes nothing.
+    # A replay of both runs changes nothing and writes nothing; nor does it once the
+    # ledger forgot the confirmations (the NPS field times alone decide then).
     replay, _ = kit.run_target(config, newer + older)
     assert nps(org, contact) == (9.0, "meh", at("2026-06-02T09:00:00Z"))
     assert replay.pipeline.summary.nps_records_updated == 0
+    with sqlite3.connect(org.state_dir / "ledger.sqlite3") as db:
+        db.execute("DELETE FROM confirmed_events")
+    again, _ = kit.run_target(config, older + newer)
+    assert nps(org, contact) == (9.0, "meh", at("2026-06-02T09:00:00Z"))
+    assert again.pipeline.summary.nps_records_updated == 0
+    assert again.pipeline.summary.nps_answers_superseded == 2  # each field's latest
 
 
 @pytest.mark.parametrize("api_type", API_TYPES)
