@@ -61,6 +61,12 @@ def cell(value: Any, null: str = NULL) -> str:
     return str(value)
 
 
+def row_cells(record: Mapping[str, Any], columns: list[str], null: str = NULL) -> list[str]:
+    """A record as its CSV row: a column the record does not carry is an empty cell (left
+    alone), so records with different fields share one job without nulling each other's."""
+    return [cell(record[c], null) if c in record else "" for c in columns]
+
+
 @dataclass
 class IngestOutcome:
     """What the jobs of one `write` confirmed, refused and left open.
@@ -167,7 +173,7 @@ class BulkIngest:
         header = len(_csv_text([columns]).encode())
         start, size = 0, header
         for i, record in enumerate(records):
-            row = len(_csv_text([[cell(record.get(c), null) for c in columns]]).encode())
+            row = len(_csv_text([row_cells(record, columns, null)]).encode())
             if header + row > self.max_upload_bytes:
                 raise SalesforceError(
                     0,
@@ -215,7 +221,7 @@ class BulkIngest:
             writer = csv.writer(buffer, lineterminator="\n")
             writer.writerow(columns)
             for i in positions:
-                writer.writerow([cell(records[i].get(c), null) for c in columns])
+                writer.writerow(row_cells(records[i], columns, null))
                 if buffer.tell() >= _SEND_BYTES:
                     yield buffer.getvalue().encode()
                     buffer.seek(0)
@@ -331,7 +337,8 @@ class BulkIngest:
         results: list[RecordResult] = []
         waiting: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
         for i in positions:
-            waiting[key_of({c.lower(): cell(records[i].get(c), null) for c in columns})].append(i)
+            cells = row_cells(records[i], columns, null)
+            waiting[key_of({c.lower(): v for c, v in zip(columns, cells, strict=True)})].append(i)
         left = len(positions)
         strays = 0
         for kind in ("successfulResults", "failedResults"):

@@ -91,6 +91,28 @@ def test_rows_are_matched_by_whole_content_without_a_key(sf, tag, ingest_switche
     assert len({r.id for r in outcome.results}) == 3
 
 
+def test_an_update_leaves_alone_the_fields_a_row_does_not_carry(sf, tag):
+    """Rows with different fields share the job's columns: a column a row lacks is an empty
+    cell (left alone), an explicit None is `#N/A` (set to null)."""
+    made = BulkIngest(sf).write(
+        "Contact", "insert", [{"LastName": tag, "Title": "Kept", "Phone": "1"}] * 2
+    )
+    first, second = (str(r.id) for r in made.results)
+    rows = [
+        {"Id": first, "FirstName": "A"},
+        {"Id": second, "FirstName": "B", "Title": "New", "Phone": None},
+    ]
+    outcome = BulkIngest(sf).write("Contact", "update", rows, key_field="Id")
+    assert outcome.unconfirmed == [] and all(r.success for r in outcome.results)
+    found = {
+        r["Id"]: (r["FirstName"], r["Title"], r["Phone"])
+        for r in sf.query(
+            f"SELECT Id, FirstName, Title, Phone FROM Contact WHERE LastName = '{tag}'"
+        )
+    }
+    assert found == {first: ("A", "Kept", "1"), second: ("B", "New", None)}
+
+
 def test_a_reset_upload_is_replayed_from_the_start(sf, sf_control, tag):
     sf_control.faults(
         {"action": "reset", "times": 1, "match": {"method": "PUT", "path": r"/batches$"}}

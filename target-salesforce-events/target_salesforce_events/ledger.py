@@ -10,7 +10,7 @@
   (results read). A run killed while a job ran leaves its row; the next run waits for that
   job and reads its results before it sends anything. Rows are kept only for the
   local_ledger strategy, which has no other way to learn what the job wrote.
-- nps_latest: NPS latest-wins across runs when no `nps_date_field` is configured (one row per
+- nps_latest: NPS latest-wins across runs, per field (one row per
   record and part, so bounded by the org's records).
 
 Rows saying "written" or "confirmed" are added only after Salesforce confirmed the write.

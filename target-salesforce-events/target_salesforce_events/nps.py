@@ -1,10 +1,16 @@
 """Latest NPS fields: which NPS answers may be written to which Lead/Contact.
 
-Latest wins by the event's timestamp (ties broken by event id, so every run decides the
-same way): within a batch, across batches and across runs. Across runs the reference is
-`nps_date_field` on the record when configured (it holds the time of the answer last
-written, to Salesforce's one-second precision; an answer in that same second still
-applies), else the ledger, which keeps score and feedback times apart.
+Per field, latest wins by the answer's own event time (ties broken by event id, so every
+run decides the same way): the score field holds the newest score, the feedback field the
+newest non-empty feedback (an empty or whitespace-only feedback is no answer: it neither
+clears the field nor counts as a feedback time). Within a batch the newest answer per field
+is chosen; across batches and runs the ledger keeps each field's time per record.
+
+`nps_date_field`, when configured, holds the newest event time written to the record (to
+Salesforce's one-second precision). It guards against other writers (the webhook receiver
+with its own ledger, a person): when it is newer than anything this ledger wrote to the
+record, or the ledger knows nothing of the record, only answers not older than it apply,
+and the ledger takes its time as the floor of both fields once it writes to the record.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from salesforce_appcues_clients.appcues_events import (
@@ -48,17 +54,6 @@ class NpsFields:
     date_only: bool = False  # the date field is a Date, not a Date/Time
 
 
-@dataclass
-class RecordUpdate:
-    sobject: str
-    record_id: str
-    values: dict[str, Any]
-    answers: list[NpsAnswer] = field(default_factory=list)
-
-    def as_record(self) -> dict[str, Any]:
-        return {"Id": self.record_id, **self.values}
-
-
 def _score(value: Any) -> int | float:
     if isinstance(value, bool) or value is None:
         raise ValueError
@@ -83,7 +78,7 @@ def answers_from(event: AppcuesEvent, target: MatchedRecord) -> list[NpsAnswer]:
     elif event.name == NPS_SCORE:
         raise InvalidEventError("invalid_nps_score", f"{event.name} has no 'score' attribute")
     feedback = event.attributes.get("feedback")
-    if event.name in (NPS_FEEDBACK, NPS_SCORE_AND_FEEDBACK) and feedback not in (None, ""):
+    if event.name in (NPS_FEEDBACK, NPS_SCORE_AND_FEEDBACK) and str(feedback or "").strip():
         answers.append(NpsAnswer(event, target, FEEDBACK, str(feedback)))
     return answers
 
@@ -99,19 +94,63 @@ def latest_per_field(answers: Iterable[NpsAnswer]) -> dict[tuple[str, str], NpsA
     return latest
 
 
+@dataclass
+class RecordUpdate:
+    sobject: str
+    record_id: str
+    values: dict[str, Any]
+    answers: list[NpsAnswer] = field(default_factory=list)
+    floor: datetime | None = None  # the date field's time, the ledger's floor once written
+
+    def as_record(self) -> dict[str, Any]:
+        return {"Id": self.record_id, **self.values}
+
+    def ledger_rows(self) -> list[tuple[str, str, datetime, str]]:
+        """What the ledger keeps once this update is confirmed: each answer's time, and the
+        floor (an empty event id: any answer of that very time is newer) for both fields."""
+        rows = [(self.record_id, a.part, a.event.timestamp, a.event.event_id) for a in self.answers]
+        if self.floor is not None:
+            rows += [(self.record_id, part, self.floor, "") for part in (SCORE, FEEDBACK)]
+        return rows
+
+
 def _newer_than_ledger(answer: NpsAnswer, prior: tuple[str, str] | None) -> bool:
     if prior is None:
         return True
     return (ledger_time(answer.event.timestamp), answer.event.event_id) > prior
 
 
-def _not_older_than(answer: NpsAnswer, prior: Any, date_only: bool) -> bool:
-    if prior is None:
-        return True
-    at = answer.event.timestamp.replace(microsecond=0)
-    if date_only:
-        return at.date() >= prior if isinstance(prior, date) else True
-    return at >= prior if isinstance(prior, datetime) else True
+def _at_precision(moment: datetime, date_only: bool) -> datetime | date:
+    return moment.date() if date_only else moment.replace(microsecond=0)
+
+
+def _as_time(prior: datetime | date) -> datetime:
+    if isinstance(prior, datetime):
+        return prior
+    return datetime.combine(prior, time(), tzinfo=UTC)
+
+
+def _floor(
+    record_id: str,
+    ledger_prior: Mapping[tuple[str, str], tuple[str, str]],
+    date_prior: datetime | date | None,
+    date_only: bool,
+) -> datetime | None:
+    """The date field's time when it must bound this record's answers: the ledger knows
+    nothing of the record, or the field is newer than the newest time the ledger wrote to
+    it (someone else wrote since). None when the ledger alone decides."""
+    if date_prior is None:
+        return None
+    held = [
+        ledger_prior[key][0]
+        for key in ((record_id, SCORE), (record_id, FEEDBACK))
+        if key in ledger_prior
+    ]
+    if held:
+        newest = datetime.strptime(max(held), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        if date_prior <= _at_precision(newest, date_only):
+            return None
+    return _as_time(date_prior)
 
 
 def plan_updates(
@@ -121,18 +160,27 @@ def plan_updates(
     ledger_prior: Mapping[tuple[str, str], tuple[str, str]] | None = None,
     date_prior: Mapping[str, datetime | date | None] | None = None,
 ) -> tuple[list[RecordUpdate], list[NpsAnswer]]:
-    """The record updates to send, and the answers skipped because a newer one is known."""
+    """The record updates to send, and the answers skipped because a newer one is known.
+
+    `ledger_prior`: (record id, part) -> (ledger time, event id) of the newest answer the
+    ledger wrote (or its floor); `date_prior`: record id -> the date field's value, read
+    only when `fields.date_field` is set."""
+    ledger_prior = ledger_prior or {}
+    dates = date_prior or {}
     updates: dict[str, RecordUpdate] = {}
     stale: list[NpsAnswer] = []
     for (record_id, part), answer in sorted(latest.items()):
-        if fields.date_field:
-            fresh = _not_older_than(answer, (date_prior or {}).get(record_id), fields.date_only)
-        else:
-            fresh = _newer_than_ledger(answer, (ledger_prior or {}).get((record_id, part)))
+        prior = dates.get(record_id) if fields.date_field else None
+        floor = _floor(record_id, ledger_prior, prior, fields.date_only)
+        fresh = _newer_than_ledger(answer, ledger_prior.get((record_id, part)))
+        if fresh and floor is not None:
+            fresh = answer.event.timestamp >= floor  # the field holds whole seconds
         if not fresh:
             stale.append(answer)
             continue
-        update = updates.setdefault(record_id, RecordUpdate(answer.target.sobject, record_id, {}))
+        update = updates.setdefault(
+            record_id, RecordUpdate(answer.target.sobject, record_id, {}, floor=floor)
+        )
         if part == SCORE:
             value = answer.value
             update.values[fields.score_field] = str(value) if fields.score_as_text else value
@@ -142,6 +190,9 @@ def plan_updates(
     if fields.date_field:
         for update in updates.values():
             newest = max(a.event.timestamp for a in update.answers)
+            held = dates.get(update.record_id)
+            if held is not None and _at_precision(newest, fields.date_only) <= held:
+                continue  # an older field's answer: the date keeps the newest time written
             update.values[fields.date_field] = (
                 newest.date().isoformat() if fields.date_only else salesforce_datetime(newest)
             )

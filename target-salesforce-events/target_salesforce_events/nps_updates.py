@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from salesforce_appcues_clients import soql
@@ -101,14 +102,14 @@ class NpsUpdates:
         for sobject, group in sorted(by_object.items()):
             fields = self._fields_of(sobject)
             record_ids = sorted({rid for rid, _ in group})
-            if fields.date_field:
-                updates, stale = plan_updates(
-                    group, fields, date_prior=self._dates_on_record(sobject, fields, record_ids)
-                )
-            else:
-                updates, stale = plan_updates(
-                    group, fields, ledger_prior=self._ledger.open().nps_latest(record_ids)
-                )
+            # The ledger is local; the date field comes with this one query per batch.
+            dates = self._dates_on_record(sobject, fields, record_ids) if fields.date_field else {}
+            updates, stale = plan_updates(
+                group,
+                fields,
+                ledger_prior=self._ledger.open().nps_latest(record_ids),
+                date_prior=dates,
+            )
             self._summary.nps_answers_superseded += len(stale)
             settled.update((a.target.record_id, a.part) for a in stale)
             planned.extend((update, fields) for update in updates)
@@ -142,7 +143,7 @@ class NpsUpdates:
         mapped = [replace(r, index=plan.rest[r.index]) for r in results]
         results = sorted(mapped + self._apply_bulk(plan), key=lambda r: r.index)
         planned, settled = plan.planned, set(plan.settled)
-        applied: list[tuple[str, str, Any, str]] = []
+        applied: list[tuple[str, str, datetime, str]] = []
         for result in results:
             update, fields = planned[result.index]
             if not result.success:
@@ -159,10 +160,9 @@ class NpsUpdates:
             for answer in update.answers:
                 name = fields.score_field if answer.part == SCORE else fields.feedback_field
                 self._summary.nps_fields_updated[name] += 1
-                event = answer.event
-                applied.append((update.record_id, answer.part, event.timestamp, event.event_id))
                 settled.add((update.record_id, answer.part))
-        if applied and not self._settings.nps_date_field:
+            applied.extend(update.ledger_rows())
+        if applied:
             self._ledger.open().set_nps_latest(applied)
         unsettled = {
             a.event.event_id for a in plan.answers if (a.target.record_id, a.part) not in settled

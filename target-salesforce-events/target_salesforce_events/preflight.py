@@ -235,7 +235,7 @@ def evaluate(
                 OK,
                 "nps latest-wins",
                 f"across runs decided by the local ledger {settings.ledger_path} (set "
-                "nps_date_field to let a Date/Time field on the record decide instead).",
+                "nps_date_field to see answers other writers put on the record too).",
             )
         )
     return findings

@@ -129,8 +129,9 @@ def target_properties() -> dict[str, Any]:
         "nps_date_field": {
             **_STRING,
             "title": "NPS date field",
-            "description": "Optional Date/Time field set to the latest NPS answer's time; it "
-            "decides latest-wins across runs (else the local ledger does).",
+            "description": "Optional Date/Time field set to the newest NPS answer time written "
+            "to the record; answers older than it are not applied when someone else (the "
+            "webhook receiver, a person) wrote after this ledger's last write.",
         },
         "api_type": {
             **_STRING,

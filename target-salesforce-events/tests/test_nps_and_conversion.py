@@ -125,7 +125,7 @@ def test_date_field_decides_across_runs_without_the_ledger(dated_org, kit, tmp_p
     assert nps(org, contact)[0] == 8.0
     assert late.pipeline.summary.nps_answers_superseded == 1
     with sqlite3.connect(tmp_path / f"state-{run}" / "ledger.sqlite3") as db:
-        # The date on the record decided; the ledger kept no NPS times to decide with.
+        # A fresh ledger knows nothing of the record: the date on it decided (nothing written).
         assert db.execute("SELECT COUNT(*) FROM nps_latest").fetchone() == (0,)
     kit.run_target(
         fresh_config(),

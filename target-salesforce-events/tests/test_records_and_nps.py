@@ -212,3 +212,74 @@ def test_event_selection_settings():
     off = EventSettings.from_config({"sync_events": False, "event_id_field": None})
     assert not off.writes_event("appcues:goal_reached") and off.updates_nps("appcues:nps_score")
     assert off.event_id_field is None
+
+
+def test_a_blank_feedback_is_no_answer():
+    for blank in ("", "  ", "\n", None):
+        both = event(
+            "appcues:nps_score_and_feedback", "2026-01-01T00:00:00Z", "e", score=3, feedback=blank
+        )
+        assert [a.part for a in answers_from(both, CONTACT)] == [SCORE]
+        alone = event("appcues:nps_feedback", "2026-01-01T00:00:00Z", "f", feedback=blank)
+        assert answers_from(alone, CONTACT) == []
+
+
+DATED = NpsFields("S__c", "F__c", date_field="NPS_Date__c")
+
+
+def ledger_rows(tmp_path, *rows):
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        ledger.set_nps_latest(rows)
+        return ledger.nps_latest([CONTACT.record_id])
+
+
+def test_the_ledger_decides_each_field_when_the_date_field_is_its_own(tmp_path):
+    """The date field (day 2) is the newest time this ledger wrote: a day-1 feedback is
+    newer than the ledger's feedback time, so it applies; the date stays at day 2."""
+    prior = ledger_rows(
+        tmp_path,
+        (CONTACT.record_id, SCORE, datetime(2026, 1, 2, 9, 0, 0, 500_000, tzinfo=UTC), "s2"),
+        (CONTACT.record_id, FEEDBACK, datetime(2025, 12, 1, tzinfo=UTC), "f0"),
+    )
+    dates = {CONTACT.record_id: datetime(2026, 1, 2, 9, tzinfo=UTC)}
+    feedback = event("appcues:nps_feedback", "2026-01-01T00:00:00Z", "f1", feedback="late")
+    score = event("appcues:nps_score", "2026-01-01T00:00:00Z", "s1", score=1)
+    answers = [a for e in (feedback, score) for a in answers_from(e, CONTACT)]
+    updates, stale = plan_updates(
+        latest_per_field(answers), DATED, ledger_prior=prior, date_prior=dates
+    )
+    assert [a.event.event_id for a in stale] == ["s1"]
+    assert updates[0].values == {"F__c": "late"}  # no date: it already holds a newer time
+    assert updates[0].floor is None
+    assert updates[0].ledger_rows() == [
+        (CONTACT.record_id, FEEDBACK, feedback.timestamp, "f1"),
+    ]
+
+
+def test_a_date_newer_than_the_ledger_bounds_every_field(tmp_path):
+    """Someone else wrote on day 3, after this ledger's last write (day 1): only answers
+    not older than day 3 apply, and once written the ledger floors both fields there."""
+    prior = ledger_rows(
+        tmp_path, (CONTACT.record_id, FEEDBACK, datetime(2026, 1, 1, tzinfo=UTC), "f1")
+    )
+    day3 = datetime(2026, 1, 3, tzinfo=UTC)
+    dates = {CONTACT.record_id: day3}
+    older = event("appcues:nps_feedback", "2026-01-02T00:00:00Z", "f2", feedback="older")
+    same = event("appcues:nps_score", "2026-01-03T00:00:00.400Z", "s3", score=6)
+    answers = [a for e in (older, same) for a in answers_from(e, CONTACT)]
+    updates, stale = plan_updates(
+        latest_per_field(answers), DATED, ledger_prior=prior, date_prior=dates
+    )
+    assert [a.event.event_id for a in stale] == ["f2"]
+    assert updates[0].values == {"S__c": 6}  # the same second as the date: no newer date
+    assert updates[0].floor == day3
+    assert sorted(updates[0].ledger_rows()) == sorted(
+        [
+            (CONTACT.record_id, SCORE, same.timestamp, "s3"),
+            (CONTACT.record_id, SCORE, day3, ""),
+            (CONTACT.record_id, FEEDBACK, day3, ""),
+        ]
+    )
+    # Without any ledger row for the record, the date field alone bounds it, as before.
+    updates, stale = plan_updates(latest_per_field(answers), DATED, date_prior=dates)
+    assert [a.event.event_id for a in stale] == ["f2"] and updates[0].floor == day3

@@ -674,7 +674,9 @@ def _who_when(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def _stale_nps(events: list[dict[str, Any]], records: dict[str, dict[str, Any]]) -> list[str]:
-    """Records whose Latest NPS score/feedback is not the newest answer's."""
+    """Records whose Latest NPS score/feedback is not the newest answer's, per field: the
+    score field holds the newest score, the feedback field the newest non-empty feedback
+    (an empty or whitespace-only feedback is no answer: it leaves the field as it was)."""
     stale = []
     for column, names, sf_field in (
         ("score", NPS_SCORE_EVENTS, "Appcues_NPS_Score__c"),
@@ -682,8 +684,11 @@ def _stale_nps(events: list[dict[str, Any]], records: dict[str, dict[str, Any]])
     ):
         answers: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         for event in events:
+            value = event[column]
+            if column == "feedback" and (value is None or not str(value).strip()):
+                continue
             if event["name"] in names and str(event["user_id"]) in records:
-                answers[str(event["user_id"])].append((_instant(event["timestamp"]), event[column]))
+                answers[str(event["user_id"])].append((_instant(event["timestamp"]), value))
         for user, found in answers.items():
             newest = max(moment for moment, _ in found)
             allowed = {_norm(value) for moment, value in found if moment == newest}
