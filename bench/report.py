@@ -118,7 +118,8 @@ def _with_stamp(section: list[str], stamp: dict[str, Any]) -> list[str]:
     if stamp.get("uncommitted_changes"):
         where += " with uncommitted changes"
     how = f" (`--only {','.join(stamp['only'])}`)" if stamp.get("only") else " (a whole run)"
-    line = f"*Measured {stamp.get('at', '?')} on {where}{how}.*"
+    when = stamp.get("at") or f"in the run started {stamp.get('run_started')}"
+    line = f"*Measured {when} on {where}{how}.*"
     for i, text in enumerate(section):
         if text.startswith("## "):
             return [*section[: i + 1], "", line, *section[i + 1 :]]

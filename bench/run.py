@@ -407,7 +407,7 @@ def merged(previous: dict[str, Any], this_run: dict[str, Any], driver: Driver) -
     run["partial_runs"][-1].pop("sizes", None)
     # Figures from before the stamps existed: measured by the whole run, commit unknown.
     stamps = {
-        step: {"at": run["started"], "run_started": run["started"], "commit": None}
+        step: {"at": None, "run_started": run["started"], "commit": None}
         for step in STEPS
         if step in previous
     }
