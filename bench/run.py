@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         if previous["run"]["mode"] != mode:
             parser.error(
                 f"{latest} holds the {previous['run']['mode']} set, not the {mode} one: "
-                "merge into the output directory of the same set"
+                "merge into the output directory of the same set (--output-dir; the full "
+                "set's is bench/results/full)"
             )
     only: tuple[str, ...] = args.only or STEPS
 
