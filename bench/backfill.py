@@ -13,19 +13,29 @@ The pipeline: N events seeded in the Appcues sandbox over the year before its cl
 (AUTO): peak RSS of each process, wall time, Salesforce and Appcues calls, the Events that
 landed, and the bookmarks the target committed.
 
+The same pipeline as this repository's Meltano job, `meltano run appcues-to-salesforce` in the
+`sandbox` environment (meltano.yml; the job's tap is `tap-salesforce-appcues--events`), at the
+largest size of a bench set only: Events landed, wall time (Meltano's start-up included),
+Salesforce and Appcues calls, peak RSS of the tap's and the target's processes (sampled from
+Meltano's process tree, bench/meltano_job.py), the bookmark Meltano stored at the end and
+how many STATE messages it stored on the way.
+
     python bench/backfill.py [--events 100000] [--users 1000] [--modes REST,AUTO] [--no-pipeline]
+                             [--meltano]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import meltano_job
 from harness import (
     REPO,
     Sandbox,
@@ -43,6 +53,7 @@ from harness import (
 from salesforce_writes import EVENT_SCHEMA, SEED, events, run_events_target, seed, user_pool
 
 from salesforce_appcues_sandbox.appcues import generator
+from salesforce_appcues_sandbox.testing import meltano_environment
 
 BATCH_ROWS = 100_000
 MODES = {"REST": "collections", "AUTO": "bulk2"}
@@ -56,6 +67,7 @@ def run(
     modes: tuple[str, ...] = ("REST", "AUTO"),
     reseed: bool = True,
     with_pipeline: bool = True,
+    with_meltano: bool = False,
 ) -> dict[str, Any]:
     if reseed:
         seed(sandbox, users)
@@ -94,6 +106,8 @@ def run(
         }
     if with_pipeline:
         out["pipeline"] = pipeline(sandbox, workdir / "pipeline", count, users)
+    if with_meltano:
+        out["meltano"] = meltano(sandbox, workdir / "meltano", count, users)
     return out
 
 
@@ -207,6 +221,95 @@ def pipeline(sandbox: Sandbox, workdir: Path, count: int, users: int) -> dict[st
     }
 
 
+MELTANO_JOB = "appcues-to-salesforce"  # meltano.yml's job: the --events tap into the target
+MELTANO_TAP = "tap-salesforce-appcues--events"
+MELTANO_TARGET = "target-salesforce-events"
+MELTANO_STATE_ID = f"sandbox:{MELTANO_TAP}-to-{MELTANO_TARGET}"
+
+
+def _setting_variable(plugin_name: str, setting: str) -> str:
+    """The environment variable Meltano reads a plugin's setting from (its highest-
+    precedence source): `tap-salesforce-appcues--events` -> TAP_SALESFORCE_APPCUES__EVENTS_."""
+    return re.sub(r"[^A-Za-z0-9]", "_", f"{plugin_name}_{setting}").upper()
+
+
+def meltano(sandbox: Sandbox, workdir: Path, count: int, users: int) -> dict[str, Any]:
+    """`meltano run appcues-to-salesforce`: the pipeline's events from a fresh org, with the
+    same settings as `pipeline` (given as Meltano's setting variables over the `sandbox`
+    environment's), in a fresh run folder (Meltano's system database and the target's state
+    folder): nothing is known before the run, as in a first sync."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    seed(sandbox, users)  # a fresh org: the pipeline above wrote these same events
+    now = datetime.fromisoformat(sandbox.ac.call("GET", "clock")["now"].replace("Z", "+00:00"))
+    start = now - timedelta(days=HISTORY_DAYS)
+    sandbox.ac.call("POST", "reset")
+    seeded = sandbox.ac.call(
+        "POST",
+        "seed",
+        {
+            "seed": SEED,
+            "Contact": users * 2,
+            "Lead": users * 2,
+            "events": count,
+            "start": start.isoformat(),
+            "end": (now - timedelta(hours=1)).isoformat(),
+        },
+    )
+    run_dir = workdir / f"run-{count}-{now.timestamp()}"
+    settings = {
+        (MELTANO_TAP, "appcues_event_names"): json.dumps(GENERATED_NAMES),
+        (MELTANO_TAP, "appcues_start_date"): (start - timedelta(days=1)).isoformat(),
+        (MELTANO_TARGET, "api_type"): "AUTO",
+        (MELTANO_TARGET, "batch_size_rows"): str(BATCH_ROWS),
+        (MELTANO_TARGET, "event_names"): json.dumps(GENERATED_NAMES),
+    }
+    env = meltano_environment(sandbox.connection, run_dir, base=child_env(sandbox))
+    env.update({_setting_variable(p, k): v for (p, k), v in settings.items()})
+    meltano_job.ensure_installed({MELTANO_TAP: "extractors", MELTANO_TARGET: "loaders"}, env)
+    before = _events_in_salesforce(sandbox)
+    with sandbox.measured() as calls:
+        result = meltano_job.run(
+            MELTANO_JOB,
+            env=env,
+            log_path=workdir / f"meltano-run-{count}.log",
+            plugins=(MELTANO_TAP, MELTANO_TARGET),
+        )
+    result.check()
+    written = _events_in_salesforce(sandbox) - before
+    stored = meltano_job.state(MELTANO_STATE_ID, env)
+    bookmark = stored.get("singer_state", {}).get("bookmarks", {}).get("appcues_events", {})
+    log = result.log()
+    return {
+        "job": MELTANO_JOB,
+        "events_seeded": int(seeded["events"]),
+        "events_written": written,
+        "history_days": HISTORY_DAYS,
+        "exports": log.count("through the analytics export"),
+        "wall_seconds": result.wall_seconds,
+        "events_per_second": per_second(written, result.wall_seconds),
+        "tap_peak_rss_mb": result.peak_rss_mb.get(MELTANO_TAP),
+        "target_peak_rss_mb": result.peak_rss_mb.get(MELTANO_TARGET),
+        "meltano_peak_rss_mb": result.peak_rss_mb.get("meltano"),
+        "salesforce_calls": calls["salesforce_calls"],
+        "salesforce_calls_by_path": calls["salesforce_calls_by_path"],
+        "appcues_calls": calls["appcues_calls"],
+        "appcues_calls_by_path": calls["appcues_calls_by_path"],
+        "states_committed": result.states_stored(),
+        "state_id": MELTANO_STATE_ID,
+        "last_bookmark": bookmark.get("replication_key_value"),
+        "summary": _meltano_summary(log),
+    }
+
+
+_SUMMARY = re.compile(rf"{MELTANO_TARGET}\s+Run summary: (.*?)(?:\s+cmd_type=|$)", re.MULTILINE)
+
+
+def _meltano_summary(log: str) -> str | None:
+    """The target's run summary as Meltano relays it."""
+    found = _SUMMARY.findall(log)
+    return found[-1].strip() if found else None
+
+
 def _events_in_salesforce(sandbox: Sandbox) -> int:
     """Events in the org (a direct query, outside any measured block)."""
     session, base = sandbox.salesforce_session()
@@ -224,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=1_000)
     parser.add_argument("--modes", default="REST,AUTO")
     parser.add_argument("--no-pipeline", action="store_true", help="skip tap | target")
+    parser.add_argument("--meltano", action="store_true", help="add `meltano run` of the job")
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / ".work" / "backfill")
     args = parser.parse_args(argv)
     from salesforce_appcues_sandbox.server import SandboxProcess
@@ -237,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             args.users,
             tuple(m for m in args.modes.split(",") if m),
             with_pipeline=not args.no_pipeline,
+            with_meltano=args.meltano,
         )
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")

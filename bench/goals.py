@@ -228,6 +228,19 @@ def backfill(bf: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": ratio <= RSS_RATIO,
             }
         )
+    under_meltano = runs[largest].get("meltano")
+    if under_meltano:
+        landed, seeded = under_meltano["events_written"], under_meltano["events_seeded"]
+        out.append(
+            {
+                "key": "backfill_meltano_complete",
+                "goal": "`meltano run appcues-to-salesforce` backfill: every seeded event lands "
+                "as an Event and Meltano stores the bookmark",
+                "figure": f"at {largest:,}: {landed:,} of {seeded:,} landed; bookmark "
+                f"{under_meltano['last_bookmark'] or 'none'}",
+                "met": landed == seeded and bool(under_meltano["last_bookmark"]),
+            }
+        )
     return out
 
 

@@ -42,7 +42,8 @@ def render(r: dict[str, Any]) -> str:
         "# Benchmark results (latest)",
         "",
         f"`make bench` ({run['mode']} set), started {run['started']}, "
-        f"{run['seconds']:,.0f} s in all. Written by `bench/run.py`; the raw figures are in "
+        f"{run['seconds']:,.0f} s in all{_partial_runs(run)}. Written by `bench/run.py`; the "
+        "raw figures are in "
         "`latest.json`. Everything runs against the local sandbox (its own process); each "
         "plugin runs as its console script in a child process, measured on its own (wall "
         "time, CPU and peak RSS from `wait4`, forked from a small launcher so the driver's "
@@ -79,20 +80,61 @@ def render(r: dict[str, Any]) -> str:
             "missed* at the end; no goal was lowered."
         )
     lines += ["", summary, ""]
-    lines += _extraction(r.get("extraction"))
-    lines += _salesforce_writes(r.get("salesforce_writes"))
-    lines += _appcues_writes(r.get("appcues_writes"))
-    lines += _idle(r.get("idle_runs"))
-    lines += _memory(r.get("memory"), full=r["run"]["mode"] == "full")
-    lines += _serving(r.get("sandbox_serving"))
-    lines += _webhook_latency(r.get("webhook_latency"))
-    lines += _backfill(r.get("backfill"))
+    stamps = r.get("measured", {})
+    # Sections from different invocations (`bench/run.py --only`) say when they were measured.
+    stamped = len({s.get("run_started") for s in stamps.values()}) > 1
+    if stamped:
+        lines += [
+            "Not every section comes from this run: `bench/run.py --only` re-measured some "
+            "and merged them in; each section says when and on which commit it was measured "
+            "(the goals are held against the merged figures).",
+            "",
+        ]
+    for key, section in (
+        ("extraction", _extraction(r.get("extraction"))),
+        ("salesforce_writes", _salesforce_writes(r.get("salesforce_writes"))),
+        ("appcues_writes", _appcues_writes(r.get("appcues_writes"))),
+        ("idle_runs", _idle(r.get("idle_runs"))),
+        ("memory", _memory(r.get("memory"), full=r["run"]["mode"] == "full")),
+        ("sandbox_serving", _serving(r.get("sandbox_serving"))),
+        ("webhook_latency", _webhook_latency(r.get("webhook_latency"))),
+        ("backfill", _backfill(r.get("backfill"))),
+    ):
+        if stamped and key in stamps:
+            section = _with_stamp(section, stamps[key])
+        lines += section
     lines += _why(r)
     lines += [
         "",
         "Step times (s): " + ", ".join(f"{k} {v}" for k, v in run["step_seconds"].items()) + ".",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _with_stamp(section: list[str], stamp: dict[str, Any]) -> list[str]:
+    """The section with a line under its heading: when and on which commit it was measured."""
+    commit = stamp.get("commit")
+    where = f"commit `{commit[:12]}`" if commit else "an unrecorded commit"
+    if stamp.get("uncommitted_changes"):
+        where += " with uncommitted changes"
+    how = f" (`--only {','.join(stamp['only'])}`)" if stamp.get("only") else " (a whole run)"
+    when = stamp.get("at") or f"in the run started {stamp.get('run_started')}"
+    line = f"*Measured {when} on {where}{how}.*"
+    for i, text in enumerate(section):
+        if text.startswith("## "):
+            return [*section[: i + 1], "", line, *section[i + 1 :]]
+    return section
+
+
+def _partial_runs(run: dict[str, Any]) -> str:
+    partial = run.get("partial_runs") or []
+    if not partial:
+        return ""
+    said = "; ".join(
+        f"`--only {','.join(p['only'])}` started {p['started']}, {p['seconds']:,.0f} s"
+        for p in partial
+    )
+    return f"; later, re-measured in part: {said}"
 
 
 NAMES = {
@@ -526,6 +568,53 @@ def _backfill(bf: dict[str, Any] | None) -> list[str]:
                     p["states_committed"],
                 ]
                 for size, p in piped
+            ],
+        )
+        lines.append("")
+    under_meltano = [
+        (size, run["meltano"]) for size, run in bf["sizes"].items() if run.get("meltano")
+    ]
+    if under_meltano:
+        lines += [
+            "",
+            "The same pipeline as the project's Meltano job: `meltano run appcues-to-salesforce` "
+            "(meltano.yml, `sandbox` environment, the same settings as Meltano setting "
+            "variables), from a fresh org and a fresh system database, at the set's largest "
+            "size. Wall time includes Meltano's start-up; the peak RSS of the tap and target "
+            "processes Meltano starts is their VmHWM, sampled from its process tree every "
+            "0.1 s. The bookmark and STATE count are what Meltano stored (`meltano state get`; "
+            "its *Incremental state has been updated* lines).",
+            "",
+        ]
+        lines += _table(
+            [
+                "events",
+                "Events landed",
+                "exports",
+                "tap peak RSS MB",
+                "target peak RSS MB",
+                "Meltano peak RSS MB",
+                "wall s",
+                "Salesforce calls",
+                "Appcues calls",
+                "STATEs stored",
+                "stored bookmark",
+            ],
+            [
+                [
+                    f"{int(size):,}",
+                    f"{m['events_written']:,}",
+                    m["exports"],
+                    m["tap_peak_rss_mb"],
+                    m["target_peak_rss_mb"],
+                    m["meltano_peak_rss_mb"],
+                    m["wall_seconds"],
+                    m["salesforce_calls"],
+                    m["appcues_calls"],
+                    m["states_committed"],
+                    f"`{m['last_bookmark']}`",
+                ]
+                for size, m in under_meltano
             ],
         )
         lines.append("")

@@ -1,6 +1,7 @@
 """The benchmark driver in its tiny mode, so the scripts cannot rot (no figure is judged)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,7 @@ SECTIONS = (
 )
 
 
-@pytest.mark.slow
-def test_quick_run_writes_every_section(tmp_path):
-    out = tmp_path / "results"
+def bench(out: Path, work: Path, *extra: str, timeout: float = 280) -> None:
     done = subprocess.run(
         [
             sys.executable,
@@ -31,14 +30,28 @@ def test_quick_run_writes_every_section(tmp_path):
             "--output-dir",
             str(out),
             "--workdir",
-            str(tmp_path / "work"),
+            str(work),
+            *extra,
         ],
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One whole quick run, shared by the tests below (its output is only read)."""
+    root = tmp_path_factory.mktemp("bench")
+    bench(root / "results", root / "work")
+    return root / "results"
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_section(quick_run):
+    out = quick_run
     results = json.loads((out / "latest.json").read_text())
     assert {"run", "machine", "goals", "profiles", *SECTIONS} <= set(results)
     assert results["run"]["mode"] == "quick"
@@ -69,6 +82,20 @@ def test_quick_run_writes_every_section(tmp_path):
         assert job["streams"]
         assert job["priming"]["api_calls"] >= job["idle"]["api_calls"] >= 1
 
+    # The backfill at the set's largest size also goes through `meltano run` of the job.
+    sizes = results["backfill"]["sizes"]
+    largest = max(sizes, key=int)
+    under_meltano = sizes[largest]["meltano"]
+    assert under_meltano["job"] == "appcues-to-salesforce"
+    assert under_meltano["events_written"] == under_meltano["events_seeded"] == int(largest)
+    assert under_meltano["tap_peak_rss_mb"] > 0
+    assert under_meltano["target_peak_rss_mb"] > 0
+    assert under_meltano["states_committed"] >= 1
+    assert under_meltano["last_bookmark"]
+    assert all("meltano" not in run for size, run in sizes.items() if size != largest)
+    assert set(results["measured"]) == set(SECTIONS)
+    assert len({stamp["run_started"] for stamp in results["measured"].values()}) == 1
+
     for series in results["memory"]["series"].values():
         assert all(rss > 0 for rss in series["peak_rss_mb"].values())
     assert results["sandbox_serving"]["query_all"]["records"] == contacts
@@ -89,6 +116,39 @@ def test_quick_run_writes_every_section(tmp_path):
         "## 4. Idle runs",
         "## 5. Memory",
         "## 6. The sandbox's serving rate",
+        "## 8. Backfill",
     ):
         assert heading in md
     assert "**extrapolated**" in md
+    assert "`meltano run appcues-to-salesforce`" in md
+    assert "*Measured " not in md  # one run: no per-section stamps
+
+
+@pytest.mark.slow
+def test_only_backfill_merges_into_the_last_run(quick_run, tmp_path):
+    """`--only backfill` re-measures that step alone; the other steps keep their figures and
+    stamps, the goals are held against the merged figures, latest.md dates each section."""
+    out = tmp_path / "results"
+    shutil.copytree(quick_run, out)
+    before = json.loads((out / "latest.json").read_text())
+    bench(out, tmp_path / "work", "--only", "backfill", timeout=200)
+    after = json.loads((out / "latest.json").read_text())
+
+    for step in SECTIONS:
+        if step != "backfill":
+            assert json.dumps(after[step]) == json.dumps(before[step]), step  # NaN-safe
+            assert after["measured"][step] == before["measured"][step], step
+    old, new = before["measured"]["backfill"], after["measured"]["backfill"]
+    assert new["run_started"] != old["run_started"]
+    assert new["at"] >= old["at"]
+    assert new["only"] == ["backfill"]
+    assert new["commit"] and len(new["commit"]) == 40
+    assert after["run"]["started"] == before["run"]["started"]
+    assert [p["only"] for p in after["run"]["partial_runs"]] == [["backfill"]]
+    assert {g["key"] for g in after["goals"]} == {g["key"] for g in before["goals"]}
+    assert after["profiles"] == before["profiles"]
+
+    md = (out / "latest.md").read_text()
+    assert md.count("*Measured ") == len(SECTIONS)
+    assert f"*Measured {new['at']} on commit `{new['commit'][:12]}`" in md
+    assert "(`--only backfill`)" in md
