@@ -11,6 +11,7 @@ from salesforce_appcues_clients.plugin_kit.local_files import (
     as_setting_error,
     check_folder_path,
     check_state_file,
+    setting_path,
 )
 from salesforce_appcues_clients.settings import (
     GROUP_ID_FIELD,
@@ -216,7 +217,7 @@ class TargetSettings:
         date_format = get("date_format")
         if date_format not in DATE_FORMATS:
             raise SettingsError(f"setting date_format must be one of {', '.join(DATE_FORMATS)}")
-        state_dir = Path(str(get("state_dir"))).expanduser()
+        state_dir = setting_path(str(get("state_dir")))
         dead_letters = config.get("dead_letter_path")
         group_field = config.get("user_group_field") or None
         with as_setting_error(SettingsError):
@@ -238,9 +239,7 @@ class TargetSettings:
             import_timeout=_seconds(get("import_timeout"), "import_timeout"),
             max_concurrency=whole("max_concurrency"),
             dead_letter_path=(
-                Path(str(dead_letters)).expanduser()
-                if dead_letters
-                else state_dir / DEAD_LETTER_FILE
+                setting_path(str(dead_letters)) if dead_letters else state_dir / DEAD_LETTER_FILE
             ),
         )
         with as_setting_error(SettingsError):

@@ -18,6 +18,7 @@ from salesforce_appcues_clients.plugin_kit.local_files import (
     as_setting_error,
     check_folder_path,
     check_state_file,
+    setting_path,
 )
 from salesforce_appcues_clients.settings import USER_ID_FIELD, USER_OBJECTS, schema_defaults
 
@@ -275,7 +276,7 @@ class EventSettings:
         def get(name: str) -> Any:  # only a missing setting takes the default
             return config.get(name, defaults[name])
 
-        state_dir = Path(str(given("state_dir")))
+        state_dir = setting_path(str(given("state_dir")))
         objects = tuple(given("user_objects"))
         if not objects:
             raise SettingsError("setting user_objects: name at least one object, e.g. Contact")
@@ -296,11 +297,11 @@ class EventSettings:
             nps_score_field=str(given("nps_score_field")),
             nps_feedback_field=str(given("nps_feedback_field")),
             nps_date_field=_text_or_none(config.get("nps_date_field")),
-            ledger_path=Path(config.get("ledger_path") or state_dir / "ledger.sqlite3"),
+            ledger_path=setting_path(config.get("ledger_path") or state_dir / "ledger.sqlite3"),
             ledger_retention_days=_retention_days(
                 config.get("ledger_retention_days"), defaults["ledger_retention_days"]
             ),
-            dead_letter_path=Path(
+            dead_letter_path=setting_path(
                 config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
             ),
             api_type=_api_type(config.get("api_type"), defaults["api_type"]),
