@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from target_salesforce_events.settings import EventSettings
-from target_salesforce_events.webhook.settings import WebhookSettings, loader_config
+from target_salesforce_events.webhook.settings import WebhookSettings, pipeline_config
 
 
 def test_tilde_paths_write_under_home(org, kit, tmp_path, monkeypatch):
@@ -39,5 +39,5 @@ def test_the_receivers_tilde_paths_resolve_under_home(tmp_path, monkeypatch):
     parsed = WebhookSettings.from_config({"webhook_secrets": ["s"], "state_dir": "~/receiver"})
     assert parsed.spool_path == tmp_path / "receiver" / "webhook-spool.sqlite3"
     # the receiver's pipeline (its ledger) in the same folder
-    pipeline = EventSettings.from_config(loader_config({"state_dir": "~/receiver"}))
+    pipeline = EventSettings.from_config(pipeline_config({"state_dir": "~/receiver"}))
     assert pipeline.ledger_path == tmp_path / "receiver" / "ledger.sqlite3"

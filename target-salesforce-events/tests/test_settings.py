@@ -9,7 +9,7 @@ from salesforce_appcues_clients.settings import schema_defaults
 from target_salesforce_events.settings import EventSettings, target_properties
 from target_salesforce_events.webhook.settings import (
     WebhookSettings,
-    loader_config,
+    pipeline_config,
     receiver_properties,
     webhook_properties,
 )
@@ -66,4 +66,4 @@ def test_a_minimal_receiver_config_parses_to_the_schema_defaults():
     state_dir = schema_defaults(receiver_properties())["state_dir"]
     assert state_dir != schema_defaults(target_properties())["state_dir"]
     assert parsed.spool_path.parent == Path(state_dir)
-    assert loader_config({})["state_dir"] == state_dir
+    assert pipeline_config({})["state_dir"] == state_dir

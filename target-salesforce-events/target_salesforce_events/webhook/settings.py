@@ -213,7 +213,8 @@ class WebhookSettings:
         return settings
 
 
-def loader_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config the loader gets: the receiver's own state folder unless one is set."""
+def pipeline_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config the receiver's `EventPipeline` gets: the receiver's own state folder unless
+    one is set."""
     state_dir = config.get("state_dir") or schema_defaults(receiver_properties())["state_dir"]
     return {**config, "state_dir": str(state_dir)}
