@@ -119,29 +119,23 @@ def test_an_insert_left_without_answer_is_checked_by_the_next_attempt(
     a check made at once misses those Events and the insert sent again duplicates them. The
     batch is not confirmed; the next run checks which exist, then writes the rest.
 
-    The body is over 64 KiB: the sandbox's server (uvicorn) then holds it whole when the
-    client leaves and applies it when the hold ends, as Salesforce applies a request it has."""
+    The sandbox reads the held insert whole (`read_body_first`) and applies it when the hold
+    ends, after the client gave up, as Salesforce applies a request it has."""
     org = orgs[strategy]
     org.state_dir = tmp_path / "state"
     user = org.user("no-answer")
     contact = org.create("Contact", Product_User_Id__c=user)
-    count = 200
+    count = 3
     batch = [
-        kit.event(
-            user,
-            "appcues:goal_reached",
-            f"2026-03-04T10:{i // 60:02d}:{i % 60:02d}Z",
-            f"{org.tag}-n{i}",
-            goalName=str(i),
-        )
+        kit.event(user, "appcues:goal_reached", TS[i], f"{org.tag}-n{i}", goalName=str(i))
         for i in range(count)
     ]
-    long_text = {"appcues:goal_reached": {"description": "An Appcues goal was reached. " * 12}}
-    config = org.config(sync_nps_fields=False, request_timeout=2, templates=long_text)
+    config = org.config(sync_nps_fields=False, request_timeout=2)
     rule = {
         "match": {"method": "POST", "path": "/composite/sobjects$"},
         "action": "latency",
         "latency_ms": 3500,
+        "read_body_first": True,
         "times": 1,
     }
     org.control("POST", "faults", {"rules": [rule]})
