@@ -377,9 +377,15 @@ _FLAG_WORDS = {
 
 
 def _flag(config: Mapping[str, Any], name: str, default: bool) -> bool:
-    """A boolean setting. Meltano or a library caller may pass it as text, where bool("false")
-    would be True: only the words for yes and no are taken, anything else is refused."""
-    value = _get(config, name, default)
+    return setting_flag(config.get(name), name, default)
+
+
+def setting_flag(value: Any, name: str, default: bool) -> bool:
+    """A boolean setting's value (None or "": `default`). Meltano or a library caller may pass
+    it as text, where bool("false") would be True: only the words for yes and no are taken,
+    anything else is refused with a ConfigurationError naming the setting."""
+    if value is None or value == "":
+        return default
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.plugin_kit.local_files import (
     as_setting_error,
     check_folder_path,
@@ -18,6 +19,7 @@ from salesforce_appcues_clients.settings import (
     USER_ID_FIELD,
     USER_OBJECTS,
     schema_defaults,
+    setting_flag,
 )
 
 from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
@@ -232,7 +234,7 @@ class TargetSettings:
             attributes=_attribute_maps(get("attributes", unset={}), prefix),
             attribute_prefix=prefix,
             date_format=date_format,
-            skip_unchanged=bool(get("skip_unchanged")),
+            skip_unchanged=_flag(config, "skip_unchanged", defaults["skip_unchanged"]),
             state_dir=state_dir,
             import_threshold=whole("import_threshold"),
             import_max_rows=whole("import_max_rows"),
@@ -258,6 +260,13 @@ class TargetSettings:
         kind = self.stream_kind(stream_name)
         default = self.group_id_field if kind == "group" else self.user_id_field
         return self.id_fields.get(stream_name, default)
+
+
+def _flag(config: Mapping[str, Any], name: str, default: bool) -> bool:
+    try:
+        return setting_flag(config.get(name), name, default)
+    except ConfigurationError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _text(value: Any, name: str) -> str:
