@@ -63,11 +63,16 @@ class UncertainWriteError(ClientError):
 
     It is not retried, because a replay could duplicate records. `results` holds the outcome of
     the chunks that completed before it; the chunk in flight must be checked by the caller.
+    `unanswered`: no answer came (a timeout, a connection lost after sending), so the server
+    may still be applying it and a check made at once can miss what it commits later.
     """
 
-    def __init__(self, message: str, results: list[Any] | None = None) -> None:
+    def __init__(
+        self, message: str, results: list[Any] | None = None, unanswered: bool = False
+    ) -> None:
         super().__init__(message)
         self.results = results or []
+        self.unanswered = unanswered
 
 
 class SalesforceError(ClientError):

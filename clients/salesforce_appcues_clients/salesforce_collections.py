@@ -116,6 +116,7 @@ class Collections:
                     f"{exc.message} ({len(chunk)} {types} records, input positions "
                     f"{first}-{last}; {len(results)} earlier records have outcomes)",
                     sorted(results, key=lambda r: r.index),
+                    unanswered=exc.unanswered,
                 ) from None
             except QuotaExceededError:
                 raise

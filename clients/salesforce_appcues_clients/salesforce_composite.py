@@ -81,9 +81,13 @@ class CompositeUncertainError(UncertainWriteError):
     """
 
     def __init__(
-        self, message: str, results: list[list[RecordResult]], uncertain: set[int]
+        self,
+        message: str,
+        results: list[list[RecordResult]],
+        uncertain: set[int],
+        unanswered: bool = False,
     ) -> None:
-        super().__init__(message, [])
+        super().__init__(message, [], unanswered)
         self.results = results
         self.uncertain = uncertain
 
@@ -109,7 +113,7 @@ class Composite:
             try:
                 results[k] = Collections(self.api).send(op.method, op.path, list(op.typed))
             except UncertainWriteError as exc:
-                raise CompositeUncertainError(exc.message, results, {k}) from None
+                raise CompositeUncertainError(exc.message, results, {k}, exc.unanswered) from None
             return results
         for call in calls:
             STOP.checkpoint()  # stopped: nothing of this call was sent
@@ -133,6 +137,7 @@ class Composite:
                     f"{exc.message} (composite of {len(call)} collections)",
                     [sorted(r, key=lambda x: x.index) for r in results],
                     touched,
+                    exc.unanswered,
                 ) from None
             answers = answer.get("compositeResponse") if isinstance(answer, dict) else None
             if not isinstance(answers, list) or len(answers) != len(call):

@@ -370,12 +370,32 @@ def require_https(url: str, setting: str, allowed: bool, allow_setting: str) -> 
     raise ConfigurationError(f"setting {setting!r} must be an https://host[:port] URL; got {url!r}")
 
 
+_FLAG_WORDS = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
+
+
 def _flag(config: Mapping[str, Any], name: str, default: bool) -> bool:
-    """A boolean setting; Meltano may pass it as text."""
-    value = _get(config, name, default)
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes", "on")
-    return bool(value)
+    return setting_flag(config.get(name), name, default)
+
+
+def setting_flag(value: Any, name: str, default: bool) -> bool:
+    """A boolean setting's value (None or "": `default`). Meltano or a library caller may pass
+    it as text, where bool("false") would be True: only the words for yes and no are taken,
+    anything else is refused with a ConfigurationError naming the setting."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
+    raise ConfigurationError(
+        f"setting {name!r} must be true or false (or the text true/false, 1/0, yes/no); "
+        f"got {value!r}"
+    )
 
 
 def login_url_for(domain: str | None, is_sandbox: bool = False, allow_http: bool = False) -> str:
@@ -448,10 +468,11 @@ class SalesforceSettings:
         flow = str(get("auth_flow"))
         if flow not in props["auth_flow"]["enum"]:
             raise ConfigurationError(f"setting 'auth_flow' has an unknown value {flow!r}")
+        is_sandbox = _flag(config, "is_sandbox", defaults["is_sandbox"])
         return cls(
             login_url=login_url_for(
                 get("domain"),
-                bool(get("is_sandbox")),
+                is_sandbox,
                 _flag(config, "allow_insecure_http", defaults["allow_insecure_http"]),
             ),
             client_id=get("client_id"),
@@ -469,7 +490,7 @@ class SalesforceSettings:
             retry_max_seconds=number("retry_max_seconds"),
             retry_base_delay=number("retry_base_delay"),
             bulk_timeout=number("bulk_timeout"),
-            is_sandbox=bool(get("is_sandbox")),
+            is_sandbox=is_sandbox,
             token_store_dir=str(get("token_store_dir")),
         )
 

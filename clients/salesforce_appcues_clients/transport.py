@@ -144,7 +144,8 @@ def send_with_retries(
             if not replay_safe and not nothing_sent:
                 raise UncertainWriteError(
                     f"{service} {reason}: the request may or may not have been applied, so "
-                    "it is not retried"
+                    "it is not retried",
+                    unanswered=True,
                 ) from None
             delay = backoff.next_delay()
             if delay is None:

@@ -94,9 +94,10 @@ def test_the_two_policies_differ_only_on_5xx_other_than_503():
 @pytest.mark.parametrize("status", [500, 502, 504])
 def test_salesforce_policy_does_not_resend_a_write_after_a_5xx(status):
     script = Script(status, 200)
-    with pytest.raises(UncertainWriteError, match=f"answered {status} to POST /things"):
+    with pytest.raises(UncertainWriteError, match=f"answered {status} to POST /things") as err:
         run(script, SALESFORCE_WRITES, replay_safe=False)
     assert script.attempts == 1
+    assert not err.value.unanswered  # the server answered: it is done with the request
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -122,9 +123,10 @@ def test_appcues_policy_resends_a_write_after_any_transient_answer(status):
 @pytest.mark.parametrize("writes", [SALESFORCE_WRITES, APPCUES_WRITES])
 def test_a_write_cut_after_sending_is_never_resent_under_either_policy(writes):
     script = Script(RESET, 200)
-    with pytest.raises(UncertainWriteError, match="ConnectionError on POST /things"):
+    with pytest.raises(UncertainWriteError, match="ConnectionError on POST /things") as err:
         run(script, writes, replay_safe=False)
     assert script.attempts == 1
+    assert err.value.unanswered  # no answer: the server may still be applying it
 
 
 @pytest.mark.parametrize("writes", [SALESFORCE_WRITES, APPCUES_WRITES])

@@ -126,6 +126,37 @@ def test_jwt_audience_is_login_or_test_never_the_my_domain_host(config, audience
     assert SalesforceSettings.from_config(config).jwt_audience == audience
 
 
+@pytest.mark.parametrize(
+    ("value", "sandbox"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("TRUE", True),
+        (" Yes ", True),
+        ("1", True),
+        ("false", False),
+        ("False", False),
+        ("no", False),
+        ("0", False),
+        ("", False),  # empty: the default
+        (None, False),
+    ],
+)
+def test_is_sandbox_takes_booleans_and_their_words(value, sandbox):
+    """bool("false") is True: a library caller passing text must get what the text says."""
+    settings = SalesforceSettings.from_config({"is_sandbox": value})
+    assert settings.is_sandbox is sandbox
+    expected = "https://test.salesforce.com" if sandbox else "https://login.salesforce.com"
+    assert (settings.login_url, settings.jwt_audience) == (expected, expected)
+
+
+@pytest.mark.parametrize("value", ["maybe", "ture", "2", 2, 0.5, [], {"x": 1}])
+def test_is_sandbox_refuses_anything_else_naming_the_setting(value):
+    with pytest.raises(ConfigurationError, match="setting 'is_sandbox' must be true or false"):
+        SalesforceSettings.from_config({"is_sandbox": value})
+
+
 def test_bad_domain_names_the_setting():
     with pytest.raises(ConfigurationError, match="domain"):
         login_url_for("127.0.0.1:8443")
@@ -217,3 +248,15 @@ def test_salesforce_login_choice_and_missing_settings():
     with pytest.raises(ConfigurationError, match="private_key") as info:
         jwt_client.limits()
     assert "not a key" not in str(info.value)
+
+
+@pytest.mark.parametrize("prefix", ["", "appcues_"])
+def test_allow_insecure_http_refuses_a_word_that_is_not_yes_or_no(prefix):
+    """The same parser: an unclear value never quietly decides whether secrets go in clear."""
+    config = {f"{prefix}{n}": "x" for n in ("account_id", "api_key", "api_secret")}
+    config[f"{prefix}allow_insecure_http"] = "sometimes"
+    with pytest.raises(ConfigurationError, match=f"setting '{prefix}allow_insecure_http'"):
+        if prefix:
+            AppcuesSettings.from_config(config, prefix)
+        else:
+            SalesforceSettings.from_config(config)

@@ -12,7 +12,7 @@ from typing import Any
 
 from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 from salesforce_appcues_clients.errors import ConfigurationError
-from salesforce_appcues_clients.settings import bounded, schema_defaults
+from salesforce_appcues_clients.settings import bounded, schema_defaults, setting_flag
 
 from .timefmt import parse_datetime
 
@@ -282,24 +282,19 @@ class TapSettings:
             bulk_threshold=_int(config, "bulk_threshold"),
             lookback_window=_int(config, "lookback_window"),
             lag=_int(config, "lag"),
-            include_deleted=bool(config.get("include_deleted", defaults["include_deleted"])),
+            include_deleted=_flag(config, "include_deleted", defaults),
             event_names=_names(config, "appcues_event_names", defaults["appcues_event_names"]),
-            include_custom_events=bool(
-                config.get(
-                    "appcues_include_custom_events", defaults["appcues_include_custom_events"]
-                )
-            ),
+            include_custom_events=_flag(config, "appcues_include_custom_events", defaults),
             appcues_start_date=_instant(config, "appcues_start_date"),
             appcues_lookback_window=_int(config, "appcues_lookback_window"),
             appcues_lag=_int(config, "appcues_lag"),
             appcues_export_after_days=_int(config, "appcues_export_after_days"),
-            allow_future_bookmark=_flag(
-                config.get("allow_future_bookmark", defaults["allow_future_bookmark"])
-            ),
+            allow_future_bookmark=_flag(config, "allow_future_bookmark", defaults),
         )
 
 
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes", "on")
-    return bool(value)
+def _flag(config: Mapping[str, Any], name: str, defaults: Mapping[str, Any]) -> bool:
+    try:
+        return setting_flag(config.get(name), name, defaults[name])
+    except ConfigurationError as exc:
+        raise SettingsError(str(exc)) from None

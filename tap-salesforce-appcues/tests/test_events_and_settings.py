@@ -173,3 +173,13 @@ def test_half_configured_appcues_is_a_clear_error_not_a_traceback(tmp_path, mode
     assert result.returncode == 1
     assert "missing Appcues setting(s): appcues_api_secret" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_flags_as_text_mean_what_they_say():
+    """bool("false") is True: a library caller passing text gets what the text says."""
+    parsed = TapSettings.from_config(
+        {"include_deleted": "false", "appcues_include_custom_events": "TRUE"}
+    )
+    assert (parsed.include_deleted, parsed.include_custom_events) == (False, True)
+    with pytest.raises(ValueError, match="setting 'include_deleted' must be true or false"):
+        TapSettings.from_config({"include_deleted": "nope"})

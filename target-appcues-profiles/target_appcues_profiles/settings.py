@@ -7,16 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.plugin_kit.local_files import (
     as_setting_error,
     check_folder_path,
     check_state_file,
+    setting_path,
 )
 from salesforce_appcues_clients.settings import (
     GROUP_ID_FIELD,
     USER_ID_FIELD,
     USER_OBJECTS,
     schema_defaults,
+    setting_flag,
 )
 
 from .mapping import DATE_FORMATS, RESERVED_ATTRIBUTES, DateFormat
@@ -216,7 +219,7 @@ class TargetSettings:
         date_format = get("date_format")
         if date_format not in DATE_FORMATS:
             raise SettingsError(f"setting date_format must be one of {', '.join(DATE_FORMATS)}")
-        state_dir = Path(str(get("state_dir"))).expanduser()
+        state_dir = setting_path(str(get("state_dir")))
         dead_letters = config.get("dead_letter_path")
         group_field = config.get("user_group_field") or None
         with as_setting_error(SettingsError):
@@ -231,16 +234,14 @@ class TargetSettings:
             attributes=_attribute_maps(get("attributes", unset={}), prefix),
             attribute_prefix=prefix,
             date_format=date_format,
-            skip_unchanged=bool(get("skip_unchanged")),
+            skip_unchanged=_flag(config, "skip_unchanged", defaults["skip_unchanged"]),
             state_dir=state_dir,
             import_threshold=whole("import_threshold"),
             import_max_rows=whole("import_max_rows"),
             import_timeout=_seconds(get("import_timeout"), "import_timeout"),
             max_concurrency=whole("max_concurrency"),
             dead_letter_path=(
-                Path(str(dead_letters)).expanduser()
-                if dead_letters
-                else state_dir / DEAD_LETTER_FILE
+                setting_path(str(dead_letters)) if dead_letters else state_dir / DEAD_LETTER_FILE
             ),
         )
         with as_setting_error(SettingsError):
@@ -259,6 +260,13 @@ class TargetSettings:
         kind = self.stream_kind(stream_name)
         default = self.group_id_field if kind == "group" else self.user_id_field
         return self.id_fields.get(stream_name, default)
+
+
+def _flag(config: Mapping[str, Any], name: str, default: bool) -> bool:
+    try:
+        return setting_flag(config.get(name), name, default)
+    except ConfigurationError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _text(value: Any, name: str) -> str:

@@ -83,3 +83,10 @@ def test_target_refuses_a_bad_setting_at_start(tmp_path):
     with pytest.raises(ConfigValidationError) as missing:
         TargetAppcuesProfiles(config={k: v for k, v in config.items() if k != "api_secret"})
     assert any("api_secret" in error for error in missing.value.errors)
+
+
+def test_skip_unchanged_as_text_means_what_it_says():
+    assert TargetSettings.from_config({"skip_unchanged": "false"}).skip_unchanged is False
+    assert TargetSettings.from_config({"skip_unchanged": "Yes"}).skip_unchanged is True
+    with pytest.raises(SettingsError, match="setting 'skip_unchanged' must be true or false"):
+        TargetSettings.from_config({"skip_unchanged": "maybe"})

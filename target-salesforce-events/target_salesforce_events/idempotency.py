@@ -9,7 +9,9 @@
 An insert that failed after it may have reached Salesforce (the clients' UncertainWriteError)
 is never blindly repeated: the writer first asks Salesforce which of those Events exist
 (by id field, or for the ledger by WhoId + ActivityDateTime + Subject) and inserts only the
-rest.
+rest. When no answer came at all (a timeout, a connection lost after sending), Salesforce may
+still be applying the insert, so that check waits for the next run: the batch fails
+unconfirmed (the ledger keeps the ids in flight).
 
 Large batches go through one Bulk API 2.0 ingest job instead of collections (`use_bulk`):
 the same checks run before the job, only its successful results confirm rows, and every job
@@ -209,9 +211,10 @@ class EventWriter:
         if not pending:
             return EventWritePlan([], [], None)
         if self.choice.strategy is not Strategy.UPSERT:
-            # Inserts keep their own calls: a Composite left uncertain by a timeout was applied
-            # after the check that followed it (tests/reliability "insert timed out after
-            # Salesforce applied it": duplicates), where the lone insert's check holds.
+            # Inserts keep their own calls (tests/reliability "insert timed out after
+            # Salesforce applied it": a Composite that got no answer was applied after the
+            # check that followed it). A lone insert without answer is not checked at once
+            # either (`_insert_chunk`).
             return EventWritePlan(self.write(pending), [], None)
         self._settle_open_jobs()
         assert self.choice.field is not None
@@ -487,6 +490,17 @@ class EventWriter:
             try:
                 results = self._client.insert("Event", [p.record for p in remaining])
             except UncertainWriteError as exc:
+                if exc.unanswered:
+                    # Salesforce may still be applying it: a check now could miss Events it
+                    # commits later, and sending them again would duplicate them. The next
+                    # attempt checks first (the ledger keeps them in flight; query_then_insert
+                    # asks by id).
+                    raise DeliveryError(
+                        f"insert of {len(remaining)} Events got no answer ({exc.message}); "
+                        "Salesforce may still be applying it, so it is not checked and sent "
+                        "again now: the batch is not confirmed and the next run checks which "
+                        "exist before sending the rest"
+                    ) from None
                 log.warning(
                     "insert of %d Events may or may not have reached Salesforce (%s); "
                     "checking which exist before trying again (attempt %d of %d)",

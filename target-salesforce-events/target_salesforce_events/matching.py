@@ -5,7 +5,7 @@ literal escaped by `soql.quote` inside `soql.in_chunks`), objects asked in prior
 and only for the ids still unmatched. A converted Lead resolves to its Contact.
 
 Answers are cached, found and not found alike, so a user seen again (a repeat user, or one
-Salesforce does not know) costs no further query. The matcher lives as long as its loader (a
+Salesforce does not know) costs no further query. The matcher lives as long as its pipeline (a
 target run; a receiver "run" of `webhook_run_seconds`), and its entries are bounded:
 - by age: an answer older than `DEFAULT_MAX_AGE_SECONDS` (5 minutes) is asked again, so a
   Lead converted or deleted, a new Contact of higher priority, or a user who newly appears
@@ -14,7 +14,7 @@ target run; a receiver "run" of `webhook_run_seconds`), and its entries are boun
   5-minute snapshot and a backfill should not ask again for every user every 5 minutes;
 - by number: at most `DEFAULT_MAX_ENTRIES`, least recently used dropped first;
 - by evidence: a write Salesforce refuses because the record is gone or converted
-  (`STALE_REFERENCE_CODES`) makes the loader call `rematch`, which drops the entry, asks
+  (`STALE_REFERENCE_CODES`) makes the pipeline call `rematch`, which drops the entry, asks
   Salesforce again and says which events can be written again to the record found now.
 """
 

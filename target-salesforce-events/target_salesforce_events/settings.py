@@ -14,12 +14,19 @@ from salesforce_appcues_clients.appcues_events import (
     DEFAULT_EVENT_NAMES,
     NPS_EVENTS,
 )
+from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.plugin_kit.local_files import (
     as_setting_error,
     check_folder_path,
     check_state_file,
+    setting_path,
 )
-from salesforce_appcues_clients.settings import USER_ID_FIELD, USER_OBJECTS, schema_defaults
+from salesforce_appcues_clients.settings import (
+    USER_ID_FIELD,
+    USER_OBJECTS,
+    schema_defaults,
+    setting_flag,
+)
 
 EVENT_PART, NPS_PART = "event", "nps"  # an event's effects (also dead letters' `part`)
 
@@ -276,7 +283,13 @@ class EventSettings:
         def get(name: str) -> Any:  # only a missing setting takes the default
             return config.get(name, defaults[name])
 
-        state_dir = Path(str(given("state_dir")))
+        def flag(name: str) -> bool:  # null or "" takes the default; text as it says
+            try:
+                return setting_flag(config.get(name), name, defaults[name])
+            except ConfigurationError as exc:
+                raise SettingsError(str(exc)) from None
+
+        state_dir = setting_path(str(given("state_dir")))
         objects = tuple(given("user_objects"))
         if not objects:
             raise SettingsError("setting user_objects: name at least one object, e.g. Contact")
@@ -285,23 +298,23 @@ class EventSettings:
         settings = cls(
             user_objects=objects,
             user_id_field=str(given("user_id_field")),
-            sync_events=bool(get("sync_events")),
+            sync_events=flag("sync_events"),
             event_names=frozenset(given("event_names")),
-            include_custom_events=bool(get("include_custom_events")),
+            include_custom_events=flag("include_custom_events"),
             templates=dict(given("templates")),
             duration_minutes=_duration(
                 config.get("duration_minutes"), defaults["duration_minutes"]
             ),
             event_id_field=_text_or_none(get("event_id_field")),
-            sync_nps_fields=bool(get("sync_nps_fields")),
+            sync_nps_fields=flag("sync_nps_fields"),
             nps_score_field=str(given("nps_score_field")),
             nps_feedback_field=str(given("nps_feedback_field")),
             nps_date_field=_text_or_none(config.get("nps_date_field")),
-            ledger_path=Path(config.get("ledger_path") or state_dir / "ledger.sqlite3"),
+            ledger_path=setting_path(config.get("ledger_path") or state_dir / "ledger.sqlite3"),
             ledger_retention_days=_retention_days(
                 config.get("ledger_retention_days"), defaults["ledger_retention_days"]
             ),
-            dead_letter_path=Path(
+            dead_letter_path=setting_path(
                 config.get("dead_letter_path") or state_dir / "dead-letters.jsonl"
             ),
             api_type=_api_type(config.get("api_type"), defaults["api_type"]),

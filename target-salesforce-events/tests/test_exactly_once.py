@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+
+from target_salesforce_events.idempotency import DeliveryError
 
 TS = ["2026-03-01T09:00:00Z", "2026-03-01T09:05:00Z", "2026-03-01T09:10:00Z"]
 
@@ -105,6 +109,50 @@ def test_an_uncertain_insert_is_checked_before_it_is_repeated(orgs, kit, tmp_pat
     replay, _ = kit.run_target(org.config(sync_nps_fields=False), batch)
     assert count_events(org, contact) == 3
     assert sum(replay.pipeline.summary.events_already_present.values()) == 3
+
+
+@pytest.mark.parametrize("strategy", ["query_then_insert", "local_ledger"])
+def test_an_insert_left_without_answer_is_checked_by_the_next_attempt(
+    orgs, kit, tmp_path, strategy
+):
+    """A lone insert whose answer never came (a read timeout) may still be applied after it:
+    a check made at once misses those Events and the insert sent again duplicates them. The
+    batch is not confirmed; the next run checks which exist, then writes the rest.
+
+    The sandbox reads the held insert whole (`read_body_first`) and applies it when the hold
+    ends, after the client gave up, as Salesforce applies a request it has."""
+    org = orgs[strategy]
+    org.state_dir = tmp_path / "state"
+    user = org.user("no-answer")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    count = 3
+    batch = [
+        kit.event(user, "appcues:goal_reached", TS[i], f"{org.tag}-n{i}", goalName=str(i))
+        for i in range(count)
+    ]
+    config = org.config(sync_nps_fields=False, request_timeout=2)
+    rule = {
+        "match": {"method": "POST", "path": "/composite/sobjects$"},
+        "action": "latency",
+        "latency_ms": 3500,
+        "read_body_first": True,
+        "times": 1,
+    }
+    org.control("POST", "faults", {"rules": [rule]})
+    try:
+        with pytest.raises(DeliveryError, match="no answer"):
+            kit.run_target(config, batch)
+    finally:
+        fired = org.control("GET", "faults")["rules"][0]["fired"]
+        org.control("DELETE", "faults")
+    assert fired == 1
+    time.sleep(2)  # the held insert lands
+    assert count_events(org, contact) == count, "Salesforce applied the unanswered insert"
+    replay, states = kit.run_target(config, batch)
+    assert count_events(org, contact) == count
+    assert sum(replay.pipeline.summary.events_already_present.values()) == count
+    assert sum(replay.pipeline.summary.events_written.values()) == 0
+    assert states
 
 
 def test_ledger_mode_survives_a_crash_between_insert_and_bookkeeping(orgs, kit, tmp_path):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 from salesforce_appcues_clients.settings import schema_defaults
-from target_salesforce_events.settings import EventSettings, target_properties
+from target_salesforce_events.settings import EventSettings, SettingsError, target_properties
 from target_salesforce_events.webhook.settings import (
     WebhookSettings,
-    loader_config,
+    pipeline_config,
     receiver_properties,
     webhook_properties,
 )
@@ -66,4 +68,23 @@ def test_a_minimal_receiver_config_parses_to_the_schema_defaults():
     state_dir = schema_defaults(receiver_properties())["state_dir"]
     assert state_dir != schema_defaults(target_properties())["state_dir"]
     assert parsed.spool_path.parent == Path(state_dir)
-    assert loader_config({})["state_dir"] == state_dir
+    assert pipeline_config({})["state_dir"] == state_dir
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("false", False), ("No", False), ("0", False), ("TRUE", True), ("yes", True), (None, None)],
+)
+def test_flags_given_as_text_mean_what_they_say(value, expected):
+    """bool("false") is True: a library caller passing text gets what the text says; null
+    takes the setting's default (each setting of this target may be null)."""
+    names = ("sync_events", "include_custom_events", "sync_nps_fields")
+    parsed = EventSettings.from_config(dict.fromkeys(names, value))
+    defaults = schema_defaults(target_properties())
+    for name in names:
+        assert getattr(parsed, name) is (defaults[name] if expected is None else expected)
+
+
+def test_a_flag_that_is_not_yes_or_no_is_refused_naming_it():
+    with pytest.raises(SettingsError, match="setting 'sync_nps_fields' must be true or false"):
+        EventSettings.from_config({"sync_nps_fields": "sometimes"})

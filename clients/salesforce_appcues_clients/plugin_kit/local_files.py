@@ -26,6 +26,12 @@ _ADVICE = {
 }
 
 
+def setting_path(value: str | os.PathLike[str]) -> Path:
+    """A path setting as the user meant it: `~` is the home folder. Meltano and the SDK pass
+    the text as written, and no shell expands it, so `~/x` would be a folder named `~`."""
+    return Path(value).expanduser()
+
+
 class LocalFileError(RuntimeError):
     """A local file or folder the run needs cannot be used; the message says which and why."""
 

@@ -2,7 +2,9 @@
 
 A rule: {"match": {"method": "GET", "path": "REGEX"}, "action": "error" | "latency" | "reset"
 | "expire_session", "status": 503, "error_code": "SERVER_UNAVAILABLE", "retry_after": 2,
-"latency_ms": 500, "times": 3, "probability": 0.2}.
+"latency_ms": 500, "times": 3, "probability": 0.2}. A latency rule with "read_body_first": true
+reads the whole request before the hold, so the request is applied when the hold ends whether
+or not its client still waits (see docs/sandbox.md, "Control API").
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACTIONS = ("error", "latency", "reset", "expire_session")
 
@@ -38,6 +40,7 @@ class FaultRule:
     message: str | None = None
     retry_after: float | None = None
     latency_ms: int = 0
+    read_body_first: bool = False  # latency: hold a request already read whole
     times: int | None = None  # None: forever
     probability: float = 1.0
     fired: int = 0
@@ -64,6 +67,7 @@ class FaultRule:
             message=raw.get("message"),
             retry_after=raw.get("retry_after"),
             latency_ms=int(raw.get("latency_ms", 0)),
+            read_body_first=raw.get("read_body_first") is True,
             times=int(times) if times is not None else None,
             probability=float(raw.get("probability", 1.0)),
         )
@@ -76,6 +80,7 @@ class FaultRule:
             "error_code": self.error_code,
             "retry_after": self.retry_after,
             "latency_ms": self.latency_ms,
+            "read_body_first": self.read_body_first,
             "times": self.times,
             "probability": self.probability,
             "fired": self.fired,
@@ -143,6 +148,26 @@ def _abort_connection(scope: Scope) -> bool:
     return True
 
 
+async def _read_whole(receive: Receive) -> Receive:
+    """Reads the request body now; the returned `receive` replays it, then listens as before.
+
+    Without this a held request is read after the hold, and a client gone by then may leave
+    it unread (uvicorn drops a body it saw end with the connection; one larger than its read
+    buffer, 64 KiB, it still delivers): whether a timed-out write is applied would depend on
+    its size."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
+
+
 class FaultMiddleware:
     """Applies a service's FaultSet to every request outside the control prefix.
 
@@ -173,6 +198,8 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         if rule.action == "latency":
+            if rule.read_body_first:
+                receive = await _read_whole(receive)
             await asyncio.sleep(rule.latency_ms / 1000)
             await self.app(scope, receive, send)
         elif rule.action == "reset":

@@ -1,6 +1,7 @@
 """Sforce-Limit-Info, the daily allocation, /limits and injected faults."""
 
 import re
+import time
 
 import pytest
 import requests
@@ -80,6 +81,30 @@ def test_latency_fault_still_answers(org):
     assert org.http.get(org.url("limits")).status_code == 200
     faults = org.anon.get(f"{org.control}/faults").json()
     assert faults["rules"][0]["fired"] == 1
+
+
+@pytest.mark.parametrize("read_body_first", [False, True])
+def test_a_held_insert_whose_client_left_is_applied_only_if_read_first(org, read_body_first):
+    """A small held insert whose client timed out: unread at the hold's end, uvicorn drops
+    it; with `read_body_first` it was read before the hold and is applied, as by a server
+    that has the request (whatever its size)."""
+    name = f"Held-{read_body_first}"
+    org.faults(
+        {
+            "match": {"method": "POST", "path": "/composite/sobjects$"},
+            "action": "latency",
+            "latency_ms": 1500,
+            "read_body_first": read_body_first,
+            "times": 1,
+        }
+    )
+    body = {"allOrNone": False, "records": [{"attributes": {"type": "Contact"}, "LastName": name}]}
+    with pytest.raises(requests.Timeout):
+        org.http.post(org.url("composite/sobjects"), json=body, timeout=0.5)
+    org.http.close()  # the client is gone (as a timed-out target's connection is)
+    time.sleep(2)  # the hold ends
+    found = org.query(f"SELECT Id FROM Contact WHERE LastName = '{name}'")["totalSize"]
+    assert found == (1 if read_body_first else 0)
 
 
 def test_stats_count_calls_by_pattern_and_records_written(org):

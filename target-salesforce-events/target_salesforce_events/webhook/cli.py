@@ -17,7 +17,7 @@ from ..pipeline import EventPipeline
 from ..settings import SettingsError
 from .app import create_app
 from .metrics import ReceiverMetrics
-from .settings import WebhookSettings, loader_config
+from .settings import WebhookSettings, pipeline_config
 from .spool import Spool
 from .worker import SpoolWorker
 
@@ -50,7 +50,7 @@ def serve(configs: tuple[Path, ...]) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = loader_config(_read_config(configs))
+    config = pipeline_config(_read_config(configs))
     try:
         settings = WebhookSettings.from_config(config)
         pipeline = EventPipeline(config)

@@ -50,7 +50,7 @@ class ReceiverMetrics:
         )
         self.batches = Counter(
             "appcues_webhook_batches",
-            "Spool batches handed to the loader, by result.",
+            "Spool batches handed to the Salesforce pipeline, by result.",
             ["result"],
             registry=r,
         )

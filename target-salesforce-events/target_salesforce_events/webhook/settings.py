@@ -9,7 +9,11 @@ from typing import Any
 
 import jsonschema
 
-from salesforce_appcues_clients.plugin_kit.local_files import as_setting_error, check_state_file
+from salesforce_appcues_clients.plugin_kit.local_files import (
+    as_setting_error,
+    check_state_file,
+    setting_path,
+)
 from salesforce_appcues_clients.settings import salesforce_properties, schema_defaults
 
 from ..settings import SettingsError, target_properties
@@ -184,7 +188,7 @@ class WebhookSettings:
         def get(name: str) -> Any:  # only a missing setting takes the default
             return config.get(name, defaults[name])
 
-        state_dir = Path(str(given("state_dir")))
+        state_dir = setting_path(str(given("state_dir")))
         path = str(given("webhook_path"))
         settings = cls(
             host=str(given("webhook_host")),
@@ -193,7 +197,7 @@ class WebhookSettings:
             secrets=secrets,
             scheme=str(given("webhook_signature_scheme")),
             replay_window_seconds=int(given("webhook_replay_window_seconds")),
-            spool_path=Path(
+            spool_path=setting_path(
                 config.get("webhook_spool_path") or state_dir / "webhook-spool.sqlite3"
             ),
             batch_size=int(given("webhook_batch_size")),
@@ -209,7 +213,8 @@ class WebhookSettings:
         return settings
 
 
-def loader_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config the loader gets: the receiver's own state folder unless one is set."""
+def pipeline_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config the receiver's `EventPipeline` gets: the receiver's own state folder unless
+    one is set."""
     state_dir = config.get("state_dir") or schema_defaults(receiver_properties())["state_dir"]
     return {**config, "state_dir": str(state_dir)}
