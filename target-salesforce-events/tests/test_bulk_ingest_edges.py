@@ -6,6 +6,7 @@ download, a job that never finishes."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,90 @@ def test_hard_cells_round_trip_through_a_job(strategy, org, orgs, kit, tmp_path)
         )
     assert len(stored["BULK2"]) == len(HARD_TEXT)
     assert stored["BULK2"] == stored["REST"]
+
+
+@pytest.fixture
+def restore_ingest(org):
+    yield
+    org.control("POST", "bulk", {"ingest_processing_seconds": 0})
+    org.control("DELETE", "faults")
+
+
+def _jobs_created(org) -> int:
+    return int(org.control("GET", "stats")["counters"].get("ingest_jobs_created", 0))
+
+
+def _fired(org) -> int:
+    return sum(int(r["fired"]) for r in org.control("GET", "faults")["rules"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", r"/jobs/ingest$"),
+        ("PUT", r"/jobs/ingest/\w+/batches$"),
+        ("PATCH", r"/jobs/ingest/\w+$"),
+        ("GET", r"/jobs/ingest/\w+/successfulResults/?$"),
+    ],
+    ids=["create", "upload", "close", "results"],
+)
+def test_a_session_expiring_at_any_step_of_a_job_is_renewed(
+    method, path, org, kit, tmp_path, restore_ingest
+):
+    """The 401 comes before Salesforce acts on the request: the renewed session's retry is
+    the first time it is applied (the upload's body is sent again whole), one job, each
+    Event once."""
+    user = org.user("expiry")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    batch = [
+        kit.event(
+            user,
+            "appcues:goal_reached",
+            f"2026-03-07T09:{i:02d}:00Z",
+            f"{org.tag}-e{i}",
+            goalName="x" * 2000 if i == 0 else i,
+        )
+        for i in range(4)
+    ]
+    rule = {"action": "expire_session", "times": 1, "match": {"path": path, "method": method}}
+    org.control("POST", "faults", {"rules": [rule]})
+    created = _jobs_created(org)
+    config = org.config(sync_nps_fields=False, api_type="BULK2")
+    _, states = kit.run_target(config, batch)
+    assert states
+    assert _fired(org) == 1
+    assert _jobs_created(org) == created + 1  # one job: the retry resent nothing twice
+    assert len(org.events_of(contact)) == 4
+    assert kit.dead_letters(config) == []
+
+
+def test_a_job_that_never_finishes_is_aborted_and_settled(org, kit, tmp_path, restore_ingest):
+    """Stuck past `bulk_timeout`: the job is aborted, nothing is confirmed (no STATE), the
+    journal holds no open job, and the next run writes each Event once."""
+    user = org.user("stuck")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    batch = [
+        kit.event(user, "appcues:goal_reached", f"2026-03-08T09:{i:02d}:00Z", f"{org.tag}-s{i}")
+        for i in range(3)
+    ]
+    org.control("POST", "bulk", {"ingest_processing_seconds": 60})
+    config = org.config(sync_nps_fields=False, api_type="BULK2", bulk_timeout=1)
+    with pytest.raises(Exception, match="ended Aborted"):
+        kit.run_target(config, batch)
+    assert org.control("GET", "stats")["ingest_jobs"].get("Aborted", 0) >= 1
+    assert org.events_of(contact) == []
+    assert not _open_jobs(config)
+    org.control("POST", "bulk", {"ingest_processing_seconds": 0})
+    _, states = kit.run_target(config, batch)
+    assert states
+    assert len(org.events_of(contact)) == 3
+
+
+def _open_jobs(config) -> list:
+    import sqlite3
+
+    db = sqlite3.connect(str(Path(config["state_dir"]) / "ledger.sqlite3"))
+    try:
+        return db.execute("SELECT * FROM ingest_jobs").fetchall()
+    finally:
+        db.close()
