@@ -180,3 +180,36 @@ def _open_jobs(config) -> list:
         return db.execute("SELECT * FROM ingest_jobs").fetchall()
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("echo", ["sent", "stored"])
+@pytest.mark.parametrize("strategy", ["upsert_by_external_id", "query_then_insert", "local_ledger"])
+def test_results_echoed_in_salesforce_spelling_still_confirm(
+    strategy, echo, org, orgs, kit, tmp_path
+):
+    """Event times carry milliseconds; Salesforce keeps whole seconds. Whether the results
+    echo the cells as sent or as stored (`ingest_results_echo`), one run confirms every
+    Event, each written once, and a replay finds them all."""
+    org = pick(strategy, org, orgs, tmp_path)
+    org.control("POST", "bulk", {"ingest_results_echo": echo})
+    try:
+        user = org.user("echo")
+        contact = org.create("Contact", Product_User_Id__c=user)
+        batch = [
+            kit.event(
+                user,
+                "appcues:goal_reached",
+                f"2026-03-09T09:{i:02d}:07.{123 + i}Z",
+                f"{org.tag}-m{i}",
+                goalName=i,
+            )
+            for i in range(5)
+        ]
+        config = org.config(sync_nps_fields=False, api_type="BULK2")
+        first, states = kit.run_target(config, batch)
+        assert states
+        assert sum(first.pipeline.summary.events_written.values()) == 5
+        assert len(org.events_of_plain(contact)) == 5
+        assert not _open_jobs(config)
+    finally:
+        org.control("POST", "bulk", {"ingest_results_echo": "sent"})
