@@ -5,6 +5,7 @@ download, a job that never finishes."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -213,3 +214,33 @@ def test_results_echoed_in_salesforce_spelling_still_confirm(
         assert not _open_jobs(config)
     finally:
         org.control("POST", "bulk", {"ingest_results_echo": "sent"})
+
+
+def test_an_upload_timed_out_then_applied_is_never_doubled(org, kit, tmp_path, restore_ingest):
+    """The PUT of the CSV is held past `request_timeout`, then Salesforce applies it. The
+    client replays the PUT at once, so the replay is the upload the job gets and the late
+    one is refused (one upload per job, and the job is closed by then): one job, each Event
+    once, in one run. (A replay refused instead aborts the still-Open job and fails the
+    batch (`BulkIngest.write`): nothing runs, the next run sends it again.)"""
+    user = org.user("slowput")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    batch = [
+        kit.event(user, "appcues:goal_reached", f"2026-03-10T09:{i:02d}:00Z", f"{org.tag}-p{i}")
+        for i in range(4)
+    ]
+    rule = {
+        "action": "latency",
+        "latency_ms": 2500,
+        "times": 1,
+        "match": {"path": r"/jobs/ingest/\w+/batches$", "method": "PUT"},
+    }
+    org.control("POST", "faults", {"rules": [rule]})
+    created = _jobs_created(org)
+    config = org.config(sync_nps_fields=False, api_type="BULK2", request_timeout=1)
+    _, states = kit.run_target(config, batch)
+    assert states
+    assert _fired(org) == 1
+    assert _jobs_created(org) == created + 1
+    time.sleep(2)  # the held PUT lands now, refused: the job is no longer Open
+    assert len(org.events_of(contact)) == 4
+    assert not _open_jobs(config)
