@@ -295,8 +295,51 @@ def test_appcues_to_salesforce_bulk_ingest_job_fails_partway_then_run_again(
         "appcues-to-salesforce (Bulk 2.0 ingest): session expiry while polling, a job Failed "
         "after 3 rows"
     )
-    _record(world, name, 2, False, check)
-    H.figures.scenario(f"meltano run {name}").faults += 1  # the Failed job, set by POST bulk
+    figures = H.figures.scenario(f"meltano run {name}")
+    figures.runs += 2
+    figures.faults += world.clear_faults() + 1  # + the Failed job, set by POST bulk
+    figures.record(check)
+    assert _bookmarks(project, state_id)["appcues_events"]
+
+
+def test_appcues_to_salesforce_loader_sigkilled_mid_ingest_job_then_run_again(
+    world, installed, tmp_path
+):
+    """BULK2: the loader is SIGKILLed while its ingest job's `UploadComplete` is held; the
+    held request then lands and the job writes rows the killed loader never saw confirmed.
+    No bookmark; the next run settles the journaled job first and delivers each event once."""
+    world.reset(events=True)
+    project = project_for(world, tmp_path / "run")
+    state_id = "sandbox:tap-salesforce-appcues--events-to-target-salesforce-events"
+    world.salesforce.faults(
+        {
+            "action": "latency",
+            "latency_ms": 1500,
+            "times": 1,
+            "match": {"path": SF_INGEST_JOB, "method": "PATCH"},
+        }
+    )
+    first, killed = meltano_run(
+        project,
+        "appcues-to-salesforce",
+        tmp_path / "run-1.log",
+        ("target-salesforce-events", lambda: world.salesforce.fired() > 0),
+        env=BULK2,
+    )
+    assert killed, "the UploadComplete never reached the sandbox"
+    assert first.returncode != 0, "Meltano must report the killed loader"
+    world.clear_faults()
+    assert not _bookmarks(project, state_id), "no bookmark from the killed run"
+    time.sleep(2)  # the held UploadComplete lands: the job runs without its loader
+    second, _ = meltano_run(project, "appcues-to-salesforce", tmp_path / "run-2.log", env=BULK2)
+    assert second.returncode == 0, second.output[-3000:]
+    assert "left open by an earlier run" in second.output, second.output[-3000:]
+    check = H.check_events(
+        world, _letters(project.run_dir, "target-salesforce-events"), "Appcues_Event_Id__c"
+    )
+    _record(
+        world, "appcues-to-salesforce (Bulk 2.0 ingest): loader SIGKILLed mid-job", 2, killed, check
+    )
     assert _bookmarks(project, state_id)["appcues_events"]
 
 
