@@ -12,7 +12,8 @@ is never blindly repeated: the writer first asks Salesforce which of those Event
 rest.
 
 Large batches go through one Bulk API 2.0 ingest job instead of collections (`use_bulk`):
-the same checks run before the job, only its successful results confirm rows, and every job
+the same checks run before the job, only its successful results confirm rows (or, for rows
+a completed job's results did not name, the insert strategies' check), and every job
 is journaled in the ledger's SQLite before its data is sent. A run killed while a job ran
 leaves the entry; the next `write` first waits for that job (and, for the ledger strategy,
 reads its successful results into the ledger), so nothing is sent twice.

@@ -5,6 +5,9 @@ download, a job that never finishes."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -244,3 +247,53 @@ def test_an_upload_timed_out_then_applied_is_never_doubled(org, kit, tmp_path, r
     time.sleep(2)  # the held PUT lands now, refused: the job is no longer Open
     assert len(org.events_of(contact)) == 4
     assert not _open_jobs(config)
+
+
+def test_a_ledger_target_killed_mid_job_under_the_stored_echo(orgs, kit, tmp_path):
+    """local_ledger, results echoed as stored (millisecond times back in whole seconds), the
+    target SIGKILLed while its job runs: the journal's row keys match no result row, so the
+    next run's in-flight content check decides: each Event once."""
+    org = pick("local_ledger", None, orgs, tmp_path)
+    org.control("POST", "bulk", {"ingest_results_echo": "stored", "ingest_processing_seconds": 3})
+    try:
+        user = org.user("killecho")
+        contact = org.create("Contact", Product_User_Id__c=user)
+        batch = [
+            kit.event(
+                user,
+                "appcues:goal_reached",
+                f"2026-03-11T09:{i:02d}:01.{500 + i}Z",
+                f"{org.tag}-k{i}",
+            )
+            for i in range(4)
+        ]
+        config = org.config(sync_nps_fields=False, api_type="BULK2")
+        config_path = tmp_path / "config.json"
+        config_path.write_text(json.dumps(config))
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("target-salesforce-events")),
+                "--config",
+                str(config_path),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert process.stdin is not None
+        process.stdin.write(kit.singer_lines(batch).encode())
+        process.stdin.close()
+        deadline = time.monotonic() + 60
+        while "UploadComplete" not in org.control("GET", "stats")["ingest_jobs"]:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        process.kill()
+        process.wait(timeout=30)
+        assert _open_jobs(config)
+        org.control("POST", "bulk", {"ingest_processing_seconds": 0})
+        _, states = kit.run_target(config, batch)
+        assert states
+        assert len(org.events_of_plain(contact)) == 4
+        assert not _open_jobs(config)
+    finally:
+        org.control("POST", "bulk", {"ingest_results_echo": "sent", "ingest_processing_seconds": 0})
