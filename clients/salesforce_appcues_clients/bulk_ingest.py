@@ -40,6 +40,7 @@ JOB_CALLS = 6
 NULL = "#N/A"  # a CSV cell that sets a field to null (an empty cell leaves it alone)
 _FINISHED = ("JobComplete", "Failed", "Aborted")
 _PROCESSING = ("UploadComplete", "InProgress", *_FINISHED)
+LINE_END = "\r\n"  # the jobs' lineEnding CRLF
 _SEND_BYTES = 1 << 20  # the upload is written to the socket in pieces of about 1 MB
 
 
@@ -196,7 +197,9 @@ class BulkIngest:
             "operation": operation,
             "contentType": "CSV",
             "columnDelimiter": "COMMA",
-            "lineEnding": "LF",
+            # CRLF: Python's csv quotes a cell holding a character of its line terminator,
+            # so with LF a bare CR in a value went unquoted and split the row in two.
+            "lineEnding": "CRLF",
         }
         if external_id_field:
             body["externalIdFieldName"] = external_id_field
@@ -218,7 +221,7 @@ class BulkIngest:
 
         def chunks() -> Iterator[bytes]:
             buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
+            writer = csv.writer(buffer, lineterminator=LINE_END)
             writer.writerow(columns)
             for i in positions:
                 writer.writerow(row_cells(records[i], columns, null))
@@ -394,5 +397,5 @@ def _number(value: Any) -> int:
 
 def _csv_text(rows: list[list[str]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    csv.writer(buffer, lineterminator=LINE_END).writerows(rows)
     return buffer.getvalue()

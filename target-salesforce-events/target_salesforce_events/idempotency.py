@@ -14,7 +14,8 @@ still be applying the insert, so that check waits for the next run: the batch fa
 unconfirmed (the ledger keeps the ids in flight).
 
 Large batches go through one Bulk API 2.0 ingest job instead of collections (`use_bulk`):
-the same checks run before the job, only its successful results confirm rows, and every job
+the same checks run before the job, only its successful results confirm rows (or, for rows
+a completed job's results did not name, the insert strategies' check), and every job
 is journaled in the ledger's SQLite before its data is sent. A run killed while a job ran
 leaves the entry; the next `write` first waits for that job (and, for the ledger strategy,
 reads its successful results into the ledger), so nothing is sent twice.
@@ -319,14 +320,23 @@ class EventWriter:
             on_job=on_job,
             on_settled=on_settled,
         )
-        if outcome.failure or outcome.unconfirmed:
+        outcomes = [self._outcome(items, r) for r in outcome.results]
+        unconfirmed = outcome.unconfirmed
+        if unconfirmed and not outcome.failure and self.choice.strategy is not Strategy.UPSERT:
+            # Every job completed, yet no result row named these: their echo is spelled
+            # otherwise than sent (a guess, docs/sandbox.md). Salesforce holds each or never
+            # will: the strategy's check tells, rather than failing every such batch.
+            left = self._confirm_present([items[i] for i in unconfirmed], outcomes)
+            still = {p.event.event_id for p in left}
+            unconfirmed = [i for i in unconfirmed if items[i].event.event_id in still]
+        if outcome.failure or unconfirmed:
             raise DeliveryError(
-                f"{len(outcome.unconfirmed)} of {len(items)} Events were not confirmed by Bulk "
+                f"{len(unconfirmed)} of {len(items)} Events were not confirmed by Bulk "
                 f"API 2.0 ({outcome.failure or 'rows missing from the result files'}); the "
                 "batch is not confirmed and the next run sends them again after checking "
                 "which exist"
             )
-        return [self._outcome(items, r) for r in outcome.results]
+        return outcomes
 
     @staticmethod
     def _outcome(items: Sequence[PendingEvent], result: RecordResult) -> WriteOutcome:

@@ -22,6 +22,7 @@ SWITCHES = {  # the sandbox's default first, then each other reading of a guess
     "ingest_processed_counts_failed": [True, False],
     "ingest_results_order": ["upload", "reversed"],
     "ingest_empty_results": ["header", "empty"],
+    "ingest_results_echo": ["sent", "stored"],
 }
 SWITCH_CASES = [{}] + [{k: v} for k, values in SWITCHES.items() for v in values[1:]]
 

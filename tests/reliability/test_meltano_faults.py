@@ -65,7 +65,12 @@ def project_for(world, run_dir: Path) -> SandboxProject:
 
 
 def meltano_run(
-    project: SandboxProject, job: str, log: Path, kill_loader_when=None, signal_tree_when=None
+    project: SandboxProject,
+    job: str,
+    log: Path,
+    kill_loader_when=None,
+    signal_tree_when=None,
+    env: dict[str, str] | None = None,
 ):
     """`meltano run <job>`; with `kill_loader_when` (loader name, condition), SIGKILL that
     loader once the condition holds (the write the latency rule holds has arrived); with
@@ -76,7 +81,12 @@ def meltano_run(
 
     def run() -> None:
         box["result"] = project.meltano(
-            "run", job, log_path=log, check=False, extra_env={**FAST, **H.debug_env}, timeout=300
+            "run",
+            job,
+            log_path=log,
+            check=False,
+            extra_env={**FAST, **H.debug_env, **(env or {})},
+            timeout=300,
         )
 
     worker = threading.Thread(target=run)
@@ -235,6 +245,101 @@ def test_appcues_to_salesforce_target_sigkilled_then_run_again(world, installed,
         world, _letters(project.run_dir, "target-salesforce-events"), "Appcues_Event_Id__c"
     )
     _record(world, "appcues-to-salesforce: loader SIGKILLed mid-batch", 2, killed, check)
+    assert _bookmarks(project, state_id)["appcues_events"]
+
+
+SF_INGEST_JOB = r"/services/data/v[\d.]+/jobs/ingest/\w+$"
+BULK2 = {"TARGET_SALESFORCE_EVENTS_API_TYPE": "BULK2"}
+
+
+def test_appcues_to_salesforce_bulk_ingest_job_fails_partway_then_run_again(
+    world, installed, tmp_path
+):
+    """The events target's writes go through Bulk API 2.0 ingest (`api_type` BULK2): the
+    session expires while a job is polled, and the first job ends Failed after writing 3
+    rows (Salesforce keeps them, the rest unprocessed). The run fails with no bookmark past
+    the failed job's batch; the next run delivers every event exactly once."""
+    world.reset(events=True)
+    project = project_for(world, tmp_path / "run")
+    state_id = "sandbox:tap-salesforce-appcues--events-to-target-salesforce-events"
+    world.salesforce.faults(
+        {"action": "expire_session", "times": 1, "match": {"path": SF_INGEST_JOB, "method": "GET"}}
+    )
+    world.salesforce.call(
+        "POST",
+        "bulk",
+        {
+            "fail_ingest_jobs": 1,
+            "ingest_fail_after_records": 3,
+            "ingest_error_message": "InternalServerError : the ingest job failed",
+        },
+    )
+    try:
+        first, _ = meltano_run(project, "appcues-to-salesforce", tmp_path / "run-1.log", env=BULK2)
+    finally:
+        world.salesforce.call(
+            "POST", "bulk", {"fail_ingest_jobs": 0, "ingest_fail_after_records": 0}
+        )
+    assert first.returncode != 0, "the failed job must fail the run"
+    assert "ended Failed" in first.output, first.output[-3000:]
+    assert world.salesforce.fired() == 1, "the session never expired while polling"
+    failed = world.salesforce.stats()["counters"].get("ingest_jobs_failed", 0)
+    assert failed >= 1
+    second, _ = meltano_run(project, "appcues-to-salesforce", tmp_path / "run-2.log", env=BULK2)
+    assert second.returncode == 0, second.output[-3000:]
+    assert "Bulk ingest job" in second.output  # the writes did go through ingest jobs
+    check = H.check_events(
+        world, _letters(project.run_dir, "target-salesforce-events"), "Appcues_Event_Id__c"
+    )
+    name = (
+        "appcues-to-salesforce (Bulk 2.0 ingest): session expiry while polling, a job Failed "
+        "after 3 rows"
+    )
+    figures = H.figures.scenario(f"meltano run {name}")
+    figures.runs += 2
+    figures.faults += world.clear_faults() + 1  # + the Failed job, set by POST bulk
+    figures.record(check)
+    assert _bookmarks(project, state_id)["appcues_events"]
+
+
+def test_appcues_to_salesforce_loader_sigkilled_mid_ingest_job_then_run_again(
+    world, installed, tmp_path
+):
+    """BULK2: the loader is SIGKILLed while its ingest job's `UploadComplete` is held; the
+    held request then lands and the job writes rows the killed loader never saw confirmed.
+    No bookmark; the next run settles the journaled job first and delivers each event once."""
+    world.reset(events=True)
+    project = project_for(world, tmp_path / "run")
+    state_id = "sandbox:tap-salesforce-appcues--events-to-target-salesforce-events"
+    world.salesforce.faults(
+        {
+            "action": "latency",
+            "latency_ms": 1500,
+            "times": 1,
+            "match": {"path": SF_INGEST_JOB, "method": "PATCH"},
+        }
+    )
+    first, killed = meltano_run(
+        project,
+        "appcues-to-salesforce",
+        tmp_path / "run-1.log",
+        ("target-salesforce-events", lambda: world.salesforce.fired() > 0),
+        env=BULK2,
+    )
+    assert killed, "the UploadComplete never reached the sandbox"
+    assert first.returncode != 0, "Meltano must report the killed loader"
+    world.clear_faults()
+    assert not _bookmarks(project, state_id), "no bookmark from the killed run"
+    time.sleep(2)  # the held UploadComplete lands: the job runs without its loader
+    second, _ = meltano_run(project, "appcues-to-salesforce", tmp_path / "run-2.log", env=BULK2)
+    assert second.returncode == 0, second.output[-3000:]
+    assert "left open by an earlier run" in second.output, second.output[-3000:]
+    check = H.check_events(
+        world, _letters(project.run_dir, "target-salesforce-events"), "Appcues_Event_Id__c"
+    )
+    _record(
+        world, "appcues-to-salesforce (Bulk 2.0 ingest): loader SIGKILLed mid-job", 2, killed, check
+    )
     assert _bookmarks(project, state_id)["appcues_events"]
 
 

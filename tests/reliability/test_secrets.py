@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 H = SimpleNamespace()
 SF_QUERY = r"/services/data/v[\d.]+/query"
 SF_WRITE = r"/services/data/v[\d.]+/composite(?:/sobjects|/?$)"  # collections or Composite
+SF_INGEST_JOB = r"/services/data/v[\d.]+/jobs/ingest/\w+$"
+SF_INGEST_UPLOAD = r"/services/data/v[\d.]+/jobs/ingest/\w+/batches$"
 
 
 @pytest.fixture(autouse=True)
@@ -55,12 +57,30 @@ def faulted_runs(world, harness, tmp_path_factory):
     )
     third = events.run()
     world.clear_faults()
-    return [first, second, third]
+    # Bulk API 2.0 ingest (issue 20): sessions expire during an upload and a poll, the first
+    # job fails partway; the ingest journal (the ledger's SQLite) and the logs are scanned.
+    bulk = harness.events_pipeline(world, tmp_path_factory.mktemp("secrets-bulk"), api_type="BULK2")
+    world.salesforce.faults(
+        fault("expire_session", SF_INGEST_JOB, method="GET"),
+        fault("expire_session", SF_INGEST_UPLOAD, method="PUT"),
+    )
+    world.salesforce.call("POST", "bulk", {"fail_ingest_jobs": 1, "ingest_fail_after_records": 2})
+    try:
+        fourth = bulk.run()
+    finally:
+        world.salesforce.call(
+            "POST", "bulk", {"fail_ingest_jobs": 0, "ingest_fail_after_records": 0}
+        )
+    fifth = bulk.run()
+    world.clear_faults()
+    return [first, second, third, fourth, fifth]
 
 
 def test_no_secret_in_any_output_or_file(world, faulted_runs):
     assert not faulted_runs[0].ok, "the Appcues 401 should end the first profiles run"
     assert faulted_runs[1].ok and faulted_runs[2].ok
+    assert not faulted_runs[3].ok, "the Failed ingest job should end the first Bulk run"
+    assert faulted_runs[4].ok
     secrets = dict(world.secrets())
     ac = world.connection["appcues"]
     basic = base64.b64encode(f"{ac['api_key']}:{ac['api_secret']}".encode()).decode()

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from ..common.clock import SandboxClock
 from ..common.stats import CallStats
-from . import ids
+from . import datetimes, ids
 from .bulk import _DELIMITERS, _LINE_ENDINGS, _quote
 from .models import Org, RecordError, SalesforceError, WriteOp, WriteResult, stamp
 from .schema import FieldDef, ObjectDef
@@ -52,7 +52,7 @@ _RELATIONSHIP = re.compile(r"^(?:(?P<type>\w+):)?(?P<rel>\w+)\.(?P<field>\w+)$")
 class IngestSettings:
     """Sandbox options (`ingest_<name>`), also settable through `POST bulk` until a reset.
 
-    The last four pick between plausible readings where Salesforce's behaviour is a guess."""
+    The last five pick between plausible readings where Salesforce's behaviour is a guess."""
 
     processing_seconds: float = 0.0  # between UploadComplete and the first write
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
@@ -62,6 +62,9 @@ class IngestSettings:
     processed_counts_failed: bool = True  # numberRecordsProcessed includes failed rows
     results_order: str = "upload"  # "upload" | "reversed" (Salesforce promises no order)
     empty_results: str = "header"  # a result file without rows: "header" line | "empty" body
+    # A successful row's cells: "sent" as uploaded | "stored" spelled as the record now holds
+    # them (datetimes in whole seconds `.000Z`, numbers, booleans, 18-character ids).
+    results_echo: str = "sent"
 
     @classmethod
     def from_options(
@@ -83,6 +86,8 @@ class IngestSettings:
             raise ValueError("ingest_results_order must be upload or reversed")
         if out.empty_results not in ("header", "empty"):
             raise ValueError("ingest_empty_results must be header or empty")
+        if out.results_echo not in ("sent", "stored"):
+            raise ValueError("ingest_results_echo must be sent or stored")
         return out
 
 
@@ -499,10 +504,11 @@ class IngestJobs:
         except SalesforceError as exc:  # a whole-request error fails each row of the chunk
             error = RecordError(exc.error_code, exc.message, exc.fields or [])
             results = [WriteResult(op.record_id, False, [error]) for op in ops]
+        stored = self.settings.results_echo == "stored"
         for row, result in zip(chunk, results, strict=True):
             job.processed += 1
             if result.success:
-                out.success(result, row)
+                out.success(result, _stored_cells(columns, row) if stored else row)
             else:
                 job.failed += 1
                 out.failure(result, row)
@@ -649,6 +655,35 @@ class IngestJobs:
     def close(self) -> None:
         self.clear()
         self._dir.cleanup()
+
+
+def _stored_cells(columns: list[_Column], row: list[str]) -> list[str]:
+    """A written row's cells as the record holds them (switch `ingest_results_echo`)."""
+    return [
+        _stored_cell(column.fdef, value) if column.target is None else value
+        for column, value in zip(columns, row, strict=False)
+    ] + row[len(columns) :]
+
+
+def _stored_cell(fdef: FieldDef, value: str) -> str:
+    if value in ("", NULL):
+        return value
+    try:
+        if fdef.type == "datetime":
+            moment = datetimes.parse_value(value)
+            return value if moment is None else stamp(moment)
+        if fdef.type == "boolean":
+            return "true" if value.lower() == "true" else "false"
+        if fdef.type == "int":
+            return str(int(float(value)))
+        if fdef.type in ("double", "currency", "percent"):
+            number = float(value)
+            return str(int(number)) if fdef.scale == 0 and number.is_integer() else repr(number)
+        if fdef.type in ("reference", "id") and ids.is_well_formed(value):
+            return ids.to18(value)
+    except ValueError:
+        return value
+    return value
 
 
 class _ParentError(Exception):

@@ -468,3 +468,31 @@ def test_compressed_upload_and_results(org):
         headers={"Accept-Encoding": "identity"},
     )
     assert "Content-Encoding" not in plain.headers and plain.text.startswith('"sf__Id"')
+
+
+@pytest.mark.parametrize("echo", ["sent", "stored"])
+def test_results_echo_switch(org, echo):
+    """`ingest_results_echo`: a successful row's cells as uploaded, or as the record holds
+    them (whole-second datetimes, 18-character ids); failed rows always as sent."""
+    contact = org.http.post(org.url("sobjects/Contact"), json={"LastName": "Echo"}).json()["id"]
+    short_id = contact[:15]
+    org.anon.post(f"{org.control}/bulk", json={"ingest_results_echo": echo}).raise_for_status()
+    try:
+        data = (
+            "Subject,WhoId,ActivityDateTime,DurationInMinutes\n"
+            f"Echo,{short_id},2026-01-01T10:20:30.789Z,30\n"
+            f"Bad,{short_id},not a time,30\n"
+        )
+        info = _run(org, data, object="Event", operation="insert")
+        (ok,) = _results(org, info["id"], "successfulResults")
+        (failed,) = _results(org, info["id"], "failedResults")
+    finally:
+        org.anon.post(f"{org.control}/bulk", json={"ingest_results_echo": "sent"})
+    if echo == "sent":
+        assert (ok["WhoId"], ok["ActivityDateTime"]) == (short_id, "2026-01-01T10:20:30.789Z")
+    else:
+        assert (ok["WhoId"], ok["ActivityDateTime"]) == (contact, "2026-01-01T10:20:30.000Z")
+    assert ok["DurationInMinutes"] == "30"
+    assert failed["ActivityDateTime"] == "not a time"
+    bad = org.anon.post(f"{org.control}/bulk", json={"ingest_results_echo": "typed"})
+    assert bad.status_code == 400
