@@ -119,8 +119,8 @@ def test_an_insert_left_without_answer_is_checked_by_the_next_attempt(
     a check made at once misses those Events and the insert sent again duplicates them. The
     batch is not confirmed; the next run checks which exist, then writes the rest.
 
-    The sandbox reads the held insert whole (`read_body_first`) and applies it when the hold
-    ends, after the client gave up, as Salesforce applies a request it has."""
+    The sandbox reads a held insert whole and applies it when the hold ends, after the client
+    gave up, as Salesforce applies a request it has."""
     org = orgs[strategy]
     org.state_dir = tmp_path / "state"
     user = org.user("no-answer")
@@ -135,7 +135,6 @@ def test_an_insert_left_without_answer_is_checked_by_the_next_attempt(
         "match": {"method": "POST", "path": "/composite/sobjects$"},
         "action": "latency",
         "latency_ms": 3500,
-        "read_body_first": True,
         "times": 1,
     }
     org.control("POST", "faults", {"rules": [rule]})

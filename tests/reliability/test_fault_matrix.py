@@ -321,7 +321,7 @@ STRATEGY_SCENARIOS = [
         Scenario(
             "local_ledger: insert timed out after Salesforce applied it",
             # read whole before the hold: applied when it ends, though the client left
-            salesforce=[rule("latency", latency_ms=3500, read_body_first=True, match=SF_WRITE)],
+            salesforce=[rule("latency", latency_ms=3500, match=SF_WRITE)],
             target={"request_timeout": 2},
             # Salesforce may still be applying an insert that got no answer: the run stops
             # unconfirmed rather than check at once, and the next run checks first.

@@ -2,9 +2,12 @@
 
 A rule: {"match": {"method": "GET", "path": "REGEX"}, "action": "error" | "latency" | "reset"
 | "expire_session", "status": 503, "error_code": "SERVER_UNAVAILABLE", "retry_after": 2,
-"latency_ms": 500, "times": 3, "probability": 0.2}. A latency rule with "read_body_first": true
-reads the whole request before the hold, so the request is applied when the hold ends whether
-or not its client still waits (see docs/sandbox.md, "Control API").
+"latency_ms": 500, "on_disconnect": "apply" | "drop", "times": 3, "probability": 0.2}.
+
+A `latency` rule holds a request the server has received whole. A client that gives up during
+the hold does not undo it: by default the request is still applied when the hold ends, as a
+real server applies a write whose client timed out (`on_disconnect: "drop"` answers the other
+plausible way: the write is lost with its connection).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACTIONS = ("error", "latency", "reset", "expire_session")
+ON_DISCONNECT = ("apply", "drop")
 
 
 class FaultRuleError(ValueError):
@@ -40,7 +44,7 @@ class FaultRule:
     message: str | None = None
     retry_after: float | None = None
     latency_ms: int = 0
-    read_body_first: bool = False  # latency: hold a request already read whole
+    on_disconnect: str = "apply"  # a held request whose client left: applied or lost
     times: int | None = None  # None: forever
     probability: float = 1.0
     fired: int = 0
@@ -58,6 +62,11 @@ class FaultRule:
         except re.error as exc:
             raise FaultRuleError(f"bad path regex: {exc}") from exc
         times = raw.get("times")
+        on_disconnect = raw.get("on_disconnect", "apply")
+        if on_disconnect not in ON_DISCONNECT:
+            raise FaultRuleError(
+                f"unknown on_disconnect {on_disconnect!r}; expected one of {ON_DISCONNECT}"
+            )
         return cls(
             action=action,
             method=(match.get("method") or "").upper() or None,
@@ -67,7 +76,7 @@ class FaultRule:
             message=raw.get("message"),
             retry_after=raw.get("retry_after"),
             latency_ms=int(raw.get("latency_ms", 0)),
-            read_body_first=raw.get("read_body_first") is True,
+            on_disconnect=on_disconnect,
             times=int(times) if times is not None else None,
             probability=float(raw.get("probability", 1.0)),
         )
@@ -80,7 +89,7 @@ class FaultRule:
             "error_code": self.error_code,
             "retry_after": self.retry_after,
             "latency_ms": self.latency_ms,
-            "read_body_first": self.read_body_first,
+            "on_disconnect": self.on_disconnect,
             "times": self.times,
             "probability": self.probability,
             "fired": self.fired,
@@ -148,22 +157,18 @@ def _abort_connection(scope: Scope) -> bool:
     return True
 
 
-async def _read_whole(receive: Receive) -> Receive:
-    """Reads the request body now; the returned `receive` replays it, then listens as before.
-
-    Without this a held request is read after the hold, and a client gone by then may leave
-    it unread (uvicorn drops a body it saw end with the connection; one larger than its read
-    buffer, 64 KiB, it still delivers): whether a timed-out write is applied would depend on
-    its size."""
-    messages: list[Message] = []
+async def _received_whole(receive: Receive) -> Receive:
+    """Read the request's body now and hand it to the app later, whatever the client does
+    meanwhile (the server would otherwise report the disconnect instead of the body)."""
+    pending: list[Message] = []
     while True:
         message = await receive()
-        messages.append(message)
+        pending.append(message)
         if message["type"] != "http.request" or not message.get("more_body", False):
             break
 
     async def replay() -> Message:
-        return messages.pop(0) if messages else await receive()
+        return pending.pop(0) if pending else await receive()
 
     return replay
 
@@ -198,8 +203,8 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         if rule.action == "latency":
-            if rule.read_body_first:
-                receive = await _read_whole(receive)
+            if rule.on_disconnect == "apply":
+                receive = await _received_whole(receive)
             await asyncio.sleep(rule.latency_ms / 1000)
             await self.app(scope, receive, send)
         elif rule.action == "reset":
