@@ -33,7 +33,7 @@ def csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
     raw: Any = response.raw
     raw.decode_content = True  # gunzip as we read
     raw.auto_close = False  # else urllib3 closes at EOF while the wrapper still reads
-    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     header = next(reader, None)
     if header is None:
