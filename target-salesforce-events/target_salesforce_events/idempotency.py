@@ -156,6 +156,12 @@ class DeliveryError(RuntimeError):
     """Salesforce stayed unavailable; the batch is not confirmed and no STATE may follow."""
 
 
+class UnansweredInsertError(DeliveryError):
+    """An insert got no answer at all: Salesforce may still be applying it, so whoever tries
+    again must first give it time (the next run does; the webhook receiver pauses its
+    longest), then check which Events exist before sending the rest."""
+
+
 def _same_second(stored: datetime, sent: datetime) -> bool:
     """Whether Salesforce may have stored `sent` as `stored`: it keeps whole seconds, by
     truncating (what the sandbox does) or, should it round, the next second from .5 on."""
@@ -505,7 +511,7 @@ class EventWriter:
                     # commits later, and sending them again would duplicate them. The next
                     # attempt checks first (the ledger keeps them in flight; query_then_insert
                     # asks by id).
-                    raise DeliveryError(
+                    raise UnansweredInsertError(
                         f"insert of {len(remaining)} Events got no answer ({exc.message}); "
                         "Salesforce may still be applying it, so it is not checked and sent "
                         "again now: the batch is not confirmed and the next run checks which "

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from target_salesforce_events.idempotency import DeliveryError
+from target_salesforce_events.idempotency import UnansweredInsertError
 
 TS = ["2026-03-01T09:00:00Z", "2026-03-01T09:05:00Z", "2026-03-01T09:10:00Z"]
 
@@ -139,7 +139,7 @@ def test_an_insert_left_without_answer_is_checked_by_the_next_attempt(
     }
     org.control("POST", "faults", {"rules": [rule]})
     try:
-        with pytest.raises(DeliveryError, match="no answer"):
+        with pytest.raises(UnansweredInsertError, match="no answer"):
             kit.run_target(config, batch)
     finally:
         fired = org.control("GET", "faults")["rules"][0]["fired"]

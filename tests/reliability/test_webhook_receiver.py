@@ -619,3 +619,73 @@ def test_salesforce_outage_grows_the_spool_then_drains(world, tmp_path):
         world.appcues.call("DELETE", "webhooks")
         world.clear_faults()
         assert receiver.stop() in STOPPED, receiver.log()[-3000:]
+
+
+def test_an_unanswered_insert_is_checked_only_after_the_longest_pause(world, tmp_path):
+    """`query_then_insert` (the event id in `Location`, a plain text field): the first Event
+    insert is held 3 s at Salesforce, past the receiver's 1 s request timeout, and applied
+    when the hold ends. The worker waits `webhook_retry_max_seconds` (6 s) before trying the
+    batch again, so its check finds those Events: each once. (With the doubling pause from
+    0.5 s, the check ran before the held insert landed and the Events were inserted twice.)
+    The ledger-only strategy, the other insert strategy, is refused by the receiver
+    (`test_ledger_only_strategy_is_refused_and_the_spool_keeps_everything`)."""
+    figures = H.figures.scenario(
+        "webhook: an Event insert without answer (held 3 s past a 1 s timeout, applied when "
+        "the hold ends), query_then_insert: retried after the longest pause, checked first"
+    )
+    reset(world)
+    user = "webhook-unanswered-user"
+    contact_id = new_contact(world, user)
+    hold = 3.0
+    receiver = Receiver(
+        world,
+        tmp_path / "h",
+        event_id_field="Location",
+        request_timeout=1,
+        webhook_retry_max_seconds=6,
+    ).start()
+    try:
+        subscribe(world, receiver)
+        world.salesforce.faults(
+            rule(
+                "latency",
+                latency_ms=int(hold * 1000),
+                match={"method": "POST", "path": r"/composite/sobjects$"},
+            )
+        )
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        for minute in range(3):
+            appcues_post(
+                world,
+                user,
+                {
+                    "name": "appcues:goal_reached",
+                    "timestamp": stamp_at(start + timedelta(minutes=minute)),
+                    "attributes": {"goalName": f"Goal {minute}"},
+                },
+            )
+        deadline = time.monotonic() + 60
+        while world.salesforce.fired() < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        held_at = time.monotonic()  # the hold began at or before this
+        assert world.salesforce.fired() == 1, receiver.log()[-3000:]
+        wait_drained(world, receiver)
+        # Whatever the receiver did, the held insert has landed by now (applied as the hold
+        # ends): a second insert of the same Events would show.
+        time.sleep(max(0.0, held_at + hold + 2 - time.monotonic()))
+        events = query(world, f"SELECT Id, Location FROM Event WHERE WhoId = '{contact_id}'")
+        assert len(events) == 3, events
+        assert len({e["Location"] for e in events}) == 3, events
+        assert receiver.health()["spool_depth"] == 0
+        log = receiver.log()
+        assert "UnansweredInsertError" in log and "retrying in 6.0 s" in log, log[-3000:]
+        metrics = receiver.metrics()
+        assert metrics['appcues_webhook_batches_total{result="failed"}'] == 1
+        figures.faults += world.salesforce.clear_faults()
+        figures.runs += 1
+        checked = H.check_events(world, receiver.dead_letters(), "Location", nps=False)
+        record(figures, checked, receiver)
+    finally:
+        world.appcues.call("DELETE", "webhooks")
+        world.clear_faults()
+        assert receiver.stop() in STOPPED, receiver.log()[-3000:]

@@ -112,7 +112,10 @@ def webhook_properties() -> dict[str, Any]:
             "type": ["number", "null"],
             "minimum": 0,
             "default": 60,
-            "description": "Longest pause between retries of a batch Salesforce did not confirm.",
+            "description": "Longest pause between retries of a batch Salesforce did not "
+            "confirm. After an Event insert that got no answer (a timeout) the batch waits "
+            "this long at once: Salesforce may still be applying it, and the retry checks "
+            "which Events exist before sending the rest.",
         },
         "webhook_max_body_bytes": {
             "type": ["integer", "null"],

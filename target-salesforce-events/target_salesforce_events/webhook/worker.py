@@ -7,7 +7,10 @@ A batch is loaded when `webhook_batch_size` deliveries wait or the oldest has wa
 a few per handful, at a latency still of seconds. Rows leave the spool only once the
 pipeline returned (every event confirmed in Salesforce, or dead-lettered with its reason);
 a batch Salesforce did not confirm stays and is retried with a doubling pause, so an
-outage grows the spool and loses nothing.
+outage grows the spool and loses nothing. After an Event insert that got no answer at all
+the pause is the longest one (`webhook_retry_max_seconds`) at once: Salesforce may still be
+applying that insert, and a check made before it lands would miss its Events and send them
+again (a duplicate).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from salesforce_appcues_clients.appcues_events import event_id, record_fields
 from salesforce_appcues_clients.plugin_kit.singer_input import BadLine
 
 from ..events import parse_timestamp, salesforce_datetime
-from ..idempotency import Strategy
+from ..idempotency import Strategy, UnansweredInsertError
 from ..org_setup import SetupError
 from ..pipeline import EventPipeline
 from .metrics import ReceiverMetrics
@@ -136,7 +139,7 @@ class SpoolWorker:
                 self.metrics.batches.labels("failed").inc()
                 self._count()
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                pause = min(self.settings.retry_max_seconds, max(0.5, pause * 2))
+                pause = self._pause_after(exc, pause)
                 log.error(
                     "Batch of %d deliveries not confirmed, kept in the spool; retrying in "
                     "%.1f s. %s",
@@ -148,6 +151,15 @@ class SpoolWorker:
                 continue
             pause = 0.0
             self.last_error = None
+
+    def _pause_after(self, exc: Exception, pause: float) -> float:
+        """The wait before the batch is tried again: doubling from 0.5 s, but the longest at
+        once after an unanswered insert, whose Events Salesforce may commit after a quick
+        retry checked for them (a read timeout does not stop Salesforce applying it)."""
+        longest = self.settings.retry_max_seconds
+        if isinstance(exc, UnansweredInsertError):
+            return longest
+        return min(longest, max(0.5, pause * 2))
 
     def _max_age(self) -> float:
         """The light-load age, or under load the longer wait that lets batches fill."""
