@@ -146,6 +146,29 @@ FIGURES = Figures()
 OUTPUTS: list[tuple[str, str]] = []
 
 
+# The plugins' executables in this repository's Meltano project (`meltano install`).
+PLUGIN_EXECUTABLES = (
+    ROOT / ".meltano/extractors/tap-salesforce-appcues/venv/bin/tap-salesforce-appcues",
+    ROOT / ".meltano/loaders/target-appcues-profiles/venv/bin/target-appcues-profiles",
+    ROOT / ".meltano/loaders/target-salesforce-events/venv/bin/target-salesforce-events",
+)
+
+
+def plugins_need_install() -> bool:
+    """Whether `meltano install` must run first: a plugin's venv is missing, or was made for
+    older package metadata (an editable install does not pick up a dependency added since,
+    so its executable fails to import)."""
+    for executable in PLUGIN_EXECUTABLES:
+        if not executable.exists():
+            return True
+        probe = subprocess.run(
+            [str(executable), "--version"], capture_output=True, timeout=120, check=False
+        )
+        if probe.returncode != 0:
+            return True
+    return False
+
+
 def remember(what: str, text: str) -> None:
     OUTPUTS.append((what, text))
 
@@ -772,6 +795,7 @@ class Harness:
     event_names = DEFAULT_EVENT_NAMES
     feed_target = staticmethod(feed_target)
     remember = staticmethod(remember)
+    plugins_need_install = staticmethod(plugins_need_install)
     debug_env = DEBUG_ENV
     outputs = OUTPUTS
 

@@ -80,7 +80,7 @@ def test_backfill_target_sigkilled_during_an_ingest_job_then_run_again(world, tm
             start - timedelta(days=1)
         ).isoformat(),
     }
-    if not (LOADER_VENV / "bin" / "target-salesforce-events").exists():
+    if H.plugins_need_install():
         project.meltano("install", timeout=900)
     figures = H.figures.scenario(f"meltano run {JOB}: backfill, target SIGKILLed in an ingest job")
 

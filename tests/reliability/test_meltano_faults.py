@@ -47,15 +47,10 @@ def _bind(harness):
 
 
 @pytest.fixture(scope="module")
-def installed(world, tmp_path_factory):
-    """`meltano install` once, unless the plugins' virtual environments are there already
-    (the e2e suite installs the same editable packages)."""
-    executables = [
-        ROOT / ".meltano/extractors/tap-salesforce-appcues/venv/bin/tap-salesforce-appcues",
-        LOADERS / "target-appcues-profiles/venv/bin/target-appcues-profiles",
-        LOADERS / "target-salesforce-events/venv/bin/target-salesforce-events",
-    ]
-    if not all(path.exists() for path in executables):
+def installed(world, harness, tmp_path_factory):
+    """`meltano install` once, unless the plugins' virtual environments are there and
+    current (the e2e suite installs the same editable packages)."""
+    if harness.plugins_need_install():
         SandboxProject(world.connection, tmp_path_factory.mktemp("install")).meltano("install")
     return True
 
