@@ -332,3 +332,49 @@ def test_ten_thousand_events_cost_one_job(org, kit, tmp_path):
         f"GET {INGEST_PATHS}/{{id}}/successfulResults/": 1,
     }
     assert len(org.events_of_plain(*contacts)) == 10_000
+
+
+def test_nps_updates_go_out_while_the_event_job_is_processing(org, kit, tmp_path, ingest_control):
+    """The Latest NPS fields need not wait for the Events' job: they are written while
+    Salesforce processes it (its 6 s here), and the batch is confirmed once both are."""
+    users = [org.user(f"overlap{i}") for i in range(2)]
+    contacts = [org.create("Contact", Product_User_Id__c=u) for u in users]
+    batch = [
+        kit.event(u, "appcues:nps_score", f"2026-03-05T09:0{i}:00Z", f"{org.tag}-o{i}", score=8)
+        for i, u in enumerate(users)
+    ]
+    # AUTO, threshold 0: the Events by a job, the two NPS updates by one collections call
+    config = org.config(bulk_threshold=0)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    ingest_control(org, ingest_processing_seconds=6)
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("target-salesforce-events")),
+            "--config",
+            str(config_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(kit.singer_lines(batch).encode())
+    process.stdin.close()
+    deadline = time.monotonic() + 60
+    while not {"UploadComplete", "InProgress"} & set(org.control("GET", "stats")["ingest_jobs"]):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    scores: list[object] = []
+    while time.monotonic() < deadline and None in (scores or [None]):
+        scores = [
+            org.get("Contact", c, "Appcues_NPS_Score__c")["Appcues_NPS_Score__c"] for c in contacts
+        ]
+        time.sleep(0.05)
+    assert {"UploadComplete", "InProgress"} & set(org.control("GET", "stats")["ingest_jobs"])
+    assert scores == [8, 8]  # written while the job still runs
+    with process.stdout:
+        out = process.stdout.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert json.loads(out.splitlines()[-1]) == {"bookmarks": {"appcues_events": {"n": 2}}}
+    assert len(org.events_of_plain(*contacts)) == 2
