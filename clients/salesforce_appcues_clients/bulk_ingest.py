@@ -116,17 +116,14 @@ class BulkIngest:
         external_id_field: str | None = None,
         on_job: Callable[[str, list[int]], None] | None = None,
         on_settled: Callable[[str, list[RecordResult]], None] | None = None,
-        while_processing: Callable[[], None] | None = None,
     ) -> IngestOutcome:
         """Writes `records`; results carry their positions in `records` (`index`).
 
         `key_field` names the column that identifies a row in the result files (None: the
         whole row). `on_job(job_id, positions)` runs after a job is created and before its
-        data is sent (a journal), `on_settled(job_id, its results)` once they are read.
-        `while_processing()` runs once, as soon as the first job is closed: the caller's
-        other work overlaps Salesforce's processing (if it raises, the job is left running,
-        as on a stop). A stop request is honoured before each job and while one is polled
-        (the job is then left running, for the journal's owner to settle)."""
+        data is sent (a journal), `on_settled(job_id, its results)` once they are read. A
+        stop request is honoured before each job and while one is polled (the job is
+        then left running, for the journal's owner to settle)."""
         columns = list(dict.fromkeys(k for r in records for k in r if k != "attributes"))
         null = null_cell(operation)
         outcome = IngestOutcome()
@@ -146,9 +143,6 @@ class BulkIngest:
                 self.abort(job_id)  # Open: nothing of it was processed
                 raise
             # Rows are keyed for matching while Salesforce processes them, not after.
-            if while_processing is not None:
-                task, while_processing = while_processing, None
-                task()
             waiting = _waiting_rows(columns, records, positions, key_field, null)
             info = self.wait(job_id, len(positions))
             state = str(info.get("state"))

@@ -4,7 +4,6 @@ API 2.0 ingest past `bulk_threshold`); the step returns the events Salesforce co
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,18 +82,12 @@ class EventWrites:
         outcomes = self._writer.write(planned.pending)
         return self._confirmed(planned, outcomes, stream, stale_matches)
 
-    def plan(
-        self,
-        items: list[tuple[AppcuesEvent, MatchedRecord]],
-        stream: str,
-        while_processing: Callable[[], None] | None = None,
-    ) -> EventsPlan:
+    def plan(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> EventsPlan:
         """`write` up to its REST write: renders the Events and runs the writer's checks (and
-        Bulk paths, which run `while_processing` once their job is processing); `write_plan.op`
-        is the write left for the caller to send, with other steps' operations, before
-        `confirm`."""
+        Bulk paths); `write_plan.op` is the write left for the caller to send, with other
+        steps' operations, before `confirm`."""
         planned = self._render(items, stream)
-        planned.write_plan = self._writer.plan(planned.pending, while_processing)
+        planned.write_plan = self._writer.plan(planned.pending)
         return planned
 
     def _render(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> EventsPlan:

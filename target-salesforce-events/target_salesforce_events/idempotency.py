@@ -184,20 +184,17 @@ class EventWriter:
         self._journal = journal
         self._use_bulk = use_bulk if bulk is not None else (lambda writes: False)
 
-    def write(
-        self, pending: Sequence[PendingEvent], while_processing: Callable[[], None] | None = None
-    ) -> list[WriteOutcome]:
-        """`while_processing` runs once a Bulk job is processing (none on other paths)."""
+    def write(self, pending: Sequence[PendingEvent]) -> list[WriteOutcome]:
         if not pending:
             return []
         self._settle_open_jobs()
         if self.choice.strategy is Strategy.UPSERT:
             if self._use_bulk(len(pending)):
-                return self._bulk_write(pending, "upsert", while_processing)
+                return self._bulk_write(pending, "upsert")
             return self._upsert(pending)
         outcomes, todo = self._known(pending)
         if self._use_bulk(len(todo)):
-            outcomes.extend(self._bulk_write(todo, "insert", while_processing))
+            outcomes.extend(self._bulk_write(todo, "insert"))
             return outcomes
         for start in range(0, len(todo), COLLECTION_SIZE):
             STOP.checkpoint()  # stopped: no new insert; the ones in flight are recorded
@@ -205,23 +202,21 @@ class EventWriter:
         return outcomes
 
     # --- plan and confirm: the REST writes sent by the caller with other steps' ----------
-    def plan(
-        self, pending: Sequence[PendingEvent], while_processing: Callable[[], None] | None = None
-    ) -> EventWritePlan:
+    def plan(self, pending: Sequence[PendingEvent]) -> EventWritePlan:
         """What `write` would do, up to the REST write itself: upserts are left as `op`, for
         the caller to send (with other steps' operations) and hand to `confirm`; Bulk paths
-        and the insert strategies write now (`while_processing`: see `write`)."""
+        and the insert strategies write now."""
         if not pending:
             return EventWritePlan([], [], None)
         if self.choice.strategy is not Strategy.UPSERT:
             # Inserts keep their own calls: a Composite left uncertain by a timeout was applied
             # after the check that followed it (tests/reliability "insert timed out after
             # Salesforce applied it": duplicates), where the lone insert's check holds.
-            return EventWritePlan(self.write(pending, while_processing), [], None)
+            return EventWritePlan(self.write(pending), [], None)
         self._settle_open_jobs()
         assert self.choice.field is not None
         if self._use_bulk(len(pending)):
-            return EventWritePlan(self._bulk_write(pending, "upsert", while_processing), [], None)
+            return EventWritePlan(self._bulk_write(pending, "upsert"), [], None)
         records = [p.record for p in pending]
         op = CollectionOp.upsert("Event", self.choice.field, records)
         return EventWritePlan([], list(pending), op)
@@ -290,12 +285,7 @@ class EventWriter:
         return outcomes, [p for p in pending if p.event.event_id not in present]
 
     # --- Bulk API 2.0 ingest ---------------------------------------------------------------
-    def _bulk_write(
-        self,
-        items: Sequence[PendingEvent],
-        operation: str,
-        while_processing: Callable[[], None] | None = None,
-    ) -> list[WriteOutcome]:
+    def _bulk_write(self, items: Sequence[PendingEvent], operation: str) -> list[WriteOutcome]:
         """One job per 100 MB of CSV. Rows Salesforce reported are returned; any row it did
         not (a Failed/Aborted job, a row in no result file) fails the batch after the
         confirmed ones are recorded: the next run sends those again, by the same checks."""
@@ -325,7 +315,6 @@ class EventWriter:
             external_id_field=self.choice.field if operation == "upsert" else None,
             on_job=on_job,
             on_settled=on_settled,
-            while_processing=while_processing,
         )
         if outcome.failure or outcome.unconfirmed:
             raise DeliveryError(

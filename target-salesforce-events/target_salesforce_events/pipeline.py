@@ -99,29 +99,22 @@ class EventPipeline:
     ) -> None:
         """Each step plans its REST write; the writes go out together, as few Composite
         calls as they fit in (one plain collections call when they fit in one collection),
-        then each step confirms its own results. When the Events go by a Bulk job, the NPS
-        updates are planned and sent while Salesforce processes it."""
+        then each step confirms its own results. The NPS updates are not sent while an
+        Events Bulk job runs, though they do not depend on it: an Event insert may lock its
+        Lead or Contact (LastActivityDate), so updating those records meanwhile risks
+        UNABLE_TO_LOCK_ROW on either side (Salesforce's record-locking guidance)."""
         settings = self.settings
         event_step = self._event_writes if EVENT_PART in parts else None
         nps_step = self._nps_updates if NPS_PART in parts else None
         events = nps = None
-        nps_sent: list[tuple[list[list[RecordResult]], set[int]]] = []  # sent early, if so
-        answers = [(e, t) for e, t in items if settings.updates_nps(e.name)] if nps_step else []
-
-        def nps_while_events_load() -> None:
-            nonlocal nps
-            assert nps_step is not None
-            nps = nps_step.plan(answers, stream)
-            nps_sent.append(self._send_together([nps.op] if nps.op else []))
-
         if event_step is not None:
             writes = [(e, t) for e, t in items if settings.writes_event(e.name)]
-            early = nps_while_events_load if nps_step is not None else None
-            events = event_step.plan(writes, stream, early)
-        if nps_step is not None and not nps_sent:
+            events = event_step.plan(writes, stream)
+        if nps_step is not None:
+            answers = [(e, t) for e, t in items if settings.updates_nps(e.name)]
             nps = nps_step.plan(answers, stream)
         event_op = events.write_plan.op if events and events.write_plan else None
-        nps_op = nps.op if nps and not nps_sent else None
+        nps_op = nps.op if nps else None
         ops = [op for op in (event_op, nps_op) if op is not None]
         results, uncertain = self._send_together(ops)
         found = iter(results)
@@ -134,12 +127,8 @@ class EventPipeline:
             for event_id in confirmed:
                 done[event_id].add(EVENT_PART)
         if nps_step is not None and nps is not None:
-            if nps_sent:  # alone, while the Events' Bulk job ran
-                found, uncertain, last = iter(nps_sent[0][0]), nps_sent[0][1], 0
-            else:  # with the Events' op, last
-                last = len(ops) - 1
-            nps_results = next(found) if nps.op is not None else []
-            sent_unsure = nps.op is not None and last in uncertain
+            nps_results = next(found) if nps_op is not None else []
+            sent_unsure = nps_op is not None and len(ops) - 1 in uncertain  # and this one last
             confirmed = nps_step.confirm(nps, nps_results, stream, stale, uncertain=sent_unsure)
             for event_id in confirmed:
                 done[event_id].add(NPS_PART)
