@@ -26,7 +26,7 @@ from typing import Any
 from .errors import SalesforceError
 from .salesforce import SalesforceClient
 from .salesforce_api import RECORD_ID, SOBJECT_NAME
-from .salesforce_bulk_query import csv_rows
+from .salesforce_bulk_query import csv_reader, csv_rows
 from .salesforce_collections import RecordResult
 from .termination import STOP
 from .transport import sleep
@@ -101,7 +101,11 @@ class BulkIngest:
     poll_rows_per_second = 10_000.0
     poll_max = 10.0  # while the job shows no progress (queued), the wait doubles up to this
     poll_max_estimated = 120.0  # once it does, the next poll is at its estimated end
-    poll_margin = 1.25  # past that end: a pace that wavers a little costs no extra poll
+    # The first estimate is aimed just past that end: every second waited after the job
+    # finished is a second of the run lost, and a miss costs one poll. Later estimates
+    # (the pace wavered) keep a wider margin, so a miss rarely costs more than one poll.
+    poll_margin_first = 1.1
+    poll_margin = 1.25
 
     def __init__(self, client: SalesforceClient, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self.client = client
@@ -144,6 +148,8 @@ class BulkIngest:
             except SalesforceError:
                 self.abort(job_id)  # Open: nothing of it was processed
                 raise
+            # Rows are keyed for matching while Salesforce processes them, not after.
+            waiting = _waiting_rows(columns, records, positions, key_field, null)
             info = self.wait(job_id, len(positions))
             state = str(info.get("state"))
             log.info(
@@ -155,7 +161,7 @@ class BulkIngest:
                 info.get("numberRecordsFailed"),
                 info.get("totalProcessingTime"),
             )
-            results = self._collect(job_id, columns, records, positions, key_field, null, outcome)
+            results = self._collect(job_id, columns, waiting, len(positions), key_field, outcome)
             outcome.results.extend(results)
             if state != "JobComplete":
                 outcome.failure = (
@@ -172,6 +178,10 @@ class BulkIngest:
     ) -> Iterator[tuple[int, int]]:
         """Consecutive row ranges whose CSV (header included) fits the upload limit."""
         header = len(_csv_text([columns]).encode())
+        if header + _csv_bytes_bound(columns, records, null) <= self.max_upload_bytes:
+            if records:  # the usual case, told without writing the CSV once more
+                yield 0, len(records)
+            return
         start, size = 0, header
         for i, record in enumerate(records):
             row = len(_csv_text([row_cells(record, columns, null)]).encode())
@@ -273,13 +283,16 @@ class BulkIngest:
         delay = self.first_poll_delay(rows)
         if delay:
             _sleep_unless_stopped(min(delay, self.client.settings.bulk_timeout))
+        estimates = 0
         while True:
             info = self.info(job_id)
             state = str(info.get("state"))
             if state in _FINISHED:
                 return info
             processed = _number(info.get("numberRecordsProcessed"))
-            delay = self.next_poll_delay(rows, processed, time.monotonic() - started, delay)
+            elapsed = time.monotonic() - started
+            delay = self.next_poll_delay(rows, processed, elapsed, delay, estimates)
+            estimates += 0 < processed < rows
             STOP.checkpoint()  # stopped: the job runs on; its journal entry settles it
             if time.monotonic() >= deadline:
                 log.warning(
@@ -300,11 +313,15 @@ class BulkIngest:
             return 0.0
         return min(self.poll_max, max(self.poll_initial, rows / self.poll_rows_per_second))
 
-    def next_poll_delay(self, rows: int, processed: int, elapsed: float, previous: float) -> float:
-        """The wait before the next poll: the job's estimated end (with `poll_margin`) once
-        it reports progress at the rate seen so far, else the last wait doubled."""
+    def next_poll_delay(
+        self, rows: int, processed: int, elapsed: float, previous: float, estimates: int = 0
+    ) -> float:
+        """The wait before the next poll: the job's estimated end once it reports progress
+        at the rate seen so far (with `poll_margin_first` the first time, `poll_margin`
+        after: `estimates` is how many were made), else the last wait doubled."""
         if 0 < processed < rows:
-            estimate = self.poll_margin * elapsed * (rows - processed) / processed
+            margin = self.poll_margin if estimates else self.poll_margin_first
+            estimate = margin * elapsed * (rows - processed) / processed
             return min(self.poll_max_estimated, max(self.poll_initial, estimate))
         return min(self.poll_max, max(self.poll_initial, previous * 2))
 
@@ -324,45 +341,46 @@ class BulkIngest:
         self,
         job_id: str,
         columns: list[str],
-        records: Sequence[Mapping[str, Any]],
-        positions: list[int],
+        waiting: dict[tuple[str, ...], deque[int]],
+        left: int,
         key_field: str | None,
-        null: str,
         outcome: IngestOutcome,
     ) -> list[RecordResult]:
-        """This job's results; the rows it did not report go to `outcome.unconfirmed`."""
-
-        def key_of(values: Mapping[str, str]) -> tuple[str, ...]:
-            if key_field is not None:
-                return (values.get(key_field.lower(), ""),)
-            return tuple(values.get(c.lower(), "") for c in columns)
-
+        """This job's results (`waiting`: the positions of its `left` rows by key, see
+        `_waiting_rows`); the rows it did not report go to `outcome.unconfirmed`."""
+        keys = [key_field] if key_field is not None else columns
         results: list[RecordResult] = []
-        waiting: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
-        for i in positions:
-            cells = row_cells(records[i], columns, null)
-            waiting[key_of({c.lower(): v for c, v in zip(columns, cells, strict=True)})].append(i)
-        left = len(positions)
         strays = 0
         for kind in ("successfulResults", "failedResults"):
             if not left:
                 break  # every row is accounted for: the other file would hold none
-            for row in self.result_rows(job_id, kind):
-                lowered = {k.lower(): v for k, v in row.items()}
-                slot = waiting.get(key_of(lowered))
+            rows = self.result_table(job_id, kind)
+            header = next(rows, None)
+            if header is None:
+                continue
+            # Column positions by name, ignoring case (a column the file lacks reads "").
+            at = {name.lower(): i for i, name in enumerate(header)}
+            key_at = [at.get(k.lower(), -1) for k in keys]
+            id_at = at.get("sf__id", -1)
+            info_at = at.get("sf__created" if kind == "successfulResults" else "sf__error", -1)
+            width = len(header)
+            for values in rows:
+                if len(values) < width:  # a short row: the missing cells read ""
+                    values = values + [""] * (width - len(values))
+                slot = waiting.get(tuple(values[i] if i >= 0 else "" for i in key_at))
                 if not slot:
                     strays += 1
                     continue
                 index = slot.popleft()
                 left -= 1
-                sf_id = lowered.get("sf__id") or None
+                sf_id = (values[id_at] if id_at >= 0 else "") or None
+                text = values[info_at] if info_at >= 0 else ""
                 if kind == "successfulResults":
-                    created = lowered.get("sf__created", "").lower()
+                    created = text.lower()
                     results.append(
                         RecordResult(index, sf_id, True, created == "true" if created else None)
                     )
                 else:
-                    text = lowered.get("sf__error", "")
                     error = {"statusCode": error_code(text), "message": text, "fields": []}
                     results.append(RecordResult(index, sf_id, False, None, [error]))
         if strays:
@@ -374,6 +392,52 @@ class BulkIngest:
             )
         outcome.unconfirmed.extend(i for slot in waiting.values() for i in slot)
         return results
+
+    def result_table(self, job_id: str, kind: str) -> Iterator[list[str]]:
+        """`result_rows` as lists: the header first, then each non-empty row."""
+        response = self.api.request(
+            "GET",
+            f"jobs/ingest/{job_id}/{kind}/",
+            headers={"Accept": "text/csv", "Accept-Encoding": "gzip"},
+            stream=True,
+        )
+        with response:
+            reader = csv_reader(response)
+            for values in reader:
+                if values:  # the header, then the rows; blank lines are no rows
+                    yield values
+
+
+def _waiting_rows(
+    columns: list[str],
+    records: Sequence[Mapping[str, Any]],
+    positions: list[int],
+    key_field: str | None,
+    null: str,
+) -> dict[tuple[str, ...], deque[int]]:
+    """The positions of a job's rows by the cells a result row names them by: the
+    `key_field` column's (matched without regard to case), else every column's."""
+    waiting: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
+    if key_field is None:
+        for i in positions:
+            waiting[tuple(row_cells(records[i], columns, null))].append(i)
+        return waiting
+    column = next((c for c in columns if c.lower() == key_field.lower()), None)
+    for i in positions:
+        value = row_cells(records[i], [column], null)[0] if column is not None else ""
+        waiting[(value,)].append(i)
+    return waiting
+
+
+def _csv_bytes_bound(columns: list[str], records: Sequence[Mapping[str, Any]], null: str) -> int:
+    """An upper bound of the CSV bytes of `records`' rows: each cell at most its UTF-8
+    bytes, its quotes doubled, two enclosing quotes and a delimiter (or line end)."""
+    total = len(records)  # CRLF: each line end one byte more than a delimiter
+    for record in records:
+        for c in columns:
+            text = cell(record.get(c), null)
+            total += len(text.encode()) + text.count('"') + 3
+    return total
 
 
 def _sleep_unless_stopped(seconds: float) -> None:

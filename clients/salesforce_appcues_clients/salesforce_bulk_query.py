@@ -27,14 +27,19 @@ log = logging.getLogger(__name__)
 BULK_PAGE_SIZE = 50_000
 
 
-def csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
-    """The rows of a streamed Bulk CSV answer as dicts of strings, gunzipped as read."""
+def csv_reader(response: requests.Response) -> Iterator[list[str]]:
+    """A streamed Bulk CSV answer's rows as lists of strings, gunzipped as read (a leading
+    byte-order mark is not part of the first column's name)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long text areas
     raw: Any = response.raw
     raw.decode_content = True  # gunzip as we read
     raw.auto_close = False  # else urllib3 closes at EOF while the wrapper still reads
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    return csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+
+
+def csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
+    """The rows of a streamed Bulk CSV answer as dicts of strings."""
+    reader = csv_reader(response)
     header = next(reader, None)
     if header is None:
         return

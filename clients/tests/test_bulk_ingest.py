@@ -153,8 +153,10 @@ def test_polls_wait_for_the_rows_then_for_the_estimated_end(sf):
     assert bulk.first_poll_delay(100) == bulk.poll_initial  # small jobs: as soon as before
     assert bulk.first_poll_delay(50_000) == 5.0
     assert bulk.first_poll_delay(1_000_000) == bulk.poll_max
-    # a quarter done after 10 s: the rest should take 30 s more, polled with the margin
-    assert bulk.next_poll_delay(100_000, 25_000, 10.0, 10.0) == 1.25 * 30
+    # a quarter done after 10 s: the rest should take 30 s more, polled just past that end
+    # the first time, with the wider margin once an estimate fell short
+    assert bulk.next_poll_delay(100_000, 25_000, 10.0, 10.0) == 1.1 * 30
+    assert bulk.next_poll_delay(100_000, 25_000, 10.0, 10.0, estimates=1) == 1.25 * 30
     assert bulk.next_poll_delay(100_000, 99_999, 10.0, 10.0) == bulk.poll_initial
     assert bulk.next_poll_delay(10**9, 1, 100.0, 10.0) == bulk.poll_max_estimated
     # no progress yet (queued), or a counter that already shows every row: doubling

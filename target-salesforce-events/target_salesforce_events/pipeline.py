@@ -99,7 +99,10 @@ class EventPipeline:
     ) -> None:
         """Each step plans its REST write; the writes go out together, as few Composite
         calls as they fit in (one plain collections call when they fit in one collection),
-        then each step confirms its own results."""
+        then each step confirms its own results. The NPS updates are not sent while an
+        Events Bulk job runs, though they do not depend on it: an Event insert may lock its
+        Lead or Contact (LastActivityDate), so updating those records meanwhile risks
+        UNABLE_TO_LOCK_ROW on either side (Salesforce's record-locking guidance)."""
         settings = self.settings
         event_step = self._event_writes if EVENT_PART in parts else None
         nps_step = self._nps_updates if NPS_PART in parts else None
