@@ -118,7 +118,7 @@ class RecordUpdate:
         hash of the value written; for a field the floor bounds and this update leaves
         alone, the floor (an empty event id: any answer of that very time is newer) and the
         hash of the other writer's value, which the ledger thereby takes as its own."""
-        rows = [
+        rows: list[tuple[str, str, datetime, str, str | None]] = [
             (self.record_id, a.part, a.event.timestamp, a.event.event_id, value_hash(a.value))
             for a in self.answers
         ]
