@@ -1,9 +1,10 @@
 """NPS updates: the Latest NPS fields of the matched Leads and Contacts, read and written.
 
 Which answer wins is decided by the pure rules of `nps.py`; this step reads what it needs
-to decide (the date field on the records, or the ledger), writes the winners (mixed-type
-sObject Collections, or one Bulk API 2.0 update job per object past `bulk_threshold` where
-that costs fewer calls) and returns the events whose answers are all settled.
+to decide (the ledger; with `nps_date_field`, also the date, score and feedback fields on
+the records), writes the winners (mixed-type sObject Collections, or one Bulk API 2.0
+update job per object past `bulk_threshold` where that costs fewer calls) and returns the
+events whose answers are all settled.
 """
 
 from __future__ import annotations
