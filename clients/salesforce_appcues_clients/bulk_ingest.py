@@ -284,6 +284,7 @@ class BulkIngest:
         if delay:
             _sleep_unless_stopped(min(delay, self.client.settings.bulk_timeout))
         estimates = 0
+        before = 0  # rows processed at the previous poll
         while True:
             info = self.info(job_id)
             state = str(info.get("state"))
@@ -291,8 +292,9 @@ class BulkIngest:
                 return info
             processed = _number(info.get("numberRecordsProcessed"))
             elapsed = time.monotonic() - started
-            delay = self.next_poll_delay(rows, processed, elapsed, delay, estimates)
+            delay = self.next_poll_delay(rows, processed, elapsed, delay, estimates, before)
             estimates += 0 < processed < rows
+            before = processed
             STOP.checkpoint()  # stopped: the job runs on; its journal entry settles it
             if time.monotonic() >= deadline:
                 log.warning(
@@ -314,11 +316,21 @@ class BulkIngest:
         return min(self.poll_max, max(self.poll_initial, rows / self.poll_rows_per_second))
 
     def next_poll_delay(
-        self, rows: int, processed: int, elapsed: float, previous: float, estimates: int = 0
+        self,
+        rows: int,
+        processed: int,
+        elapsed: float,
+        previous: float,
+        estimates: int = 0,
+        before: int = 0,
     ) -> float:
         """The wait before the next poll: the job's estimated end once it reports progress
         at the rate seen so far (with `poll_margin_first` the first time, `poll_margin`
-        after: `estimates` is how many were made), else the last wait doubled."""
+        after: `estimates` is how many were made), else the last wait doubled. A job whose
+        count has not moved since the previous poll (`before`) is stuck, not on pace: its
+        estimate would shrink with every poll, so the last wait doubles instead."""
+        if 0 < processed <= before < rows:
+            return min(self.poll_max_estimated, max(self.poll_initial, previous * 2))
         if 0 < processed < rows:
             margin = self.poll_margin if estimates else self.poll_margin_first
             estimate = margin * elapsed * (rows - processed) / processed
