@@ -131,6 +131,8 @@ class BulkIngest:
         stop request is honoured before each job and while one is polled (the job is
         then left running, for the journal's owner to settle)."""
         columns = list(dict.fromkeys(k for r in records for k in r if k != "attributes"))
+        if key_field is not None and records:
+            _key_column(columns, key_field)  # before any job exists
         null = null_cell(operation)
         outcome = IngestOutcome()
         for start, stop in self._slices(columns, records, null):
@@ -434,11 +436,22 @@ def _waiting_rows(
         for i in positions:
             waiting[tuple(row_cells(records[i], columns, null))].append(i)
         return waiting
-    column = next((c for c in columns if c.lower() == key_field.lower()), None)
+    column = _key_column(columns, key_field)
     for i in positions:
-        value = row_cells(records[i], [column], null)[0] if column is not None else ""
-        waiting[(value,)].append(i)
+        waiting[(row_cells(records[i], [column], null)[0],)].append(i)
     return waiting
+
+
+def _key_column(columns: list[str], key_field: str) -> str:
+    """The job's column named `key_field` (without regard to case). Missing, every row
+    would be keyed alike and result rows matched to arbitrary rows: a ValueError."""
+    column = next((c for c in columns if c.lower() == key_field.lower()), None)
+    if column is None:
+        raise ValueError(
+            f"key field {key_field!r} is not among the Bulk job's columns {columns}: result "
+            "rows could not be matched to the rows sent"
+        )
+    return column
 
 
 def _csv_bytes_bound(columns: list[str], records: Sequence[Mapping[str, Any]], null: str) -> int:

@@ -4,9 +4,11 @@ a replayed upload after a reset, and the timeout aborts the job."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 
-from salesforce_appcues_clients.bulk_ingest import BulkIngest, error_code
+from salesforce_appcues_clients.bulk_ingest import BulkIngest, _waiting_rows, error_code
 
 DEFAULTS = {
     "ingest_error_format": "bulk",
@@ -183,3 +185,18 @@ def test_a_job_stuck_at_partial_progress_is_polled_ever_less_often(sf):
     assert bulk.next_poll_delay(rows, 995_000, 700.0, 120.0, 3, before=processed) == (
         1.25 * 700 * 5_000 / 995_000
     )
+
+
+def test_a_key_field_missing_from_the_columns_is_refused_before_any_job(sf):
+    """Keyed by a column the job lacks, every row would key as ("",) and result rows would
+    confirm arbitrary rows: refused, naming the field, before a job is created."""
+    records = [{"Subject": "a", "Appcues_Event_Id__c": "e1"}, {"Subject": "b"}]
+    columns = ["Subject", "Appcues_Event_Id__c"]
+    keyed = _waiting_rows(columns, records, [0, 1], "appcues_event_id__c", "")
+    assert dict(keyed) == {("e1",): deque([0]), ("",): deque([1])}
+    with pytest.raises(ValueError, match="'Missing_Id__c' is not among"):
+        _waiting_rows(columns, records, [0, 1], "Missing_Id__c", "")
+    calls = sf.calls_made
+    with pytest.raises(ValueError, match="'Missing_Id__c' is not among"):
+        BulkIngest(sf).write("Event", "insert", records, key_field="Missing_Id__c")
+    assert sf.calls_made == calls  # no job was created
