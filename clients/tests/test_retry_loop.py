@@ -91,7 +91,7 @@ def test_the_two_policies_differ_only_on_5xx_other_than_503():
         assert APPCUES_WRITES.allows(status)
 
 
-SALESFORCE_ERROR = b'[{"message": "An unexpected error occurred.", "errorCode": "UNKNOWN_EXCEPTION"}]'
+SALESFORCE_ERROR = b'[{"message": "An unexpected error occurred.", "errorCode": "UNKNOWN"}]'
 
 
 @pytest.mark.parametrize(
