@@ -131,6 +131,8 @@ class BulkIngest:
         stop request is honoured before each job and while one is polled (the job is
         then left running, for the journal's owner to settle)."""
         columns = list(dict.fromkeys(k for r in records for k in r if k != "attributes"))
+        if key_field is not None and records:
+            _key_column(columns, key_field)  # before any job exists
         null = null_cell(operation)
         outcome = IngestOutcome()
         for start, stop in self._slices(columns, records, null):
@@ -284,6 +286,7 @@ class BulkIngest:
         if delay:
             _sleep_unless_stopped(min(delay, self.client.settings.bulk_timeout))
         estimates = 0
+        before = 0  # rows processed at the previous poll
         while True:
             info = self.info(job_id)
             state = str(info.get("state"))
@@ -291,8 +294,9 @@ class BulkIngest:
                 return info
             processed = _number(info.get("numberRecordsProcessed"))
             elapsed = time.monotonic() - started
-            delay = self.next_poll_delay(rows, processed, elapsed, delay, estimates)
+            delay = self.next_poll_delay(rows, processed, elapsed, delay, estimates, before)
             estimates += 0 < processed < rows
+            before = processed
             STOP.checkpoint()  # stopped: the job runs on; its journal entry settles it
             if time.monotonic() >= deadline:
                 log.warning(
@@ -314,11 +318,21 @@ class BulkIngest:
         return min(self.poll_max, max(self.poll_initial, rows / self.poll_rows_per_second))
 
     def next_poll_delay(
-        self, rows: int, processed: int, elapsed: float, previous: float, estimates: int = 0
+        self,
+        rows: int,
+        processed: int,
+        elapsed: float,
+        previous: float,
+        estimates: int = 0,
+        before: int = 0,
     ) -> float:
         """The wait before the next poll: the job's estimated end once it reports progress
         at the rate seen so far (with `poll_margin_first` the first time, `poll_margin`
-        after: `estimates` is how many were made), else the last wait doubled."""
+        after: `estimates` is how many were made), else the last wait doubled. A job whose
+        count has not moved since the previous poll (`before`) is stuck, not on pace: its
+        estimate would shrink with every poll, so the last wait doubles instead."""
+        if 0 < processed <= before < rows:
+            return min(self.poll_max_estimated, max(self.poll_initial, previous * 2))
         if 0 < processed < rows:
             margin = self.poll_margin if estimates else self.poll_margin_first
             estimate = margin * elapsed * (rows - processed) / processed
@@ -422,11 +436,22 @@ def _waiting_rows(
         for i in positions:
             waiting[tuple(row_cells(records[i], columns, null))].append(i)
         return waiting
-    column = next((c for c in columns if c.lower() == key_field.lower()), None)
+    column = _key_column(columns, key_field)
     for i in positions:
-        value = row_cells(records[i], [column], null)[0] if column is not None else ""
-        waiting[(value,)].append(i)
+        waiting[(row_cells(records[i], [column], null)[0],)].append(i)
     return waiting
+
+
+def _key_column(columns: list[str], key_field: str) -> str:
+    """The job's column named `key_field` (without regard to case). Missing, every row
+    would be keyed alike and result rows matched to arbitrary rows: a ValueError."""
+    column = next((c for c in columns if c.lower() == key_field.lower()), None)
+    if column is None:
+        raise ValueError(
+            f"key field {key_field!r} is not among the Bulk job's columns {columns}: result "
+            "rows could not be matched to the rows sent"
+        )
+    return column
 
 
 def _csv_bytes_bound(columns: list[str], records: Sequence[Mapping[str, Any]], null: str) -> int:

@@ -91,14 +91,43 @@ class WriteRetry:
     treated alike by both: a write is sent again only when none of it left this host."""
 
     statuses: frozenset[int] | None
+    # Whether an error answer that is not retried says the service is done with the request
+    # (False: it may still be applying it, as after a timeout). None: never decided here.
+    finished: Callable[[requests.Response], bool] | None = None
 
     def allows(self, status: int) -> bool:
         return self.statuses is None or status in self.statuses
 
+    def unanswered(self, response: requests.Response) -> bool:
+        return self.finished is not None and not self.finished(response)
+
+
+# Gateway answers: a proxy stopped waiting, the server behind it may still be at work.
+GATEWAY_STATUSES = frozenset({502, 504})
+
+
+def salesforce_finished(response: requests.Response) -> bool:
+    """True when a 5xx (or 408) comes from Salesforce itself, done with the request: its JSON
+    error list, not a 502/504 or a body written by a proxy or load balancer in front of it."""
+    if response.status_code in GATEWAY_STATUSES:
+        return False
+    if response.status_code < 500:
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (
+        isinstance(body, list)
+        and bool(body)
+        and all(isinstance(e, dict) and "errorCode" in e for e in body)
+    )
+
 
 # Salesforce: only 429 and 503 say it did not process the request; another 5xx after a write
 # (an insert) may mean it was applied, so the caller gets UncertainWriteError, not a duplicate.
-SALESFORCE_WRITES = WriteRetry(frozenset({429, 503}))
+# A 502/504 or a 5xx Salesforce did not write is as unanswered as a read timeout.
+SALESFORCE_WRITES = WriteRetry(frozenset({429, 503}), salesforce_finished)
 # Appcues: 429 and every 5xx are retried for every method, as Appcues' own client does.
 APPCUES_WRITES = WriteRetry(None)
 
@@ -160,10 +189,12 @@ def send_with_retries(
         if not is_transient(status):
             return response
         if not replay_safe and not writes.allows(status):
+            unanswered = writes.unanswered(response)
             response.close()
             raise UncertainWriteError(
                 f"{service} answered {status} to {what}: the request may or may not have "
-                "been applied, so it is not retried"
+                "been applied, so it is not retried",
+                unanswered=unanswered,
             )
         delay = backoff.next_delay(retry_after_seconds(response.headers.get("Retry-After")))
         if delay is None:

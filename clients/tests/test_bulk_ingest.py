@@ -4,9 +4,11 @@ a replayed upload after a reset, and the timeout aborts the job."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 
-from salesforce_appcues_clients.bulk_ingest import BulkIngest, error_code
+from salesforce_appcues_clients.bulk_ingest import BulkIngest, _waiting_rows, error_code
 
 DEFAULTS = {
     "ingest_error_format": "bulk",
@@ -163,3 +165,38 @@ def test_polls_wait_for_the_rows_then_for_the_estimated_end(sf):
     assert bulk.next_poll_delay(100_000, 0, 1.0, 0.25) == 0.5
     assert bulk.next_poll_delay(100_000, 0, 30.0, 8.0) == bulk.poll_max
     assert bulk.next_poll_delay(100, 100, 1.0, 0.0) == bulk.poll_initial
+
+
+def test_a_job_stuck_at_partial_progress_is_polled_ever_less_often(sf):
+    """A 1M-row job whose last chunk sticks: re-estimating from an unmoved count would poll
+    every few seconds (elapsed * remaining / processed shrinks as nothing happens); the wait
+    doubles instead, up to `poll_max_estimated`."""
+    bulk = BulkIngest(sf)
+    rows, processed = 1_000_000, 990_000
+    assert bulk.next_poll_delay(rows, processed, 100.0, 10.0, 1, before=980_000) == 1.25 * 100 / 99
+    elapsed, delay, polls = 100.0, 1.0, 0
+    while elapsed < 600:  # ten minutes stuck
+        delay = bulk.next_poll_delay(rows, processed, elapsed, delay, 2, before=processed)
+        elapsed += delay
+        polls += 1
+    assert delay == bulk.poll_max_estimated
+    assert polls <= 10
+    # the count moved again: back to the estimate
+    assert bulk.next_poll_delay(rows, 995_000, 700.0, 120.0, 3, before=processed) == (
+        1.25 * 700 * 5_000 / 995_000
+    )
+
+
+def test_a_key_field_missing_from_the_columns_is_refused_before_any_job(sf):
+    """Keyed by a column the job lacks, every row would key as ("",) and result rows would
+    confirm arbitrary rows: refused, naming the field, before a job is created."""
+    records = [{"Subject": "a", "Appcues_Event_Id__c": "e1"}, {"Subject": "b"}]
+    columns = ["Subject", "Appcues_Event_Id__c"]
+    keyed = _waiting_rows(columns, records, [0, 1], "appcues_event_id__c", "")
+    assert dict(keyed) == {("e1",): deque([0]), ("",): deque([1])}
+    with pytest.raises(ValueError, match="'Missing_Id__c' is not among"):
+        _waiting_rows(columns, records, [0, 1], "Missing_Id__c", "")
+    calls = sf.calls_made
+    with pytest.raises(ValueError, match="'Missing_Id__c' is not among"):
+        BulkIngest(sf).write("Event", "insert", records, key_field="Missing_Id__c")
+    assert sf.calls_made == calls  # no job was created

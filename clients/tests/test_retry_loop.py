@@ -34,10 +34,10 @@ RESET = requests.ConnectionError("Connection reset by peer")  # after the reques
 REFUSED = requests.exceptions.ConnectTimeout("connect timeout")  # nothing left this host
 
 
-def answer(status: int, **headers: str) -> requests.Response:
+def answer(status: int, body: bytes = b"", **headers: str) -> requests.Response:
     response = requests.Response()
     response.status_code = status
-    response._content = b""
+    response._content = body
     response.raw = io.BytesIO(b"")  # closed by the loop before a retry
     response.headers.update(headers)
     return response
@@ -46,7 +46,7 @@ def answer(status: int, **headers: str) -> requests.Response:
 class Script:
     """The attempts of one request: each call takes the next answer or raises the failure."""
 
-    def __init__(self, *steps: int | Exception) -> None:
+    def __init__(self, *steps: int | requests.Response | Exception) -> None:
         self.steps = list(steps)
         self.attempts = 0
 
@@ -55,7 +55,7 @@ class Script:
         self.attempts += 1
         if isinstance(step, Exception):
             raise step
-        return answer(step)
+        return step if isinstance(step, requests.Response) else answer(step)
 
 
 def run(
@@ -91,13 +91,27 @@ def test_the_two_policies_differ_only_on_5xx_other_than_503():
         assert APPCUES_WRITES.allows(status)
 
 
-@pytest.mark.parametrize("status", [500, 502, 504])
-def test_salesforce_policy_does_not_resend_a_write_after_a_5xx(status):
-    script = Script(status, 200)
+SALESFORCE_ERROR = b'[{"message": "An unexpected error occurred.", "errorCode": "UNKNOWN"}]'
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "unanswered"),
+    [
+        (500, SALESFORCE_ERROR, False),  # Salesforce's own error: it is done with the request
+        (502, SALESFORCE_ERROR, True),  # a gateway stopped waiting; Salesforce may still apply it
+        (504, SALESFORCE_ERROR, True),
+        (504, b"<html><body>Gateway Timeout</body></html>", True),
+        (500, b"<html><body>Internal Server Error</body></html>", True),  # written by a proxy
+        (500, b"", True),
+        (500, b'{"errorCode": "UNKNOWN_EXCEPTION"}', True),  # not Salesforce's list
+    ],
+)
+def test_salesforce_policy_does_not_resend_a_write_after_a_5xx(status, body, unanswered):
+    script = Script(answer(status, body), 200)
     with pytest.raises(UncertainWriteError, match=f"answered {status} to POST /things") as err:
         run(script, SALESFORCE_WRITES, replay_safe=False)
     assert script.attempts == 1
-    assert not err.value.unanswered  # the server answered: it is done with the request
+    assert err.value.unanswered is unanswered
 
 
 @pytest.mark.parametrize("status", [429, 503])

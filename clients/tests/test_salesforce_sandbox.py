@@ -156,6 +156,31 @@ def test_a_reset_insert_is_not_replayed(sf, sf_control, tag):
     assert _ids(sf, tag) == []  # nothing was written twice (here: the sandbox dropped it)
 
 
+@pytest.mark.parametrize(
+    ("status", "page", "unanswered"),
+    [(504, None, True), (502, "<html>Bad Gateway</html>", True), (500, None, False)],
+)
+def test_an_insert_answered_with_a_5xx_after_it_was_applied(
+    sf, sf_control, tag, status, page, unanswered
+):
+    """Applied, then a 5xx: not replayed. Only Salesforce's own 500 says it finished with the
+    request; a gateway's 502/504 is as unanswered as a timeout (it may still be applying)."""
+    rule = {
+        "match": {"method": "POST", "path": COLLECTIONS},
+        "action": "error_after",
+        "status": status,
+        "times": 1,
+    }
+    if page:
+        rule["body"] = page
+    sf_control.faults(rule)
+    with pytest.raises(UncertainWriteError, match=f"answered {status}") as err:
+        sf.insert("Contact", [{"LastName": tag}])
+    assert err.value.unanswered is unanswered
+    assert sf_control.fired_by_rule() == [1]
+    assert len(_ids(sf, tag)) == 1  # applied once, never sent again
+
+
 def test_a_reset_upsert_is_replayed(sf, sf_control, tag):
     sf_control.faults({"match": {"method": "PATCH"}, "action": "reset", "times": 1})
     results = sf.upsert(

@@ -11,7 +11,8 @@
   job and reads its results before it sends anything. Rows are kept only for the
   local_ledger strategy, which has no other way to learn what the job wrote.
 - nps_latest: NPS latest-wins across runs, per field (one row per
-  record and part, so bounded by the org's records).
+  record and part, so bounded by the org's records): the time and a hash of the value this
+  ledger last wrote, so a value someone else wrote since is told from its own.
 
 Rows saying "written" or "confirmed" are added only after Salesforce confirmed the write.
 """
@@ -57,9 +58,12 @@ CREATE TABLE IF NOT EXISTS nps_latest (
     part TEXT NOT NULL,          -- 'score' or 'feedback'
     answered_at TEXT NOT NULL,   -- the event's timestamp, sortable UTC text
     event_id TEXT NOT NULL,
+    value_hash TEXT,             -- of the value written (NULL: unknown, e.g. an older ledger)
     PRIMARY KEY (record_id, part)
 );
 """
+# Columns added after a table's first release: (table, column, declaration).
+_ADDED_COLUMNS = [("nps_latest", "value_hash", "TEXT")]
 _CHUNK = 500  # SQLite host parameters per statement stay well under its limit
 
 
@@ -102,6 +106,7 @@ class Ledger:
                 if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                     raise sqlite3.DatabaseError("integrity check failed")
                 self._db.executescript(_SCHEMA)
+                self._add_columns()
         except sqlite3.DatabaseError as exc:
             if getattr(self, "_db", None) is not None:
                 self._db.close()
@@ -109,6 +114,19 @@ class Ledger:
                 message = f"setting {setting}: cannot open the ledger {path}: {exc}"
                 raise LocalFileError(message) from None
             raise _corrupt(path, exc) from None
+
+    def _add_columns(self) -> None:
+        """Brings a ledger made by an older release up to date; its rows keep working
+        (an added column holds NULL there)."""
+        for table, column, declaration in _ADDED_COLUMNS:
+            held = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column in held:
+                continue
+            try:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
 
     def written(self, event_ids: Iterable[str]) -> set[str]:
         """Those of `event_ids` already written to Salesforce."""
@@ -244,17 +262,31 @@ class Ledger:
                 latest[(record_id, part)] = (answered_at, event_id)
         return latest
 
-    def set_nps_latest(self, rows: Iterable[tuple[str, str, datetime, str]]) -> None:
-        """Rows of (record id, part, answered at, event id), applied only if newer."""
+    def nps_written_values(self, record_ids: Iterable[str]) -> dict[tuple[str, str], str | None]:
+        """(record id, part) -> the hash of the value this ledger last wrote (None: unknown)."""
+        found: dict[tuple[str, str], str | None] = {}
+        for chunk in _chunks(sorted(set(record_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT record_id, part, value_hash FROM nps_latest WHERE record_id IN ({marks})",
+                chunk,
+            )
+            found.update(((record_id, part), held) for record_id, part, held in rows)
+        return found
+
+    def set_nps_latest(self, rows: Iterable[tuple[str, str, datetime, str, str | None]]) -> None:
+        """Rows of (record id, part, answered at, event id, value hash), applied only if newer."""
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT INTO nps_latest VALUES (?, ?, ?, ?) "
+                "INSERT INTO nps_latest (record_id, part, answered_at, event_id, value_hash) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (record_id, part) DO UPDATE SET "
-                "answered_at = excluded.answered_at, event_id = excluded.event_id "
+                "answered_at = excluded.answered_at, event_id = excluded.event_id, "
+                "value_hash = excluded.value_hash "
                 "WHERE (excluded.answered_at, excluded.event_id) > "
                 "(nps_latest.answered_at, nps_latest.event_id)",
-                [(rid, part, ledger_time(at), eid) for rid, part, at, eid in rows],
+                [(rid, part, ledger_time(at), eid, held) for rid, part, at, eid, held in rows],
             )
 
     def close(self) -> None:

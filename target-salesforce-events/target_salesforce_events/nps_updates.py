@@ -1,9 +1,10 @@
 """NPS updates: the Latest NPS fields of the matched Leads and Contacts, read and written.
 
 Which answer wins is decided by the pure rules of `nps.py`; this step reads what it needs
-to decide (the date field on the records, or the ledger), writes the winners (mixed-type
-sObject Collections, or one Bulk API 2.0 update job per object past `bulk_threshold` where
-that costs fewer calls) and returns the events whose answers are all settled.
+to decide (the ledger; with `nps_date_field`, also the date, score and feedback fields on
+the records), writes the winners (mixed-type sObject Collections, or one Bulk API 2.0
+update job per object past `bulk_threshold` where that costs fewer calls) and returns the
+events whose answers are all settled.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .events import AppcuesEvent, InvalidEventError, parse_timestamp
 from .idempotency import DeliveryError
 from .matching import MatchedRecord
 from .nps import (
+    FEEDBACK,
     SCORE,
     NpsAnswer,
     NpsFields,
@@ -102,13 +104,19 @@ class NpsUpdates:
         for sobject, group in sorted(by_object.items()):
             fields = self._fields_of(sobject)
             record_ids = sorted({rid for rid, _ in group})
-            # The ledger is local; the date field comes with this one query per batch.
-            dates = self._dates_on_record(sobject, fields, record_ids) if fields.date_field else {}
+            # The ledger is local; the date field (and the values it dates) come with this
+            # one query per batch.
+            dates, values = (
+                self._read_on_record(sobject, fields, record_ids) if fields.date_field else ({}, {})
+            )
+            ledger = self._ledger.open()
             updates, stale = plan_updates(
                 group,
                 fields,
-                ledger_prior=self._ledger.open().nps_latest(record_ids),
+                ledger_prior=ledger.nps_latest(record_ids),
                 date_prior=dates,
+                ledger_values=ledger.nps_written_values(record_ids),
+                on_record=values,
             )
             self._summary.nps_answers_superseded += len(stale)
             settled.update((a.target.record_id, a.part) for a in stale)
@@ -143,7 +151,7 @@ class NpsUpdates:
         mapped = [replace(r, index=plan.rest[r.index]) for r in results]
         results = sorted(mapped + self._apply_bulk(plan), key=lambda r: r.index)
         planned, settled = plan.planned, set(plan.settled)
-        applied: list[tuple[str, str, datetime, str]] = []
+        applied: list[tuple[str, str, datetime, str, str | None]] = []
         for result in results:
             update, fields = planned[result.index]
             if not result.success:
@@ -193,23 +201,32 @@ class NpsUpdates:
                 )
         return results
 
-    def _dates_on_record(
+    def _read_on_record(
         self, sobject: str, fields: NpsFields, record_ids: list[str]
-    ) -> dict[str, Any]:
-        """The date field's value on each record: the time of the answer written last."""
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The date field's value on each record (the time of the answer written last), and
+        its score and feedback values (to tell whether someone else changed them)."""
         assert fields.date_field is not None
-        prefix = f"SELECT Id, {soql.field_name(fields.date_field)} FROM {sobject} WHERE"
-        found: dict[str, Any] = {}
+        names = (fields.date_field, fields.score_field, fields.feedback_field)
+        selected = ", ".join(soql.field_name(name) for name in names)
+        prefix = f"SELECT Id, {selected} FROM {sobject} WHERE"
+        dates: dict[str, Any] = {}
+        values: dict[str, dict[str, Any]] = {}
         for query in soql.in_chunks(prefix, "Id", record_ids):
             for row in self._client.query(query):
+                record_id = str(row["Id"])
+                values[record_id] = {
+                    SCORE: row.get(fields.score_field),
+                    FEEDBACK: row.get(fields.feedback_field),
+                }
                 value = row.get(fields.date_field)
                 if value in (None, ""):
-                    found[str(row["Id"])] = None
+                    dates[record_id] = None
                 elif fields.date_only:
-                    found[str(row["Id"])] = parse_timestamp(str(value) + "T00:00:00Z").date()
+                    dates[record_id] = parse_timestamp(str(value) + "T00:00:00Z").date()
                 else:
-                    found[str(row["Id"])] = parse_timestamp(value).replace(microsecond=0)
-        return found
+                    dates[record_id] = parse_timestamp(value).replace(microsecond=0)
+        return dates, values
 
 
 @dataclass

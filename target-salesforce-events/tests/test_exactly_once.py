@@ -154,6 +154,46 @@ def test_an_insert_left_without_answer_is_checked_by_the_next_attempt(
     assert states
 
 
+@pytest.mark.parametrize("strategy", ["query_then_insert", "local_ledger"])
+def test_an_insert_answered_by_a_gateway_timeout_is_checked_by_the_next_attempt(
+    orgs, kit, tmp_path, strategy
+):
+    """A 504 from a gateway that stopped waiting while Salesforce applied the insert is no
+    answer from Salesforce: sent again at once after a check, the insert could duplicate what
+    Salesforce commits later. The batch is not confirmed; the next run writes each Event once."""
+    org = orgs[strategy]
+    org.state_dir = tmp_path / "state"
+    user = org.user("gateway")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    count = 3
+    batch = [
+        kit.event(user, "appcues:goal_reached", TS[i], f"{org.tag}-g{i}", goalName=str(i))
+        for i in range(count)
+    ]
+    config = org.config(sync_nps_fields=False)
+    rule = {
+        "match": {"method": "POST", "path": "/composite/sobjects$"},
+        "action": "error_after",
+        "status": 504,
+        "body": "<html><body><h1>504 Gateway Time-out</h1></body></html>",
+        "times": 1,
+    }
+    org.control("POST", "faults", {"rules": [rule]})
+    try:
+        with pytest.raises(UnansweredInsertError, match="answered 504"):
+            kit.run_target(config, batch)
+    finally:
+        fired = org.control("GET", "faults")["rules"][0]["fired"]
+        org.control("DELETE", "faults")
+    assert fired == 1
+    assert count_events(org, contact) == count, "Salesforce applied the insert behind the 504"
+    replay, states = kit.run_target(config, batch)
+    assert count_events(org, contact) == count
+    assert sum(replay.pipeline.summary.events_already_present.values()) == count
+    assert sum(replay.pipeline.summary.events_written.values()) == 0
+    assert states
+
+
 def test_ledger_mode_survives_a_crash_between_insert_and_bookkeeping(orgs, kit, tmp_path):
     import sqlite3
 

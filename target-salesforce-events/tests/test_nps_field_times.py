@@ -125,11 +125,20 @@ def test_an_older_feedback_after_a_newer_score_in_one_batch(org, kit, api_type):
     assert replay.pipeline.summary.nps_records_updated == 0
 
 
+def receiver_writes(org, contact, **values):
+    """Another writer (here: what the webhook receiver, with its own ledger, sends)."""
+    (written,) = org.client.update_mixed(
+        [{"attributes": {"type": "Contact"}, "Id": contact, **values}]
+    )
+    assert written.success, written.errors
+
+
 @pytest.mark.parametrize("api_type", API_TYPES)
 def test_another_writers_newer_value_is_not_overwritten(org, kit, api_type):
     """Another writer (the webhook receiver with its own ledger, a person) wrote a feedback
-    dated day 3 after this ledger's last write (day 1): answers older than day 3 no longer
-    apply to that record, even to a field this ledger last wrote on day 1."""
+    dated day 3 after this ledger's last write (day 1): feedbacks older than day 3 no longer
+    apply to that record; the score field, which the other writer left alone, still takes
+    a score newer than the one this ledger wrote there."""
     user = org.user(f"other-{api_type}")
     contact = org.create("Contact", Product_User_Id__c=user)
     config = org.config(sync_events=False, api_type=api_type, nps_date_field=DATE)
@@ -142,17 +151,9 @@ def test_another_writers_newer_value_is_not_overwritten(org, kit, api_type):
             ),
         ],
     )
-    (written,) = org.client.update_mixed(
-        [
-            {
-                "attributes": {"type": "Contact"},
-                "Id": contact,
-                FEEDBACK: "from the receiver",
-                DATE: "2026-06-03T09:00:00.000Z",
-            }
-        ]
+    receiver_writes(
+        org, contact, **{FEEDBACK: "from the receiver", DATE: "2026-06-03T09:00:00.000Z"}
     )
-    assert written.success, written.errors
 
     older = [
         kit.event(user, "appcues:nps_score", "2026-06-02T09:00:00Z", f"{user}-s2", score=7),
@@ -161,8 +162,9 @@ def test_another_writers_newer_value_is_not_overwritten(org, kit, api_type):
         ),
     ]
     target, states = kit.run_target(config, older)
-    assert nps(org, contact) == (5.0, "from the receiver", at("2026-06-03T09:00:00Z"))
-    assert target.pipeline.summary.nps_answers_superseded == 2
+    assert nps(org, contact) == (7.0, "from the receiver", at("2026-06-03T09:00:00Z"))
+    assert target.pipeline.summary.nps_answers_superseded == 1
+    assert target.pipeline.summary.nps_fields_updated == {SCORE: 1}
     assert states  # superseded answers are settled: the batch is confirmed
 
     # A newer score applies; the record's other field keeps the receiver's value, and a
@@ -181,6 +183,33 @@ def test_another_writers_newer_value_is_not_overwritten(org, kit, api_type):
         ],
     )
     assert nps(org, contact) == (10.0, "from the receiver", at("2026-06-04T09:00:00Z"))
+    assert late.pipeline.summary.nps_answers_superseded == 1
+
+
+@pytest.mark.parametrize("api_type", API_TYPES)
+def test_a_fresh_ledger_fills_an_empty_field_and_keeps_another_writers_value(org, kit, api_type):
+    """A fresh state_dir knows nothing of the record: the receiver's score (day 3) is kept
+    against an older score, but an older feedback fills the empty feedback field."""
+    user = org.user(f"fresh-{api_type}")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    receiver_writes(org, contact, **{SCORE: 9, DATE: "2026-06-03T09:00:00.000Z"})
+    config = org.config(sync_events=False, api_type=api_type, nps_date_field=DATE)
+    older = [
+        kit.event(user, "appcues:nps_score", "2026-06-02T09:00:00Z", f"{user}-s2", score=7),
+        kit.event(
+            user, "appcues:nps_feedback", "2026-06-02T09:00:30Z", f"{user}-f2", feedback="fills"
+        ),
+    ]
+    target, _ = kit.run_target(config, older)
+    assert nps(org, contact) == (9.0, "fills", at("2026-06-03T09:00:00Z"))
+    assert target.pipeline.summary.nps_answers_superseded == 1
+    assert target.pipeline.summary.nps_fields_updated == {FEEDBACK: 1}
+    # The ledger took the receiver's score as of day 3: an older score still does not apply.
+    late, _ = kit.run_target(
+        config,
+        [kit.event(user, "appcues:nps_score", "2026-06-02T12:00:00Z", f"{user}-s3", score=1)],
+    )
+    assert nps(org, contact) == (9.0, "fills", at("2026-06-03T09:00:00Z"))
     assert late.pipeline.summary.nps_answers_superseded == 1
 
 
@@ -219,3 +248,52 @@ def test_records_updating_different_fields_leave_each_others_fields_alone(org, k
     )
     assert nps(org, contacts[scored]) == (4.0, "kept", at("2026-06-02T09:00:00Z"))
     assert nps(org, contacts[both]) == (6.0, "new", at("2026-06-02T09:00:00Z"))
+
+
+@pytest.fixture(scope="module")
+def rounding_org(variant_org):
+    return variant_org(with_nps_date, options={"datetime_fraction": "round"})
+
+
+@pytest.mark.parametrize("api_type", API_TYPES)
+def test_a_rounding_org_does_not_mistake_this_ledgers_own_date_for_another_writer(
+    rounding_org, kit, tmp_path, api_type
+):
+    """The date field is written in whole seconds: an org that rounds a fraction would
+    otherwise keep 10:00:06 for a score at 10:00:05.600, later than anything this ledger
+    wrote, and bound the next run's older answers as if someone else had written. Here the
+    ledger's value hashes are unknown (a ledger from before they were kept), so such a
+    bound would apply to the feedback."""
+    org = rounding_org
+    org.state_dir = tmp_path / "state"
+    user = org.user(f"round-{api_type}")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    config = org.config(sync_events=False, api_type=api_type, nps_date_field=DATE)
+    kit.run_target(
+        config,
+        [
+            kit.event(
+                user, "appcues:nps_feedback", "2026-06-01T10:00:00Z", f"{user}-f1", feedback="first"
+            ),
+            kit.event(user, "appcues:nps_score", "2026-06-01T10:00:05.600Z", f"{user}-s1", score=4),
+        ],
+    )
+    assert nps(org, contact) == (4.0, "first", at("2026-06-01T10:00:05Z"))
+    with sqlite3.connect(org.state_dir / "ledger.sqlite3") as db:
+        db.execute("UPDATE nps_latest SET value_hash = NULL")
+    db.close()
+    later, _ = kit.run_target(
+        config,
+        [
+            kit.event(
+                user,
+                "appcues:nps_feedback",
+                "2026-06-01T10:00:03Z",
+                f"{user}-f2",
+                feedback="second",
+            )
+        ],
+    )
+    assert nps(org, contact) == (4.0, "second", at("2026-06-01T10:00:05Z"))
+    assert later.pipeline.summary.nps_answers_superseded == 0
+    assert later.pipeline.summary.nps_fields_updated == {FEEDBACK: 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from target_salesforce_events.nps import (
     answers_from,
     latest_per_field,
     plan_updates,
+    value_hash,
 )
 
 CONTACT = MatchedRecord("Contact", "003000000000001AAA", "Contact")
@@ -105,9 +107,13 @@ def test_latest_wins_within_a_batch_regardless_of_order():
 
 def test_ledger_prior_blocks_older_answers(tmp_path):
     with Ledger(tmp_path / "l.sqlite3") as ledger:
-        ledger.set_nps_latest([(CONTACT.record_id, SCORE, datetime(2026, 1, 5, tzinfo=UTC), "z")])
+        ledger.set_nps_latest(
+            [(CONTACT.record_id, SCORE, datetime(2026, 1, 5, tzinfo=UTC), "z", None)]
+        )
         # An older row never replaces a newer one in the ledger itself either.
-        ledger.set_nps_latest([(CONTACT.record_id, SCORE, datetime(2026, 1, 1, tzinfo=UTC), "y")])
+        ledger.set_nps_latest(
+            [(CONTACT.record_id, SCORE, datetime(2026, 1, 1, tzinfo=UTC), "y", None)]
+        )
         prior = ledger.nps_latest([CONTACT.record_id])
     late = event("appcues:nps_score", "2026-01-03T00:00:00Z", "late", score=1)
     updates, stale = plan_updates(
@@ -135,7 +141,8 @@ def test_date_field_prior_and_written_date():
     updates, _ = plan_updates(
         latest_per_field(answers_from(new, CONTACT)), fields, date_prior=prior
     )
-    assert updates[0].values == {"S__c": 7, "F__c": "x", "NPS_Date__c": "2026-01-05T06:07:08.250Z"}
+    # Whole seconds, truncated: as the field keeps them, whichever way the org drops a fraction.
+    assert updates[0].values == {"S__c": 7, "F__c": "x", "NPS_Date__c": "2026-01-05T06:07:08.000Z"}
 
 
 def test_ledger_written_ids(tmp_path):
@@ -163,7 +170,7 @@ def test_ledger_pruning_forgets_only_old_confirmations(tmp_path):
     with Ledger(tmp_path / "ledger.sqlite3") as ledger:
         ledger.add_confirmed([("old", {"event"})])
         ledger.add_written([("old", "00U1")])
-        ledger.set_nps_latest([("003A", SCORE, datetime(2020, 1, 1, tzinfo=UTC), "old")])
+        ledger.set_nps_latest([("003A", SCORE, datetime(2020, 1, 1, tzinfo=UTC), "old", None)])
         now = datetime.now(tz=UTC)
         assert ledger.prune_confirmed(now - timedelta(days=1)) == 0
         ledger.add_confirmed([("new", {"event"})])
@@ -238,8 +245,8 @@ def test_the_ledger_decides_each_field_when_the_date_field_is_its_own(tmp_path):
     newer than the ledger's feedback time, so it applies; the date stays at day 2."""
     prior = ledger_rows(
         tmp_path,
-        (CONTACT.record_id, SCORE, datetime(2026, 1, 2, 9, 0, 0, 500_000, tzinfo=UTC), "s2"),
-        (CONTACT.record_id, FEEDBACK, datetime(2025, 12, 1, tzinfo=UTC), "f0"),
+        (CONTACT.record_id, SCORE, datetime(2026, 1, 2, 9, 0, 0, 500_000, tzinfo=UTC), "s2", None),
+        (CONTACT.record_id, FEEDBACK, datetime(2025, 12, 1, tzinfo=UTC), "f0", None),
     )
     dates = {CONTACT.record_id: datetime(2026, 1, 2, 9, tzinfo=UTC)}
     feedback = event("appcues:nps_feedback", "2026-01-01T00:00:00Z", "f1", feedback="late")
@@ -252,15 +259,16 @@ def test_the_ledger_decides_each_field_when_the_date_field_is_its_own(tmp_path):
     assert updates[0].values == {"F__c": "late"}  # no date: it already holds a newer time
     assert updates[0].floor is None
     assert updates[0].ledger_rows() == [
-        (CONTACT.record_id, FEEDBACK, feedback.timestamp, "f1"),
+        (CONTACT.record_id, FEEDBACK, feedback.timestamp, "f1", value_hash("late")),
     ]
 
 
 def test_a_date_newer_than_the_ledger_bounds_every_field(tmp_path):
-    """Someone else wrote on day 3, after this ledger's last write (day 1): only answers
-    not older than day 3 apply, and once written the ledger floors both fields there."""
+    """Someone else wrote on day 3, after this ledger's last write (day 1), and the
+    record's values were not read: only answers not older than day 3 apply, and once written
+    the ledger floors the field left alone there (its value unknown)."""
     prior = ledger_rows(
-        tmp_path, (CONTACT.record_id, FEEDBACK, datetime(2026, 1, 1, tzinfo=UTC), "f1")
+        tmp_path, (CONTACT.record_id, FEEDBACK, datetime(2026, 1, 1, tzinfo=UTC), "f1", None)
     )
     day3 = datetime(2026, 1, 3, tzinfo=UTC)
     dates = {CONTACT.record_id: day3}
@@ -275,11 +283,111 @@ def test_a_date_newer_than_the_ledger_bounds_every_field(tmp_path):
     assert updates[0].floor == day3
     assert sorted(updates[0].ledger_rows()) == sorted(
         [
-            (CONTACT.record_id, SCORE, same.timestamp, "s3"),
-            (CONTACT.record_id, SCORE, day3, ""),
-            (CONTACT.record_id, FEEDBACK, day3, ""),
+            (CONTACT.record_id, SCORE, same.timestamp, "s3", value_hash(6)),
+            (CONTACT.record_id, FEEDBACK, day3, "", None),
         ]
     )
     # Without any ledger row for the record, the date field alone bounds it, as before.
     updates, stale = plan_updates(latest_per_field(answers), DATED, date_prior=dates)
     assert [a.event.event_id for a in stale] == ["f2"] and updates[0].floor == day3
+
+
+def test_the_date_floor_bounds_only_a_field_someone_else_changed(tmp_path):
+    """This ledger wrote score 5 and feedback "ok" (day 1); someone else wrote feedback
+    "theirs" and the date (day 3). A day-2 score is newer than anything in the score field,
+    which still holds this ledger's value: it applies. A day-2 feedback is older than the
+    other writer's: it does not. Once written, the ledger floors the feedback at day 3 with
+    the other writer's value, and takes the score's new value."""
+    prior = ledger_rows(
+        tmp_path,
+        (CONTACT.record_id, SCORE, datetime(2026, 1, 1, tzinfo=UTC), "s1", value_hash(5)),
+        (CONTACT.record_id, FEEDBACK, datetime(2026, 1, 1, tzinfo=UTC), "f1", value_hash("ok")),
+    )
+    with Ledger(tmp_path / "l.sqlite3") as ledger:
+        written = ledger.nps_written_values([CONTACT.record_id])
+    day3 = datetime(2026, 1, 3, tzinfo=UTC)
+    score = event("appcues:nps_score", "2026-01-02T00:00:00Z", "s2", score=7)
+    feedback = event("appcues:nps_feedback", "2026-01-02T00:00:00Z", "f2", feedback="stale")
+    answers = [a for e in (score, feedback) for a in answers_from(e, CONTACT)]
+    updates, stale = plan_updates(
+        latest_per_field(answers),
+        DATED,
+        ledger_prior=prior,
+        date_prior={CONTACT.record_id: day3},
+        ledger_values=written,
+        on_record={CONTACT.record_id: {SCORE: 5.0, FEEDBACK: "theirs"}},  # 5 read back as 5.0
+    )
+    assert [a.event.event_id for a in stale] == ["f2"]
+    assert updates[0].values == {"S__c": 7}  # the date keeps day 3, the newest written
+    assert sorted(updates[0].ledger_rows()) == [
+        (CONTACT.record_id, FEEDBACK, day3, "", value_hash("theirs")),
+        (CONTACT.record_id, SCORE, score.timestamp, "s2", value_hash(7)),
+    ]
+
+
+def test_without_ledger_rows_the_date_floor_bounds_only_fields_holding_a_value():
+    """A fresh ledger: someone else wrote score 9 and the date (day 3), the feedback is
+    empty. An older score does not apply; an older feedback fills the empty field."""
+    day3 = datetime(2026, 1, 3, tzinfo=UTC)
+    score = event("appcues:nps_score", "2026-01-02T00:00:00Z", "s2", score=7)
+    feedback = event("appcues:nps_feedback", "2026-01-02T00:00:00Z", "f2", feedback="fills")
+    answers = [a for e in (score, feedback) for a in answers_from(e, CONTACT)]
+    updates, stale = plan_updates(
+        latest_per_field(answers),
+        DATED,
+        date_prior={CONTACT.record_id: day3},
+        on_record={CONTACT.record_id: {SCORE: 9, FEEDBACK: None}},
+    )
+    assert [a.event.event_id for a in stale] == ["s2"]
+    assert updates[0].values == {"F__c": "fills"}
+    assert sorted(updates[0].ledger_rows()) == [
+        (CONTACT.record_id, FEEDBACK, feedback.timestamp, "f2", value_hash("fills")),
+        (CONTACT.record_id, SCORE, day3, "", value_hash(9)),
+    ]
+
+
+def test_an_unknown_written_value_counts_as_changed(tmp_path):
+    """A ledger row without a value hash (an older ledger): the conservative floor applies."""
+    prior = ledger_rows(
+        tmp_path, (CONTACT.record_id, SCORE, datetime(2026, 1, 1, tzinfo=UTC), "s1", None)
+    )
+    score = event("appcues:nps_score", "2026-01-02T00:00:00Z", "s2", score=7)
+    updates, stale = plan_updates(
+        latest_per_field(answers_from(score, CONTACT)),
+        DATED,
+        ledger_prior=prior,
+        date_prior={CONTACT.record_id: datetime(2026, 1, 3, tzinfo=UTC)},
+        ledger_values={(CONTACT.record_id, SCORE): None},
+        on_record={CONTACT.record_id: {SCORE: 5, FEEDBACK: None}},
+    )
+    assert updates == [] and [a.event.event_id for a in stale] == ["s2"]
+
+
+def test_value_hashes_match_what_salesforce_reads_back():
+    assert value_hash(7) == value_hash(7.0) == value_hash("7") == value_hash(" 7.0 ")
+    assert value_hash(7) != value_hash(7.5)
+    assert value_hash("a\r\nb ") == value_hash("a\nb")
+    assert value_hash(None) == value_hash("") == value_hash("  ")
+    assert value_hash("ok") != value_hash("OK")
+
+
+def test_an_older_ledger_gains_the_value_column_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the nps_latest table as released before
+        db.execute(
+            "CREATE TABLE nps_latest (record_id TEXT NOT NULL, part TEXT NOT NULL, "
+            "answered_at TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (record_id, part))"
+        )
+        db.execute(
+            "INSERT INTO nps_latest VALUES ('003A', 'score', '2026-01-01T00:00:00.000000Z', 'e')"
+        )
+    db.close()
+    with Ledger(path) as ledger:
+        assert ledger.nps_latest(["003A"]) == {
+            ("003A", SCORE): ("2026-01-01T00:00:00.000000Z", "e")
+        }
+        assert ledger.nps_written_values(["003A"]) == {("003A", SCORE): None}
+        ledger.set_nps_latest([("003A", SCORE, datetime(2026, 1, 2, tzinfo=UTC), "f", "h")])
+        assert ledger.nps_written_values(["003A"]) == {("003A", SCORE): "h"}
+    with Ledger(path) as reopened:  # opening again migrates nothing twice
+        assert reopened.nps_written_values(["003A"]) == {("003A", SCORE): "h"}

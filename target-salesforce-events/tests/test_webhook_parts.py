@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from salesforce_appcues_clients.appcues_events import event_id
+from target_salesforce_events.idempotency import DeliveryError, UnansweredInsertError
 from target_salesforce_events.settings import SettingsError
 from target_salesforce_events.webhook.settings import SIGNATURE_SCHEMES, WebhookSettings
 from target_salesforce_events.webhook.spool import Spool
 from target_salesforce_events.webhook.verify import SignatureVerifier
-from target_salesforce_events.webhook.worker import event_record, spool_key
+from target_salesforce_events.webhook.worker import event_record, retry_pause, spool_key
 
 SECRET, OTHER = "s3cret-one", "s3cret-two"
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -88,6 +89,24 @@ def test_settings_refuse_missing_or_three_secrets(tmp_path):
     settings = WebhookSettings.from_config({**base, "webhook_secrets": ["a"]})
     assert settings.spool_path == tmp_path / "webhook-spool.sqlite3"
     assert (settings.batch_size, settings.batch_max_age_seconds) == (200, 0.25)
+
+
+def test_an_unanswered_insert_waits_at_least_the_request_timeout(tmp_path):
+    """A webhook_retry_max_seconds lowered for quick outage retries must not shorten the wait
+    after an unanswered insert below the time that insert was given to answer."""
+    base = {"state_dir": str(tmp_path), "webhook_secrets": ["a"]}
+    unanswered = UnansweredInsertError("insert of 3 Events got no answer")
+    outage = DeliveryError("Salesforce unavailable")
+    quick = WebhookSettings.from_config({**base, "webhook_retry_max_seconds": 5})
+    assert retry_pause(unanswered, 0.0, quick) == 120  # the default request_timeout
+    assert retry_pause(outage, 0.0, quick) == 0.5
+    assert retry_pause(outage, 4.0, quick) == 5
+    short = WebhookSettings.from_config(
+        {**base, "webhook_retry_max_seconds": 5, "request_timeout": 2}
+    )
+    assert retry_pause(unanswered, 0.0, short) == 5
+    default = WebhookSettings.from_config({**base, "request_timeout": 30})
+    assert retry_pause(unanswered, 0.0, default) == 60
 
 
 def test_spool_is_durable_and_drops_duplicates(tmp_path):

@@ -1,8 +1,14 @@
 """Fault rules set through the control API, applied to API requests by an ASGI middleware.
 
-A rule: {"match": {"method": "GET", "path": "REGEX"}, "action": "error" | "latency" | "reset"
-| "expire_session", "status": 503, "error_code": "SERVER_UNAVAILABLE", "retry_after": 2,
-"latency_ms": 500, "on_disconnect": "apply" | "drop", "times": 3, "probability": 0.2}.
+A rule: {"match": {"method": "GET", "path": "REGEX"}, "action": "error" | "error_after" |
+"latency" | "reset" | "expire_session", "status": 503, "error_code": "SERVER_UNAVAILABLE",
+"retry_after": 2, "body": "<html>...</html>", "latency_ms": 500, "on_disconnect": "apply" |
+"drop", "times": 3, "probability": 0.2}.
+
+`error_after` lets the service handle the request (a write is applied), then answers with the
+error instead of the service's answer: a gateway that gave up waiting (502/504) while the
+service went on. `body` replaces the service's own error format with that text (a page
+written by a proxy or load balancer).
 
 A `latency` rule holds a request the server has received whole. A client that gives up during
 the hold does not undo it: by default the request is still applied when the hold ends, as a
@@ -26,7 +32,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ACTIONS = ("error", "latency", "reset", "expire_session")
+ACTIONS = ("error", "error_after", "latency", "reset", "expire_session")
 ON_DISCONNECT = ("apply", "drop")
 
 
@@ -43,6 +49,7 @@ class FaultRule:
     error_code: str | None = None
     message: str | None = None
     retry_after: float | None = None
+    body: str | None = None  # an error page not in the service's format (a proxy's)
     latency_ms: int = 0
     on_disconnect: str = "apply"  # a held request whose client left: applied or lost
     times: int | None = None  # None: forever
@@ -75,6 +82,7 @@ class FaultRule:
             error_code=raw.get("error_code"),
             message=raw.get("message"),
             retry_after=raw.get("retry_after"),
+            body=raw.get("body"),
             latency_ms=int(raw.get("latency_ms", 0)),
             on_disconnect=on_disconnect,
             times=int(times) if times is not None else None,
@@ -88,6 +96,7 @@ class FaultRule:
             "status": self.status,
             "error_code": self.error_code,
             "retry_after": self.retry_after,
+            "body": self.body,
             "latency_ms": self.latency_ms,
             "on_disconnect": self.on_disconnect,
             "times": self.times,
@@ -213,8 +222,21 @@ class FaultMiddleware:
         elif rule.action == "expire_session":
             self.expire_sessions()
             await self.app(scope, receive, send)
+        elif rule.action == "error_after":
+
+            async def discard(message: Message) -> None:
+                """The service's own answer, which the client never sees."""
+
+            await self.app(scope, receive, discard)
+            await self._error(rule)(scope, receive, send)
+        else:
+            await self._error(rule)(scope, receive, send)
+
+    def _error(self, rule: FaultRule) -> Response:
+        if rule.body is not None:
+            response = Response(rule.body, status_code=rule.status, media_type="text/html")
         else:
             response = self.error_response(rule)
-            if rule.retry_after is not None:
-                response.headers["Retry-After"] = str(rule.retry_after)
-            await response(scope, receive, send)
+        if rule.retry_after is not None:
+            response.headers["Retry-After"] = str(rule.retry_after)
+        return response

@@ -107,6 +107,32 @@ def test_a_held_insert_whose_client_left(org, on_disconnect, applied):
     assert found == applied
 
 
+@pytest.mark.parametrize("page", [None, "<html><body>504 Gateway Time-out</body></html>"])
+def test_an_error_after_fault_applies_the_write_then_answers_the_error(org, page):
+    """`error_after`: the service handles the request, the client gets the error instead (a
+    gateway that stopped waiting); `body` answers with a page instead of Salesforce's list."""
+    name = f"ErrorAfter-{'page' if page else 'list'}"
+    rule = {
+        "match": {"method": "POST", "path": "/composite/sobjects$"},
+        "action": "error_after",
+        "status": 504,
+        "times": 1,
+    }
+    if page:
+        rule["body"] = page
+    org.faults(rule)
+    body = {"allOrNone": False, "records": [{"attributes": {"type": "Contact"}, "LastName": name}]}
+    response = org.http.post(org.url("composite/sobjects"), json=body)
+    assert response.status_code == 504
+    if page:
+        assert response.text == page
+        assert response.headers["Content-Type"].startswith("text/html")
+    else:
+        assert isinstance(response.json()[0]["errorCode"], str)
+    found = org.query(f"SELECT Id FROM Contact WHERE LastName = '{name}'")["totalSize"]
+    assert found == 1
+
+
 def test_stats_count_calls_by_pattern_and_records_written(org):
     cid = org.create("Contact", LastName="A")
     org.get("Contact", cid)

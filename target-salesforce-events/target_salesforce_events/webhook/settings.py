@@ -14,7 +14,7 @@ from salesforce_appcues_clients.plugin_kit.local_files import (
     check_state_file,
     setting_path,
 )
-from salesforce_appcues_clients.settings import salesforce_properties, schema_defaults
+from salesforce_appcues_clients.settings import bounded, salesforce_properties, schema_defaults
 
 from ..settings import SettingsError, target_properties
 
@@ -113,9 +113,10 @@ def webhook_properties() -> dict[str, Any]:
             "minimum": 0,
             "default": 60,
             "description": "Longest pause between retries of a batch Salesforce did not "
-            "confirm. After an Event insert that got no answer (a timeout) the batch waits "
-            "this long at once: Salesforce may still be applying it, and the retry checks "
-            "which Events exist before sending the rest.",
+            "confirm. After an Event insert that got no answer (a timeout, a 502/504) the "
+            "batch waits this long at once, or request_timeout if that is longer: Salesforce "
+            "may still be applying it, and the retry checks which Events exist before "
+            "sending the rest.",
         },
         "webhook_max_body_bytes": {
             "type": ["integer", "null"],
@@ -163,6 +164,9 @@ class WebhookSettings:
     retry_max_seconds: float
     run_seconds: float
     max_body_bytes: int
+    # After an unanswered insert: never shorter than the time the insert was given to answer
+    # (a low retry_max_seconds, set for quick outage retries, must not shorten this one).
+    unanswered_pause_seconds: float = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WebhookSettings:
@@ -210,6 +214,10 @@ class WebhookSettings:
             retry_max_seconds=float(given("webhook_retry_max_seconds")),
             run_seconds=float(get("webhook_run_seconds")),
             max_body_bytes=int(given("webhook_max_body_bytes")),
+            unanswered_pause_seconds=max(
+                float(given("webhook_retry_max_seconds")),
+                bounded(config, "request_timeout", salesforce_properties()["request_timeout"]),
+            ),
         )
         with as_setting_error(SettingsError):
             check_state_file(settings.spool_path, config, "webhook_spool_path")

@@ -8,9 +8,9 @@ a few per handful, at a latency still of seconds. Rows leave the spool only once
 pipeline returned (every event confirmed in Salesforce, or dead-lettered with its reason);
 a batch Salesforce did not confirm stays and is retried with a doubling pause, so an
 outage grows the spool and loses nothing. After an Event insert that got no answer at all
-the pause is the longest one (`webhook_retry_max_seconds`) at once: Salesforce may still be
-applying that insert, and a check made before it lands would miss its Events and send them
-again (a duplicate).
+the pause is the longest one (`webhook_retry_max_seconds`, or the Salesforce
+`request_timeout` if longer) at once: Salesforce may still be applying that insert, and a
+check made before it lands would miss its Events and send them again (a duplicate).
 """
 
 from __future__ import annotations
@@ -80,6 +80,16 @@ def spool_key(body: bytes) -> tuple[str, float | None]:
     return "sha256:" + hashlib.sha256(body).hexdigest(), None
 
 
+def retry_pause(exc: Exception, previous: float, settings: WebhookSettings) -> float:
+    """The wait before a batch is tried again: doubling from 0.5 s up to
+    `retry_max_seconds`, but after an unanswered insert, whose Events Salesforce may commit
+    after a quick retry checked for them (a read timeout does not stop Salesforce applying
+    it), the longest at once, and never less than the insert's own `request_timeout`."""
+    if isinstance(exc, UnansweredInsertError):
+        return max(settings.retry_max_seconds, settings.unanswered_pause_seconds)
+    return min(settings.retry_max_seconds, max(0.5, previous * 2))
+
+
 class SpoolWorker:
     """One thread: batches from the spool, through the pipeline, then off the spool."""
 
@@ -139,7 +149,7 @@ class SpoolWorker:
                 self.metrics.batches.labels("failed").inc()
                 self._count()
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                pause = self._pause_after(exc, pause)
+                pause = retry_pause(exc, pause, self.settings)
                 log.error(
                     "Batch of %d deliveries not confirmed, kept in the spool; retrying in "
                     "%.1f s. %s",
@@ -151,15 +161,6 @@ class SpoolWorker:
                 continue
             pause = 0.0
             self.last_error = None
-
-    def _pause_after(self, exc: Exception, pause: float) -> float:
-        """The wait before the batch is tried again: doubling from 0.5 s, but the longest at
-        once after an unanswered insert, whose Events Salesforce may commit after a quick
-        retry checked for them (a read timeout does not stop Salesforce applying it)."""
-        longest = self.settings.retry_max_seconds
-        if isinstance(exc, UnansweredInsertError):
-            return longest
-        return min(longest, max(0.5, pause * 2))
 
     def _max_age(self) -> float:
         """The light-load age, or under load the longer wait that lets batches fill."""
