@@ -40,6 +40,7 @@ from salesforce_appcues_clients.termination import STOP
 
 from .events import AppcuesEvent, parse_timestamp
 from .ledger import Ledger
+from .settings import COLLECTIONS_PER_CALL, COMPOSITE_PER_CALL
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class EventWriter:
         ledger: Ledger | None,
         bulk: BulkIngest | None = None,
         journal: Ledger | None = None,
-        use_bulk: Callable[[int], bool] = lambda writes: False,
+        use_bulk: Callable[[int, int], bool] = lambda writes, per_call: False,
     ) -> None:
         if choice.strategy is Strategy.LEDGER and ledger is None:
             raise ValueError("the ledger strategy needs a ledger")
@@ -191,18 +192,19 @@ class EventWriter:
         self._ledger = ledger
         self._bulk = bulk
         self._journal = journal
-        self._use_bulk = use_bulk if bulk is not None else (lambda writes: False)
+        # (writes, records per REST call) -> by Bulk? (EventSettings.uses_bulk)
+        self._use_bulk = use_bulk if bulk is not None else (lambda writes, per_call: False)
 
     def write(self, pending: Sequence[PendingEvent]) -> list[WriteOutcome]:
         if not pending:
             return []
         self._settle_open_jobs()
         if self.choice.strategy is Strategy.UPSERT:
-            if self._use_bulk(len(pending)):
+            if self._use_bulk(len(pending), COLLECTIONS_PER_CALL):  # `_upsert`: 200 a call
                 return self._bulk_write(pending, "upsert")
             return self._upsert(pending)
         outcomes, todo = self._known(pending)
-        if self._use_bulk(len(todo)):
+        if self._use_bulk(len(todo), COLLECTIONS_PER_CALL):
             outcomes.extend(self._bulk_write(todo, "insert"))
             return outcomes
         for start in range(0, len(todo), COLLECTION_SIZE):
@@ -225,7 +227,7 @@ class EventWriter:
             return EventWritePlan(self.write(pending), [], None)
         self._settle_open_jobs()
         assert self.choice.field is not None
-        if self._use_bulk(len(pending)):
+        if self._use_bulk(len(pending), COMPOSITE_PER_CALL):  # `op` goes out in Composite
             return EventWritePlan(self._bulk_write(pending, "upsert"), [], None)
         records = [p.record for p in pending]
         op = CollectionOp.upsert("Event", self.choice.field, records)

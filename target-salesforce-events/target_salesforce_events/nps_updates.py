@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from salesforce_appcues_clients import soql
-from salesforce_appcues_clients.bulk_ingest import JOB_CALLS, BulkIngest
-from salesforce_appcues_clients.salesforce import COLLECTION_SIZE, RecordResult, SalesforceClient
+from salesforce_appcues_clients.bulk_ingest import BulkIngest
+from salesforce_appcues_clients.salesforce import RecordResult, SalesforceClient
 from salesforce_appcues_clients.salesforce_composite import CollectionOp
 from salesforce_appcues_clients.termination import STOP
 
@@ -37,7 +37,14 @@ from .nps import (
 )
 from .org_setup import plan_extra_object
 from .recipients import StaleMatches
-from .settings import NPS_PART, EventSettings
+from .settings import (
+    COLLECTIONS_PER_CALL,
+    COMPOSITE_PER_CALL,
+    NPS_PART,
+    EventSettings,
+    bulk_is_cheaper,
+    rest_calls,
+)
 from .summary import RunSummary
 
 
@@ -70,14 +77,20 @@ class NpsUpdates:
     ) -> set[str]:
         """Applies the latest NPS answers; returns the ids of the events whose answers are
         all settled (written, or superseded by a newer answer that is)."""
-        planned = self.plan(items, stream)
+        planned = self.plan(items, stream, per_call=COLLECTIONS_PER_CALL)
         results = self._client.update_mixed(list(planned.op_records)) if planned.op else []
         return self.confirm(planned, results, stream, stale_matches)
 
-    def plan(self, items: list[tuple[AppcuesEvent, MatchedRecord]], stream: str) -> NpsPlan:
+    def plan(
+        self,
+        items: list[tuple[AppcuesEvent, MatchedRecord]],
+        stream: str,
+        per_call: int = COMPOSITE_PER_CALL,
+    ) -> NpsPlan:
         """`update` up to its collections write: reads what deciding needs and plans the
         winners; `op` (mixed-type updates) is left for the caller to send, with other steps'
-        operations, before `confirm`. Objects that go by Bulk are written by `confirm`."""
+        operations, before `confirm` (in Composite: `per_call` records a call). Objects that
+        go by Bulk are written by `confirm`."""
         answers: list[NpsAnswer] = []
         usable: list[AppcuesEvent] = []
         for event, target in items:
@@ -98,7 +111,7 @@ class NpsUpdates:
         for key, answer in latest_per_field(answers).items():
             by_object.setdefault(answer.target.sobject, {})[key] = answer
         # Planned per object (fields and prior values differ by object), written together:
-        # one mixed-type collections call per 200 records, whatever mix of Contacts and Leads.
+        # mixed-type collections of 200 records, whatever mix of Contacts and Leads.
         planned: list[tuple[RecordUpdate, NpsFields]] = []
         settled: set[tuple[str, str]] = set()  # (record id, part) whose latest answer holds
         for sobject, group in sorted(by_object.items()):
@@ -126,7 +139,8 @@ class NpsUpdates:
         positions: dict[str, list[int]] = {}
         for i, record in enumerate(records):
             positions.setdefault(record["attributes"]["type"], []).append(i)
-        by_bulk = objects_by_bulk({t: len(held) for t, held in positions.items()}, self._settings)
+        counts = {t: len(held) for t, held in positions.items()}
+        by_bulk = objects_by_bulk(counts, self._settings, per_call)
         rest = [i for i, r in enumerate(records) if r["attributes"]["type"] not in by_bulk]
         op_records = [records[i] for i in rest]
         op = CollectionOp.update_mixed(op_records) if op_records else None
@@ -250,23 +264,20 @@ class NpsPlan:
         return [self.records[i] for i in self.rest]
 
 
-def objects_by_bulk(counts: Mapping[str, int], settings: EventSettings) -> set[str]:
+def objects_by_bulk(counts: Mapping[str, int], settings: EventSettings, per_call: int) -> set[str]:
     """The objects whose NPS updates (`counts`: rows by object) go by one Bulk update job
     each: those past `bulk_threshold` (every one under `BULK2`, none under `REST`), and
-    under AUTO only where the job costs fewer calls than the collections calls it saves.
-    Collections are shared by every object, so an object's saving is the calls its rows
-    add to the others'; a tie goes to collections, which answer at once."""
-    chosen = {t for t, n in counts.items() if settings.uses_bulk(n)}
+    under AUTO only where the job costs fewer calls than the REST calls (`per_call` rows
+    each: Composite in the pipeline) it saves. REST calls are shared by every object, so an
+    object's saving is the calls its rows add to the others'; a tie goes to REST, which
+    answers at once."""
+    chosen = {t for t, n in counts.items() if settings.uses_bulk(n, per_call)}
     if settings.api_type != "AUTO":
         return chosen
     rest = sum(n for t, n in counts.items() if t not in chosen)
     for sobject in sorted(chosen, key=lambda t: (counts[t], t)):  # the smallest first
-        saved = _collection_calls(rest + counts[sobject]) - _collection_calls(rest)
-        if saved <= JOB_CALLS:
+        saved = rest_calls(rest + counts[sobject], per_call) - rest_calls(rest, per_call)
+        if not bulk_is_cheaper(saved):
             chosen.discard(sobject)
             rest += counts[sobject]
     return chosen
-
-
-def _collection_calls(rows: int) -> int:
-    return -(-rows // COLLECTION_SIZE)

@@ -14,6 +14,7 @@ from salesforce_appcues_clients.appcues_events import (
     DEFAULT_EVENT_NAMES,
     NPS_EVENTS,
 )
+from salesforce_appcues_clients.bulk_ingest import JOB_CALLS
 from salesforce_appcues_clients.errors import ConfigurationError
 from salesforce_appcues_clients.plugin_kit.local_files import (
     as_setting_error,
@@ -21,6 +22,8 @@ from salesforce_appcues_clients.plugin_kit.local_files import (
     check_state_file,
     setting_path,
 )
+from salesforce_appcues_clients.salesforce import COLLECTION_SIZE
+from salesforce_appcues_clients.salesforce_composite import COMPOSITE_COLLECTIONS
 from salesforce_appcues_clients.settings import (
     USER_ID_FIELD,
     USER_OBJECTS,
@@ -37,10 +40,26 @@ DEFAULT_LEDGER_RETENTION_DAYS = 30
 MAX_DURATION_MINUTES = 1440
 
 API_TYPES = ("AUTO", "REST", "BULK2")
-# Collections cost ceil(n/200) calls, a Bulk 2.0 ingest job about 6 (create, upload, close,
-# a poll or two, results): from 2,000 writes (10 calls) a job is cheaper, with margin for its
-# extra polls; below, collections answer at once where a job waits seconds for its queue.
+# Under AUTO a Bulk 2.0 ingest job (about 6 calls: create, upload, close, a poll or two,
+# results) is used only past this many writes AND where REST would cost more calls
+# (`bulk_is_cheaper`). Below 2,000 even inserts (collections of 200: 10 calls) stay on REST,
+# which answers at once where a job waits seconds for its queue; above, the cost decides.
 DEFAULT_BULK_THRESHOLD = 2000
+# Records per REST call: a collections call holds 200, a Composite call 5 collections.
+COLLECTIONS_PER_CALL = COLLECTION_SIZE
+COMPOSITE_PER_CALL = COMPOSITE_COLLECTIONS * COLLECTION_SIZE
+
+
+def rest_calls(writes: int, per_call: int) -> int:
+    """The REST calls that `writes` records cost at `per_call` records a call."""
+    return -(-writes // per_call)
+
+
+def bulk_is_cheaper(saved_rest_calls: int) -> bool:
+    """Whether a Bulk job (about `JOB_CALLS` calls) replacing this many REST calls costs
+    fewer calls; a tie goes to REST, which answers at once."""
+    return saved_rest_calls > JOB_CALLS
+
 
 # Every setting of this target may be null: the parser then applies the default.
 _STRING = {"type": ["string", "null"]}
@@ -147,7 +166,9 @@ def target_properties() -> dict[str, Any]:
             "default": "AUTO",
             "description": "`AUTO`: a batch's Event writes (after the ledger and user matching) "
             "and each object's NPS field updates go through Bulk API 2.0 ingest when more than "
-            "`bulk_threshold`, sObject Collections otherwise. `REST` or `BULK2` force one API.",
+            "`bulk_threshold` and the REST calls they would take (Composite calls of 1,000 "
+            "records for upserts and NPS updates, one collections call per 200 inserts) are "
+            "more than a job's (about 6); REST otherwise. `REST` or `BULK2` force one API.",
         },
         "bulk_threshold": {
             "type": ["integer", "null"],
@@ -155,9 +176,10 @@ def target_properties() -> dict[str, Any]:
             "maximum": 100_000_000,
             "title": "Bulk threshold (records)",
             "default": DEFAULT_BULK_THRESHOLD,
-            "description": "Under `AUTO`, more writes than this in a batch go through one Bulk "
-            "API 2.0 ingest job (about 6 API calls) instead of collections of 200 (one call "
-            "each).",
+            "description": "Under `AUTO`, only more writes than this in a batch may go through "
+            "one Bulk API 2.0 ingest job (about 6 API calls), and only where REST would take "
+            "more calls: upserts and NPS updates ride 1,000 a call in Composite (a job from "
+            "6,001 at the least), Event inserts one collections call per 200 (from 1,201).",
         },
         "state_dir": {
             **_STRING,
@@ -335,11 +357,15 @@ class EventSettings:
             return name in self.event_names
         return self.include_custom_events or name in self.event_names
 
-    def uses_bulk(self, writes: int) -> bool:
-        """Whether this many writes of one kind go through a Bulk API 2.0 ingest job."""
+    def uses_bulk(self, writes: int, per_call: int) -> bool:
+        """Whether this many writes of one kind go through a Bulk API 2.0 ingest job rather
+        than REST calls of `per_call` records each (`COMPOSITE_PER_CALL` where they ride in
+        Composite, `COLLECTIONS_PER_CALL` where each collection is its own call)."""
         if writes == 0 or self.api_type == "REST":
             return False
-        return self.api_type == "BULK2" or writes > self.bulk_threshold
+        if self.api_type == "BULK2":
+            return True
+        return writes > self.bulk_threshold and bulk_is_cheaper(rest_calls(writes, per_call))
 
     def updates_nps(self, name: str) -> bool:
         return self.sync_nps_fields and name in NPS_EVENTS

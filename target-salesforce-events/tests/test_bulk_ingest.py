@@ -82,6 +82,11 @@ def ingest_calls(org) -> int:
     return sum(v for k, v in org.control("GET", "stats")["calls"].items() if INGEST_PATHS in k)
 
 
+def spent_calls(org, before) -> dict[str, int]:
+    after = org.control("GET", "stats")["calls"]
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
 def total_calls(org) -> int:
     return sum(org.control("GET", "stats")["calls"].values())
 
@@ -252,26 +257,55 @@ def test_a_session_expiring_while_polling_is_renewed(org, kit, tmp_path, ingest_
     assert len(org.events_of_plain(contact)) == 3
 
 
-def test_auto_uses_bulk_only_past_the_threshold(org, kit, tmp_path):
+def many_events(kit, user, prefix, n):
+    return [
+        kit.event(
+            user,
+            "appcues:goal_reached",
+            f"2026-03-05T{9 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            f"{prefix}{i}",
+        )
+        for i in range(n)
+    ]
+
+
+def test_auto_keeps_an_upsert_batch_past_the_threshold_in_composite(org, kit, tmp_path):
+    """3,000 upserts under AUTO (default threshold 2,000): 3 Composite calls of 1,000, where
+    a Bulk job would take about 6; no job is created and no plain collections call made."""
     user = org.user("auto")
     contact = org.create("Contact", Product_User_Id__c=user)
+    config = org.config(sync_nps_fields=False, api_type="AUTO")
+    before = org.control("GET", "stats")["calls"]
+    _, states = kit.run_target(config, many_events(kit, user, f"{org.tag}-a", 3000))
+    spent = spent_calls(org, before)
+    assert states
+    assert not any(INGEST_PATHS in k for k in spent)
+    assert not any("composite/sobjects" in k for k in spent)
+    assert spent["POST /services/data/vXX.X/composite"] == 3
+    assert len(org.events_of_plain(contact)) == 3000
 
-    def batch(prefix, n):
-        return [
-            kit.event(user, "appcues:goal_reached", f"2026-03-05T09:{i:02d}:00Z", f"{prefix}{i}")
-            for i in range(n)
-        ]
 
-    config = org.config(sync_nps_fields=False, api_type="AUTO", bulk_threshold=3)
-    before = ingest_calls(org)
-    kit.run_target(config, batch(f"{org.tag}-a", 3))
-    assert ingest_calls(org) == before  # 3 writes: collections
-    kit.run_target(config, batch(f"{org.tag}-b", 4))
-    assert ingest_calls(org) > before  # 4 writes: one Bulk job
-    assert len(org.events_of_plain(contact)) == 7
+def test_auto_takes_a_job_for_inserts_only_where_it_costs_fewer_calls(orgs, kit, tmp_path):
+    """Inserts cost one collections call per 200: 1,200 take 6 calls, as a job would (a tie
+    stays on REST); 1,201 take 7 and go by one Bulk job. REST never takes a job."""
+    org = pick("query_then_insert", None, orgs, tmp_path)
+    user = org.user("auto")
+    contact = org.create("Contact", Product_User_Id__c=user)
+    config = org.config(sync_nps_fields=False, api_type="AUTO", bulk_threshold=0)
+    before = org.control("GET", "stats")["calls"]
+    kit.run_target(config, many_events(kit, user, f"{org.tag}-a", 1200))
+    spent = spent_calls(org, before)
+    assert not any(INGEST_PATHS in k for k in spent)
+    assert spent["POST /services/data/vXX.X/composite/sobjects"] == 6
+    before = org.control("GET", "stats")["calls"]
+    kit.run_target(config, many_events(kit, user, f"{org.tag}-b", 1201))
+    spent = spent_calls(org, before)
+    assert spent[f"POST {INGEST_PATHS}"] == 1  # one job
+    assert "POST /services/data/vXX.X/composite/sobjects" not in spent
+    assert len(org.events_of_plain(contact)) == 2401
     rest = org.config(sync_nps_fields=False, api_type="REST", bulk_threshold=0)
     before = ingest_calls(org)
-    kit.run_target(rest, batch(f"{org.tag}-c", 5))
+    kit.run_target(rest, many_events(kit, user, f"{org.tag}-c", 1201))
     assert ingest_calls(org) == before
 
 

@@ -7,35 +7,53 @@ from __future__ import annotations
 import pytest
 
 from target_salesforce_events.nps_updates import objects_by_bulk
-from target_salesforce_events.settings import EventSettings
+from target_salesforce_events.settings import (
+    COLLECTIONS_PER_CALL,
+    COMPOSITE_PER_CALL,
+    EventSettings,
+)
 
 INGEST = "/services/data/vXX.X/jobs/ingest"
 COLLECTIONS_UPDATE = "PATCH /services/data/vXX.X/composite/sobjects"
+COMPOSITE_CALL = "POST /services/data/vXX.X/composite"
 
 
 def settings(tmp_path, **config) -> EventSettings:
     return EventSettings.from_config({"state_dir": str(tmp_path), **config})
 
 
+COMPOSITE, COLLECTIONS = COMPOSITE_PER_CALL, COLLECTIONS_PER_CALL  # records per REST call
+
+
 @pytest.mark.parametrize(
-    ("config", "counts", "chosen"),
+    ("config", "counts", "per_call", "chosen"),
     [
-        # the default threshold (2,000): past it a job (6 calls) beats 11+ collections calls
-        ({}, {"Contact": 2001, "Lead": 100}, {"Contact"}),
-        ({}, {"Contact": 1999, "Lead": 1999}, set()),
-        # a low threshold: only where the job saves more calls than it costs
-        ({"bulk_threshold": 0}, {"Contact": 150, "Lead": 40}, set()),
-        ({"bulk_threshold": 0}, {"Contact": 1200}, set()),  # 6 calls either way: collections
-        ({"bulk_threshold": 0}, {"Contact": 1201}, {"Contact"}),  # 7 calls against 6
-        ({"bulk_threshold": 0}, {"Contact": 1500, "Lead": 40}, {"Contact"}),
-        ({"bulk_threshold": 0}, {"Contact": 1500, "Lead": 1300}, {"Contact", "Lead"}),
+        # in the pipeline the updates ride in Composite, 1,000 a call: past the default
+        # threshold (2,000) a job (6 calls) is taken only where it saves more than 6 calls
+        ({}, {"Contact": 2001, "Lead": 100}, COMPOSITE, set()),  # 3 calls against 6
+        ({}, {"Contact": 1999, "Lead": 1999}, COMPOSITE, set()),
+        ({}, {"Contact": 6001}, COMPOSITE, {"Contact"}),  # 7 calls against 6
+        ({}, {"Contact": 6500, "Lead": 40}, COMPOSITE, set()),  # saves 7 - 1 = 6: a tie
+        ({}, {"Contact": 7000, "Lead": 100}, COMPOSITE, {"Contact"}),  # saves 8 - 1
+        ({"bulk_threshold": 0}, {"Contact": 6000}, COMPOSITE, set()),
+        ({"bulk_threshold": 0}, {"Contact": 6500, "Lead": 6500}, COMPOSITE, {"Contact", "Lead"}),
+        # plain collections (`NpsUpdates.update`), 200 a call
+        ({}, {"Contact": 2001, "Lead": 100}, COLLECTIONS, {"Contact"}),
+        ({}, {"Contact": 1999, "Lead": 1999}, COLLECTIONS, set()),
+        ({"bulk_threshold": 0}, {"Contact": 150, "Lead": 40}, COLLECTIONS, set()),
+        ({"bulk_threshold": 0}, {"Contact": 1200}, COLLECTIONS, set()),  # 6 either way
+        ({"bulk_threshold": 0}, {"Contact": 1201}, COLLECTIONS, {"Contact"}),  # 7 against 6
+        ({"bulk_threshold": 0}, {"Contact": 1500, "Lead": 40}, COLLECTIONS, {"Contact"}),
+        ({"bulk_threshold": 0}, {"Contact": 1500, "Lead": 1300}, COLLECTIONS, {"Contact", "Lead"}),
         # forced either way, whatever the cost
-        ({"api_type": "BULK2"}, {"Contact": 1, "Lead": 1}, {"Contact", "Lead"}),
-        ({"api_type": "REST"}, {"Contact": 50_000}, set()),
+        ({"api_type": "BULK2"}, {"Contact": 1, "Lead": 1}, COMPOSITE, {"Contact", "Lead"}),
+        ({"api_type": "REST"}, {"Contact": 50_000}, COMPOSITE, set()),
     ],
 )
-def test_an_object_gets_a_job_only_where_it_costs_fewer_calls(tmp_path, config, counts, chosen):
-    assert objects_by_bulk(counts, settings(tmp_path, **config)) == chosen
+def test_an_object_gets_a_job_only_where_it_costs_fewer_calls(
+    tmp_path, config, counts, per_call, chosen
+):
+    assert objects_by_bulk(counts, settings(tmp_path, **config), per_call) == chosen
 
 
 def spent_calls(org, before) -> dict[str, int]:
@@ -139,12 +157,11 @@ def test_a_low_threshold_sends_a_small_mixed_batch_by_collections(org, kit):
         assert org.get(sobject, record_id, "Appcues_NPS_Score__c")["Appcues_NPS_Score__c"] == 7
 
 
-def test_a_large_object_goes_by_a_job_and_a_small_one_by_collections(org, kit):
-    """AUTO with `bulk_threshold` 0: 1,400 Contacts add 7 calls to the 40 Leads' one
-    collections call, more than a job's 6, so they get one update job. (At 1,201 Contacts
-    it is 6 against 6: mixed collections, which answer at once.)"""
-    users = [org.user(f"big{i:04d}") for i in range(1440)]
-    contacts, leads = users[:1400], users[1400:]
+def nps_backfill(org, kit, n_contacts, n_leads, prefix):
+    """`n_contacts` Contacts and `n_leads` Leads, one NPS answer each, run under AUTO with
+    `bulk_threshold` 0; returns the users, the calls spent and the target."""
+    users = [org.user(f"{prefix}{i:05d}") for i in range(n_contacts + n_leads)]
+    contacts, leads = users[:n_contacts], users[n_contacts:]
     results = org.client.insert(
         "Contact", [{"LastName": "Big", "Product_User_Id__c": u} for u in contacts]
     ) + org.client.insert(
@@ -157,11 +174,29 @@ def test_a_large_object_goes_by_a_job_and_a_small_one_by_collections(org, kit):
     ]
     before = org.control("GET", "stats")["calls"]
     target, states = kit.run_target(org.config(sync_events=False, bulk_threshold=0), batch)
-    spent = spent_calls(org, before)
     assert states
-    assert spent.get(f"POST {INGEST}") == 1  # Contacts only
-    assert spent.get(COLLECTIONS_UPDATE) == 1  # the Leads
+    return users, spent_calls(org, before), target
+
+
+def test_nps_updates_ride_in_composite_where_a_job_would_cost_more(org, kit):
+    """AUTO with `bulk_threshold` 0: 1,400 Contacts and 40 Leads are 8 collections, 2
+    Composite calls, fewer than a job's 6: no job."""
+    _, spent, target = nps_backfill(org, kit, 1400, 40, "mid")
+    assert not any(INGEST in k for k in spent)
+    assert spent.get(COMPOSITE_CALL) == 2
     assert target.pipeline.summary.nps_records_updated == 1440
+
+
+def test_a_large_object_goes_by_a_job_and_a_small_one_by_collections(org, kit):
+    """AUTO with `bulk_threshold` 0: 7,000 Contacts add 7 Composite calls to the 40 Leads'
+    one call, more than a job's 6, so they get one update job. (At 6,000 Contacts it is 6
+    against 6: Composite, which answers at once.)"""
+    users, spent, target = nps_backfill(org, kit, 7000, 40, "big")
+    contacts, leads = users[:7000], users[7000:]
+    assert spent.get(f"POST {INGEST}") == 1  # Contacts only
+    assert spent.get(COLLECTIONS_UPDATE) == 1  # the Leads (one collection: a plain call)
+    assert COMPOSITE_CALL not in spent
+    assert target.pipeline.summary.nps_records_updated == 7040
     assert kit.dead_letters(org.config()) == []
     for sobject, ids in (("Contact", contacts[:5] + contacts[-5:]), ("Lead", leads)):
         rows = org.query(

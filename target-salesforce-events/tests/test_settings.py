@@ -8,7 +8,13 @@ import pytest
 
 from salesforce_appcues_clients.appcues_events import DEFAULT_EVENT_NAMES
 from salesforce_appcues_clients.settings import schema_defaults
-from target_salesforce_events.settings import EventSettings, SettingsError, target_properties
+from target_salesforce_events.settings import (
+    COLLECTIONS_PER_CALL,
+    COMPOSITE_PER_CALL,
+    EventSettings,
+    SettingsError,
+    target_properties,
+)
 from target_salesforce_events.webhook.settings import (
     WebhookSettings,
     pipeline_config,
@@ -88,3 +94,34 @@ def test_flags_given_as_text_mean_what_they_say(value, expected):
 def test_a_flag_that_is_not_yes_or_no_is_refused_naming_it():
     with pytest.raises(SettingsError, match="setting 'sync_nps_fields' must be true or false"):
         EventSettings.from_config({"sync_nps_fields": "sometimes"})
+
+
+UPSERT, INSERT = COMPOSITE_PER_CALL, COLLECTIONS_PER_CALL  # records per REST call
+
+
+@pytest.mark.parametrize(
+    ("config", "writes", "per_call", "bulk"),
+    [
+        # AUTO, default threshold (2,000): a job (about 6 calls) only where REST costs more
+        ({}, 3000, UPSERT, False),  # 3 Composite calls
+        ({}, 6000, UPSERT, False),  # 6 either way: REST answers at once
+        ({}, 6001, UPSERT, True),
+        ({}, 7000, UPSERT, True),
+        ({}, 3000, INSERT, True),  # 15 collections calls
+        ({}, 2000, INSERT, False),  # not past the threshold, though 10 calls
+        ({"bulk_threshold": 0}, 1200, INSERT, False),  # 6 either way
+        ({"bulk_threshold": 0}, 1201, INSERT, True),
+        ({"bulk_threshold": 10_000}, 9000, UPSERT, False),  # 9 calls, under the threshold
+        # forced either way, whatever the cost
+        ({"api_type": "BULK2"}, 1, UPSERT, True),
+        ({"api_type": "BULK2"}, 1, INSERT, True),
+        ({"api_type": "BULK2"}, 0, INSERT, False),  # nothing to write
+        ({"api_type": "REST"}, 50_000, UPSERT, False),
+        ({"api_type": "REST", "bulk_threshold": 0}, 50_000, INSERT, False),
+    ],
+)
+def test_auto_takes_a_bulk_job_only_where_it_costs_fewer_calls(
+    tmp_path, config, writes, per_call, bulk
+):
+    settings = EventSettings.from_config({"state_dir": str(tmp_path), **config})
+    assert settings.uses_bulk(writes, per_call) is bulk
