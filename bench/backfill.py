@@ -131,9 +131,11 @@ GENERATED_NAMES = sorted(
 )
 
 
-def pipeline(sandbox: Sandbox, workdir: Path, count: int, users: int) -> dict[str, Any]:
-    """tap (appcues_events through the export) | target-salesforce-events (AUTO)."""
-    workdir.mkdir(parents=True, exist_ok=True)
+def seed_history(
+    sandbox: Sandbox, count: int, users: int
+) -> tuple[datetime, datetime, dict[str, Any]]:
+    """`count` Appcues events over the year before the sandbox clock, for 2 x `users`
+    Contacts and as many Leads: the clock, the history's start and the seed's answer."""
     now = datetime.fromisoformat(sandbox.ac.call("GET", "clock")["now"].replace("Z", "+00:00"))
     start = now - timedelta(days=HISTORY_DAYS)
     sandbox.ac.call("POST", "reset")
@@ -149,6 +151,13 @@ def pipeline(sandbox: Sandbox, workdir: Path, count: int, users: int) -> dict[st
             "end": (now - timedelta(hours=1)).isoformat(),
         },
     )
+    return now, start, seeded
+
+
+def pipeline(sandbox: Sandbox, workdir: Path, count: int, users: int) -> dict[str, Any]:
+    """tap (appcues_events through the export) | target-salesforce-events (AUTO)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    now, start, seeded = seed_history(sandbox, count, users)
     tap_config = write_json(
         workdir / "tap.json",
         {
@@ -240,21 +249,7 @@ def meltano(sandbox: Sandbox, workdir: Path, count: int, users: int) -> dict[str
     folder): nothing is known before the run, as in a first sync."""
     workdir.mkdir(parents=True, exist_ok=True)
     seed(sandbox, users)  # a fresh org: the pipeline above wrote these same events
-    now = datetime.fromisoformat(sandbox.ac.call("GET", "clock")["now"].replace("Z", "+00:00"))
-    start = now - timedelta(days=HISTORY_DAYS)
-    sandbox.ac.call("POST", "reset")
-    seeded = sandbox.ac.call(
-        "POST",
-        "seed",
-        {
-            "seed": SEED,
-            "Contact": users * 2,
-            "Lead": users * 2,
-            "events": count,
-            "start": start.isoformat(),
-            "end": (now - timedelta(hours=1)).isoformat(),
-        },
-    )
+    now, start, seeded = seed_history(sandbox, count, users)
     run_dir = workdir / f"run-{count}-{now.timestamp()}"
     settings = {
         (MELTANO_TAP, "appcues_event_names"): json.dumps(GENERATED_NAMES),

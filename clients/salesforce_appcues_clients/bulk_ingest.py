@@ -26,7 +26,7 @@ from typing import Any
 from .errors import SalesforceError
 from .salesforce import SalesforceClient
 from .salesforce_api import RECORD_ID, SOBJECT_NAME
-from .salesforce_bulk_query import csv_reader, csv_rows
+from .salesforce_bulk_query import csv_reader
 from .salesforce_collections import RecordResult
 from .termination import STOP
 from .transport import sleep
@@ -341,14 +341,12 @@ class BulkIngest:
 
     def result_rows(self, job_id: str, kind: str) -> Iterator[dict[str, str]]:
         """Rows of `successfulResults`, `failedResults` or `unprocessedrecords`, streamed."""
-        response = self.api.request(
-            "GET",
-            f"jobs/ingest/{job_id}/{kind}/",
-            headers={"Accept": "text/csv", "Accept-Encoding": "gzip"},
-            stream=True,
-        )
-        with response:
-            yield from csv_rows(response)
+        table = self.result_table(job_id, kind)
+        header = next(table, None)
+        if header is None:
+            return
+        for values in table:
+            yield dict(zip(header, values, strict=False))
 
     # --- matching results back to rows -----------------------------------------------------
     def _collect(
@@ -408,7 +406,7 @@ class BulkIngest:
         return results
 
     def result_table(self, job_id: str, kind: str) -> Iterator[list[str]]:
-        """`result_rows` as lists: the header first, then each non-empty row."""
+        """A result file as lists: the header first, then each non-empty row."""
         response = self.api.request(
             "GET",
             f"jobs/ingest/{job_id}/{kind}/",
