@@ -169,6 +169,37 @@ def plugins_need_install() -> bool:
     return False
 
 
+def meltano_loader_pid(name: str) -> int | None:
+    """The loader `meltano run` started for this test: a process running that loader's venv
+    whose parent chain leads to this pytest process (never another session's)."""
+    needle = str(ROOT / ".meltano" / "loaders" / name / "venv")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if needle in cmdline and descends_from_us(int(entry.name)):
+            return int(entry.name)
+    return None
+
+
+def descends_from_us(pid: int) -> bool:
+    """Whether `pid`'s parent chain (a few levels) leads to this pytest process."""
+    for _ in range(6):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent pid
+        if pid == os.getpid():
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
 def remember(what: str, text: str) -> None:
     OUTPUTS.append((what, text))
 
@@ -796,6 +827,8 @@ class Harness:
     feed_target = staticmethod(feed_target)
     remember = staticmethod(remember)
     plugins_need_install = staticmethod(plugins_need_install)
+    meltano_loader_pid = staticmethod(meltano_loader_pid)
+    descends_from_us = staticmethod(descends_from_us)
     debug_env = DEBUG_ENV
     outputs = OUTPUTS
 

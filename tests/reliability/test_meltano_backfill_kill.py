@@ -37,7 +37,6 @@ pytestmark = pytest.mark.slow
 H = SimpleNamespace()
 JOB = "appcues-to-salesforce"
 STATE_ID = "sandbox:tap-salesforce-appcues--events-to-target-salesforce-events"
-LOADER_VENV = ROOT / ".meltano" / "loaders" / "target-salesforce-events" / "venv"
 HISTORY_DAYS = 200
 GENERATED_EVENTS = 12_000  # about a third carry the integration's names
 BATCH_ROWS = 1_000
@@ -148,7 +147,7 @@ def run_killing_the_target(
     killed = False
     while worker.is_alive():
         if when is not None and not killed and when():
-            pid = _our_loader()
+            pid = H.meltano_loader_pid("target-salesforce-events")
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
@@ -157,35 +156,6 @@ def run_killing_the_target(
     result = box["result"]
     H.remember(f"meltano run {JOB} ({log.name})", result.output)
     return result, killed
-
-
-def _our_loader() -> int | None:
-    """The target process under this pytest process (never another session's)."""
-    needle = str(LOADER_VENV)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if needle in cmdline and _descends_from_us(int(entry.name)):
-            return int(entry.name)
-    return None
-
-
-def _descends_from_us(pid: int) -> bool:
-    for _ in range(6):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent pid
-        if pid == os.getpid():
-            return True
-        if pid <= 1:
-            return False
-    return False
 
 
 def events_in_org(world) -> int:

@@ -38,7 +38,6 @@ FAST = {
 }
 SF_QUERY = r"/services/data/v[\d.]+/query"
 SF_WRITE = r"/services/data/v[\d.]+/composite(?:/sobjects|/?$)"  # collections or Composite
-LOADERS = ROOT / ".meltano" / "loaders"
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +88,7 @@ def meltano_run(
     killed = False
     while worker.is_alive():
         if kill_loader_when and not killed and kill_loader_when[1]():
-            pid = _loader_pid(kill_loader_when[0])
+            pid = H.meltano_loader_pid(kill_loader_when[0])
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
@@ -110,28 +109,12 @@ def meltano_run(
     return result, killed
 
 
-def _loader_pid(name: str) -> int | None:
-    """The loader `meltano run` started for this test: a process running that loader's venv
-    whose parent chain leads to this pytest process (never another session's)."""
-    needle = str(LOADERS / name / "venv")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if needle in cmdline and _descends_from_us(int(entry.name)):
-            return int(entry.name)
-    return None
-
-
 def _meltano_tree() -> list[int]:
     """Meltano (started by this test) and the processes under it: tap, target, their
     helpers."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _descends_from_us(int(entry.name)):
+        if entry.name.isdigit() and H.descends_from_us(int(entry.name)):
             try:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
@@ -139,20 +122,6 @@ def _meltano_tree() -> list[int]:
             if "meltano" in cmdline or "tap-" in cmdline or "target-" in cmdline:
                 found.append(int(entry.name))
     return found
-
-
-def _descends_from_us(pid: int) -> bool:
-    for _ in range(6):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent pid
-        if pid == os.getpid():
-            return True
-        if pid <= 1:
-            return False
-    return False
 
 
 def _record(world, name, runs, killed, result):
